@@ -1,0 +1,142 @@
+"""Command line: the TUI by default, line mode with ``run --plain``, and the management subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .config import ConfigError, Settings, list_texts
+
+AGENT_FLAGS = ("agent", "persona", "human", "backend", "model", "base_url", "context_window")
+
+
+def _agent_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent", help="resume this agent, or create it from the other flags")
+    parser.add_argument("--persona", help="persona for a new agent (see `list personas`)")
+    parser.add_argument("--human", help="human for a new agent (see `list humans`)")
+    parser.add_argument("--backend", choices=["embedded", "openai", "openai-compatible"])
+    parser.add_argument("--model", help="model name for a new agent")
+    parser.add_argument("--base-url", help="OpenAI-compatible server URL, e.g. http://localhost:11434/v1")
+    parser.add_argument(
+        "--function-calling", choices=["native", "json"], help="for openai-compatible servers"
+    )
+    parser.add_argument("--context-window", type=int, help="context window in tokens for a new agent")
+    parser.add_argument(
+        "--no-verify", action="store_true", default=None, help="skip first-message verification"
+    )
+    parser.add_argument(
+        "--first", action="store_true", help="you speak first (otherwise the agent greets you)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="log requests and engine details to the log file"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memgpt-tui", description="Chat with a MemGPT agent and watch its memory."
+    )
+    _agent_flags(parser)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="chat (the TUI, or line mode with --plain)")
+    _agent_flags(run)
+    run.add_argument("--plain", action="store_true", help="line mode: stdin in, replies out; works in pipes")
+    listing = sub.add_parser("list", help="list agents, personas, humans or sources")
+    listing.add_argument("what", choices=["agents", "personas", "humans", "sources"])
+    load = sub.add_parser("load", help="load files into a data source for /attach")
+    load.add_argument("--name", required=True, help="source name")
+    load.add_argument("paths", nargs="+", help="files or directories")
+    export = sub.add_parser("export", help="write an agent to one portable file (never API keys)")
+    export.add_argument("agent")
+    export.add_argument("file")
+    imp = sub.add_parser("import", help="create an agent from an exported file")
+    imp.add_argument("file")
+    imp.add_argument("--name", help="import under another name")
+    sub.add_parser("configure", help="set the default backend, model and key")
+    delete = sub.add_parser("delete", help="delete an agent and all its memories")
+    delete.add_argument("agent")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        k: getattr(args, k, None) for k in (*AGENT_FLAGS, "function_calling", "no_verify")
+    }
+    return Settings.load(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(f"memgpt-tui: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from . import runtime
+
+    command = args.command
+    if command in (None, "run") and not getattr(args, "plain", False):
+        from .tui.app import run_app
+
+        return run_app(settings, first=args.first, debug=args.debug)
+    if command == "run":
+        return asyncio.run(runtime.run_plain(settings, first=args.first, debug=args.debug))
+    if command == "list":
+        return _list(args.what, settings)
+    if command == "load":
+        return runtime.load_source_cli(settings, args.name, args.paths)
+    if command == "export":
+        path = runtime.export_agent(settings, args.agent, args.file)
+        print(f"Exported {args.agent!r} to {path}")
+        return 0
+    if command == "import":
+        name = runtime.import_agent(settings, args.file, args.name)
+        print(f"Imported agent {name!r}. Chat with: memgpt-tui --agent {name}")
+        return 0
+    if command == "configure":
+        return runtime.configure(settings)
+    if command == "delete":
+        if not args.yes and not _confirm(f"Delete agent {args.agent!r} and all its memories? [y/N] "):
+            print("Nothing deleted.")
+            return 1
+        runtime.delete_agent(settings, args.agent)
+        print(f"Deleted {args.agent!r}.")
+        return 0
+    raise AssertionError(command)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print("Refusing to delete without confirmation; pass --yes.", file=sys.stderr)
+        return False
+    return input(question).strip().lower() in ("y", "yes")
+
+
+def _list(what: str, settings: Settings) -> int:
+    from . import runtime
+
+    if what in ("personas", "humans"):
+        for name, path in list_texts(what).items():
+            first = path.read_text(encoding="utf-8").strip().splitlines()
+            print(f"{name:<20} {first[0][:70] if first else ''}")
+        return 0
+    rows = runtime.list_agents(settings) if what == "agents" else runtime.list_sources(settings)
+    if not rows:
+        print(f"No {what} yet.")
+    for row in rows:
+        print("  ".join(str(v) for v in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

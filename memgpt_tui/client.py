@@ -1,0 +1,171 @@
+"""The Python API (SPEC section 6): a synchronous facade over the async engine.
+
+The engine runs on a private event loop in a daemon thread, so the Client works from plain scripts,
+notebooks and threads alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .config import Settings
+from .engine import events as ev
+from .engine.agent import Agent
+
+T = TypeVar("T")
+
+
+class ClientError(Exception):
+    """The agent reported an error (the message includes the hint)."""
+
+
+class Client:
+    def __init__(self, home: str | Path | None = None, **settings: Any) -> None:
+        if home is not None:
+            os.environ["MEMGPT_TUI_HOME"] = str(Path(home).expanduser())
+        self.settings = Settings.load(**settings)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="memgpt-client", daemon=True)
+        self._thread.start()
+        self._agents: dict[str, Agent] = {}
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _agent(self, agent: str | Agent) -> Agent:
+        name = agent.name if isinstance(agent, Agent) else agent
+        if name not in self._agents:
+            from . import runtime
+
+            self._agents[name] = self._call(runtime.open_agent(self.settings, name, create=False))
+        return self._agents[name]
+
+    # --------------------------------------------------------------- agents
+
+    def create_agent(
+        self,
+        name: str,
+        persona: str = "sam_pov",
+        human: str = "basic",
+        backend: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        no_verify: bool = False,
+        context_window: int | None = None,
+        function_calling: str | None = None,
+    ) -> str:
+        """Create an agent (None means the config default) and return its name."""
+        from . import runtime
+
+        overrides = {
+            "persona": persona,
+            "human": human,
+            "backend": backend,
+            "model": model,
+            "base_url": base_url,
+            "no_verify": no_verify or None,
+            "context_window": context_window,
+            "function_calling": function_calling,
+        }
+        settings = self.settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        agent = self._call(runtime.create_agent(settings, name))
+        self._agents[name] = agent
+        return name
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        from . import runtime
+
+        return [info.model_dump() for info in runtime.agent_infos(self.settings)]
+
+    def delete_agent(self, agent: str) -> None:
+        from . import runtime
+
+        opened = self._agents.pop(agent, None)
+        if opened:
+            self._call(opened.close())
+        runtime.delete_agent(self.settings, agent)
+
+    # ------------------------------------------------------------ messages
+
+    def user_message(self, agent: str | Agent, text: str) -> list[dict[str, Any]]:
+        """Send ``text``; returns what happened, in order, as MemGPT-style dicts."""
+        target = self._agent(agent)
+        events: list[ev.Event] = []
+        unsubscribe = target.subscribe(events.append)
+        try:
+            self._call(target.send(text))
+        finally:
+            unsubscribe()
+        errors = [e for e in events if isinstance(e, ev.Error)]
+        if errors:
+            raise ClientError(f"{errors[0].text} {errors[0].hint}".strip())
+        return [d for e in events if (d := _as_dict(e))]
+
+    # -------------------------------------------------------------- memory
+
+    def get_core_memory(self, agent: str | Agent) -> dict[str, str]:
+        return self._agent(agent).memory()
+
+    def update_block(self, agent: str | Agent, label: str, value: str) -> None:
+        self._call(self._agent(agent).update_block(label, value))
+
+    def search_recall(self, agent: str | Agent, query: str, page: int = 0) -> dict[str, Any]:
+        result = self._call(self._agent(agent).search_recall(query, page))
+        return result.model_dump(mode="json")
+
+    def search_archival(self, agent: str | Agent, query: str, page: int = 0) -> dict[str, Any]:
+        result = self._call(self._agent(agent).search_archival(query, page))
+        return result.model_dump(mode="json")
+
+    def insert_archival(self, agent: str | Agent, text: str) -> str:
+        return self._call(self._agent(agent).insert_archival(text))
+
+    # --------------------------------------------------------- checkpoints
+
+    def checkpoints(self, agent: str | Agent) -> list[dict[str, Any]]:
+        return [c.model_dump() for c in self._call(self._agent(agent).checkpoints())]
+
+    def restore(self, agent: str | Agent, checkpoint_id: str) -> dict[str, Any]:
+        return self._call(self._agent(agent).restore(checkpoint_id)).model_dump()
+
+    def save(self, agent: str | Agent, label: str | None = None) -> dict[str, Any]:
+        return self._call(self._agent(agent).save(label)).model_dump()
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        for agent in self._agents.values():
+            self._call(agent.close())
+        self._agents.clear()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _as_dict(event: ev.Event) -> dict[str, Any] | None:
+    match event:
+        case ev.InnerThought(text=text):
+            return {"internal_monologue": text}
+        case ev.ToolCall(name="send_message"):
+            return None
+        case ev.ToolCall(name=name, arguments=args):
+            return {"function_call": name, "arguments": args}
+        case ev.ToolResult(name="send_message"):
+            return None
+        case ev.ToolResult(name=name, ok=ok, message=message):
+            return {"function_return": message, "function": name, "status": "OK" if ok else "Failed"}
+        case ev.AssistantMessage(text=text):
+            return {"assistant_message": text}
+        case ev.Notice(text=text):
+            return {"notice": text}
+    return None

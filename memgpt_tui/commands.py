@@ -1,0 +1,179 @@
+"""Slash commands: one registry, shared by line mode, the TUI input, its completion and its palette."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .engine.agent import Agent, AgentError
+from .engine.messages import Message, format_time
+from .store.api import CheckpointInfo
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: str
+    help: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("/help", "", "List commands and keys"),
+    Command("/exit", "", "Save and quit"),
+    Command("/save", "[name]", "Save a named checkpoint"),
+    Command("/load", "[id]", "Browse checkpoints, or restore the one with this id"),
+    Command("/dump", "[n]", "Show the last n messages in the context window (all if omitted)"),
+    Command("/memory", "", "Show core memory and the size of recall and archival memory"),
+    Command("/pop", "[n=3]", "Remove the last n messages from view and from recall"),
+    Command("/retry", "", "Drop the last reply and ask again"),
+    Command("/rethink", "<text>", "Replace the inner monologue of the last reply"),
+    Command("/rewrite", "<text>", "Replace the text of the last reply to you"),
+    Command("/heartbeat", "", "Wake the agent with a heartbeat"),
+    Command("/memorywarning", "", "Send the agent a memory-pressure warning"),
+    Command("/summarize", "", "Fold the older half of the context window into the summary"),
+    Command("/attach", "<source>", "Copy a loaded data source into archival memory"),
+    Command("/tokens", "", "Show the context window's token breakdown"),
+)
+BY_NAME = {c.name: c for c in COMMANDS}
+
+
+@dataclass
+class Result:
+    text: str = ""
+    exit: bool = False
+    browse_checkpoints: bool = False  # the TUI opens its browser; line mode prints the list
+
+
+class CommandError(Exception):
+    pass
+
+
+def complete(prefix: str) -> list[Command]:
+    return [c for c in COMMANDS if c.name.startswith(prefix)]
+
+
+Attach = Callable[[Agent, str], Awaitable[int]]
+
+
+async def run(agent: Agent, line: str, attach: Attach | None = None) -> Result:
+    """Run one slash command. Raises CommandError with a message meant for the user."""
+    name, _, arg = line.strip().partition(" ")
+    arg = arg.strip()
+    command = BY_NAME.get(name)
+    if command is None:
+        near = ", ".join(c.name for c in complete(name[:3])) or "/help"
+        raise CommandError(f"Unknown command {name}. Did you mean: {near}")
+    if command.args.startswith("<") and not arg:
+        raise CommandError(f"Usage: {command.name} {command.args}")
+    try:
+        return await _dispatch(agent, name, arg, attach)
+    except AgentError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) -> Result:
+    match name:
+        case "/help":
+            return Result(help_text())
+        case "/exit":
+            return Result("Saved. Goodbye.", exit=True)
+        case "/save":
+            info = await agent.save(arg or None)
+            return Result(f"Saved checkpoint {info.label!r} ({info.id}).")
+        case "/load":
+            if not arg:
+                return Result(checkpoint_table(await agent.checkpoints()), browse_checkpoints=True)
+            info = await agent.restore(arg)
+            return Result(
+                f"Restored. New head {info.id} ({info.label}); /load {info.id} again is an undo point."
+            )
+        case "/dump":
+            return Result(dump_text(agent.dump(_int(arg, None))))
+        case "/memory":
+            return Result(memory_text(agent))
+        case "/pop":
+            removed = await agent.pop(_int(arg, 3) or 3)
+            return Result(f"Removed {removed} messages.")
+        case "/retry":
+            await agent.retry()
+        case "/rethink":
+            await agent.rethink(arg)
+            return Result("Inner monologue replaced.")
+        case "/rewrite":
+            await agent.rewrite(arg)
+            return Result("Reply rewritten.")
+        case "/heartbeat":
+            await agent.heartbeat()
+        case "/memorywarning":
+            await agent.memory_warning()
+        case "/summarize":
+            n = await agent.summarize_now()
+            return Result(
+                f"Summarised {n} messages into recall memory." if n else "Nothing to summarise yet."
+            )
+        case "/attach":
+            if attach is None:
+                raise CommandError("Data sources are not available here.")
+            added = await attach(agent, arg)
+            return Result(f"Attached {arg!r}: {added} passages.")
+        case "/tokens":
+            return Result(tokens_text(agent))
+    return Result()
+
+
+def _int(text: str, default: int | None) -> int | None:
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise CommandError(f"Expected a number, got {text!r}.") from None
+
+
+def help_text() -> str:
+    width = max(len(f"{c.name} {c.args}") for c in COMMANDS)
+    return "\n".join(f"{f'{c.name} {c.args}'.strip():<{width}}  {c.help}" for c in COMMANDS)
+
+
+def memory_text(agent: Agent) -> str:
+    lines = []
+    for block in agent.state.blocks:
+        lines.append(
+            f"[{block.label}] {len(block.value)}/{block.limit} chars{' (read-only)' if block.read_only else ''}"
+        )
+        lines.append(block.value)
+        lines.append("")
+    lines.append(
+        f"Recall memory: {agent.recall_count} messages. Archival memory: {agent.archival_count} passages."
+    )
+    if agent.state.summary:
+        lines.append(f"Summary of evicted messages: {agent.state.summary}")
+    return "\n".join(lines)
+
+
+def dump_text(messages: list[Message]) -> str:
+    out = []
+    for m in messages:
+        text = m.user_text() or m.content or ""
+        calls = "".join(f"\n    -> {c.name}({c.arguments})" for c in m.tool_calls)
+        out.append(f"[{format_time(m.created_at)}] {m.role}/{m.kind}: {text}{calls}")
+    return "\n".join(out) or "(empty)"
+
+
+def tokens_text(agent: Agent) -> str:
+    ctx = agent.last_context
+    if ctx is None:
+        return "No token counts yet."
+    approx = "" if ctx.exact else "≈"
+    rows = [f"{k:<12} {approx}{v:>7}" for k, v in ctx.breakdown.as_dict().items()]
+    pct = 100 * ctx.used / ctx.limit if ctx.limit else 0
+    rows.append(f"{'total':<12} {approx}{ctx.used:>7} / {ctx.limit} ({pct:.0f}%)")
+    return "\n".join(rows)
+
+
+def checkpoint_table(infos: list[CheckpointInfo]) -> str:
+    if not infos:
+        return "No checkpoints."
+    return "\n".join(
+        f"{i.id}  step {i.step:>4}  {format_time(i.time)}  {i.label or '':<24} {i.summary}" for i in infos
+    )

@@ -1,0 +1,203 @@
+"""Settings and paths.
+
+Precedence, highest first: CLI flags (passed as init kwargs), ``MEMGPT_TUI_*`` environment variables,
+the TOML config file, defaults. ``MEMGPT_TUI_HOME`` moves data *and* config into one directory, which is
+how tests and portable installs keep everything out of the user's home.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+APP = "memgpt-tui"
+Backend = Literal["embedded", "openai", "openai-compatible"]
+FunctionCalling = Literal["native", "json"]
+EmbeddingBackend = Literal["embedded", "openai-compatible"]
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def home_dir() -> Path:
+    """Where agents, sources and logs live."""
+    if env := os.environ.get("MEMGPT_TUI_HOME"):
+        return Path(env).expanduser()
+    return _xdg("XDG_DATA_HOME", ".local/share") / APP
+
+
+def config_dir() -> Path:
+    if env := os.environ.get("MEMGPT_TUI_HOME"):
+        return Path(env).expanduser()
+    return _xdg("XDG_CONFIG_HOME", ".config") / APP
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with 0700 on the leaf: memories are personal data."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+class Limits(BaseModel):
+    """MemGPT's tunables; every number in SPEC section 2 lives here."""
+
+    core_block_chars: int = 2000
+    function_result_chars: int = 3000
+    page_size: int = 5
+    warning_fraction: float = 0.75
+    chain_limit: int = 10
+    keep_last_messages: int = 3
+    summarize_to_fraction: float = 0.5
+    verify_retries: int = 10
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = config_path()
+        if not path.is_file():
+            return {}
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}. Fix it or delete it to start over.") from exc
+
+
+class ConfigError(Exception):
+    """A configuration the user must fix; the message says how."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEMGPT_TUI_", env_nested_delimiter="__", extra="ignore")
+
+    backend: Backend | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    function_calling: FunctionCalling | None = None
+    context_window: int | None = None
+    request_timeout: float = 120.0
+    max_retries: int = 3
+
+    embedding_backend: EmbeddingBackend = "embedded"
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+
+    persona: str = "sam_pov"
+    human: str = "basic"
+    agent: str | None = None
+    theme: str = "memgpt-dark"
+    store_uri: str | None = Field(default=None, description="LanceDB URI root; a local path or s3://...")
+    no_verify: bool = False
+    limits: Limits = Limits()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings with CLI overrides; ``None`` overrides are ignored so config values survive."""
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+    def resolved_backend(self) -> Backend:
+        """The embedded model is the default when nothing points at a real one."""
+        if self.backend:
+            return self.backend
+        if self.base_url:
+            return "openai-compatible"
+        if self.api_key or os.environ.get("OPENAI_API_KEY"):
+            return "openai"
+        return "embedded"
+
+    def agents_root(self) -> str:
+        return self.store_uri or str(home_dir() / "agents")
+
+    def save(self) -> Path:
+        """Write the non-default settings to the TOML file (0600: it may hold a key)."""
+        data = self.model_dump(exclude_defaults=True, exclude={"agent"}, mode="json")
+        for key in ("api_key", "embedding_api_key"):
+            secret = getattr(self, key)
+            if secret is not None:
+                data[key] = secret.get_secret_value()
+        path = config_path()
+        ensure_private_dir(path.parent)
+        path.write_text(_to_toml(data), encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+
+def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Enough TOML for flat settings plus one level of tables."""
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{prefix}{name}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def shipped_dir(name: str) -> Path:
+    """A data directory shipped with the package (themes, personas, humans)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / name
+
+
+def user_dir(name: str) -> Path:
+    """The user's own overlay of a shipped directory (user files win over shipped ones)."""
+    return config_dir() / name
+
+
+def list_texts(kind: str) -> dict[str, Path]:
+    """Persona or human names mapped to their file; user files shadow shipped ones."""
+    found: dict[str, Path] = {}
+    for root in (shipped_dir(kind), user_dir(kind)):
+        if root.is_dir():
+            for path in sorted(root.glob("*.txt")):
+                found[path.stem] = path
+    return found
+
+
+def read_text(kind: str, name: str) -> str:
+    files = list_texts(kind)
+    if name not in files:
+        known = ", ".join(sorted(files)) or "none"
+        raise ConfigError(f"No {kind[:-1]} named {name!r}. Known: {known}.")
+    return files[name].read_text(encoding="utf-8").strip()

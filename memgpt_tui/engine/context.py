@@ -1,0 +1,96 @@
+"""Context assembly (SPEC section 2, in order) and the token breakdown by category."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..llm.base import Tokenizer
+from .events import TokenBreakdown
+from .messages import Message
+from .prompts import memory_header, render_core, summary_alert
+from .state import AgentState
+
+# Chat templates wrap each message in a few tokens of their own (role markers, separators).
+PER_MESSAGE_OVERHEAD = 4
+
+
+@dataclass(slots=True)
+class Assembled:
+    messages: list[dict[str, Any]]
+    breakdown: TokenBreakdown
+
+
+class ContextBuilder:
+    """Builds the prompt and counts it. Counts are cached: by message id for the buffer (messages are
+    immutable) and by text for the rest, so a step only tokenizes what is new."""
+
+    def __init__(self, tokenizer: Tokenizer, tools: list[dict[str, Any]]) -> None:
+        self.tokenizer = tokenizer
+        self.tools = tools
+        self._by_id: dict[str, int] = {}
+        self._by_text: dict[str, int] = {}
+        # The provider's count minus ours at the last call: template tokens we cannot see.
+        self.correction = 0
+
+    @property
+    def exact(self) -> bool:
+        return self.tokenizer.exact
+
+    async def _count_texts(self, texts: Sequence[str]) -> list[int]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._by_text]
+        if missing:
+            for text, n in zip(missing, await self.tokenizer.count(missing), strict=True):
+                self._by_text[text] = n
+        if len(self._by_text) > 4096:  # memory headers change every step; keep the cache small
+            self._by_text = {t: self._by_text[t] for t in texts}
+        return [self._by_text[t] for t in texts]
+
+    async def count_messages(self, messages: Sequence[Message]) -> list[int]:
+        missing = [m for m in messages if m.id not in self._by_id]
+        if missing:
+            counts = await self.tokenizer.count([m.text_for_tokens() for m in missing])
+            for message, n in zip(missing, counts, strict=True):
+                self._by_id[message.id] = n + PER_MESSAGE_OVERHEAD
+        return [self._by_id[m.id] for m in messages]
+
+    def forget(self, ids: Sequence[str]) -> None:
+        for message_id in ids:
+            self._by_id.pop(message_id, None)
+
+    async def build(
+        self,
+        state: AgentState,
+        buffer: Sequence[Message],
+        recall_count: int,
+        archival_count: int,
+        hidden_count: int,
+    ) -> Assembled:
+        head = (
+            state.system_prompt + "\n\n" + memory_header(state.memory_edited_at, recall_count, archival_count)
+        )
+        core = render_core(state.blocks)
+        alert = summary_alert(state.summary, hidden_count) if state.summary else ""
+        tools_text = json.dumps(self.tools, separators=(",", ":")) if self.tools else ""
+        n_head, n_core, n_alert, n_tools = await self._count_texts([head, core, alert, tools_text])
+        per_message = await self.count_messages(buffer)
+
+        messages: list[dict[str, Any]] = [{"role": "system", "content": f"{head}\n{core}"}]
+        if alert:
+            messages.append({"role": "user", "content": alert})
+        messages.extend(m.to_openai() for m in buffer)
+        breakdown = TokenBreakdown(
+            system=n_head + PER_MESSAGE_OVERHEAD + self.correction,
+            tools=n_tools,
+            core_memory=n_core,
+            summary=n_alert + PER_MESSAGE_OVERHEAD if alert else 0,
+            messages=sum(per_message),
+        )
+        return Assembled(messages, breakdown)
+
+    def reconcile(self, predicted: TokenBreakdown, prompt_tokens: int | None) -> None:
+        """Fold the provider's own count into future predictions."""
+        if prompt_tokens:
+            self.correction += prompt_tokens - predicted.total

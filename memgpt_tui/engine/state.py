@@ -1,0 +1,55 @@
+"""The agent's persistent state: what a checkpoint pins (besides table versions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from ..config import Backend, EmbeddingBackend, FunctionCalling
+from .messages import now
+
+
+class Block(BaseModel):
+    label: str
+    value: str
+    limit: int = 2000
+    read_only: bool = False
+
+    def render(self) -> str:
+        return f'<{self.label} characters="{len(self.value)}/{self.limit}">\n{self.value}\n</{self.label}>'
+
+
+class AgentConfig(BaseModel):
+    """How the agent talks to its model and embeddings. Never holds an API key."""
+
+    backend: Backend = "embedded"
+    model: str = "gemma-3-270m"
+    base_url: str | None = None
+    function_calling: FunctionCalling = "native"
+    context_window: int = 8192
+    embedding_backend: EmbeddingBackend = "embedded"
+    embedding_model: str = "multilingual-e5-small"
+    embedding_dim: int = 384
+    persona: str = "sam_pov"
+    human: str = "basic"
+    no_verify: bool = False
+
+
+class AgentState(BaseModel):
+    name: str
+    config: AgentConfig
+    system_prompt: str
+    blocks: list[Block]
+    in_context_ids: list[str] = Field(default_factory=list)  # the message buffer, oldest first
+    summary: str | None = None
+    step: int = 0
+    verified: bool = False  # first reply passed verification
+    warned: bool = False  # memory-pressure warning sent since the last eviction
+    created_at: datetime = Field(default_factory=now)
+    memory_edited_at: datetime = Field(default_factory=now)
+    prompt_history: list[int] = Field(default_factory=list)  # last prompt tokens per step
+    heartbeats_paused_until: datetime | None = None
+
+    def block(self, label: str) -> Block | None:
+        return next((b for b in self.blocks if b.label == label), None)

@@ -1,0 +1,79 @@
+"""Eviction and the recursive summary: what leaves the window, and what it leaves behind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..llm.base import LLMBackend, LLMError
+from .messages import Message, format_time
+from .prompts import template
+
+# Per-message cap when feeding evicted text to the summariser; recall keeps the full text anyway.
+MESSAGE_CHARS = 1500
+
+
+def unit_starts(buffer: Sequence[Message]) -> list[int]:
+    """Indices where a message unit starts: a tool result belongs to the assistant call before it, so an
+    eviction or /pop boundary may only fall on these indices."""
+    return [i for i, m in enumerate(buffer) if m.role != "tool"]
+
+
+def eviction_count(counts: Sequence[int], buffer: Sequence[Message], target: int, keep_last: int) -> int:
+    """How many of the oldest buffer messages to evict so the buffer's tokens drop to ``target``.
+
+    Never evicts the last ``keep_last`` messages and never splits a call from its result; evicts at least
+    one unit when anything is evictable, so a forced summary always makes progress."""
+    limit = len(buffer) - keep_last
+    candidates = [i for i in unit_starts(buffer) if 0 < i <= limit]
+    if not candidates:
+        return 0
+    remaining = sum(counts)
+    evict = 0
+    for boundary in candidates:
+        remaining -= sum(counts[evict:boundary])
+        evict = boundary
+        if remaining <= target:
+            break
+    return evict
+
+
+def render_for_summary(messages: Sequence[Message]) -> str:
+    lines = []
+    for m in messages:
+        text = m.user_text() or m.content or ""
+        for call in m.tool_calls:
+            text += f"\n[called {call.name}({call.arguments})]"
+        if len(text) > MESSAGE_CHARS:
+            text = text[:MESSAGE_CHARS] + " ..."
+        lines.append(f"[{format_time(m.created_at)}] {m.role}: {text}")
+    return "\n".join(lines)
+
+
+async def summarize(
+    llm: LLMBackend, previous: str | None, evicted: Sequence[Message], word_limit: int = 150
+) -> str:
+    """Fold ``evicted`` into ``previous``. Falls back to a plain note when the model fails, because the
+    messages stay searchable in recall memory either way and eviction must not be blocked."""
+    body = render_for_summary(evicted)
+    # Keep the summariser's own prompt well inside the window: a quarter of it, at ~3 chars per token.
+    budget = max(llm.context_window // 4 * 3, 2000)
+    chunks = [body[i : i + budget] for i in range(0, len(body), budget)] or [""]
+    summary = previous or ""
+    for chunk in chunks:
+        prompt = [
+            {"role": "system", "content": template("summarize").format(word_limit=word_limit)},
+            {
+                "role": "user",
+                "content": f"Previous summary:\n{summary or '(none)'}\n\nOlder messages:\n{chunk}",
+            },
+        ]
+        try:
+            reply = await llm.complete(prompt, [], require_tool=False)
+        except LLMError:
+            reply = None
+        text = (reply.content or "").strip() if reply else ""
+        if not text:
+            span = f"{format_time(evicted[0].created_at)} to {format_time(evicted[-1].created_at)}"
+            text = f"{summary} {len(evicted)} messages from {span} were moved to recall memory.".strip()
+        summary = text
+    return summary

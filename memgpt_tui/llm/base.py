@@ -1,0 +1,80 @@
+"""The one small protocol every LLM backend speaks, and the errors it may raise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+# Streaming callback: (channel, text) where channel is "thought" (inner monologue) or "message"
+# (the text of a send_message call, as it arrives).
+OnToken = Callable[[Literal["thought", "message"], str], None]
+
+
+@dataclass(slots=True)
+class LLMToolCall:
+    id: str
+    name: str
+    arguments: str  # raw JSON text; the engine validates it
+
+
+@dataclass(slots=True)
+class LLMResponse:
+    content: str | None  # inner monologue
+    tool_calls: list[LLMToolCall] = field(default_factory=list)
+    prompt_tokens: int | None = None  # usage.prompt_tokens, when the provider reports it
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    parse_error: str | None = None  # JSON mode: the reply could not be read as a function call
+    raw: str | None = None  # JSON mode: the model's raw text, for /dump and debugging
+
+
+class LLMError(Exception):
+    """A failure talking to the model. ``hint`` tells the user what to do about it."""
+
+    def __init__(self, message: str, hint: str = "", retryable: bool = True) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.retryable = retryable
+
+
+class ContextOverflowError(LLMError):
+    """The provider refused the prompt as longer than the model's window."""
+
+
+class BackendUnavailable(LLMError):
+    """Nothing answers at the configured address (refused, DNS, server not started)."""
+
+
+class AuthError(LLMError):
+    """Wrong or missing API key."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, hint, retryable=False)
+
+
+class Tokenizer(Protocol):
+    exact: bool  # False when counts are estimates
+
+    async def count(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class LLMBackend(Protocol):
+    name: str  # "openai" | "openai-compatible" | "embedded"
+    model: str
+    context_window: int
+    tokenizer: Tokenizer
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        on_token: OnToken | None = None,
+        require_tool: bool = True,
+    ) -> LLMResponse:
+        """One chat completion. ``messages`` are OpenAI-shaped (system first); ``tools`` are OpenAI
+        function schemas. Raises LLMError subclasses after retrying what is worth retrying."""
+        ...
+
+    async def aclose(self) -> None: ...

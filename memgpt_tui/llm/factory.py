@@ -1,0 +1,61 @@
+"""Build the LLM backend an agent's configuration asks for."""
+
+from __future__ import annotations
+
+import os
+
+from memgpt_tui.config import ConfigError, Settings
+from memgpt_tui.engine.state import AgentConfig
+from memgpt_tui.llm.base import LLMBackend
+from memgpt_tui.llm.embedded import EmbeddedBackend
+from memgpt_tui.llm.openai_backend import OpenAIBackend
+from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
+
+
+def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
+    """The backend for ``config``. The API key comes from the settings, else from where the official
+    client looks for it (``OPENAI_API_KEY``); agent configurations never hold one."""
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    if config.backend == "embedded":
+        return EmbeddedBackend(
+            model=config.model,
+            context_window=config.context_window,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+        )
+    if config.backend == "openai":
+        if api_key is None and not os.environ.get("OPENAI_API_KEY"):
+            raise ConfigError(
+                "The openai backend needs an API key: set OPENAI_API_KEY, or api_key in the config "
+                "(memgpt-tui configure)."
+            )
+        return OpenAIBackend(
+            name="openai",
+            model=config.model,
+            base_url=config.base_url,  # None: OPENAI_BASE_URL or api.openai.com, as the client decides
+            api_key=api_key,
+            function_calling="native",
+            context_window=config.context_window,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            tokenizer=TiktokenTokenizer(config.model),
+        )
+    base_url = config.base_url or settings.base_url
+    if not base_url:
+        raise ConfigError(
+            "The openai-compatible backend needs a server URL: pass --base-url or set base_url in the config."
+        )
+    return OpenAIBackend(
+        name="openai-compatible",
+        model=config.model,
+        base_url=base_url,
+        api_key=api_key,
+        function_calling=config.function_calling,
+        context_window=config.context_window,
+        timeout=settings.request_timeout,
+        max_retries=settings.max_retries,
+        # Exact counts where the server has a tokenize endpoint; it falls back to estimates (marked
+        # inexact) on the first 404.
+        tokenizer=ServerTokenizer(base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY")),
+        json_response_format="json_schema",
+    )

@@ -1,0 +1,269 @@
+"""Any OpenAI-compatible chat API through the official client: native tools or JSON mode, streamed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from typing import Any, Literal
+
+import openai
+
+from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken, Tokenizer
+from memgpt_tui.llm.json_mode import ResponseFormatKind
+from memgpt_tui.llm.openai_errors import (
+    detail,
+    is_context_overflow,
+    is_transient,
+    is_transport_error,
+    to_llm_error,
+)
+from memgpt_tui.llm.streaming import PartialJSON
+from memgpt_tui.llm.tokenizers import default_tokenizer
+
+FunctionCalling = Literal["native", "json"]
+# Local servers accept any key, but the client refuses to start without one.
+_PLACEHOLDER_KEY = "sk-no-key-required"
+
+
+class OpenAIBackend:
+    """One chat completion per ``complete`` call, retried with backoff when the failure is transient.
+
+    Optional request features a server rejects with a 400 (``tool_choice="required"``,
+    ``stream_options``, ``response_format``) are dropped for the rest of the session and the request
+    is sent again, so one backend works against OpenAI, vLLM, llama.cpp, Ollama and the like.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        name: str = "openai",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        function_calling: FunctionCalling = "native",
+        context_window: int = 8192,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        tokenizer: Tokenizer | None = None,
+        json_response_format: ResponseFormatKind = "json_schema",
+        fold_system: bool = False,
+        stream: bool = True,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.function_calling = function_calling
+        self.context_window = context_window
+        self.max_retries = max_retries
+        self.fold_system = fold_system
+        self.stream = stream
+        self.retry_base_delay = retry_base_delay
+        self.retry_max_delay = retry_max_delay
+        if api_key is None and name != "openai" and not os.environ.get("OPENAI_API_KEY"):
+            api_key = _PLACEHOLDER_KEY
+        try:
+            # max_retries=0: the retries below are the only ones, so they can be counted and shown.
+            self._client = openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0
+            )
+        except openai.OpenAIError as exc:
+            raise to_llm_error(exc, base_url or "the OpenAI API") from exc
+        self.base_url = str(self._client.base_url).rstrip("/")
+        self.tokenizer = tokenizer or default_tokenizer(name, model, self.base_url, self._client.api_key)
+        self._tool_choice_required = True
+        self._stream_usage = True
+        self._response_format: ResponseFormatKind = json_response_format
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        on_token: OnToken | None = None,
+        require_tool: bool = True,
+    ) -> LLMResponse:
+        failures = 0
+        while True:
+            params = self._params(messages, tools, require_tool)
+            reply = _Reply(on_token, tools if self.function_calling == "json" else None)
+            try:
+                await self._send(params, reply)
+            except Exception as exc:
+                if not isinstance(exc, openai.OpenAIError) and not is_transport_error(exc):
+                    raise
+                if self._drop_rejected_feature(exc, params):
+                    continue
+                failures += 1
+                # Tokens already shown cannot be taken back, so a reply cut mid-stream is not re-asked.
+                if is_transient(exc) and failures <= self.max_retries and not reply.emitted:
+                    await asyncio.sleep(self._backoff(failures, exc))
+                    continue
+                raise to_llm_error(exc, self.base_url, failures) from exc
+            return reply.result()
+
+    def _params(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], require_tool: bool
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model}
+        if self.function_calling == "json":
+            params["messages"] = json_mode.to_text_turns(messages, tools, fold_system=self.fold_system)
+            if (fmt := json_mode.response_format(tools, self._response_format)) is not None:
+                params["response_format"] = fmt
+        else:
+            params["messages"] = messages
+            if tools:
+                params["tools"] = tools
+                params["tool_choice"] = "required" if require_tool and self._tool_choice_required else "auto"
+        if self.stream:
+            params["stream"] = True
+            if self._stream_usage:
+                params["stream_options"] = {"include_usage": True}
+        return params
+
+    async def _send(self, params: dict[str, Any], reply: _Reply) -> None:
+        if not self.stream:
+            reply.whole(await self._client.chat.completions.create(**params))
+            return
+        async with await self._client.chat.completions.create(**params) as stream:
+            async for chunk in stream:
+                reply.chunk(chunk)
+
+    def _drop_rejected_feature(self, exc: BaseException, params: dict[str, Any]) -> bool:
+        """Turn off an optional feature the server refused; True when there is something to retry."""
+        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+            return False
+        if is_context_overflow(exc):
+            return False
+        text = f"{exc.param or ''} {detail(exc)}".lower()
+        if params.get("tool_choice") == "required" and "tool_choice" in text:
+            self._tool_choice_required = False
+        elif "stream_options" in params and "stream_options" in text:
+            self._stream_usage = False
+        elif "response_format" in params and ("response_format" in text or "json_schema" in text):
+            self._response_format = "none"
+        else:
+            return False
+        return True
+
+    def _backoff(self, failures: int, exc: BaseException) -> float:
+        delay = self.retry_base_delay * 2 ** (failures - 1)
+        delay = max(delay, _retry_after(exc) or 0.0)
+        return min(self.retry_max_delay, delay) * random.uniform(1.0, 1.25)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        close = getattr(self.tokenizer, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The server's own Retry-After, in seconds, when it sent one."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+class _ToolCallParts:
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.arguments = PartialJSON()
+
+
+class _Reply:
+    """Assembles a response from streamed chunks (or one whole completion), forwarding tokens as
+    they arrive: content as "thought", send_message's text as "message". With ``json_tools`` set,
+    the content is a JSON-mode reply, parsed against those tools at the end."""
+
+    def __init__(self, on_token: OnToken | None, json_tools: list[dict[str, Any]] | None) -> None:
+        self._on_token = on_token
+        self._json_tools = json_tools
+        streaming_json = json_tools is not None and on_token is not None
+        self._json_stream = json_mode.ReplyStream(self._emit) if streaming_json else None
+        self._content: list[str] = []
+        self._calls: dict[int, _ToolCallParts] = {}
+        self.emitted = False
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.finish_reason: str | None = None
+
+    def _emit(self, channel: Literal["thought", "message"], text: str) -> None:
+        if self._on_token is not None:
+            self.emitted = True
+            self._on_token(channel, text)
+
+    def chunk(self, chunk: Any) -> None:
+        self._usage(chunk.usage)
+        for choice in chunk.choices:
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.content:
+                self._add_content(delta.content)
+            for part in delta.tool_calls or ():
+                call = self._calls.setdefault(part.index or 0, _ToolCallParts())
+                call.id = part.id or call.id
+                if part.function is not None:
+                    call.name = call.name or part.function.name or ""
+                    self._add_arguments(call, part.function.arguments or "")
+
+    def whole(self, completion: Any) -> None:
+        self._usage(completion.usage)
+        if not completion.choices:
+            return
+        choice = completion.choices[0]
+        self.finish_reason = choice.finish_reason
+        self._content.append(choice.message.content or "")
+        for index, tool_call in enumerate(choice.message.tool_calls or ()):
+            call = self._calls.setdefault(index, _ToolCallParts())
+            call.id, call.name = tool_call.id, tool_call.function.name
+            call.arguments.text = tool_call.function.arguments or ""
+
+    def _usage(self, usage: Any) -> None:
+        if usage is not None:
+            self.prompt_tokens = usage.prompt_tokens
+            self.completion_tokens = usage.completion_tokens
+
+    def _add_content(self, text: str) -> None:
+        self._content.append(text)
+        if self._json_stream is not None:
+            self._json_stream.feed(text)
+        elif self._json_tools is None:
+            self._emit("thought", text)
+
+    def _add_arguments(self, call: _ToolCallParts, text: str) -> None:
+        if call.name != "send_message" or self._on_token is None:
+            call.arguments.text += text  # nobody watches these arguments grow: skip the parsing
+            return
+        if grown := call.arguments.grown(call.arguments.feed(text), "message"):
+            self._emit("message", grown)
+
+    def result(self) -> LLMResponse:
+        text = "".join(self._content)
+        if self._json_tools is not None:
+            response = json_mode.parse_reply(text, self._json_tools)
+            if response.parse_error and self.finish_reason == "length":
+                response.parse_error += " The reply was cut off at the output token limit."
+        else:
+            calls = [
+                LLMToolCall(
+                    id=c.id or json_mode.new_call_id(), name=c.name, arguments=c.arguments.text or "{}"
+                )
+                for _, c in sorted(self._calls.items())
+            ]
+            response = LLMResponse(content=text or None, tool_calls=calls)
+        response.prompt_tokens = self.prompt_tokens
+        response.completion_tokens = self.completion_tokens
+        response.finish_reason = self.finish_reason
+        return response

@@ -1,0 +1,242 @@
+"""Wiring shared by the TUI, line mode and the Client: settings -> store + model + agent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from .config import ConfigError, Settings, ensure_private_dir, home_dir, read_text
+from .engine.agent import Agent
+from .engine.prompts import template
+from .engine.state import AgentConfig
+from .store import registry, sources
+from .store.api import AgentStore, Embedder
+
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "openai-compatible": "", "embedded": "gemma-3-270m"}
+DEFAULT_WINDOWS = {"openai": 128000, "openai-compatible": 8192, "embedded": 8192}
+
+
+class AgentInfo(BaseModel):
+    name: str
+    backend: str
+    model: str
+    last_used: datetime | None
+    messages: int
+    archival: int
+
+
+def agent_config(settings: Settings) -> AgentConfig:
+    """A new agent's configuration from settings (flags, env, file, defaults)."""
+    backend = settings.resolved_backend()
+    model = settings.model or DEFAULT_MODELS[backend]
+    if backend == "openai-compatible":
+        if not settings.base_url:
+            raise ConfigError(
+                "The openai-compatible backend needs a server URL: pass --base-url or set base_url in the config."
+            )
+        if not model:
+            raise ConfigError("Name the model your server runs with --model (e.g. --model llama3.1).")
+    embedder = embedder_for(settings)
+    return AgentConfig(
+        backend=backend,
+        model=model,
+        base_url=settings.base_url,
+        function_calling=settings.function_calling or ("json" if backend == "embedded" else "native"),
+        context_window=settings.context_window or DEFAULT_WINDOWS[backend],
+        embedding_backend=settings.embedding_backend,
+        embedding_model=embedder.model,
+        embedding_dim=embedder.dim,
+        persona=settings.persona,
+        human=settings.human,
+        no_verify=settings.no_verify,
+    )
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    from .store.embeddings import make_embedder
+
+    return make_embedder(settings)
+
+
+def _llm(config: AgentConfig, settings: Settings):  # type: ignore[no-untyped-def]
+    from .llm.factory import build_backend
+
+    return build_backend(config, settings)
+
+
+async def create_agent(settings: Settings, name: str, *, greet: bool = False) -> Agent:
+    """Create ``name`` from settings. ``greet``: the agent will speak first, as MemGPT's CLI does by
+    default; the caller runs ``agent.login()`` once it listens to events (``agent.needs_greeting``)."""
+    config = agent_config(settings)
+    persona, human = read_text("personas", config.persona), read_text("humans", config.human)
+    store = await asyncio.to_thread(
+        registry.create_store, settings.agents_root(), name, embedder_for(settings)
+    )
+    try:
+        agent = await Agent.create(
+            name,
+            store,
+            _llm(config, settings),
+            settings.limits,
+            config,
+            template("system"),
+            persona,
+            human,
+            login=not greet,
+        )
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        raise
+    return agent
+
+
+async def open_agent(settings: Settings, name: str, *, create: bool = True, greet: bool = False) -> Agent:
+    """Resume ``name``, or create it from settings when it does not exist (and ``create`` allows)."""
+    root = settings.agents_root()
+    if not await asyncio.to_thread(registry.exists, root, name):
+        if not create:
+            raise ConfigError(f"No agent named {name!r}. Create it with: memgpt-tui --agent {name}")
+        return await create_agent(settings, name, greet=greet)
+    store: AgentStore = await asyncio.to_thread(registry.open_store, root, name, embedder_for(settings))
+    try:
+        head = await asyncio.to_thread(store.head)
+        if head is None:
+            raise ConfigError(f"Agent {name!r} has no saved state; delete it with: memgpt-tui delete {name}")
+        return await Agent.load(store, _llm(head.config, settings), settings.limits)
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        raise
+
+
+def agent_infos(settings: Settings) -> list[AgentInfo]:
+    return [AgentInfo(**row) for row in registry.list_agents(settings.agents_root())]
+
+
+def list_agents(settings: Settings) -> list[tuple[str, ...]]:
+    return [
+        (
+            f"{i.name:<20}",
+            f"{i.backend}:{i.model}",
+            f"last used {i.last_used:%Y-%m-%d %H:%M}" if i.last_used else "never used",
+            f"{i.messages} messages",
+            f"{i.archival} archival",
+        )
+        for i in agent_infos(settings)
+    ]
+
+
+def delete_agent(settings: Settings, name: str) -> None:
+    registry.delete(settings.agents_root(), name)
+
+
+def export_agent(settings: Settings, name: str, file: str) -> Path:
+    return registry.export_agent(settings.agents_root(), name, Path(file))
+
+
+def import_agent(settings: Settings, file: str, name: str | None) -> str:
+    return registry.import_agent(settings.agents_root(), Path(file), name, embedder_for(settings))
+
+
+def sources_root() -> str:
+    return str(home_dir() / "sources")
+
+
+def list_sources(settings: Settings) -> list[tuple[str, ...]]:
+    return [
+        (f"{s.name:<20}", f"{s.files} files", f"{s.chunks} chunks", s.embedding_model)
+        for s in sources.list_sources(sources_root())
+    ]
+
+
+def load_source_cli(settings: Settings, name: str, paths: list[str]) -> int:
+    """``memgpt-tui load``: chunk, embed with a progress bar, store; re-runs skip unchanged files."""
+    from .progress import Bar
+
+    with Bar(f"Loading {name}", sys.stderr) as bar:
+        report = sources.load(
+            sources_root(), name, [Path(p) for p in paths], embedder_for(settings), bar.update
+        )
+    print(
+        f"Source {name!r}: {report.added_files} files added, {report.changed_files} changed, "
+        f"{report.skipped_files} unchanged, {report.chunks} chunks embedded. Attach it with /attach {name}"
+    )
+    return 0
+
+
+async def attach(agent: Agent, source: str) -> int:
+    added = await asyncio.to_thread(sources.attach, sources_root(), source, agent.store)
+    await agent.attached(added, source)
+    return added
+
+
+def configure(settings: Settings) -> int:
+    """Interactive defaults for new agents, written to the config file."""
+    print("Configure memgpt-tui defaults (Enter keeps the value in brackets).")
+    backend = _ask("Backend: embedded, openai or openai-compatible", settings.resolved_backend())
+    if backend not in DEFAULT_MODELS:
+        raise ConfigError(f"Unknown backend {backend!r}.")
+    updates: dict[str, object] = {"backend": backend}
+    if backend != "embedded":
+        updates["model"] = _ask("Model", settings.model or DEFAULT_MODELS[backend])
+    if backend == "openai-compatible":
+        updates["base_url"] = _ask("Server URL", settings.base_url or "http://localhost:11434/v1")
+        updates["function_calling"] = _ask(
+            "Function calling: native or json", settings.function_calling or "native"
+        )
+    if backend == "openai":
+        key = _ask("API key (leave empty to use OPENAI_API_KEY)", "")
+        if key:
+            updates["api_key"] = key
+    updates["persona"] = _ask("Default persona", settings.persona)
+    updates["human"] = _ask("Default human", settings.human)
+    path = Settings.load(**{**settings.model_dump(exclude_defaults=True), **updates}).save()
+    print(f"Saved {path}")
+    return 0
+
+
+def _ask(question: str, default: str) -> str:
+    answer = input(f"{question} [{default}]: ").strip()
+    return answer or default
+
+
+def setup_logging(debug: bool) -> Path:
+    logs = ensure_private_dir(home_dir() / "logs")
+    path = logs / "memgpt-tui.log"
+    logging.basicConfig(
+        filename=path,
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    return path
+
+
+async def run_plain(settings: Settings, *, first: bool, debug: bool) -> int:
+    from . import plain
+
+    setup_logging(debug)
+    name = settings.agent or _new_agent_name(settings)
+    try:
+        agent = await open_agent(settings, name, greet=not first)
+    except (ConfigError, registry.StoreError) as exc:
+        print(f"memgpt-tui: {exc}", file=sys.stderr)
+        return 2
+    if not settings.agent:
+        print(f"Created agent {name!r}. Resume it with: memgpt-tui run --plain --agent {name}", flush=True)
+    try:
+        await plain.run(agent, attach)
+    finally:
+        await agent.close()
+    return 0
+
+
+def _new_agent_name(settings: Settings) -> str:
+    taken = {i.name for i in agent_infos(settings)}
+    n = 1
+    while f"agent_{n}" in taken:
+        n += 1
+    return f"agent_{n}"

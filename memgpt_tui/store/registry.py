@@ -1,0 +1,209 @@
+"""The agents under a root URI: list, create, open, delete, export and import.
+
+Each agent is a directory ``<root>/<name>/`` holding its LanceDB tables and ``agent.json``. A directory
+without a valid ``agent.json`` is never opened, overwritten or deleted.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ValidationError
+
+from ..engine.messages import now
+from . import location
+from .agent_store import LanceAgentStore, StoreTuning, check_embedding
+from .api import AgentLocked, Embedder, StoreError
+from .lock import AgentLock
+from .meta import AgentMeta, EmbeddingInfo, read_meta, write_meta
+from .tables import ALL_TABLES, StoreTables
+
+__all__ = [
+    "AgentInfo",
+    "AgentLocked",
+    "StoreError",
+    "create_store",
+    "delete",
+    "exists",
+    "export_agent",
+    "import_agent",
+    "list_agents",
+    "open_store",
+]
+
+FILE_FORMAT = "memgpt-tui-agent-file"
+
+
+class AgentInfo(BaseModel):
+    name: str
+    backend: str
+    model: str
+    last_used: datetime | None
+    messages: int
+    archival: int
+    problem: str | None = None  # why the directory cannot be opened, if it cannot
+
+
+def store_uri(root: str, name: str) -> str:
+    return location.join(root, location.check_name(name))
+
+
+def exists(root: str, name: str) -> bool:
+    """True when anything (an agent or not) occupies the name."""
+    return location.exists(store_uri(root, name))
+
+
+def list_agents(root: str) -> list[dict[str, Any]]:
+    """One row per directory under ``root``, read from ``agent.json`` only (no tables are opened)."""
+    rows = []
+    for name in location.list_dirs(root):
+        uri = location.join(root, name)
+        try:
+            meta = read_meta(uri, name)
+        except StoreError as exc:
+            rows.append(
+                AgentInfo(
+                    name=name, backend="", model="", last_used=None, messages=0, archival=0, problem=str(exc)
+                )
+            )
+            continue
+        rows.append(
+            AgentInfo(
+                name=name,
+                backend=meta.backend or "",
+                model=meta.model or "",
+                last_used=meta.last_used,
+                messages=meta.messages,
+                archival=meta.archival,
+            )
+        )
+    return [row.model_dump() for row in rows]
+
+
+def create_store(
+    root: str, name: str, embedder: Embedder, tuning: StoreTuning | None = None
+) -> LanceAgentStore:
+    """A new, empty agent store; refuses a name that is taken (by an agent or anything else)."""
+    uri = store_uri(root, name)
+    if location.exists(uri):
+        raise StoreError(f"An agent named {name!r} already exists. Pick another name, or delete it first.")
+    meta = AgentMeta(name=name, embedding=EmbeddingInfo(model=embedder.model, dim=embedder.dim))
+    location.make_dir(uri)
+    try:
+        write_meta(uri, meta)
+        return LanceAgentStore(uri, name, embedder, create=True, tuning=tuning)
+    except BaseException:
+        _remove(uri)
+        raise
+
+
+def open_store(
+    root: str, name: str, embedder: Embedder | None, tuning: StoreTuning | None = None
+) -> LanceAgentStore:
+    uri = store_uri(root, name)
+    if not location.exists(uri):
+        raise StoreError(f"No agent named {name!r} in {root}.")
+    return LanceAgentStore(uri, name, embedder, tuning=tuning)
+
+
+def delete(root: str, name: str) -> None:
+    """Delete an agent for good. Refuses an agent open elsewhere and a directory that is not an agent."""
+    uri = store_uri(root, name)
+    if not location.exists(uri):
+        raise StoreError(f"No agent named {name!r} in {root}.")
+    read_meta(uri, name)
+    with AgentLock(location.local_state_dir(uri) / "lock", name):
+        _remove(uri)
+
+
+def _remove(uri: str) -> None:
+    location.delete_dir(uri)
+    if not location.is_local(uri):
+        location.delete_dir(str(location.local_state_dir(uri)))
+
+
+# ------------------------------------------------------------------ agent files
+
+
+class _FileHeader(BaseModel):
+    format: str
+    version: int
+    exported_at: datetime
+    agent: AgentMeta
+
+
+def export_agent(root: str, name: str, file: Path) -> Path:
+    """Write the whole agent (state, checkpoints, recall, archival with vectors, history) to one zip.
+
+    Tables travel as Parquet; nothing from the config (API keys) is included.
+    """
+    store = open_store(root, name, None)
+    try:
+        store.sync()
+        header = _FileHeader(
+            format=FILE_FORMAT, version=1, exported_at=now(), agent=read_meta(store.uri, name)
+        )
+        file = file.expanduser()
+        tmp = file.with_name(file.name + ".part")
+        with zipfile.ZipFile(tmp, "w") as archive:
+            archive.writestr(
+                "agent.json", header.model_dump_json(indent=1), compress_type=zipfile.ZIP_DEFLATED
+            )
+            for table, data in store.snapshot().items():
+                buffer = io.BytesIO()
+                pq.write_table(data, buffer, compression="zstd")
+                archive.writestr(f"{table}.parquet", buffer.getvalue())
+        tmp.replace(file)
+    finally:
+        store.close()
+    return file
+
+
+def import_agent(root: str, file: Path, name: str | None = None, embedder: Embedder | None = None) -> str:
+    """Create an agent from an exported file, under its own name or ``name``; returns the name used."""
+    header, tables = _read_agent_file(file.expanduser())
+    target = location.check_name(name or header.agent.name)
+    if embedder is not None:
+        check_embedding(header.agent, embedder.model, embedder.dim)
+    uri = store_uri(root, target)
+    if location.exists(uri):
+        raise StoreError(
+            f"An agent named {target!r} already exists; import under another name (--name), or delete it first."
+        )
+    meta = header.agent.model_copy(update={"name": target})
+    location.make_dir(uri)
+    try:
+        with AgentLock(location.local_state_dir(uri) / "lock", target):
+            created = StoreTables(uri, meta.embedding.dim, create=True)
+            for table_name, data in tables.items():
+                if data.num_rows:
+                    created[table_name].add(data.cast(created.schemas[table_name]))
+                created[table_name].optimize()  # index what was just added
+        write_meta(uri, meta)  # last: until it exists, the directory is not an agent
+    except pa.ArrowException as exc:
+        _remove(uri)
+        raise StoreError(f"{file} does not hold the tables of a memgpt-tui agent ({exc}).") from exc
+    except BaseException:
+        _remove(uri)
+        raise
+    return target
+
+
+def _read_agent_file(file: Path) -> tuple[_FileHeader, dict[str, pa.Table]]:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            header = _FileHeader.model_validate_json(archive.read("agent.json"))
+            if header.format != FILE_FORMAT or header.version != 1:
+                raise StoreError(
+                    f"{file} is a {header.format} v{header.version} file, not a memgpt-tui agent file."
+                )
+            tables = {t: pq.read_table(io.BytesIO(archive.read(f"{t}.parquet"))) for t in ALL_TABLES}
+    except (OSError, KeyError, zipfile.BadZipFile, ValidationError, pa.ArrowException) as exc:
+        raise StoreError(f"{file} is not a readable memgpt-tui agent file ({exc}).") from exc
+    return header, tables

@@ -1,0 +1,178 @@
+"""The Textual application: paints at once, opens the agent in a worker, then shows the main screen.
+
+Startup is a product target (first paint <= 0.35 s), so nothing heavy is imported at module level:
+the runtime (LanceDB, openai, the engine) is imported in a thread after the loading view is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Middle
+from textual.content import Content
+from textual.widgets import LoadingIndicator, Static
+
+from ..config import Settings
+from .palette import AgentCommands
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ..engine.agent import Agent
+    from .screens.main import MainScreen
+
+log = logging.getLogger(__name__)
+
+
+class MemGPTApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "memgpt-tui"
+    COMMANDS = App.COMMANDS | {AgentCommands}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit")]
+
+    def __init__(
+        self, settings: Settings, first: bool = False, debug: bool = False, agent: Agent | None = None
+    ) -> None:
+        """``agent``: an already open agent to show (the app then leaves closing it to the caller)."""
+        super().__init__()
+        self.settings = settings
+        self.first = first
+        self.debug_log = debug
+        self.agent = agent
+        self.owns_agent = agent is None
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        from .themes import THEME_VARIABLE_DEFAULTS
+
+        return THEME_VARIABLE_DEFAULTS
+
+    def compose(self) -> ComposeResult:
+        with Middle(id="loading"), Center():
+            yield Static(Content.from_markup("[b]memgpt-tui[/]"), id="loading-title")
+            yield LoadingIndicator()
+            yield Static(Content("Starting…"), id="loading-status")
+
+    def on_mount(self) -> None:
+        self._start_themes()
+        self.startup()
+
+    def _start_themes(self) -> None:
+        from .themes import ThemeManager
+
+        try:
+            ThemeManager(self, self.settings).start()
+        except Exception as exc:  # a broken theme file must not keep anyone from their agent
+            log.exception("themes")
+            self.notify(f"Themes could not be loaded: {exc}", severity="warning")
+
+    def loading(self, text: str) -> None:
+        self.query_one("#loading-status", Static).update(Content(text))
+
+    # ---------------------------------------------------------------- startup
+
+    @work(exclusive=True, group="startup")
+    async def startup(self) -> None:
+        agent = self.agent or await self._open()
+        if agent is None:
+            self.exit(return_code=0)
+            return
+        await self.show_agent(agent)
+
+    async def show_agent(self, agent: Agent) -> None:
+        from .screens.main import MainScreen
+
+        self.agent = agent
+        screen = MainScreen(agent)
+        await self.push_screen(screen)
+        if agent.needs_greeting:
+            screen.greet()
+
+    async def _open(self) -> Agent | None:
+        """``--agent NAME`` opens (or creates) it; else the picker, or setup when there is no agent yet."""
+        settings, name = self.settings, self.settings.agent
+        runtime: ModuleType | None = None
+        while True:
+            try:
+                if runtime is None:
+                    self.loading("Loading…")
+                    runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")
+                    await asyncio.to_thread(runtime.setup_logging, self.debug_log)
+                if name is None:
+                    choice = await self._choose(runtime)
+                    if choice is None:
+                        return None
+                    settings, name = choice
+                self.loading(f"Opening {name}…")
+                agent: Agent = await runtime.open_agent(settings, name, greet=not self.first)
+                self.owns_agent = True
+                return agent
+            except Exception as exc:  # every failure to open is shown with a way forward
+                log.exception("opening agent %s", name)
+                from .screens.failure import FailureScreen, describe
+
+                title, message = describe(exc)
+                choice = await self.push_screen_wait(FailureScreen(title, message, can_go_back=True))
+                if choice == "quit":
+                    return None
+                if choice == "back":
+                    settings, name = self.settings, None
+
+    async def _choose(self, runtime: ModuleType) -> tuple[Settings, str] | None:
+        while True:
+            infos = await asyncio.to_thread(runtime.agent_infos, self.settings)
+            if infos:
+                from .screens.picker import NEW_AGENT, AgentPicker
+
+                picked = await self.push_screen_wait(AgentPicker(infos, self.settings))
+                if picked is None:
+                    return None
+                if picked != NEW_AGENT:
+                    return self.settings, picked
+            from .screens.setup import SetupScreen
+
+            configured = await self.push_screen_wait(SetupScreen(self.settings))
+            if configured is not None and configured.agent:
+                return configured, configured.agent
+            if not infos:
+                return None
+
+    # ----------------------------------------------------------------- quit
+
+    async def action_quit(self) -> None:
+        await self.close_agent()
+        self.exit(return_code=0)
+
+    async def close_agent(self) -> None:
+        """Cancel a step in flight (the engine keeps nothing half-written), then close what we opened."""
+        main = self.main_screen
+        if main is not None:
+            await main.cancel_and_wait()
+        agent, self.agent = self.agent, None
+        if agent is not None and self.owns_agent:
+            try:
+                await agent.close()
+            except Exception:
+                log.exception("closing agent")
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        from .screens.main import MainScreen
+
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+
+def run_app(settings: Settings, first: bool = False, debug: bool = False) -> int:
+    app = MemGPTApp(settings, first=first, debug=debug)
+    app.run()
+    if app.agent is not None and app.owns_agent:
+        # The terminal went away without a quit: still release the store lock and the model server.
+        with contextlib.suppress(Exception):
+            asyncio.run(app.agent.close())
+    return app.return_code or 0

@@ -1,0 +1,235 @@
+"""Checkpoint history: browse every saved state, preview what a restore would change, restore or undo one.
+
+Listing is cheap (one row per checkpoint, no state loaded); the full state of the highlighted checkpoint
+is loaded lazily, after the cursor rests for a moment, so scrolling through thousands stays smooth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from .modals import ConfirmModal
+
+if TYPE_CHECKING:
+    from ...engine.agent import Agent
+    from ...engine.state import AgentState
+    from ...store.api import CheckpointInfo
+
+PREVIEW_DELAY = 0.15  # seconds the cursor must rest before a state is loaded
+CACHED_STATES = 32
+
+
+def is_restore(info: CheckpointInfo) -> bool:
+    return (info.label or "").startswith("restore")
+
+
+def row(info: CheckpointInfo, head: bool) -> Text:
+    return Text.assemble(
+        ("● " if head else "  ", "bold"),
+        (f"{info.time.astimezone():%Y-%m-%d %H:%M:%S}", "dim"),
+        f"  step {info.step:<5} ",
+        (f"[{info.label}] " if info.label else "", "bold yellow" if is_restore(info) else "bold"),
+        info.summary,
+    )
+
+
+def memory_diff(then: AgentState, now: AgentState) -> Text:
+    """Core memory (and the summary) as restoring ``then`` would change them: − now, + at checkpoint."""
+    out = Text()
+    old = {b.label: b.value for b in now.blocks}
+    new = {b.label: b.value for b in then.blocks}
+    fields = [*old, *(label for label in new if label not in old)]
+    sections = [(label, old.get(label), new.get(label)) for label in fields]
+    sections.append(("summary", now.summary, then.summary))
+    for label, current, past in sections:
+        if current == past:
+            out.append(f"{label}: unchanged\n", style="dim")
+            continue
+        note = " (absent then)" if past is None else " (absent now)" if current is None else ""
+        out.append(f"{label}{note}\n", style="bold")
+        lines = difflib.unified_diff(
+            (current or "").splitlines(), (past or "").splitlines(), lineterm="", n=1
+        )
+        hunks = 0
+        for line in list(lines)[2:]:  # skip the ---/+++ header
+            if line.startswith("@@"):
+                hunks += 1
+                if hunks > 1:
+                    out.append("  …\n", style="dim")
+            else:
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                out.append(line + "\n", style=style)
+    return out
+
+
+class CheckpointBrowser(Screen["CheckpointInfo | None"]):
+    """Dismisses with the new head's CheckpointInfo after a restore (or undo), or None (Esc)."""
+
+    CSS_PATH = "checkpoints.tcss"
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("enter,r", "restore", "Restore"),
+        Binding("u", "undo", "Undo last restore"),
+    ]
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__()
+        self.agent = agent
+        self.infos: list[CheckpointInfo] = []  # newest first
+        self._states: OrderedDict[str, AgentState] = OrderedDict()
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Checkpoints", id="checkpoints-title")
+        with Horizontal():
+            yield OptionList(id="checkpoints")
+            with VerticalScroll(id="preview"):
+                yield Static("", id="preview-header", markup=False)
+                yield Static("", id="preview-counts", markup=False)
+                yield Static("", id="preview-diff", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.load()
+
+    @work(exclusive=True, group="list")
+    async def load(self) -> None:
+        title = self.query_one("#checkpoints-title", Static)
+        try:
+            infos = await self.agent.checkpoints()
+        except Exception as exc:
+            title.update(f"Could not list checkpoints: {exc}")
+            return
+        self.infos = infos[::-1]
+        options = self.query_one(OptionList)
+        options.set_options(Option(row(info, i == 0), id=info.id) for i, info in enumerate(self.infos))
+        title.update(f"Checkpoints of {self.agent.name}: {len(self.infos)}, newest first")
+        if self.infos:
+            options.highlighted = 0
+
+    @property
+    def highlighted(self) -> CheckpointInfo | None:
+        index = self.query_one(OptionList).highlighted
+        return self.infos[index] if index is not None and index < len(self.infos) else None
+
+    # ---------------------------------------------------------------- preview
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self) -> None:
+        info = self.highlighted
+        if info is None:
+            return
+        self._show_header(info)
+        if self._timer is not None:
+            self._timer.stop()
+        if info.id in self._states:
+            self._show_diff(info.id, self._states[info.id])
+        else:
+            self.query_one("#preview-diff", Static).update(Text("Loading…", style="dim"))
+            self._timer = self.set_timer(PREVIEW_DELAY, lambda: self._load_state(info.id))
+
+    def _show_header(self, info: CheckpointInfo) -> None:
+        head = Text.assemble(
+            (f"step {info.step}", "bold"),
+            f"  {info.time.astimezone():%Y-%m-%d %H:%M:%S}\n",
+            (f"{info.label}\n" if info.label else "", "bold"),
+            info.summary,
+            "\n",
+            (f"id {info.id}", "dim"),
+        )
+        self.query_one("#preview-header", Static).update(head)
+        counts = Text("\n")
+        counts.append(f"{'counts':<10}{'then':>7}{'now':>7}{'restore':>10}\n", style="bold")
+        now = (len(self.agent.buffer), self.agent.recall_count, self.agent.archival_count)
+        then = (info.in_context, info.messages, info.archival)
+        for name, past, current in zip(("in view", "recall", "archival"), then, now, strict=True):
+            delta = f"{past - current:+d}" if past != current else "="
+            counts.append_text(
+                Text.assemble(
+                    f"{name:<10}{past:>7}{current:>7}",
+                    (f"{delta:>10}", "yellow" if past != current else "dim"),
+                    "\n",
+                )
+            )
+        self.query_one("#preview-counts", Static).update(counts)
+
+    @work(exclusive=True, group="preview")
+    async def _load_state(self, checkpoint_id: str) -> None:
+        try:
+            state = await asyncio.to_thread(self.agent.store.checkpoint_state, checkpoint_id)
+        except Exception as exc:
+            self.query_one("#preview-diff", Static).update(Text(f"Could not load it: {exc}", style="red"))
+            return
+        self._states[checkpoint_id] = state
+        while len(self._states) > CACHED_STATES:
+            self._states.popitem(last=False)
+        current = self.highlighted
+        if current is not None and current.id == checkpoint_id:
+            self._show_diff(checkpoint_id, state)
+
+    def _show_diff(self, checkpoint_id: str, state: AgentState) -> None:
+        self._states.move_to_end(checkpoint_id)
+        text = Text("\nCore memory if restored (− now, + then)\n", style="bold")
+        text.append_text(memory_diff(state, self.agent.state))
+        self.query_one("#preview-diff", Static).update(text)
+
+    # ---------------------------------------------------------------- restore
+
+    @on(OptionList.OptionSelected)
+    def _selected(self) -> None:
+        self.action_restore()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_restore(self) -> None:
+        info = self.highlighted
+        if info is None:
+            return
+        if info is self.infos[0]:
+            self.notify("That is the current state already.")
+            return
+        name = f"step {info.step}" + (f" [{info.label}]" if info.label else "")
+        question = (
+            f"Restore {name}?\n\nCore memory, the conversation in view, the summary, recall and archival "
+            "memory go back to how they were then. The current state stays in the list, so this can be undone (u)."
+        )
+        self._restore(info, question)
+
+    def action_undo(self) -> None:
+        """Restore the checkpoint that was the head just before the latest restore."""
+        latest = next((i for i, info in enumerate(self.infos) if is_restore(info)), None)
+        if latest is None or latest + 1 >= len(self.infos):
+            self.notify("No restore to undo.")
+            return
+        before = self.infos[latest + 1]
+        question = f"Undo the restore at step {self.infos[latest].step}: go back to the state just before it?"
+        self._restore(before, question)
+
+    @work(exclusive=True, group="restore")
+    async def _restore(self, info: CheckpointInfo, question: str) -> None:
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Restore")):
+            return
+        title = self.query_one("#checkpoints-title", Static)
+        title.update("Restoring… (waits for a step in progress to finish)")
+        try:
+            head = await self.agent.restore(info.id)
+        except Exception as exc:
+            title.update(f"Restore failed: {exc}")
+            self.notify(f"Restore failed: {exc}", severity="error")
+            return
+        self.dismiss(head)

@@ -1,0 +1,69 @@
+"""Opening an agent failed: what happened and the way forward, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+Choice = Literal["retry", "back", "quit"]
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """A title and a message with the way forward; the errors users can meet already say what to do."""
+    from ...config import ConfigError, home_dir
+    from ...engine.agent import AgentError
+    from ...llm.base import LLMError
+    from ...store.api import AgentLocked, EmbeddingMismatch, StoreError
+
+    if isinstance(exc, AgentLocked):
+        return "Agent in use", str(exc)
+    if isinstance(exc, EmbeddingMismatch):
+        return "Embedding model mismatch", str(exc)
+    if isinstance(exc, StoreError):
+        return "Cannot open the agent's memory", str(exc)
+    if isinstance(exc, ConfigError):
+        return "Configuration needs a fix", str(exc)
+    if isinstance(exc, LLMError):
+        return "The model backend failed", f"{exc}\n{exc.hint}".strip()
+    if isinstance(exc, AgentError):
+        return "Cannot load the agent", str(exc)
+    log = home_dir() / "logs" / "memgpt-tui.log"
+    return "Unexpected error", f"{type(exc).__name__}: {exc}\nDetails are in {log}."
+
+
+class FailureScreen(ModalScreen[Choice]):
+    CSS_PATH = "failure.tcss"
+    BINDINGS = [Binding("escape,q", "choose('quit')", "Quit", id="failure.quit")]
+
+    def __init__(self, title: str, message: str, can_go_back: bool) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.can_go_back = can_go_back
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="failure") as box:
+            box.border_title = self.title_text
+            yield Static(Content(self.message), id="failure-message")
+            with Horizontal(id="failure-buttons"):
+                yield Button("Try again", id="retry", variant="primary")
+                if self.can_go_back:
+                    yield Button("Choose another agent", id="back")
+                yield Button("Quit", id="quit", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#retry", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(event.button.id or "quit")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)  # type: ignore[arg-type]

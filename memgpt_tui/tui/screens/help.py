@@ -1,0 +1,61 @@
+"""Help: every key and every slash command, generated from the bindings and the command registry."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+# Keys handled in code rather than by bindings.
+INPUT_KEYS = (
+    ("Enter", "Send the message or command"),
+    ("↑ / ↓", "Previous / next input (on the first / last line)"),
+    ("Tab", "Complete a slash command"),
+    ("ctrl+p", "Command palette: every command and screen"),
+    ("ctrl+q", "Quit"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "help.tcss"
+    BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help") as box:
+            box.border_title = "Help"
+            box.border_subtitle = "Esc closes"
+            yield Static(self._keys(), id="help-keys")
+            yield Static(self._commands(), id="help-commands")
+
+    def _keys(self) -> Content:
+        from ..widgets.chat_input import ChatInput
+        from ..widgets.core_memory import BlockView
+        from .main import MainScreen
+
+        rows: list[tuple[str, str]] = []
+        for bindings in (MainScreen.BINDINGS, ChatInput.BINDINGS, BlockView.BINDINGS):
+            for binding in bindings:
+                assert isinstance(binding, Binding)
+                keys = " / ".join(self._key(k) for k in binding.key.split(","))
+                rows.append((keys, binding.description))
+        return _table("Keys", [*INPUT_KEYS, *rows])
+
+    def _key(self, key: str) -> str:
+        return self.app.get_key_display(Binding(key, ""))
+
+    def _commands(self) -> Content:
+        from ...commands import COMMANDS
+
+        return _table("Commands", [(f"{c.name} {c.args}".strip(), c.help) for c in COMMANDS])
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Content:
+    width = max(len(k) for k, _ in rows)
+    lines = [Content.from_markup("[b $accent]$title[/]\n", title=title)]
+    lines += [
+        Content.from_markup("[b]$key[/]  $what\n", key=key.ljust(width), what=what) for key, what in rows
+    ]
+    return Content.assemble(*lines)

@@ -1,0 +1,344 @@
+"""The main screen: conversation, core memory, context gauge, input; runs the agent's steps in workers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from ...engine import events as ev
+from ..bridge import AgentEvent, Bridge
+from ..widgets.chat_input import ChatInput
+from ..widgets.context_gauge import ContextGauge
+from ..transcript import SystemKind
+from ..widgets.conversation import Conversation, Line
+from ..widgets.core_memory import BlockView, CoreMemoryPane
+from ..widgets.rows import UserRow
+from ..widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from ...engine.agent import Agent
+
+log = logging.getLogger(__name__)
+
+# Commands that only read: they may run while a step is in flight.
+READ_ONLY = {"/help", "/memory", "/dump", "/tokens", "/exit"}
+EMBEDDED_NOTE = (
+    "The embedded gemma-3-270m is a tiny demo model: expect weak replies. For a real model run "
+    "`memgpt-tui configure` (README: “Connect a real model”)."
+)
+STEP_STATUS = {
+    "user": "thinking",
+    "heartbeat": "continuing (heartbeat)",
+    "failure": "recovering from a failed function call",
+    "warning": "saving memories (memory-pressure warning)",
+    "login": "greeting you",
+    "retry": "answering again",
+    "command": "working",
+}
+
+
+@dataclass
+class Inflight:
+    """A message being sent: enough to put it back if its step is cancelled before the model answers."""
+
+    text: str
+    row: UserRow
+    recall_before: int
+
+
+class MainScreen(Screen[None]):
+    CSS_PATH = [
+        "main.tcss",
+        "../widgets/conversation.tcss",
+        "../widgets/core_memory.tcss",
+        "../widgets/context_gauge.tcss",
+        "../widgets/chat_input.tcss",
+    ]
+    BINDINGS = [
+        Binding("escape", "cancel_step", "Cancel step", id="main.cancel"),
+        Binding("ctrl+b", "memory_browser", "Search memory", id="main.memory_browser"),
+        Binding("ctrl+r", "checkpoints", "Checkpoints", id="main.checkpoints"),
+        Binding("f2", "edit_memory", "Core memory", id="main.core_memory"),
+        Binding("ctrl+l", "focus_input", "Input", show=False, id="main.input"),
+        Binding("f1", "help", "Help", id="main.help"),
+        Binding("question_mark", "help", "Help", show=False, id="main.help_key"),
+    ]
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__()
+        self.agent = agent
+        self.bridge: Bridge | None = None
+        self._step: Worker[None] | None = None
+        self._inflight: Inflight | None = None
+        self._drop_on_cancel = False
+
+    def compose(self) -> ComposeResult:
+        config = self.agent.state.config
+        yield Static(
+            Content.from_markup(
+                "[b]memgpt-tui[/]  $name  [dim]$model[/]",
+                name=self.agent.name,
+                model=f"{config.backend}:{config.model}",
+            ),
+            id="topbar",
+        )
+        if config.backend == "embedded":
+            yield Static(Content(EMBEDDED_NOTE), id="embedded-note")
+        with Horizontal(id="body"):
+            yield Conversation(self.agent, id="conversation")
+            with Vertical(id="side"):
+                yield CoreMemoryPane(self.agent, id="core-memory")
+                yield ContextGauge(id="gauge")
+        yield StatusLine(id="status")
+        yield Static(id="suggestions")
+        yield ChatInput(id="input")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.bridge = Bridge(self.agent, self)
+        self.query_one("#suggestions").display = False
+        self.query_one(ChatInput).focus()
+        if self.agent.last_context is not None:
+            self.query_one(ContextGauge).show(self.agent.last_context)
+        else:
+            self.run_worker(self.agent.refresh_context(), group="context", exit_on_error=False)
+        if self.agent.pending is not None:
+            await self.conversation.add_system(
+                "warning",
+                f"Your last message was not answered: “{self.agent.pending.user_text()}”. /retry sends it again.",
+            )
+
+    def on_unmount(self) -> None:
+        if self.bridge is not None:
+            self.bridge.close()
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.query_one(Conversation)
+
+    @property
+    def busy(self) -> bool:
+        return self._step is not None and self._step.is_running
+
+    # ----------------------------------------------------------------- events
+
+    def on_agent_event(self, message: AgentEvent) -> None:
+        event = message.event
+        match event:
+            case ev.ContextChanged():
+                self.query_one(ContextGauge).post_message(AgentEvent(event))
+                return
+            case ev.CoreMemoryChanged():
+                self.query_one(CoreMemoryPane).post_message(AgentEvent(event))
+                return
+            case ev.HistoryChanged():
+                self.query_one(CoreMemoryPane).post_message(AgentEvent(event))
+            case ev.CheckpointCreated():
+                return
+            case ev.StepStarted(step=step, reason=reason):
+                self._status(f"{self.agent.name} is {STEP_STATUS.get(reason, 'working')}… step {step}")
+            case ev.Busy(what=what, total=total):
+                self._status(f"{what} {total} messages…" if total else f"{what}…")
+        self.conversation.post_message(AgentEvent(event))
+
+    def say(self, kind: SystemKind | Literal["error"], text: str, hint: str = "") -> None:
+        """A line in the conversation after every engine event posted so far."""
+        self.post_message(Line(kind, text, hint))
+
+    def on_line(self, message: Line) -> None:
+        self.conversation.post_message(Line(message.kind, message.text, message.hint))
+
+    def _status(self, text: str) -> None:
+        if self.busy:
+            self.query_one(StatusLine).busy(text)
+
+    # ------------------------------------------------------------------ input
+
+    @on(ChatInput.Submitted)
+    async def _submitted(self, message: ChatInput.Submitted) -> None:
+        if message.text.lstrip().startswith("/"):
+            await self.run_command(message.text.strip())
+        else:
+            await self.send(message.text)
+
+    async def send(self, text: str) -> None:
+        if self.busy:
+            self.query_one(ChatInput).restore(text)
+            self.notify("The agent is still working: wait for it, or press Esc to cancel.", severity="warning")
+            return
+        row = await self.conversation.add_user(text)
+        self._inflight = Inflight(text, row, self.agent.recall_count)
+        self.start_step(self.agent.send(text), "thinking…")
+
+    async def run_command(self, line: str) -> None:
+        name = line.split(maxsplit=1)[0]
+        if self.busy and name not in READ_ONLY:
+            self.query_one(ChatInput).restore(line)
+            self.notify(f"{name} waits until the agent is done, or press Esc to cancel.", severity="warning")
+            return
+        await self.conversation.add_system("notice", f"❯ {line}")
+        if name in READ_ONLY:
+            self.run_worker(self._command(line), group="command", exit_on_error=False)
+        else:
+            self.start_step(self._command(line), f"{name}…")
+
+    async def _command(self, line: str) -> None:
+        from ... import commands
+
+        try:
+            result = await commands.run(self.agent, line, _attach)
+        except commands.CommandError as exc:
+            self.say("error", str(exc))
+            return
+        if result.exit:
+            await self.app.action_quit()
+        elif line.split()[0] == "/help":
+            self.action_help()
+        elif result.browse_checkpoints:
+            self.action_checkpoints()
+        elif result.text:
+            self.say("output", result.text)
+
+    def start_step(self, work: Coroutine[Any, Any, None], status: str) -> None:
+        self._drop_on_cancel = False
+        self._step = self.run_worker(work, group="step", exit_on_error=False)
+        self.query_one(StatusLine).busy(status)
+        self.refresh_bindings()
+
+    @on(Worker.StateChanged)
+    async def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.group in ("step", "command"):
+            self._unexpected(worker.error)
+        if worker is not self._step or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            return
+        inflight, self._inflight, self._step = self._inflight, None, None
+        self.query_one(StatusLine).idle()
+        self.refresh_bindings()
+        if event.state == WorkerState.CANCELLED:
+            dropped = inflight if self._drop_on_cancel else None
+            self.conversation.post_message(Conversation.Abort(dropped.row if dropped else None))
+            if dropped is not None:
+                self.query_one(ChatInput).restore(dropped.text)
+
+    def _unexpected(self, error: BaseException | None) -> None:
+        from ...config import ConfigError
+        from ...engine.agent import AgentError
+        from ...store.api import StoreError
+
+        if isinstance(error, AgentError | StoreError | ConfigError):  # these say what to do
+            self.say("error", str(error))
+            return
+        log.error("step failed", exc_info=error)
+        self.say(
+            "error",
+            f"Unexpected error: {error}",
+            "Details are in the log file. Your message is kept: /retry sends it again.",
+        )
+
+    # ---------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_step":
+            return self.busy
+        return True
+
+    def action_cancel_step(self) -> None:
+        """Esc: cancel the step in flight. A message the model has not answered yet goes back to the input."""
+        if self._step is None or not self.busy:
+            return
+        inflight = self._inflight
+        pending = self.agent.pending
+        self._drop_on_cancel = inflight is not None and (
+            (pending is not None and pending.user_text() == inflight.text)
+            or self.agent.recall_count == inflight.recall_before
+        )
+        self._step.cancel()
+
+    async def cancel_and_wait(self) -> None:
+        worker = self._step
+        if worker is not None and worker.is_running:
+            self.action_cancel_step()
+            with contextlib.suppress(Exception):  # WorkerCancelled: that is what we asked for
+                await worker.wait()
+
+    def action_memory_browser(self) -> None:
+        from .memory_browser import MemoryBrowser
+
+        self.app.push_screen(MemoryBrowser(self.agent))
+
+    def action_checkpoints(self) -> None:
+        from .checkpoints import CheckpointBrowser
+
+        self.app.push_screen(CheckpointBrowser(self.agent), self._restored)
+
+    def _restored(self, info: Any) -> None:
+        if info is not None:
+            self.notify(
+                f"Restored step {info.step} ({info.label or info.summary}). "
+                "The restore is a checkpoint too: open Checkpoints to undo it."
+            )
+
+    def action_edit_memory(self) -> None:
+        views = list(self.query(BlockView))
+        if views:
+            views[0].focus()
+
+    def action_focus_input(self) -> None:
+        self.query_one(ChatInput).focus()
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    def greet(self) -> None:
+        """A new agent speaks first (MemGPT's login event)."""
+        self.start_step(self.agent.login(), "greeting…")
+
+    def prefill(self, text: str) -> None:
+        chat = self.query_one(ChatInput)
+        chat.load_text(text)
+        chat.move_cursor(chat.document.end)
+        chat.focus()
+
+    # ------------------------------------------------------------ suggestions
+
+    @on(ChatInput.CommandTyped)
+    def _command_typed(self, message: ChatInput.CommandTyped) -> None:
+        from ...commands import COMMANDS
+
+        box = self.query_one("#suggestions", Static)
+        word = message.prefix
+        matches = [c for c in COMMANDS if word is not None and c.name.startswith(word)]
+        if word is not None and not matches:
+            box.update(Content(f"No command starts with {word}. /help lists them."))
+        else:
+            width = max((len(f"{c.name} {c.args}") for c in matches), default=0)
+            box.update(
+                Content("\n").join(
+                    Content.from_markup(
+                        "[b]$usage[/]  [dim]$help[/]", usage=f"{c.name} {c.args}".ljust(width), help=c.help
+                    )
+                    for c in matches
+                )
+            )
+        box.display = word is not None
+
+
+async def _attach(agent: Agent, source: str) -> int:
+    from ... import runtime
+
+    return await runtime.attach(agent, source)

@@ -1,0 +1,102 @@
+"""Pick an agent to open, start a new one, or delete one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from .modals import ConfirmModal
+
+if TYPE_CHECKING:
+    from ...config import Settings
+    from ...runtime import AgentInfo
+
+NEW_AGENT = "__new__"
+
+
+class AgentPicker(Screen["str | None"]):
+    """Dismisses with the agent's name, ``NEW_AGENT`` ("__new__") for a new one, or None (q, Esc)."""
+
+    CSS_PATH = "picker.tcss"
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("n", "new", "New agent"),
+        Binding("d,delete", "delete", "Delete"),
+        Binding("q,escape", "cancel", "Quit"),
+    ]
+
+    def __init__(self, infos: list[AgentInfo], settings: Settings | None = None) -> None:
+        super().__init__()
+        self.infos = sorted(
+            infos, key=lambda i: i.last_used.timestamp() if i.last_used else 0.0, reverse=True
+        )
+        self.settings = settings
+
+    def compose(self) -> ComposeResult:
+        yield Static("Agents", id="picker-title")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="agents")
+        yield Static("No agents yet: press n to create one.", id="picker-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Name", "Model", "Last used", "Messages", "Archival")
+        for info in self.infos:
+            used = f"{info.last_used.astimezone():%Y-%m-%d %H:%M}" if info.last_used else "never"
+            table.add_row(
+                info.name, f"{info.backend}:{info.model}", used, info.messages, info.archival, key=info.name
+            )
+        self._update_empty()
+        table.focus()
+
+    def _update_empty(self) -> None:
+        empty = not self.infos
+        self.query_one("#picker-empty").display = empty
+        self.query_one(DataTable).display = not empty
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not self.infos:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_open(self) -> None:
+        if name := self._selected():
+            self.dismiss(name)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.dismiss(str(event.row_key.value))
+
+    def action_new(self) -> None:
+        self.dismiss(NEW_AGENT)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @work(exclusive=True, group="delete")
+    async def action_delete(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        question = f"Delete agent {name!r} and all its memories (recall, archival, checkpoints)? This cannot be undone."
+        if not await self.app.push_screen_wait(ConfirmModal(question, "Delete", danger=True)):
+            return
+        from ... import runtime
+        from ...config import Settings
+
+        try:
+            await asyncio.to_thread(runtime.delete_agent, self.settings or Settings.load(), name)
+        except Exception as exc:
+            self.notify(f"Could not delete {name!r}: {exc}", severity="error")
+            return
+        self.infos = [i for i in self.infos if i.name != name]
+        self.query_one(DataTable).remove_row(name)
+        self._update_empty()
+        self.notify(f"Deleted {name!r}.")

@@ -1,0 +1,153 @@
+"""Stored messages as conversation entries: what the conversation pane shows for recall history.
+
+Live steps produce the same entries from engine events, so history and live look alike. Each entry
+keeps the id of the message it came from (``source_id``): the pane uses it to load older messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..engine.agent import Agent
+    from ..engine.messages import Message
+
+SystemKind = Literal["heartbeat", "login", "warning", "alert", "summary", "notice", "output", "divider"]
+HIDDEN_PREFIX = "[This is an automated system message hidden from the user]"
+
+
+@dataclass
+class UserEntry:
+    text: str
+    source_id: str | None = None
+
+
+@dataclass
+class ThoughtEntry:
+    text: str
+    source_id: str | None = None
+
+
+@dataclass
+class ReplyEntry:
+    text: str
+    source_id: str | None = None
+
+
+@dataclass
+class ToolEntry:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    ok: bool | None = None  # None until the result arrives
+    result: str | None = None
+    source_id: str | None = None
+
+
+@dataclass
+class SystemEntry:
+    kind: SystemKind
+    text: str
+    source_id: str | None = None
+
+
+@dataclass
+class ErrorEntry:
+    text: str
+    hint: str = ""
+    source_id: str | None = None
+
+
+Entry = UserEntry | ThoughtEntry | ReplyEntry | ToolEntry | SystemEntry | ErrorEntry
+
+
+def entries_from_messages(messages: Iterable[Message]) -> list[Entry]:
+    out: list[Entry] = []
+    pending: dict[str, ToolEntry] = {}  # calls waiting for their results
+    for message in messages:
+        out.extend(_entries(message, pending))
+    return out
+
+
+def _entries(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
+    source_id = message.id
+    if message.kind == "user_message":
+        return [UserEntry(message.user_text() or "", source_id)]
+    if message.kind == "assistant":
+        return _assistant(message, pending)
+    if message.kind == "tool_result":
+        return _tool_result(message, pending)
+    if message.kind == "summary":
+        return [SystemEntry("summary", f"Summary of earlier messages: {message.content or ''}", source_id)]
+    envelope = _json(message.content)
+    text = system_text(message.kind, envelope)
+    kind: SystemKind = {"heartbeat": "heartbeat", "login": "login", "warning": "warning"}.get(
+        message.kind, "alert"
+    )
+    return [SystemEntry(kind, text, source_id)]
+
+
+def _assistant(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
+    out: list[Entry] = []
+    if message.content:
+        out.append(ThoughtEntry(message.content, message.id))
+    for call in message.tool_calls:
+        arguments = _json(call.arguments)
+        if call.name == "send_message" and isinstance(arguments.get("message"), str):
+            out.append(ReplyEntry(arguments["message"], message.id))
+            continue
+        entry = ToolEntry(call.id, call.name, arguments, source_id=message.id)
+        pending[call.id] = entry
+        out.append(entry)
+    return out
+
+
+def _tool_result(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
+    body = _json(message.content)
+    ok = body.get("status", "OK") == "OK"
+    text = str(body.get("message", message.content or ""))
+    entry = pending.pop(message.tool_call_id or "", None)
+    if entry is not None:
+        entry.ok, entry.result = ok, text
+        return []
+    if ok and message.name == "send_message":
+        return []
+    return [ToolEntry(message.tool_call_id or "", message.name or "?", {}, ok, text, message.id)]
+
+
+def system_text(kind: str, envelope: dict[str, Any]) -> str:
+    """One line for a system event delivered to the agent (heartbeat, login, alert)."""
+    if kind == "login":
+        return f"Login (last login: {envelope.get('last_login', 'unknown')})"
+    if kind == "heartbeat":
+        return f"Heartbeat: {strip_hidden(str(envelope.get('reason', '')))}".rstrip(": ")
+    if kind == "warning":
+        return "Memory-pressure warning sent to the agent"
+    return strip_hidden(str(envelope.get("message", envelope or "")))
+
+
+def strip_hidden(text: str) -> str:
+    return text.removeprefix(HIDDEN_PREFIX).strip()
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return {"message": text or ""}
+    return value if isinstance(value, dict) else {"message": text or ""}
+
+
+async def older_messages(agent: Agent, before_id: str | None, limit: int) -> list[Message]:
+    """Up to ``limit`` recall messages just before ``before_id``, oldest first, read off the UI loop.
+    A full page never starts with a tool result cut off from its call: that one comes with the next page."""
+    found = await asyncio.to_thread(agent.store.recent_messages, before_id, limit)
+    batch = sorted(found, key=lambda m: m.id)
+    if len(batch) == limit:
+        start = next((i for i, m in enumerate(batch) if m.kind != "tool_result"), 0)
+        batch = batch[start:]
+    return batch

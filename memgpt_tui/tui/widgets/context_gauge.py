@@ -1,0 +1,127 @@
+"""The context gauge: what fills the context window, by category, against the warning line."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
+
+from ...engine import events as ev
+from ..bridge import AgentEvent
+
+# (field of TokenBreakdown, legend label, colour, bar glyph): glyphs differ so the bar reads without colour.
+CATEGORIES = (
+    ("system", "system", "$gauge-system", "█"),
+    ("tools", "tools", "$gauge-tools", "▓"),
+    ("core_memory", "core memory", "$gauge-core", "▒"),
+    ("summary", "summary", "$gauge-summary", "▚"),
+    ("messages", "messages", "$gauge-messages", "█"),
+)
+FREE = "$foreground 25%"
+
+
+def segments(breakdown: ev.TokenBreakdown, limit: int, width: int) -> list[int]:
+    """Cell widths per category, summing to at most ``width``; non-empty categories get a cell."""
+    values = [getattr(breakdown, field) for field, *_ in CATEGORIES]
+    if limit <= 0 or width <= 0:
+        return [0] * len(values)
+    cells = [round(v / limit * width) if v else 0 for v in values]
+    cells = [max(c, 1) if v else 0 for c, v in zip(cells, values, strict=True)]
+    while sum(cells) > width:
+        cells[cells.index(max(cells))] -= 1
+    return cells
+
+
+class GaugeBar(Widget):
+    """Two lines: the stacked bar, and a marker under the warning threshold."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.context: ev.ContextChanged | None = None
+
+    def show(self, context: ev.ContextChanged) -> None:
+        self.context = context
+        self.refresh()
+
+    def render(self) -> Content:
+        width = self.size.width
+        ctx = self.context
+        if ctx is None or width < 4:
+            return Content.styled("─" * width, FREE)
+        parts: list[Content] = []
+        cells = segments(ctx.breakdown, ctx.limit, width)
+        for (_, _, colour, glyph), n in zip(CATEGORIES, cells, strict=True):
+            if n:
+                parts.append(Content.from_markup(f"[{colour}]$bar[/]", bar=glyph * n))
+        parts.append(Content.styled("░" * (width - sum(cells)), FREE))
+        mark = min(int(ctx.warning_fraction * width), width - 1)
+        label = f"▲ {ctx.warning_fraction:.0%} warning"
+        if mark + len(label) <= width:
+            marker = " " * mark + label
+        else:  # no room on the right: the label ends at the marker instead
+            label = f"warning {ctx.warning_fraction:.0%} ▲"
+            marker = " " * max(mark - len(label) + 1, 0) + label
+        style = "$error" if ctx.over_warning else "$foreground 60%"
+        return Content.assemble(*parts, "\n", Content.from_markup(f"[{style}]$marker[/]", marker=marker))
+
+
+class ContextGauge(Vertical):
+    BORDER_TITLE = "Context window"
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.context: ev.ContextChanged | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content("Counting tokens…"), classes="gauge-total")
+        yield GaugeBar()
+        yield Static(classes="gauge-legend")
+        yield Static(classes="gauge-counts")
+        yield Static(classes="gauge-warning")
+        yield Static(Content("prompt tokens per step"), classes="gauge-caption")
+        yield Sparkline([], classes="gauge-history")
+
+    def on_agent_event(self, message: AgentEvent) -> None:
+        if isinstance(message.event, ev.ContextChanged):
+            self.show(message.event)
+
+    def show(self, ctx: ev.ContextChanged) -> None:
+        self.context = ctx
+        approx = "" if ctx.exact else "≈"
+        pct = ctx.used / ctx.limit if ctx.limit else 0
+        self.query_one(".gauge-total", Static).update(
+            Content.from_markup(
+                "[b]$used[/] / $limit tokens  [b]$pct[/]",
+                used=f"{approx}{ctx.used:,}",
+                limit=f"{ctx.limit:,}",
+                pct=f"{pct:.0%}",
+            )
+        )
+        self.query_one(GaugeBar).show(ctx)
+        legend = [
+            Content.from_markup(
+                f"[{colour}]{glyph}[/] $label $value", label=f"{label:<12}", value=f"{approx}{value:>7,}"
+            )
+            for (field, label, colour, glyph) in CATEGORIES
+            for value in [getattr(ctx.breakdown, field)]
+        ]
+        self.query_one(".gauge-legend", Static).update(Content("\n").join(legend))
+        self.query_one(".gauge-counts", Static).update(
+            Content(
+                f"{ctx.in_context_messages} messages in context\n"
+                f"{ctx.recall_messages:,} in recall · {ctx.archival_memories:,} in archival"
+            )
+        )
+        warning = self.query_one(".gauge-warning", Static)
+        warning.display = ctx.over_warning
+        warning.update(
+            Content(
+                f"⚠ Over the {ctx.warning_fraction:.0%} warning line: the agent is warned, "
+                "then older messages are summarised into recall."
+            )
+        )
+        history = self.query_one(Sparkline)
+        history.data = list(ctx.prompt_history)
+        history.display = self.query_one(".gauge-caption").display = len(ctx.prompt_history) > 1

@@ -1,0 +1,288 @@
+"""The conversation pane: history from recall memory plus the live step, streamed in place.
+
+Only a window of rows is mounted: the newest ``WINDOW`` messages at first, older pages when the reader
+scrolls to the top, and the oldest rows are pruned again once the window grows past ``MAX_ROWS`` while
+the reader follows the bottom. A 10k-message agent costs what a 100-message one does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from textual import events
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static
+
+from ...engine import events as ev
+from ..bridge import AgentEvent
+from ..transcript import (
+    Entry,
+    SystemEntry,
+    SystemKind,
+    ToolEntry,
+    entries_from_messages,
+    older_messages,
+)
+from .rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow, row_for
+
+if TYPE_CHECKING:
+    from ...engine.agent import Agent
+    from ...engine.messages import Message
+
+WINDOW = 100  # messages per page of history
+MAX_ROWS = 300
+KEEP_ROWS = 150
+STEP_LINES: dict[str, tuple[SystemKind, str]] = {
+    "heartbeat": ("heartbeat", "Heartbeat: the agent continues"),
+    "failure": ("heartbeat", "Heartbeat after a failed function call"),
+    "warning": ("warning", "Memory-pressure warning sent to the agent"),
+    "login": ("login", "Login: the agent greets you"),
+    "retry": ("notice", "Retrying your last message"),
+}
+OUT_OF_CONTEXT = "Messages above are out of the agent's context window: in recall memory, folded into its summary"
+
+
+class Line(Message, bubble=False):
+    """A system line or error from the UI itself (command output), kept in order with engine events."""
+
+    def __init__(self, kind: SystemKind | Literal["error"], text: str, hint: str = "") -> None:
+        super().__init__()
+        self.kind, self.text, self.hint = kind, text, hint
+
+
+class Conversation(VerticalScroll):
+    BORDER_TITLE = "Conversation"
+
+    class Abort(Message):
+        """The step in flight was cancelled; queued after the events it produced."""
+
+        def __init__(self, user_row: UserRow | None) -> None:
+            super().__init__()
+            self.user_row = user_row
+
+    def __init__(self, agent: Agent, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.agent = agent
+        self._edge = Static(classes="edge")
+        self._oldest: str | None = None  # the oldest message mounted; older pages load before it
+        self._boundary: str | None = None  # the oldest message in the agent's context window
+        self._exhausted = False
+        self._loading = False
+        self._step = 0
+        self._last_start: tuple[int, str] | None = None
+        self._step_rows: list[Widget] = []  # rows of the step in flight, tied to its message when it ends
+        self._thought: ThoughtRow | None = None
+        self._reply: ReplyRow | None = None
+        self._tools: dict[str, ToolRow] = {}
+        self._hidden_calls: set[str] = set()
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._edge
+
+    async def on_mount(self) -> None:
+        self.anchor()
+        self.watch(self, "scroll_y", self._on_scrolled, init=False)
+        await self.reload()
+
+    # ------------------------------------------------------------------ history
+
+    async def reload(self) -> None:
+        """Show the newest page: the in-context window, topped up from recall when it is short."""
+        buffer = list(self.agent.buffer)
+        self._boundary = buffer[0].id if buffer else None
+        older: list[Message] = []
+        if len(buffer) < WINDOW:
+            older = await older_messages(self.agent, self._boundary, WINDOW - len(buffer))
+        messages = [*older, *buffer[-WINDOW:]]
+        self._exhausted = len(older) < WINDOW - len(buffer)
+        self._oldest = messages[0].id if messages else None
+        self._reset_live()
+        rows = [row_for(e, self.agent.name) for e in self._entries(messages)]
+        with self.app.batch_update():
+            await self.remove_children([c for c in self.children if c is not self._edge])
+            await self.mount_all(rows)
+        self._update_edge()
+        self.anchor()
+
+    async def load_older(self) -> None:
+        if self._loading or self._exhausted or self._oldest is None:
+            return
+        self._loading = True
+        self._edge.update(Content("Loading older messages…"))
+        try:
+            batch = await older_messages(self.agent, self._oldest, WINDOW)
+            self._exhausted = len(batch) < WINDOW
+            if batch:
+                self._oldest = batch[0].id
+                rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
+                height, y = self.virtual_size.height, self.scroll_y
+                await self.mount_all(rows, after=self._edge)
+                # Keep the reader's place: the new rows grow the content above the viewport.
+                self.call_after_refresh(
+                    lambda: self.scroll_to(
+                        y=y + self.virtual_size.height - height, animate=False, immediate=True
+                    )
+                )
+        finally:
+            self._loading = False
+            self._update_edge()
+
+    def _entries(self, messages: list[Message]) -> list[Entry]:
+        """Entries with a divider where the agent's context window begins."""
+        boundary = self._boundary
+        cut = next((i for i, m in enumerate(messages) if boundary is not None and m.id >= boundary), None)
+        if not cut:
+            return entries_from_messages(messages)
+        divider = SystemEntry("divider", OUT_OF_CONTEXT, messages[cut].id)
+        return [*entries_from_messages(messages[:cut]), divider, *entries_from_messages(messages[cut:])]
+
+    def _update_edge(self) -> None:
+        text = "Beginning of the conversation" if self._exhausted else "↑ Scroll up for older messages"
+        self._edge.update(Content(text))
+
+    def _on_scrolled(self, y: float) -> None:
+        if y <= 0 and not self._exhausted and not self._loading:
+            self.run_worker(self.load_older(), group="older", exclusive=True)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.widget is self._edge:
+            self.run_worker(self.load_older(), group="older", exclusive=True)
+
+    def _prune(self) -> None:
+        """Unmount the oldest rows once the window is large and the reader is at the bottom."""
+        rows = [c for c in self.children if c is not self._edge]
+        if len(rows) <= MAX_ROWS or self.scroll_y < self.max_scroll_y:
+            return
+        for i in range(len(rows) - KEEP_ROWS, len(rows)):
+            source = getattr(rows[i], "source_id", None)
+            if source is not None and source != getattr(rows[i - 1], "source_id", None):
+                self._oldest, self._exhausted = source, False
+                self.remove_children(rows[:i])
+                self._update_edge()
+                return
+
+    # -------------------------------------------------------------- live step
+
+    async def add(self, row: Widget) -> Widget:
+        self._step_rows.append(row)
+        await self.mount(row)
+        return row
+
+    async def add_user(self, text: str) -> UserRow:
+        row = UserRow(text)
+        await self.add(row)
+        self.anchor()
+        return row
+
+    async def add_system(self, kind: SystemKind, text: str) -> None:
+        await self.add(SystemRow(kind, text))
+
+    async def add_error(self, text: str, hint: str = "") -> None:
+        await self.add(ErrorRow(text, hint))
+
+    async def abort_live(self, user_row: UserRow | None = None) -> None:
+        """A cancelled step: drop what it streamed (and the user's message, when it was taken back)."""
+        doomed = [w for w in (self._thought, self._reply, user_row) if w is not None and w.is_attached]
+        self._reset_live()
+        if doomed:
+            await self.remove_children(doomed)
+
+    async def on_line(self, message: Line) -> None:
+        if message.kind == "error":
+            await self.add_error(message.text, message.hint)
+        else:
+            await self.add_system(message.kind, message.text)
+
+    async def on_conversation_abort(self, message: Abort) -> None:
+        await self.abort_live(message.user_row)
+
+    def _reset_live(self) -> None:
+        self._thought = self._reply = None
+        self._tools.clear()
+        self._hidden_calls.clear()
+
+    async def on_agent_event(self, message: AgentEvent) -> None:
+        await self.apply(message.event)
+
+    async def apply(self, event: ev.Event) -> None:
+        match event:
+            case ev.StepStarted(step=step, reason=reason):
+                await self._step_started(step, reason)
+            case ev.Token(channel="thought", text=text):
+                if self._thought is None:
+                    self._thought = ThoughtRow()
+                    await self.add(self._thought)
+                self._thought.add(text)
+            case ev.Token(channel="message", text=text):
+                if self._reply is None:
+                    self._reply = ReplyRow(self.agent.name)
+                    await self.add(self._reply)
+                await self._reply.stream(text)
+            case ev.InnerThought(text=text):
+                if self._thought is None:
+                    await self.add(ThoughtRow(text))
+                else:
+                    self._thought.set_text(text)
+                self._thought = None
+            case ev.ToolCall(call_id=call_id, name=name, arguments=arguments):
+                if name == "send_message":
+                    self._hidden_calls.add(call_id)
+                else:
+                    row = ToolRow(ToolEntry(call_id, name, arguments))
+                    self._tools[call_id] = row
+                    await self.add(row)
+            case ev.ToolResult(call_id=call_id, name=name, ok=ok, message=text):
+                await self._tool_result(call_id, name, ok, text)
+            case ev.AssistantMessage(text=text):
+                if self._reply is None:
+                    await self.add(ReplyRow(self.agent.name, text))
+                else:
+                    await self._reply.finish(text)
+                self._reply = None
+            case ev.Summarized(evicted=n):
+                await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")
+            case ev.Notice(level=level, text=text):
+                await self.add_system("warning" if level == "warning" else "notice", text)
+            case ev.Error(text=text, hint=hint):
+                await self.add_error(text, hint)
+            case ev.HistoryChanged():
+                self._step_rows.clear()
+                await self.reload()
+            case ev.StepFinished(step=step, next_reason=next_reason):
+                self._step_finished(step)
+                if next_reason is None:
+                    self._prune()
+
+    async def _step_started(self, step: int, reason: str) -> None:
+        if self._last_start == (step, reason):
+            # A first reply that failed verification is asked again: drop what it streamed.
+            await self.abort_live()
+            return
+        self._last_start = (step, reason)
+        self._step = step
+        if reason in STEP_LINES:
+            await self.add_system(*STEP_LINES[reason])
+
+    async def _tool_result(self, call_id: str, name: str, ok: bool, text: str) -> None:
+        row = self._tools.pop(call_id, None)
+        if row is not None:
+            row.set_result(ok, text)
+        elif call_id in self._hidden_calls and not ok:
+            await self.add(ToolRow(ToolEntry(call_id, name, {}, ok, text)))
+
+    def _step_finished(self, step: int) -> None:
+        """Tie the step's rows to its first message, so pruning and paging can find them again."""
+        first = None
+        for message in reversed(self.agent.buffer):
+            if message.step == step:
+                first = message
+            elif first is not None:
+                break
+        for row in self._step_rows:
+            if getattr(row, "source_id", None) is None and first is not None:
+                row.source_id = first.id  # type: ignore[attr-defined]
+        self._step_rows.clear()
+        self._reset_live()

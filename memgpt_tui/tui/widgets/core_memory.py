@@ -1,0 +1,214 @@
+"""The core memory pane: every block with a chars/limit bar, edited inline, flashing on agent edits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Static, TextArea
+
+from ...engine import events as ev
+from ..bridge import AgentEvent
+
+if TYPE_CHECKING:
+    from ...engine.agent import Agent
+    from ...engine.state import Block
+
+BAR_WIDTH = 12
+FLASH_SECONDS = 2.0
+
+
+def usage_bar(used: int, limit: int, width: int = BAR_WIDTH) -> Content:
+    """``━━━━────  412/2000``, coloured by how full the block is."""
+    fraction = min(used / limit, 1.0) if limit else 1.0
+    filled = round(fraction * width)
+    colour = "$error" if used > limit else "$warning" if fraction >= 0.8 else "$success"
+    return Content.from_markup(
+        f"[{colour}]{'━' * filled}[/][$foreground 30%]{'─' * (width - filled)}[/] $count",
+        count=f"{used}/{limit}",
+    )
+
+
+class BlockView(Vertical, can_focus=True):
+    """One block. Enter/e/click edits in a TextArea; ctrl+s saves; Esc cancels; d shows the last agent edit."""
+
+    BINDINGS = [
+        Binding("enter,e", "edit", "Edit block", id="block.edit"),
+        Binding("d", "diff", "Show agent edit", id="block.diff"),
+        Binding("ctrl+s", "save", "Save", id="block.save"),
+        Binding("escape", "cancel", "Cancel edit", id="block.cancel"),
+    ]
+
+    class SaveRequested(Message):
+        def __init__(self, view: BlockView, value: str) -> None:
+            super().__init__()
+            self.view = view
+            self.value = value
+
+    def __init__(self, block: Block) -> None:
+        super().__init__(classes="block")
+        self.label = block.label
+        self.value = block.value
+        self.limit = block.limit
+        self.read_only = block.read_only
+        self.last_agent_edit: tuple[str, str] | None = None
+        self.editor: TextArea | None = None
+        self._header = Static(classes="block-header")
+        self._body = Static(classes="block-body")
+        self._status = Static(classes="block-status")
+
+    def compose(self) -> ComposeResult:
+        yield self._header
+        yield self._body
+        yield self._status
+
+    def on_mount(self) -> None:
+        self._render_value()
+
+    # ----------------------------------------------------------------- display
+
+    def _render_value(self) -> None:
+        used = len(self.editor.text) if self.editor else len(self.value)
+        lock = "  read-only for the agent" if self.read_only else ""
+        self._header.update(
+            Content.from_markup("[b]$label[/]  ", label=self.label) + usage_bar(used, self.limit) + lock
+        )
+        self._body.update(Content(self.value or "(empty)"))
+        self._body.set_class(not self.value, "-empty")
+        self.set_class(used > self.limit, "-over")
+        if self.editor is None:
+            hint = "d: see the agent's last edit" if self.last_agent_edit else ""
+            self.set_status(hint)
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        self._status.update(Content(text))
+        self._status.display = bool(text)
+        self._status.set_class(error, "-error")
+
+    def set_value(self, value: str, old: str, by: str) -> None:
+        self.value = value
+        if by in ("agent", "restore"):
+            self.last_agent_edit = (old, value)
+            self.flash()
+        self._render_value()
+        if self.editor is not None and by != "user":
+            self.set_status(
+                "Changed by the agent while you edit: ctrl+s overwrites it, d shows its edit.", error=True
+            )
+
+    def flash(self) -> None:
+        self.add_class("-flash")
+        self.set_timer(FLASH_SECONDS, lambda: self.remove_class("-flash"))
+
+    # ----------------------------------------------------------------- editing
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        editing = self.editor is not None
+        if action in ("save", "cancel"):
+            return editing
+        if action == "diff":
+            return not editing and self.last_agent_edit is not None
+        if action == "edit":
+            return not editing
+        return True
+
+    async def action_edit(self) -> None:
+        if self.editor is not None:
+            return
+        self.editor = TextArea(self.value, soft_wrap=True, classes="block-editor")
+        self._body.display = False
+        await self.mount(self.editor, after=self._header)
+        self.editor.focus()
+        self.editor.move_cursor(self.editor.document.end)
+        self.set_status(f"ctrl+s save · esc cancel · limit {self.limit} characters")
+        self.refresh_bindings()
+
+    def action_save(self) -> None:
+        if self.editor is not None:
+            self.set_status("Saving…")
+            self.post_message(self.SaveRequested(self, self.editor.text))
+
+    async def action_cancel(self) -> None:
+        await self.stop_editing()
+        self.focus()
+
+    def action_diff(self) -> None:
+        from ..screens.diff import DiffScreen
+
+        if self.last_agent_edit is not None:
+            self.app.push_screen(DiffScreen(self.label, *self.last_agent_edit))
+
+    async def stop_editing(self) -> None:
+        if self.editor is not None:
+            editor, self.editor = self.editor, None
+            await editor.remove()
+        self._body.display = True
+        self._render_value()
+        self.refresh_bindings()
+
+    @on(TextArea.Changed, ".block-editor")
+    def _edited(self) -> None:
+        self._render_value()
+
+    def on_click(self) -> None:
+        if self.editor is None:
+            self.run_worker(self.action_edit(), exclusive=True, group="edit")
+
+
+class CoreMemoryPane(VerticalScroll):
+    BORDER_TITLE = "Core memory"
+
+    def __init__(self, agent: Agent, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.agent = agent
+
+    def compose(self) -> ComposeResult:
+        for block in self.agent.state.blocks:
+            yield BlockView(block)
+
+    def view(self, label: str) -> BlockView | None:
+        return next((v for v in self.query(BlockView) if v.label == label), None)
+
+    async def sync(self) -> None:
+        """Match the views to the agent's blocks (a restore may add or remove some)."""
+        labels = [b.label for b in self.agent.state.blocks]
+        for view in list(self.query(BlockView)):
+            if view.label not in labels:
+                await view.remove()
+        for block in self.agent.state.blocks:
+            view = self.view(block.label)
+            if view is None:
+                await self.mount(BlockView(block))
+            elif view.value != block.value and view.editor is None:
+                view.set_value(block.value, view.value, "restore")
+
+    async def on_agent_event(self, message: AgentEvent) -> None:
+        match message.event:
+            case ev.CoreMemoryChanged(label=label, old=old, new=new, by=by):
+                view = self.view(label)
+                if view is None:
+                    await self.sync()
+                else:
+                    view.set_value(new, old, by)
+            case ev.HistoryChanged():
+                await self.sync()
+
+    @on(BlockView.SaveRequested)
+    def _save_requested(self, message: BlockView.SaveRequested) -> None:
+        self.run_worker(self._save(message.view, message.value), group="save")
+
+    async def _save(self, view: BlockView, value: str) -> None:
+        from ...engine.agent import AgentError
+
+        try:
+            await self.agent.update_block(view.label, value)
+        except AgentError as exc:
+            view.set_status(f"{exc} Nothing was saved; your text is still here.", error=True)
+            return
+        await view.stop_editing()
+        view.focus()

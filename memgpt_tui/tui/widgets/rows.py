@@ -1,0 +1,167 @@
+"""The rows of the conversation pane. Each row remembers the message it came from (``source_id``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.markup import escape  # Collapsible titles are parsed as markup
+from textual.widgets import Collapsible, Markdown, Static
+
+from ..transcript import (
+    Entry,
+    ErrorEntry,
+    ReplyEntry,
+    SystemEntry,
+    SystemKind,
+    ThoughtEntry,
+    ToolEntry,
+    UserEntry,
+)
+
+ICONS: dict[SystemKind, str] = {
+    "heartbeat": "♥",
+    "login": "→",
+    "warning": "⚠",
+    "alert": "!",
+    "summary": "⋯",
+    "notice": "·",
+    "output": "",
+    "divider": "",
+}
+TITLE_ARGS = 60
+
+
+class UserRow(Static):
+    def __init__(self, text: str, source_id: str | None = None) -> None:
+        super().__init__(Content.from_markup("[b $accent]You[/]  $text", text=text), classes="row")
+        self.text = text
+        self.source_id = source_id
+
+
+class ThoughtRow(Static):
+    """Inner monologue: private to the agent, shown dimmed. Grows while thought tokens stream in."""
+
+    def __init__(self, text: str = "", source_id: str | None = None) -> None:
+        super().__init__(classes="row")
+        self.text = text
+        self.source_id = source_id
+
+    def on_mount(self) -> None:
+        self.set_text(self.text)
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.update(Content(f"∴ {text.strip()}"))
+
+    def add(self, fragment: str) -> None:
+        self.set_text(self.text + fragment)
+
+
+class ReplyRow(Vertical):
+    """What the agent said to the user (send_message), rendered as Markdown; streams in place."""
+
+    def __init__(self, name: str, text: str = "", source_id: str | None = None) -> None:
+        super().__init__(classes="row")
+        self.agent_name = name
+        self.text = text
+        self.source_id = source_id
+        self._stream: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content.from_markup("[b $success]$name[/]", name=self.agent_name), classes="speaker")
+        yield Markdown(self.text)
+
+    async def stream(self, fragment: str) -> None:
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self.text += fragment
+        await self._stream.write(fragment)
+
+    async def finish(self, text: str) -> None:
+        """The final text replaces whatever was streamed (the stream may have been partial JSON)."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.text = text
+        await self.query_one(Markdown).update(text)
+
+
+class ToolRow(Collapsible):
+    """A function call and its result; collapsed by default, failures marked."""
+
+    def __init__(self, entry: ToolEntry) -> None:
+        self.entry = entry
+        self.source_id = entry.source_id
+        self._body = Static(classes="tool-body")
+        super().__init__(self._body, title=self._heading(), collapsed=True, classes="row")
+        self._refresh_body()
+
+    def set_result(self, ok: bool, result: str) -> None:
+        self.entry.ok, self.entry.result = ok, result
+        self.title = self._heading()
+        self.set_class(not ok, "-failed")
+        self._refresh_body()
+
+    def on_mount(self) -> None:
+        self.set_class(self.entry.ok is False, "-failed")
+
+    def _heading(self) -> str:
+        entry = self.entry
+        args = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False)}"
+            for k, v in entry.arguments.items()
+            if k != "request_heartbeat"  # noise in a one-line title; the body shows it
+        )
+        if len(args) > TITLE_ARGS:
+            args = args[: TITLE_ARGS - 1] + "…"
+        status = {None: "…", True: "ok", False: "failed"}[entry.ok]
+        return escape(f"{entry.name}({args})  {status}")
+
+    def _refresh_body(self) -> None:
+        entry = self.entry
+        parts = [Content.styled("arguments\n", "bold")]
+        parts.append(Content(json.dumps(entry.arguments, indent=2, ensure_ascii=False)))
+        if entry.result is not None:
+            parts.append(Content.styled("\nresult\n", "bold"))
+            parts.append(Content(entry.result))
+        self._body.update(Content.assemble(*parts))
+
+
+class SystemRow(Static):
+    """Heartbeats, login, warnings, alerts, notices and command output."""
+
+    def __init__(self, kind: SystemKind, text: str, source_id: str | None = None) -> None:
+        icon = ICONS[kind]
+        super().__init__(Content(f"{icon} {text}" if icon else text), classes=f"row system -{kind}")
+        self.kind = kind
+        self.source_id = source_id
+
+
+class ErrorRow(Static):
+    def __init__(self, text: str, hint: str = "", source_id: str | None = None) -> None:
+        body = Content.from_markup("[b]✗ $text[/]", text=text)
+        if hint:
+            body = body + Content(f"\n  {hint}")
+        super().__init__(body, classes="row error")
+        self.source_id = source_id
+
+
+def row_for(entry: Entry, agent_name: str) -> Static | Vertical | Collapsible:
+    match entry:
+        case UserEntry(text=text, source_id=source_id):
+            return UserRow(text, source_id)
+        case ThoughtEntry(text=text, source_id=source_id):
+            return ThoughtRow(text, source_id)
+        case ReplyEntry(text=text, source_id=source_id):
+            return ReplyRow(agent_name, text, source_id)
+        case ToolEntry():
+            return ToolRow(entry)
+        case SystemEntry(kind=kind, text=text, source_id=source_id):
+            return SystemRow(kind, text, source_id)
+        case ErrorEntry(text=text, hint=hint, source_id=source_id):
+            return ErrorRow(text, hint, source_id)
+    raise TypeError(entry)

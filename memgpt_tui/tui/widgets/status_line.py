@@ -1,0 +1,39 @@
+"""One line under the conversation: a spinner and what the agent is doing, or the input's keys."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.timer import Timer
+from textual.widgets import Static
+
+FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+IDLE = "Enter sends · Shift+Enter or Ctrl+J: new line · ↑↓ history · / commands (Tab completes)"
+
+
+class StatusLine(Static):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(Content(IDLE), **kwargs)  # type: ignore[arg-type]
+        self._text = ""
+        self._frame = 0
+        self._timer: Timer | None = None
+
+    def busy(self, text: str) -> None:
+        self._text = text
+        self.add_class("-busy")
+        if self._timer is None:
+            self._timer = self.set_interval(0.1, self._tick)
+        self._show()
+
+    def idle(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.remove_class("-busy")
+        self.update(Content(IDLE))
+
+    def _tick(self) -> None:
+        self._frame = (self._frame + 1) % len(FRAMES)
+        self._show()
+
+    def _show(self) -> None:
+        self.update(Content(f"{FRAMES[self._frame]} {self._text} · Esc cancels"))

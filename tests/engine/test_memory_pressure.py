@@ -1,0 +1,158 @@
+"""Memory-pressure warning, proactive eviction with the recursive summary, and overflow recovery."""
+
+from __future__ import annotations
+
+import json
+
+from memgpt_tui.engine import events as ev
+from memgpt_tui.engine.messages import Message
+from memgpt_tui.engine.summarizer import eviction_count
+from memgpt_tui.llm.base import ContextOverflowError
+from tests.fakes.scripted_llm import say
+
+WORDS = " ".join(["word"] * 60)
+
+
+def assert_units_whole(buffer: list[Message]) -> None:
+    """Every tool result in view follows the assistant call that produced it."""
+    calls = {c.id for m in buffer for c in m.tool_calls}
+    for m in buffer:
+        if m.role == "tool":
+            assert m.tool_call_id in calls
+    assert buffer[0].role != "tool"
+
+
+async def test_memory_warning_sent_once(make_agent, llm):
+    agent, rec = await make_agent(context_window=900)
+    base = (await agent.refresh_context()).used
+    # Fill until a step's prompt passes 75% of the window.
+    while (agent.last_context.used) < 900 * 0.75:
+        llm.queue(say(WORDS))
+        await agent.send(WORDS)
+    rec.clear()
+    llm.queue(say("ok"), say("saved"))
+    await agent.send("one more")
+    assert base < 900 * 0.75
+    reasons = [s.reason for s in rec.of(ev.StepStarted)]
+    assert reasons[:2] == ["user", "warning"]
+    warning = json.loads(llm.requests[-1][-1]["content"])
+    assert warning["type"] == "system_alert" and "memory" in warning["message"].lower()
+    rec.clear()
+    llm.queue(say("again"))
+    await agent.send("and another")
+    assert "warning" not in [s.reason for s in rec.of(ev.StepStarted)]
+
+
+async def test_eviction_summarises_and_keeps_recall(make_agent, llm):
+    agent, rec = await make_agent(context_window=1500)
+    llm.summary = "Chad talked about words a lot."
+    sent = 0
+    while not rec.of(ev.Summarized):
+        llm.queue(say(WORDS))
+        await agent.send(f"message {sent} {WORDS}")
+        sent += 1
+        assert sent < 40
+    summarized = rec.of(ev.Summarized)[0]
+    assert summarized.evicted > 0
+    assert agent.state.summary == "Chad talked about words a lot."
+    assert_units_whole(agent.buffer)
+    # Under half the window after eviction (plus the step that followed).
+    assert agent.last_context.used <= 1500
+    # Evicted messages stay searchable in recall.
+    assert agent.store.count_messages() > len(agent.buffer)
+    assert agent.store.search_messages("message 0", 0, 5).total >= 1
+    # The next request carries the summary as a system alert right after the system prompt.
+    llm.queue(say("hi"))
+    await agent.send("after")
+    alert = json.loads(llm.requests[-1][1]["content"])
+    assert alert["type"] == "system_alert" and "Chad talked about words a lot." in alert["message"]
+    # The summariser got the previous summary and the evicted messages.
+    assert "message 0" in llm.summary_requests[0][1]["content"]
+
+
+def _msg(role: str, **kw) -> Message:
+    kind = {"user": "user_message", "assistant": "assistant", "tool": "tool_result"}[role]
+    return Message(role=role, kind=kind, **kw)
+
+
+def test_eviction_never_splits_a_call_from_its_result():
+    from memgpt_tui.engine.messages import ToolCall
+
+    buffer = []
+    for i in range(6):
+        buffer.append(_msg("user", content=f"u{i}"))
+        buffer.append(_msg("assistant", content="t", tool_calls=(ToolCall(id=f"c{i}", name="send_message", arguments="{}"),)))
+        buffer.append(_msg("tool", content="ok", tool_call_id=f"c{i}", name="send_message"))
+    counts = [10] * len(buffer)
+    for target in range(0, 200, 7):
+        n = eviction_count(counts, buffer, target, keep_last=3)
+        assert n == 0 or buffer[n].role != "tool"
+        assert n <= len(buffer) - 3
+    assert eviction_count(counts, buffer, 0, keep_last=3) == len(buffer) - 3
+
+
+async def test_provider_overflow_error_evicts_and_retries_once(make_agent, llm):
+    agent, rec = await make_agent(context_window=4000)
+    for i in range(6):
+        llm.queue(say(f"r{i}"))
+        await agent.send(f"message {i}")
+    rec.clear()
+    llm.queue(ContextOverflowError("maximum context length exceeded"), say("fits now"))
+    await agent.send("big question")
+    assert rec.of(ev.Summarized)
+    assert rec.of(ev.AssistantMessage)[-1].text == "fits now"
+    assert_units_whole(agent.buffer)
+    rec.clear()
+    llm.queue(ContextOverflowError("too long"), ContextOverflowError("still too long"))
+    await agent.send("again")
+    assert rec.of(ev.Error) and "too long" in rec.of(ev.Error)[0].text
+    assert agent.pending is not None
+
+
+async def test_summarize_command_and_failed_summariser_fallback(make_agent, llm):
+    agent, rec = await make_agent()
+    for i in range(6):
+        llm.queue(say(f"r{i}"))
+        await agent.send(f"message {i}")
+    llm.summary = ""  # the model returns nothing useful: a plain note must still be written
+    before = len(agent.buffer)
+    n = await agent.summarize_now()
+    assert 0 < n < before
+    assert "moved to recall memory" in agent.state.summary
+    assert_units_whole(agent.buffer)
+
+
+async def test_context_breakdown_categories(make_agent, llm):
+    agent, _ = await make_agent()
+    ctx = await agent.refresh_context()
+    b = ctx.breakdown
+    assert b.system > 0 and b.tools > 0 and b.core_memory > 0 and b.messages > 0 and b.summary == 0
+    assert ctx.exact and ctx.limit == 4000
+    before = b.core_memory
+    await agent.update_block("human", "The user is Chad. He sails a small boat called Petrel on weekends.")
+    assert agent.last_context.breakdown.core_memory > before
+
+
+async def test_usage_prompt_tokens_reconciles_the_gauge(make_agent, llm):
+    agent, _ = await make_agent()
+    predicted = (await agent.refresh_context()).used
+
+    def reply(messages):
+        r = say("hi")
+        r.prompt_tokens = predicted + 57  # the provider counts template tokens we can't see
+        return r
+
+    llm.queue(reply)
+    await agent.send("x")
+    assert agent.state.prompt_history[-1] == predicted + 57
+    assert agent.builder.correction != 0
+
+
+async def test_context_full_is_a_clear_error(make_agent, llm):
+    agent, rec = await make_agent(context_window=300)
+    llm.queue(say("never"))
+    await agent.send(" ".join(["huge"] * 400))
+    error = rec.of(ev.Error)[0]
+    assert "window holds 300" in error.text
+    assert agent.pending is not None
+

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from memgpt_tui.config import ConfigError, Settings
+from memgpt_tui.engine.state import AgentConfig
+from memgpt_tui.llm.embedded import EmbeddedBackend
+from memgpt_tui.llm.factory import build_backend
+from memgpt_tui.llm.openai_backend import OpenAIBackend
+from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_embedded_is_built_without_starting_its_server(tmp_path: Path) -> None:
+    llm = build_backend(AgentConfig(context_window=4096), Settings(request_timeout=30))
+
+    assert isinstance(llm, EmbeddedBackend)
+    assert (llm.name, llm.model, llm.context_window) == ("embedded", "gemma-3-270m", 4096)
+    assert llm.server.n_ctx == 4096
+    assert not llm.server.running and llm.server.base_url is None
+    assert llm.server.log_path == tmp_path / "logs" / "embedded.log"
+
+
+def test_openai_uses_native_tools_tiktoken_and_the_configured_key() -> None:
+    llm = build_backend(AgentConfig(backend="openai", model="gpt-4o-mini"), Settings(api_key="sk-test"))
+
+    assert isinstance(llm, OpenAIBackend)
+    assert (llm.name, llm.function_calling) == ("openai", "native")
+    assert isinstance(llm.tokenizer, TiktokenTokenizer)
+    assert llm._client.api_key == "sk-test"
+    assert llm.base_url == "https://api.openai.com/v1"
+
+
+def test_openai_honours_the_clients_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://proxy.test/v1")
+
+    llm = build_backend(AgentConfig(backend="openai", model="gpt-4o-mini"), Settings())
+
+    assert isinstance(llm, OpenAIBackend)
+    assert llm._client.api_key == "sk-env"
+    assert llm.base_url == "http://proxy.test/v1"
+
+
+def test_openai_without_any_key_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        build_backend(AgentConfig(backend="openai", model="gpt-4o-mini"), Settings())
+
+
+def test_openai_compatible_follows_the_agents_function_calling() -> None:
+    config = AgentConfig(
+        backend="openai-compatible",
+        model="llama3.1",
+        base_url="http://localhost:11434/v1",
+        function_calling="json",
+    )
+    llm = build_backend(config, Settings())
+
+    assert isinstance(llm, OpenAIBackend)
+    assert (llm.name, llm.model, llm.function_calling) == ("openai-compatible", "llama3.1", "json")
+    assert llm.base_url == "http://localhost:11434/v1"
+    assert isinstance(llm.tokenizer, ServerTokenizer)
+    assert llm.tokenizer.base_url == "http://localhost:11434"
+
+
+def test_openai_compatible_falls_back_to_the_settings_url() -> None:
+    config = AgentConfig(backend="openai-compatible", model="m")
+    llm = build_backend(config, Settings(base_url="http://127.0.0.1:8080/v1"))
+
+    assert isinstance(llm, OpenAIBackend)
+    assert llm.base_url == "http://127.0.0.1:8080/v1"
+
+
+def test_openai_compatible_without_a_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="--base-url"):
+        build_backend(AgentConfig(backend="openai-compatible", model="m"), Settings())

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from memgpt_tui.llm.json_mode import ReplyStream
+from memgpt_tui.llm.streaming import PartialJSON, partial_object
+
+TRICKY = 'quote " backslash \\ slash / tab \t newline \n é ü 中文 emoji 😀 end'
+
+
+def feed_by_char(text: str, *path: str) -> list[str]:
+    stream, pieces = PartialJSON(), []
+    for char in text:
+        if grown := stream.grown(stream.feed(char), *path):
+            pieces.append(grown)
+    return pieces
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_field_arrives_whole_when_fed_one_character_at_a_time(ensure_ascii: bool) -> None:
+    text = json.dumps({"inner_thoughts": TRICKY, "other": 1}, ensure_ascii=ensure_ascii)
+    pieces = feed_by_char(text, "inner_thoughts")
+    assert "".join(pieces) == TRICKY
+    assert len(pieces) > 10  # it streamed, rather than arriving at the end
+
+
+def test_nested_field_and_leading_code_fence() -> None:
+    text = '```json\n{"function": "send_message", "params": {"message": "Hi \\"you\\" \\ud83d\\ude00"}}\n```'
+    assert "".join(feed_by_char(text, "params", "message")) == 'Hi "you" 😀'
+
+
+def test_half_an_escape_is_held_back() -> None:
+    assert partial_object('{"a": "x\\u00') == {"a": "x"}
+    assert partial_object('{"a": "x\\') == {"a": "x"}
+    assert partial_object('{"a": "x\\ud83d') == {"a": "x"}
+    assert partial_object("no json yet") is None
+
+
+def test_reply_stream_forwards_thoughts_and_only_send_message_text() -> None:
+    events: list[tuple[str, str]] = []
+    stream = ReplyStream(lambda channel, text: events.append((channel, text)))
+    reply = {
+        "inner_thoughts": "hmm",
+        "function": "send_message",
+        "params": {"message": "hello"},
+        "request_heartbeat": False,
+    }
+    for char in json.dumps(reply):
+        stream.feed(char)
+    assert "".join(t for c, t in events if c == "thought") == "hmm"
+    assert "".join(t for c, t in events if c == "message") == "hello"
+
+    events.clear()
+    other = ReplyStream(lambda channel, text: events.append((channel, text)))
+    search = {"inner_thoughts": "look", "function": "archival_memory_search", "params": {"message": "no"}}
+    for char in json.dumps(search):
+        other.feed(char)
+    assert [c for c, _ in events] == ["thought"] * len(events)

@@ -1,0 +1,180 @@
+"""The conversation pane: sending, streaming, thoughts, tool rows, system lines, errors, paging."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from textual.widgets import Markdown
+
+from memgpt_tui.engine.agent import Agent
+from memgpt_tui.engine.messages import Message, ToolCall, user_message
+from memgpt_tui.llm.base import BackendUnavailable, LLMResponse
+from memgpt_tui.tui.widgets.conversation import WINDOW
+from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
+from tests.fakes.scripted_llm import ScriptedLLM, call, say
+from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
+from tests.tui.hosting import wait_until
+
+
+class StreamingLLM(ScriptedLLM):
+    """Streams the reply on the "message" channel too, and can hold the call open mid-stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold: asyncio.Event | None = None
+
+    async def complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **kw: Any
+    ) -> LLMResponse:
+        on_token = kw.get("on_token")
+        reply = self.replies[0]
+        if on_token and isinstance(reply, LLMResponse):
+            text = json.loads(reply.tool_calls[0].arguments)["message"]
+            half = len(text) // 2
+            on_token("message", text[:half])
+            if self.hold is not None:
+                await self.hold.wait()
+            on_token("message", text[half:])
+        return await super().complete(messages, tools, **kw)
+
+
+async def test_send_shows_user_thought_and_reply(make_agent, llm) -> None:
+    agent = await make_agent()
+    llm.queue(say("Hello **Chad**!", thought="Greet him."))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await type_and_send(pilot, "hi there")
+        await idle(pilot)
+        assert texts(main, "UserRow")[-1] == "hi there"
+        assert main.conversation.query(ThoughtRow).last().text.strip() == "Greet him."
+        reply = main.conversation.query(ReplyRow).last()
+        assert reply.text == "Hello **Chad**!"
+        assert reply.query_one(Markdown).source == "Hello **Chad**!"
+        # send_message is the reply itself, not a tool row
+        assert not main.conversation.query(ToolRow)
+
+
+async def test_reply_streams_in_place_then_final_update(make_agent, home) -> None:
+    llm = StreamingLLM()
+    agent = await make_agent()
+    agent.llm = llm
+    llm.hold = asyncio.Event()
+    llm.queue(say("The quick brown fox jumps", thought="Answer."))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        before = len(main.conversation.query(ReplyRow))
+        await type_and_send(pilot, "tell me")
+        await wait_until(pilot, lambda: len(main.conversation.query(ReplyRow)) > before)
+        streaming = main.conversation.query(ReplyRow).last()
+        await wait_until(pilot, lambda: streaming.text == "The quick br")
+        assert main.busy
+        llm.hold.set()
+        await idle(pilot)
+        rows = main.conversation.query(ReplyRow)
+        assert rows.last() is streaming, "the streamed row is updated in place, not duplicated"
+        assert streaming.query_one(Markdown).source == "The quick brown fox jumps"
+
+
+async def test_tool_calls_are_collapsed_rows_and_failures_are_marked(make_agent, llm) -> None:
+    agent = await make_agent()
+    llm.queue(
+        call("core_memory_append", "Note it.", label="human", content="Likes tea.", heartbeat=True),
+        call("core_memory_replace", "Fix it.", label="human", old_content="absent", new_content="x"),
+        say("Noted!"),
+    )
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await type_and_send(pilot, "I like tea")
+        await idle(pilot)
+        tools = list(main.conversation.query(ToolRow))
+        assert [t.entry.name for t in tools] == ["core_memory_append", "core_memory_replace"]
+        assert all(t.collapsed for t in tools)
+        assert tools[0].entry.ok and not tools[0].has_class("-failed")
+        assert tools[1].entry.ok is False and tools[1].has_class("-failed")
+        assert "ok" in tools[0].title and "failed" in tools[1].title
+        heartbeats = [r for r in main.conversation.query(SystemRow) if r.kind == "heartbeat"]
+        assert len(heartbeats) == 2  # requested, then after the failure
+        tools[1].collapsed = False
+        await pilot.pause()
+        assert "absent" in str(tools[1].query_one(".tool-body").render())
+
+
+async def test_backend_errors_show_text_and_hint(make_agent, llm) -> None:
+    agent = await make_agent()
+    llm.queue(BackendUnavailable("Nothing answers at http://127.0.0.1:9", hint="Start your model server."))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await type_and_send(pilot, "hello?")
+        await idle(pilot)
+        error = str(main.conversation.query(ErrorRow).last().render())
+        assert "Nothing answers" in error and "Start your model server." in error
+        # the message is kept for /retry, and the input is ready again
+        assert texts(main, "UserRow")[-1] == "hello?"
+        assert agent.pending is not None
+
+
+async def test_pending_message_is_announced(make_agent, llm) -> None:
+    agent = await make_agent()
+    agent.pending = user_message("are you there?", 1)
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        notes = texts(main, "SystemRow")
+        assert any("are you there?" in n and "/retry" in n for n in notes)
+
+
+async def test_login_greeting_for_new_agent(make_agent, llm) -> None:
+    agent = await make_agent(login=False)
+    assert agent.needs_greeting
+    llm.queue(say("Hi, I'm Sam. Who are you?"))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await wait_until(
+            pilot, lambda: main.conversation.query(ReplyRow).last().text.startswith("Hi, I'm Sam")
+        )
+        assert any(r.kind == "login" for r in main.conversation.query(SystemRow))
+
+
+def exchange(i: int) -> list[Message]:
+    reply = ToolCall(
+        id=f"call_{i}", name="send_message", arguments=json.dumps({"message": f"old answer {i}"})
+    )
+    return [
+        user_message(f"old question {i}", 0),
+        Message(role="assistant", kind="assistant", content="thinking", tool_calls=(reply,)),
+    ]
+
+
+async def long_history(agent: Agent, turns: int) -> list[Message]:
+    """Write ``turns`` exchanges straight to recall memory."""
+    messages = [m for i in range(turns) for m in exchange(i)]
+    await asyncio.to_thread(agent.store.append_messages, messages)
+    agent.recall_count += len(messages)
+    return messages
+
+
+async def test_long_conversation_mounts_a_window_and_pages_older(make_agent, llm) -> None:
+    agent = await make_agent()
+    old = await long_history(agent, 250)
+    # the agent's window holds only the newest few; the rest is recall
+    agent.buffer = old[-4:]
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        users = lambda: [r.text for r in conv.query(UserRow)]  # noqa: E731
+        assert len(users()) <= WINDOW // 2 + 2
+        assert users()[-1] == "old question 249"
+        first_before = users()[0]
+        conv.scroll_home(animate=False, immediate=True)
+        await wait_until(pilot, lambda: users()[0] != first_before)
+        assert len(users()) > WINDOW // 2
+        n = int(users()[0].split()[-1])
+        assert n < int(first_before.split()[-1])
+        # paging down to the very first message
+        for _ in range(10):
+            conv.scroll_home(animate=False, immediate=True)
+            await pilot.pause(0.05)
+            if users()[0] == "old question 0":
+                break
+        await wait_until(pilot, lambda: users()[0] == "old question 0")
