@@ -45,8 +45,12 @@ class HashEmbedder:
 
 
 def step_messages(step: int) -> list[list[Message]]:
-    call = ToolCall(id=f"call_{step}", name="send_message", arguments=json.dumps({"message": f"Reply {step}."}))
-    reply = Message(role="assistant", kind="assistant", content=f"Thinking about {step}.", tool_calls=(call,), step=step)
+    call = ToolCall(
+        id=f"call_{step}", name="send_message", arguments=json.dumps({"message": f"Reply {step}."})
+    )
+    reply = Message(
+        role="assistant", kind="assistant", content=f"Thinking about {step}.", tool_calls=(call,), step=step
+    )
     result = Message(
         role="tool",
         kind="tool_result",
@@ -58,7 +62,7 @@ def step_messages(step: int) -> list[list[Message]]:
     return [[user_message(f"Message number {step}: tell me something.", step)], [reply, result]]
 
 
-def measure(steps: int, root: str, pace: float) -> tuple[list[float], dict[str, int]]:
+def measure(steps: int, root: str, pace: float) -> tuple[list[float], dict[str, dict[str, int]]]:
     store = registry.create_store(root, "bench", HashEmbedder())
     state = AgentState(
         name="bench",
@@ -81,15 +85,16 @@ def measure(steps: int, root: str, pace: float) -> tuple[list[float], dict[str, 
             timings.append(time.perf_counter() - start)
             time.sleep(pace)
         store.sync()
-        versions = {name: len(store._tables[name].list_versions()) for name in ("messages", "checkpoints")}
-        versions["fragments"] = int(store._tables["messages"].stats()["fragment_stats"]["num_fragments"])
+        tables = store.storage_stats()
     finally:
         store.close()
-    return timings, versions
+    return timings, tables
 
 
 def lance_add_cost(root: str, rows: int = 200) -> list[float]:
-    table = lancedb.connect(root).create_table("plain", schema=pa.schema([("id", pa.string()), ("text", pa.string())]))
+    table = lancedb.connect(root).create_table(
+        "plain", schema=pa.schema([("id", pa.string()), ("text", pa.string())])
+    )
     timings = []
     for i in range(rows):
         start = time.perf_counter()
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--pace-ms", type=float, default=4.0, help="idle time between steps")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        timings, versions = measure(args.steps, str(Path(tmp) / "agents"), args.pace_ms / 1000)
+        timings, tables = measure(args.steps, str(Path(tmp) / "agents"), args.pace_ms / 1000)
         plain = summarize(lance_add_cost(str(Path(tmp) / "plain")))
     result = summarize(timings)
     print(f"{'store, per step (' + str(args.steps) + ' steps)':<40} {'value':>10}")
@@ -127,9 +132,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"{'plain lancedb table.add, one row':<40}")
     for key in ("median_ms", "p95_ms", "drift"):
         print(f"  {key:<38} {plain[key]:>10.3f}")
-    print(f"{'after the run':<40}")
-    for key, value in versions.items():
-        print(f"  {key + (' versions kept' if key != 'fragments' else ' (messages)'):<38} {value:>10d}")
+    print(f"{'tables after the run':<22} {'rows':>8} {'fragments':>10} {'versions':>9}")
+    for name, figures in tables.items():
+        print(f"  {name:<20} {figures['rows']:>8} {figures['fragments']:>10} {figures['versions']:>9}")
     return result
 
 

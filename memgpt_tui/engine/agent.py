@@ -90,6 +90,7 @@ class Agent:
         agent.recall_count = len(initial)
         state.in_context_ids = [m.id for m in initial]
         await agent._io(store.checkpoint, state, "created", "agent created")
+        await agent.refresh_context()
         return agent
 
     @classmethod
@@ -101,6 +102,7 @@ class Agent:
         await agent._reload()
         pending = await asyncio.to_thread(store.pending_user_messages)
         agent.pending = pending[-1] if pending else None
+        await agent.refresh_context()
         return agent
 
     async def _reload(self) -> None:

@@ -184,6 +184,19 @@ class LanceAgentStore(AgentStore):
         """Apply everything journaled so far to the Lance tables."""
         self._flush()
 
+    def storage_stats(self) -> dict[str, dict[str, int]]:
+        """Per table: live rows, fragments and Lance versions kept (compaction keeps these small)."""
+        out = {}
+        for name in ALL_TABLES:
+            table = self._tables[name]
+            stats: Any = table.stats()
+            out[name] = {
+                "rows": int(stats["num_rows"]),
+                "fragments": int(stats["fragment_stats"]["num_fragments"]),
+                "versions": len(table.list_versions()),
+            }
+        return out
+
     def snapshot(self) -> dict[str, pa.Table]:
         """Every table in full (live rows and history), for export."""
         self.sync()
@@ -489,16 +502,17 @@ class LanceAgentStore(AgentStore):
 
     def checkpoint_state(self, checkpoint_id: str) -> AgentState:
         with self._lock:
-            pending = self._pending_states.get(checkpoint_id)
-            known = checkpoint_id in self._checkpoint_seq
-        if not known:
-            raise NotFound(f"No checkpoint {checkpoint_id!r} in agent {self.name!r}.")
-        if pending is None:
+            if checkpoint_id not in self._checkpoint_seq:
+                raise NotFound(f"No checkpoint {checkpoint_id!r} in agent {self.name!r}.")
+        for _ in range(2):  # a flush may move it from memory to Lance between the two looks
+            with self._lock:
+                pending = self._pending_states.get(checkpoint_id)
+            if pending is not None:
+                return AgentState.model_validate_json(pending)
             rows = self._tables.rows(CHECKPOINTS, f"id = {sql_str(checkpoint_id)}", ["state"])
-            if not rows.num_rows:  # flushed between the two looks
-                return self.checkpoint_state(checkpoint_id)
-            pending = rows["state"][0].as_py()
-        return AgentState.model_validate_json(pending)
+            if rows.num_rows:
+                return AgentState.model_validate_json(rows["state"][0].as_py())
+        raise StoreError(f"Checkpoint {checkpoint_id!r} of agent {self.name!r} has lost its state.")
 
     def restore(self, checkpoint_id: str) -> tuple[AgentState, CheckpointInfo]:
         """Put recall, archival and state back as they were at the checkpoint, as a new head.

@@ -125,8 +125,18 @@ def load(
 ) -> LoadReport:
     """Chunk, embed and store ``paths`` as source ``name``; ``progress(done, total)`` counts chunks."""
     location.check_name(name, "source")
-    files = walk(paths)
-    if not files:
+    report = LoadReport()
+    texts: list[tuple[Path, str, str]] = []  # file, text, content hash
+    for file in walk(paths):
+        try:
+            read = _read_text(file)
+        except OSError:
+            read = None
+        if read is None:
+            report.unreadable.append(str(file))
+        else:
+            texts.append((file, *read))
+    if not texts:
         raise StoreError(f"No text files found in {', '.join(map(str, paths))}.")
     location.make_dir(root)
     table = _open(root, name)
@@ -143,17 +153,8 @@ def load(
     for path, digest in zip(existing["path"].to_pylist(), existing["hash"].to_pylist(), strict=True):
         known.setdefault(path, set()).add(digest)
 
-    report = LoadReport()
     plan: list[tuple[str, str, list[str]]] = []  # path, hash, chunks
-    for file in files:
-        try:
-            read = _read_text(file)
-        except OSError:
-            read = None
-        if read is None:
-            report.unreadable.append(str(file))
-            continue
-        text, digest = read
+    for file, text, digest in texts:
         if known.get(str(file)) == {digest}:
             report.skipped_files += 1
             continue

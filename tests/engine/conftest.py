@@ -64,11 +64,22 @@ async def make_agent(open_store, llm, limits):
     """Create an agent on a real store in a temp dir, driven by the scripted LLM."""
     made: list[Agent] = []
 
-    async def make(context_window: int = 4000, no_verify: bool = True, name: str = "tester") -> tuple[Agent, Recorder]:
+    async def make(
+        context_window: int = 4000, no_verify: bool = True, name: str = "tester"
+    ) -> tuple[Agent, Recorder]:
         llm.context_window = context_window
-        config = AgentConfig(backend="openai-compatible", model="scripted", context_window=context_window, no_verify=no_verify)
+        config = AgentConfig(
+            backend="openai-compatible", model="scripted", context_window=context_window, no_verify=no_verify
+        )
         agent = await Agent.create(
-            name, open_store(name), llm, limits, config, "You are a test agent.", "I am Sam.", "The user is Chad."
+            name,
+            open_store(name),
+            llm,
+            limits,
+            config,
+            "You are a test agent.",
+            "I am Sam.",
+            "The user is Chad.",
         )
         recorder = Recorder()
         agent.subscribe(recorder)

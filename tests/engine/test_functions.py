@@ -63,11 +63,17 @@ async def test_core_memory_append_and_limit(make_agent, llm):
 
 async def test_core_memory_replace_exact_delete_and_read_only(make_agent, llm):
     agent, _ = await make_agent()
-    result = await run(agent, llm, call("core_memory_replace", label="human", old_content="Chad", new_content="Chadwick"))
+    result = await run(
+        agent, llm, call("core_memory_replace", label="human", old_content="Chad", new_content="Chadwick")
+    )
     assert result["status"] == "OK" and agent.memory()["human"] == "The user is Chadwick."
-    result = await run(agent, llm, call("core_memory_replace", label="human", old_content=" Chadwick", new_content=""))
+    result = await run(
+        agent, llm, call("core_memory_replace", label="human", old_content=" Chadwick", new_content="")
+    )
     assert agent.memory()["human"] == "The user is."
-    await run(agent, llm, call("core_memory_replace", label="human", old_content="nope", new_content="x"), say("ok"))
+    await run(
+        agent, llm, call("core_memory_replace", label="human", old_content="nope", new_content="x"), say("ok")
+    )
     failed = [json.loads(m.content) for m in agent.buffer if m.role == "tool" and '"Failed"' in m.content]
     assert "not found" in failed[-1]["message"]
     agent.state.block("persona").read_only = True
@@ -100,7 +106,9 @@ async def test_conversation_search_date(make_agent, llm):
     today = date.today().isoformat()
     result = await run(agent, llm, call("conversation_search_date", start_date=today, end_date=today))
     assert result["message"].startswith("Showing ")
-    result = await run(agent, llm, call("conversation_search_date", start_date="2001-01-01", end_date="2001-01-02"))
+    result = await run(
+        agent, llm, call("conversation_search_date", start_date="2001-01-01", end_date="2001-01-02")
+    )
     assert result["message"] == "No results found."
     await run(agent, llm, call("conversation_search_date", start_date="yesterday", end_date=today), say("ok"))
     failed = [json.loads(m.content) for m in agent.buffer if m.role == "tool" and '"Failed"' in m.content]

@@ -81,7 +81,13 @@ def test_eviction_never_splits_a_call_from_its_result():
     buffer = []
     for i in range(6):
         buffer.append(_msg("user", content=f"u{i}"))
-        buffer.append(_msg("assistant", content="t", tool_calls=(ToolCall(id=f"c{i}", name="send_message", arguments="{}"),)))
+        buffer.append(
+            _msg(
+                "assistant",
+                content="t",
+                tool_calls=(ToolCall(id=f"c{i}", name="send_message", arguments="{}"),),
+            )
+        )
         buffer.append(_msg("tool", content="ok", tool_call_id=f"c{i}", name="send_message"))
     counts = [10] * len(buffer)
     for target in range(0, 200, 7):
@@ -155,4 +161,3 @@ async def test_context_full_is_a_clear_error(make_agent, llm):
     error = rec.of(ev.Error)[0]
     assert "window holds 300" in error.text
     assert agent.pending is not None
-

@@ -94,12 +94,16 @@ async def test_failure_heartbeats_never_crash(make_agent, llm):
     results = [m for m in agent.buffer if m.kind == "tool_result" and '"Failed"' in (m.content or "")]
     assert any("No function named 'no_such_function'" in m.content for m in results)
     assert any("Invalid arguments for conversation_search" in m.content for m in results)
-    assert any("Invalid arguments for core_memory_append" in m.content and "content" in m.content for m in results)
+    assert any(
+        "Invalid arguments for core_memory_append" in m.content and "content" in m.content for m in results
+    )
 
 
 async def test_chain_limit_stops_runaway_heartbeats(make_agent, llm, limits):
     agent, rec = await make_agent()
-    llm.queue(*[call("archival_memory_search", query="x", heartbeat=True) for _ in range(limits.chain_limit + 2)])
+    llm.queue(
+        *[call("archival_memory_search", query="x", heartbeat=True) for _ in range(limits.chain_limit + 2)]
+    )
     await agent.send("search forever")
     assert len(rec.of(ev.StepStarted)) == limits.chain_limit
     assert any("chain limit" in n.text for n in rec.of(ev.Notice))

@@ -78,7 +78,7 @@ async def ready(pilot: Pilot[Any]) -> MainScreen:
     """The main screen is up and its conversation and gauge have loaded."""
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, MainScreen))
     main = main_of(pilot)
-    await wait_until(pilot, lambda: main.query_one("ContextGauge").context is not None)
+    await wait_until(pilot, lambda: main.gauge.context is not None)
     await wait_until(pilot, lambda: len(main.conversation.children) > 1)
     return main
 

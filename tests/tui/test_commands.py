@@ -125,7 +125,7 @@ async def test_exit_quits(make_agent) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await type_and_send(pilot, "/exit")
-        await wait_until(pilot, lambda: app._exit_renderables is not None or not app.is_running)
+        await wait_until(pilot, lambda: app.return_code is not None)
     assert app.return_code == 0
     assert agent.store is not None  # the caller's agent is left for the caller to close
 

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import Input, OptionList, Static, TabbedContent, TextArea
 
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.tui.screens.memory_browser import MemoryBrowser
+from memgpt_tui.tui.screens.memory_browser import RECALL_HINT, MemoryBrowser
 from memgpt_tui.tui.screens.modals import ConfirmModal, TextEditModal
 from tests.fakes.scripted_llm import ScriptedLLM, say
 from tests.tui.frozen import FrozenAgent, utc  # noqa: F401  (fixture)
@@ -85,6 +85,10 @@ async def test_recall_search_pages_and_details(agent: Agent) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: status(app, "recall") == "No results found.")
         assert results(app, "recall").option_count == 0 and detail(app, "recall") == ""
+
+        browser(app).query_one("#recall-query", Input).value = ""
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: status(app, "recall") == RECALL_HINT)
 
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.results)

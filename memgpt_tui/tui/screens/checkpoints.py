@@ -33,7 +33,8 @@ CACHED_STATES = 32
 
 
 def is_restore(info: CheckpointInfo) -> bool:
-    return (info.label or "").startswith("restore")
+    """The store labels the head a restore creates "restored <label or step N>"."""
+    return (info.label or "").startswith("restored ")
 
 
 def row(info: CheckpointInfo, head: bool) -> Text:

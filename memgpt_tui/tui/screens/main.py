@@ -83,6 +83,13 @@ class MainScreen(Screen[None]):
         self._step: Worker[None] | None = None
         self._inflight: Inflight | None = None
         self._drop_on_cancel = False
+        # Held, not queried: engine events may still arrive while the screen is torn down.
+        self.conversation = Conversation(agent, id="conversation")
+        self.memory = CoreMemoryPane(agent, id="core-memory")
+        self.gauge = ContextGauge(id="gauge")
+        self.status = StatusLine(id="status")
+        self.suggestions = Static(id="suggestions")
+        self.chat = ChatInput(id="input")
 
     def compose(self) -> ComposeResult:
         config = self.agent.state.config
@@ -97,21 +104,21 @@ class MainScreen(Screen[None]):
         if config.backend == "embedded":
             yield Static(Content(EMBEDDED_NOTE), id="embedded-note")
         with Horizontal(id="body"):
-            yield Conversation(self.agent, id="conversation")
+            yield self.conversation
             with Vertical(id="side"):
-                yield CoreMemoryPane(self.agent, id="core-memory")
-                yield ContextGauge(id="gauge")
-        yield StatusLine(id="status")
-        yield Static(id="suggestions")
-        yield ChatInput(id="input")
+                yield self.memory
+                yield self.gauge
+        yield self.status
+        yield self.suggestions
+        yield self.chat
         yield Footer()
 
     async def on_mount(self) -> None:
         self.bridge = Bridge(self.agent, self)
-        self.query_one("#suggestions").display = False
-        self.query_one(ChatInput).focus()
+        self.suggestions.display = False
+        self.chat.focus()
         if self.agent.last_context is not None:
-            self.query_one(ContextGauge).show(self.agent.last_context)
+            self.gauge.show(self.agent.last_context)
         else:
             self.run_worker(self.agent.refresh_context(), group="context", exit_on_error=False)
         if self.agent.pending is not None:
@@ -125,10 +132,6 @@ class MainScreen(Screen[None]):
             self.bridge.close()
 
     @property
-    def conversation(self) -> Conversation:
-        return self.query_one(Conversation)
-
-    @property
     def busy(self) -> bool:
         return self._step is not None and self._step.is_running
 
@@ -138,13 +141,13 @@ class MainScreen(Screen[None]):
         event = message.event
         match event:
             case ev.ContextChanged():
-                self.query_one(ContextGauge).post_message(AgentEvent(event))
+                self.gauge.post_message(AgentEvent(event))
                 return
             case ev.CoreMemoryChanged():
-                self.query_one(CoreMemoryPane).post_message(AgentEvent(event))
+                self.memory.post_message(AgentEvent(event))
                 return
             case ev.HistoryChanged():
-                self.query_one(CoreMemoryPane).post_message(AgentEvent(event))
+                self.memory.post_message(AgentEvent(event))
             case ev.CheckpointCreated():
                 return
             case ev.StepStarted(step=step, reason=reason):
@@ -162,7 +165,7 @@ class MainScreen(Screen[None]):
 
     def _status(self, text: str) -> None:
         if self.busy:
-            self.query_one(StatusLine).busy(text)
+            self.status.busy(text)
 
     # ------------------------------------------------------------------ input
 
@@ -175,7 +178,7 @@ class MainScreen(Screen[None]):
 
     async def send(self, text: str) -> None:
         if self.busy:
-            self.query_one(ChatInput).restore(text)
+            self.chat.restore(text)
             self.notify("The agent is still working: wait for it, or press Esc to cancel.", severity="warning")
             return
         row = await self.conversation.add_user(text)
@@ -185,7 +188,7 @@ class MainScreen(Screen[None]):
     async def run_command(self, line: str) -> None:
         name = line.split(maxsplit=1)[0]
         if self.busy and name not in READ_ONLY:
-            self.query_one(ChatInput).restore(line)
+            self.chat.restore(line)
             self.notify(f"{name} waits until the agent is done, or press Esc to cancel.", severity="warning")
             return
         await self.conversation.add_system("notice", f"❯ {line}")
@@ -214,7 +217,7 @@ class MainScreen(Screen[None]):
     def start_step(self, work: Coroutine[Any, Any, None], status: str) -> None:
         self._drop_on_cancel = False
         self._step = self.run_worker(work, group="step", exit_on_error=False)
-        self.query_one(StatusLine).busy(status)
+        self.status.busy(status)
         self.refresh_bindings()
 
     @on(Worker.StateChanged)
@@ -225,13 +228,13 @@ class MainScreen(Screen[None]):
         if worker is not self._step or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
             return
         inflight, self._inflight, self._step = self._inflight, None, None
-        self.query_one(StatusLine).idle()
+        self.status.idle()
         self.refresh_bindings()
         if event.state == WorkerState.CANCELLED:
             dropped = inflight if self._drop_on_cancel else None
             self.conversation.post_message(Conversation.Abort(dropped.row if dropped else None))
             if dropped is not None:
-                self.query_one(ChatInput).restore(dropped.text)
+                self.chat.restore(dropped.text)
 
     def _unexpected(self, error: BaseException | None) -> None:
         from ...config import ConfigError
@@ -297,7 +300,7 @@ class MainScreen(Screen[None]):
             views[0].focus()
 
     def action_focus_input(self) -> None:
-        self.query_one(ChatInput).focus()
+        self.chat.focus()
 
     def action_help(self) -> None:
         from .help import HelpScreen
@@ -309,7 +312,7 @@ class MainScreen(Screen[None]):
         self.start_step(self.agent.login(), "greeting…")
 
     def prefill(self, text: str) -> None:
-        chat = self.query_one(ChatInput)
+        chat = self.chat
         chat.load_text(text)
         chat.move_cursor(chat.document.end)
         chat.focus()
@@ -320,7 +323,7 @@ class MainScreen(Screen[None]):
     def _command_typed(self, message: ChatInput.CommandTyped) -> None:
         from ...commands import COMMANDS
 
-        box = self.query_one("#suggestions", Static)
+        box = self.suggestions
         word = message.prefix
         matches = [c for c in COMMANDS if word is not None and c.name.startswith(word)]
         if word is not None and not matches:

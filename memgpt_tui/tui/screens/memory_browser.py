@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ...store.api import Page, Passage
 
 SNIPPET = 90
+RECALL_HINT = "Type words and press Enter to search every message ever exchanged."
 
 
 def stamp(moment: datetime) -> str:
@@ -90,6 +91,12 @@ class ResultsPane(Vertical):
         widget = self.query_one(".status", Static)
         widget.update(text)
         widget.set_class(error, "-error")
+
+    def clear(self, hint: str) -> None:
+        self.page, self.pages, self.items = 0, 0, []
+        self.results.clear_options()
+        self.status(hint)
+        self._detail()
 
     def show(self, page: Page[Any], highlight: int = 0) -> None:
         self.page, self.pages, self.items = page.page, page.pages, list(page.items)
@@ -187,7 +194,7 @@ class MemoryBrowser(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.pane("recall").status("Type a query and press Enter to search every message ever exchanged.")
+        self.pane("recall").status(RECALL_HINT)
         self.search("archival", "", 0)
         self.action_focus_query()
 
@@ -233,6 +240,9 @@ class MemoryBrowser(Screen[None]):
     async def search(self, kind: str, query: str, page: int, focus: bool = False, highlight: int = 0) -> None:
         pane = self.pane(kind)
         pane.query_text = query
+        if kind == "recall" and not query:
+            pane.clear(RECALL_HINT)
+            return
         pane.status("Searching…")
         try:
             result = await self._fetch(kind, query, page)

@@ -126,7 +126,7 @@ class SetupScreen(Screen["Settings | None"]):
         s = self.settings
         backend = s.resolved_backend()
         personas, humans = list_texts("personas"), list_texts("humans")
-        yield Static("Set up your first agent", id="setup-title")
+        yield Static("New agent", id="setup-title")
         with Horizontal(id="setup-columns"):
             with VerticalScroll(id="model-column"):
                 yield Label("Model", classes="section")
@@ -202,7 +202,11 @@ class SetupScreen(Screen["Settings | None"]):
         )
 
     def _defaults_loaded(self, taken: set[str], models: dict[str, str], windows: dict[str, int]) -> None:
+        if not self.is_attached:  # dismissed while the runtime was loading
+            return
         self._taken = taken
+        if not taken:
+            self.query_one("#setup-title", Static).update("Welcome! Set up your first agent")
         self._defaults = (models, windows)
         name = self.query_one("#name", Input)
         if not name.value:

@@ -73,15 +73,20 @@ class ContextGauge(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.context: ev.ContextChanged | None = None
+        self._total = Static(Content("Counting tokens…"), classes="gauge-total")
+        self._bar = GaugeBar()
+        self._legend = Static(classes="gauge-legend")
+        self._counts = Static(classes="gauge-counts")
+        self._warning = Static(classes="gauge-warning")
+        self._caption = Static(Content("prompt tokens per step"), classes="gauge-caption")
+        self._history = Sparkline([], classes="gauge-history")
 
     def compose(self) -> ComposeResult:
-        yield Static(Content("Counting tokens…"), classes="gauge-total")
-        yield GaugeBar()
-        yield Static(classes="gauge-legend")
-        yield Static(classes="gauge-counts")
-        yield Static(classes="gauge-warning")
-        yield Static(Content("prompt tokens per step"), classes="gauge-caption")
-        yield Sparkline([], classes="gauge-history")
+        yield from (self._total, self._bar, self._legend, self._counts, self._warning)
+        yield from (self._caption, self._history)
+
+    def on_mount(self) -> None:
+        self._warning.display = self._caption.display = self._history.display = False
 
     def on_agent_event(self, message: AgentEvent) -> None:
         if isinstance(message.event, ev.ContextChanged):
@@ -91,7 +96,7 @@ class ContextGauge(Vertical):
         self.context = ctx
         approx = "" if ctx.exact else "≈"
         pct = ctx.used / ctx.limit if ctx.limit else 0
-        self.query_one(".gauge-total", Static).update(
+        self._total.update(
             Content.from_markup(
                 "[b]$used[/] / $limit tokens  [b]$pct[/]",
                 used=f"{approx}{ctx.used:,}",
@@ -99,7 +104,7 @@ class ContextGauge(Vertical):
                 pct=f"{pct:.0%}",
             )
         )
-        self.query_one(GaugeBar).show(ctx)
+        self._bar.show(ctx)
         legend = [
             Content.from_markup(
                 f"[{colour}]{glyph}[/] $label $value", label=f"{label:<12}", value=f"{approx}{value:>7,}"
@@ -107,21 +112,19 @@ class ContextGauge(Vertical):
             for (field, label, colour, glyph) in CATEGORIES
             for value in [getattr(ctx.breakdown, field)]
         ]
-        self.query_one(".gauge-legend", Static).update(Content("\n").join(legend))
-        self.query_one(".gauge-counts", Static).update(
+        self._legend.update(Content("\n").join(legend))
+        self._counts.update(
             Content(
                 f"{ctx.in_context_messages} messages in context\n"
                 f"{ctx.recall_messages:,} in recall · {ctx.archival_memories:,} in archival"
             )
         )
-        warning = self.query_one(".gauge-warning", Static)
-        warning.display = ctx.over_warning
-        warning.update(
+        self._warning.display = ctx.over_warning
+        self._warning.update(
             Content(
                 f"⚠ Over the {ctx.warning_fraction:.0%} warning line: the agent is warned, "
                 "then older messages are summarised into recall."
             )
         )
-        history = self.query_one(Sparkline)
-        history.data = list(ctx.prompt_history)
-        history.display = self.query_one(".gauge-caption").display = len(ctx.prompt_history) > 1
+        self._history.data = list(ctx.prompt_history)
+        self._history.display = self._caption.display = len(ctx.prompt_history) > 1

@@ -1,0 +1,91 @@
+"""Startup: --agent opens or creates (and greets), the picker or setup otherwise, clear failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memgpt_tui import runtime
+from memgpt_tui.config import Settings
+from memgpt_tui.tui.app import MemGPTApp
+from memgpt_tui.tui.screens.failure import FailureScreen
+from memgpt_tui.tui.screens.main import MainScreen
+from memgpt_tui.tui.screens.picker import AgentPicker
+from memgpt_tui.tui.screens.setup import SetupScreen
+from memgpt_tui.tui.widgets.rows import ReplyRow
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.tui.conftest import ready
+from tests.tui.hosting import wait_until
+
+
+def settings_for(server: FakeOpenAIServer, **kw: object) -> Settings:
+    return Settings.load(
+        backend="openai-compatible", base_url=server.base_url, model="fake", no_verify=True, **kw
+    )
+
+
+async def test_agent_flag_creates_the_agent_and_it_greets(home: Path, openai_fake: FakeOpenAIServer) -> None:
+    openai_fake.script(Reply.tool_call("send_message", {"message": "Hello, I'm new here."}, content="Greet."))
+    app = MemGPTApp(settings_for(openai_fake, agent="fresh"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        assert main.agent.name == "fresh"
+        await wait_until(pilot, lambda: main.conversation.query(ReplyRow).last().text == "Hello, I'm new here.")
+        await pilot.press("ctrl+q")
+    assert app.agent is None, "the app closes the agent it opened"
+    assert [i.name for i in runtime.agent_infos(Settings.load())] == ["fresh"]
+
+
+async def test_first_flag_skips_the_greeting(home: Path, openai_fake: FakeOpenAIServer) -> None:
+    app = MemGPTApp(settings_for(openai_fake, agent="quiet"), first=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await pilot.pause(0.2)
+        assert not main.busy and not openai_fake.chat_requests
+        await pilot.press("ctrl+q")
+
+
+async def test_without_agents_setup_opens_and_quitting_it_exits(home: Path) -> None:
+    app = MemGPTApp(Settings.load())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, SetupScreen), timeout=10)
+        pilot.app.screen.dismiss(None)
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+
+
+async def test_picker_opens_the_chosen_agent(home: Path, openai_fake: FakeOpenAIServer) -> None:
+    settings = settings_for(openai_fake)
+    agent = await runtime.create_agent(settings, "picked")
+    await agent.close()
+    app = MemGPTApp(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, AgentPicker), timeout=10)
+        pilot.app.screen.dismiss("picked")
+        main = await ready(pilot)
+        assert isinstance(main, MainScreen) and main.agent.name == "picked"
+        await pilot.press("ctrl+q")
+
+
+async def test_a_locked_agent_shows_the_way_forward(home: Path, openai_fake: FakeOpenAIServer) -> None:
+    settings = settings_for(openai_fake, agent="busy")
+    holder = await runtime.create_agent(settings, "busy")
+    try:
+        app = MemGPTApp(settings)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, FailureScreen), timeout=10)
+            screen = pilot.app.screen
+            assert screen.title_text == "Agent in use"
+            assert "open in another memgpt-tui" in screen.message and "try again" in screen.message
+            await pilot.press("q")
+            await wait_until(pilot, lambda: app.return_code is not None)
+    finally:
+        await holder.close()
+
+
+async def test_configuration_errors_are_shown_not_raised(home: Path) -> None:
+    app = MemGPTApp(Settings.load(agent="nourl", backend="openai-compatible", model="m"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, FailureScreen), timeout=10)
+        assert pilot.app.screen.title_text == "Configuration needs a fix"
+        assert "--base-url" in pilot.app.screen.message
+        await pilot.press("q")
