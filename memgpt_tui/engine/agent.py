@@ -518,6 +518,10 @@ class Agent:
     def dump(self, count: int | None = None) -> list[Message]:
         return list(self.buffer if not count else self.buffer[-count:])
 
+    async def older_messages(self, before_id: str | None, limit: int) -> list[Message]:
+        """Recall just before ``before_id`` (newest when None), oldest first: the UI's scrollback."""
+        return await self._io(self.store.recent_messages, before_id, limit)
+
     async def search_recall(self, query: str, page: int = 0) -> Page[Message]:
         return await self._io(self.store.search_messages, query, page, self.limits.page_size)
 
@@ -526,6 +530,9 @@ class Agent:
 
     async def search_archival(self, query: str, page: int = 0) -> Page[Passage]:
         return await self._io(self.store.archival_search, query, page, self.limits.page_size)
+
+    async def list_archival(self, page: int = 0) -> Page[Passage]:
+        return await self._io(self.store.archival_list, page, self.limits.page_size)
 
     async def insert_archival(self, text: str) -> str:
         """The user adds a passage (the agent uses archival_memory_insert); checkpointed like any change."""
@@ -564,6 +571,9 @@ class Agent:
 
     async def checkpoints(self) -> list[CheckpointInfo]:
         return await self._io(self.store.checkpoints)
+
+    async def checkpoint_state(self, checkpoint_id: str) -> AgentState:
+        return await self._io(self.store.checkpoint_state, checkpoint_id)
 
     async def restore(self, checkpoint_id: str) -> CheckpointInfo:
         """Bring back every tier as it was at ``checkpoint_id``; the restore is itself a new checkpoint."""

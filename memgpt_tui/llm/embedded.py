@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -143,7 +142,10 @@ class EmbeddedServer:
     async def stop(self) -> None:
         """Terminate the server's process group, then kill it if it lingers."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        _children.discard(proc)
+        if proc.poll() is not None:
             return
         _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
@@ -225,7 +227,7 @@ class EmbeddedServer:
                 start_new_session=True,
             )
         self._port = port
-        _track(self)
+        _track(proc)
         try:
             await self._wait_until_ready(proc)
         except BackendUnavailable:
@@ -419,6 +421,7 @@ def _port_is_free(port: int) -> bool:
 
 
 def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    _children.discard(proc)
     if proc.poll() is not None:
         return
     _signal_group(proc, signal.SIGTERM)
@@ -434,14 +437,15 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)  # start_new_session made the server its group's leader
 
 
-# Servers to stop when the interpreter exits or the app is sent SIGTERM.
-_live: weakref.WeakSet[EmbeddedServer] = weakref.WeakSet()
+# Server processes to stop when the interpreter exits or the app gets SIGTERM. Processes, not
+# servers: a server object dropped without stop() must not leave its process running.
+_children: set[subprocess.Popen[bytes]] = set()
 _hooks_installed = False
 
 
-def _track(server: EmbeddedServer) -> None:
+def _track(proc: subprocess.Popen[bytes]) -> None:
     global _hooks_installed
-    _live.add(server)
+    _children.add(proc)
     if _hooks_installed:
         return
     _hooks_installed = True
@@ -455,8 +459,8 @@ def _track(server: EmbeddedServer) -> None:
 
 
 def _stop_all() -> None:
-    for server in list(_live):
-        server.stop_now()
+    for proc in list(_children):
+        _terminate(proc, timeout=2.0)
 
 
 def _stop_all_and_die(signum: int, frame: object) -> None:

@@ -82,19 +82,10 @@ _META_EVERY = timedelta(seconds=30)
 _FTS_COLUMNS = ["id", "_score"]
 
 
-def open_agent_store(
-    uri: str,
-    name: str,
-    embedder: Embedder | None,
-    *,
-    create: bool = False,
-    tuning: StoreTuning | None = None,
-) -> LanceAgentStore:
-    """Open (or, with ``create``, initialise) the store at ``uri``. ``embedder`` None: no archival search."""
-    return LanceAgentStore(uri, name, embedder, create=create, tuning=tuning)
-
-
 class LanceAgentStore(AgentStore):
+    """Use ``registry.create_store`` / ``registry.open_store``; ``embedder`` None opens it for reading
+    and export only (archival inserts and searches need one)."""
+
     def __init__(
         self,
         uri: str,
@@ -215,7 +206,7 @@ class LanceAgentStore(AgentStore):
             seq = self._next_seq()
             self._append({"op": "messages", "seq": seq, "rows": [message_row(m, seq) for m in messages]})
             for message in messages:
-                self._index_message(message)
+                self._index_message(message, seq)
 
     def replace_messages(self, messages: Sequence[Message]) -> None:
         """New content for existing ids (/rewrite, /rethink); the old versions stay restorable."""
@@ -229,7 +220,7 @@ class LanceAgentStore(AgentStore):
             self._append({"op": "forget", "seq": seq, "ids": [m.id for m in messages]})
             self._append({"op": "messages", "seq": seq, "rows": [message_row(m, seq) for m in messages]})
             for message in messages:
-                self._pending[message.id] = message
+                self._pending[message.id] = (seq, message)
                 self._remember(message)
 
     def delete_messages(self, ids: Sequence[str]) -> None:
@@ -251,7 +242,8 @@ class LanceAgentStore(AgentStore):
         found: dict[str, Message] = {}
         with self._lock:
             for item_id in ids:
-                message = self._pending.get(item_id) or self._recent.get(item_id)
+                pending = self._pending.get(item_id)
+                message = pending[1] if pending else self._recent.get(item_id)
                 if message is not None:
                     found[item_id] = message
             missing = [i for i in dict.fromkeys(ids) if i not in found and i in self._msg_set]
@@ -546,13 +538,13 @@ class LanceAgentStore(AgentStore):
         if len(self._ops) >= self.tuning.flush_records:
             self._wake.set()
 
-    def _index_message(self, message: Message) -> None:
+    def _index_message(self, message: Message, seq: int) -> None:
         if not self._msg_ids or message.id > self._msg_ids[-1]:
             self._msg_ids.append(message.id)
         else:
             bisect.insort(self._msg_ids, message.id)
         self._msg_set.add(message.id)
-        self._pending[message.id] = message
+        self._pending[message.id] = (seq, message)
         self._remember(message)
 
     def _remember(self, message: Message) -> None:
@@ -576,7 +568,7 @@ class LanceAgentStore(AgentStore):
         ids = self._tables[MESSAGES].search().select(["id"]).to_arrow()["id"].to_pylist()
         self._msg_ids: list[str] = sorted(ids)
         self._msg_set = set(ids)
-        self._pending: dict[str, Message] = {}
+        self._pending: dict[str, tuple[int, Message]] = {}  # written, maybe not in Lance yet
         self._recent: OrderedDict[str, Message] = OrderedDict()
         self._archival_count = self._tables[ARCHIVAL].count_rows()
 
@@ -639,7 +631,8 @@ class LanceAgentStore(AgentStore):
                 for op in ops:
                     if op["op"] == "messages":
                         for row in op["rows"]:
-                            self._pending.pop(row["id"], None)
+                            if self._pending.get(row["id"], (None,))[0] == row["seq"]:  # not rewritten since
+                                del self._pending[row["id"]]
                     elif op["op"] == "checkpoint":
                         self._pending_states.pop(op["row"]["id"], None)
                 for name in touched:

@@ -117,11 +117,15 @@ def to_table(rows: Sequence[Row], schema: pa.Schema) -> pa.Table:
 
 
 def search_text(message: Message) -> str:
-    """The words worth finding in a message: the human's text, replies, thoughts and call arguments."""
+    """The words worth finding in a message: what the human said, the agent's thoughts and replies,
+    system events. Function results are stored but not indexed: they echo what a function found (a
+    search's results would match that search ever after), as MemGPT's recall search skipped them."""
     if message.kind == "user_message":
         return message.user_text() or ""
+    if message.role == "tool":
+        return ""
     parts = [message.content or ""]
-    parts += [_argument_text(call.arguments) for call in message.tool_calls]
+    parts += [_argument_text(call.arguments) for call in message.tool_calls if call.name == "send_message"]
     return "\n".join(part for part in parts if part)
 
 

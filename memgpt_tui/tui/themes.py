@@ -170,8 +170,11 @@ class ThemeManager:
             )
 
     async def _watch(self, dirs: list[Path]) -> None:
-        async for paths in changed_files(dirs, ".toml"):
-            self._rescan(dirs, paths)
+        try:
+            async for paths in changed_files(dirs, ".toml"):
+                self._rescan(dirs, paths)
+        except (OSError, RuntimeError) as exc:  # e.g. the OS limit on watched files: themes work, not live
+            self.app.notify(f"Theme files are not watched for changes: {exc}", severity="warning")
 
     def _rescan(self, dirs: list[Path], changed: set[Path] | None) -> None:
         """Load every theme file (later dirs shadow earlier ones) and sync the app's registry.

@@ -6,7 +6,6 @@ keeps the id of the message it came from (``source_id``): the pane uses it to lo
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -142,12 +141,15 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"message": text or ""}
 
 
-async def older_messages(agent: Agent, before_id: str | None, limit: int) -> list[Message]:
-    """Up to ``limit`` recall messages just before ``before_id``, oldest first, read off the UI loop.
-    A full page never starts with a tool result cut off from its call: that one comes with the next page."""
+async def older_messages(agent: Agent, before_id: str | None, limit: int) -> tuple[list[Message], bool]:
+    """Up to ``limit`` recall messages just before ``before_id``, oldest first, read off the UI loop, and
+    whether they reach the first message. A page never starts with a tool result cut off from its call:
+    that one comes with the next page."""
+    if limit <= 0:
+        return [], False
     found = await asyncio.to_thread(agent.store.recent_messages, before_id, limit)
     batch = sorted(found, key=lambda m: m.id)
-    if len(batch) == limit:
-        start = next((i for i, m in enumerate(batch) if m.kind != "tool_result"), 0)
-        batch = batch[start:]
-    return batch
+    if len(batch) < limit:
+        return batch, True
+    start = next((i for i, m in enumerate(batch) if m.kind != "tool_result"), 0)
+    return batch[start:], False

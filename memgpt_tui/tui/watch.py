@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from textual.message_pump import MessagePump
 from ..config import ensure_private_dir, shipped_dir, user_dir
 
 TEXT_KINDS = ("personas", "humans")
+log = logging.getLogger(__name__)
 
 
 class TextsChanged(Message):
@@ -42,7 +44,10 @@ async def changed_files(dirs: Iterable[Path], suffix: str) -> AsyncIterator[set[
 async def watch_texts(target: MessagePump) -> None:
     """Post ``TextsChanged`` to ``target`` (a widget or screen) whenever a persona or human file changes."""
     dirs = {kind: overlay_dirs(kind) for kind in TEXT_KINDS}
-    async for paths in changed_files([d for group in dirs.values() for d in group], ".txt"):
-        kinds = frozenset(kind for kind, roots in dirs.items() if any(p.parent in roots for p in paths))
-        if kinds:
-            target.post_message(TextsChanged(kinds))
+    try:
+        async for paths in changed_files([d for group in dirs.values() for d in group], ".txt"):
+            kinds = frozenset(kind for kind, roots in dirs.items() if any(p.parent in roots for p in paths))
+            if kinds:
+                target.post_message(TextsChanged(kinds))
+    except (OSError, RuntimeError):  # e.g. the OS limit on watched files: lists just will not refresh
+        log.warning("personas and humans are not watched for changes", exc_info=True)

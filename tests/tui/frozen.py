@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,12 +18,16 @@ T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def utc() -> Iterator[None]:
     """Render local times as UTC whatever the machine's zone."""
-    monkeypatch.setenv("TZ", "UTC")
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
     time.tzset()
     yield
-    monkeypatch.undo()
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
     time.tzset()
 
 

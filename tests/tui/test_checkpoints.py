@@ -5,6 +5,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from textual.color import Color
 from textual.widgets import OptionList, Static
 
 from memgpt_tui.engine.agent import Agent
@@ -68,9 +69,11 @@ async def test_lists_newest_first_and_previews_the_highlighted_checkpoint(agent:
             str(agent.recall_count),
             f"-{agent.recall_count - created.messages}",
         ]
-        # The removed line is red, so a reader sees what a restore would take away.
+        # The removed line has the theme's error colour, so a reader sees what a restore would take away.
         diff = browser(app).query_one("#preview-diff", Static).render()
-        assert any("red" in str(span.style) for span in diff.spans)  # type: ignore[union-attr]
+        removed = Color.parse(app.theme_variables["text-error"])
+        styles = [str(span.style) for span in diff.spans]  # type: ignore[union-attr]
+        assert removed in [Color.parse(style) for style in styles if style.startswith(("#", "rgb"))]
 
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.results)

@@ -99,3 +99,23 @@ async def test_empty_list_invites_a_new_agent() -> None:
         await pilot.press("n")
         await wait_until(pilot, lambda: app.results)
     assert app.results == [NEW_AGENT]
+
+
+async def test_delete_removes_a_real_agent() -> None:
+    from memgpt_tui import runtime
+    from memgpt_tui.store import registry
+    from tests.tui.conftest import HashEmbedder
+
+    settings = Settings.load()
+    for name in ("keep", "gone"):
+        registry.create_store(settings.agents_root(), name, HashEmbedder()).close()
+    app = HostApp(lambda: AgentPicker(runtime.agent_infos(settings), settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, AgentPicker))
+        while table(app).get_row_at(table(app).cursor_row)[0] != "gone":
+            await pilot.press("down")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: table(app).row_count == 1)
+    assert [i.name for i in runtime.agent_infos(settings)] == ["keep"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Input
+
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
 from memgpt_tui.tui.app import MemGPTApp
@@ -21,6 +23,12 @@ def settings_for(server: FakeOpenAIServer, **kw: object) -> Settings:
     return Settings.load(
         backend="openai-compatible", base_url=server.base_url, model="fake", no_verify=True, **kw
     )
+
+
+def setup_ready(screen: object) -> bool:
+    """The setup screen is composed and has proposed a free agent name."""
+    names = list(screen.query("#name").results(Input)) if isinstance(screen, SetupScreen) else []
+    return bool(names and names[0].value)
 
 
 async def test_agent_flag_creates_the_agent_and_it_greets(home: Path, openai_fake: FakeOpenAIServer) -> None:
@@ -47,8 +55,8 @@ async def test_first_flag_skips_the_greeting(home: Path, openai_fake: FakeOpenAI
 async def test_without_agents_setup_opens_and_quitting_it_exits(home: Path) -> None:
     app = MemGPTApp(Settings.load())
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, SetupScreen), timeout=10)
-        pilot.app.screen.dismiss(None)
+        await wait_until(pilot, lambda: setup_ready(pilot.app.screen), timeout=10)
+        await pilot.press("escape")
         await wait_until(pilot, lambda: app.return_code is not None)
     assert app.return_code == 0
 

@@ -6,14 +6,14 @@ is loaded lazily, after the cursor rests for a moment, so scrolling through thou
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
@@ -32,22 +32,40 @@ PREVIEW_DELAY = 0.15  # seconds the cursor must rest before a state is loaded
 CACHED_STATES = 32
 
 
+@dataclass(frozen=True)
+class Palette:
+    """Diff colours, taken from the active theme so they stay legible on its background."""
+
+    added: str = "green"
+    removed: str = "red"
+    changed: str = "yellow"
+
+    @classmethod
+    def of(cls, app: App[Any]) -> Palette:
+        colours = app.theme_variables
+        return cls(
+            colours.get("text-success", cls.added),
+            colours.get("text-error", cls.removed),
+            colours.get("text-warning", cls.changed),
+        )
+
+
 def is_restore(info: CheckpointInfo) -> bool:
     """The store labels the head a restore creates "restored <label or step N>"."""
     return (info.label or "").startswith("restored ")
 
 
-def row(info: CheckpointInfo, head: bool) -> Text:
+def row(info: CheckpointInfo, head: bool, palette: Palette) -> Text:
     return Text.assemble(
         ("● " if head else "  ", "bold"),
         (f"{info.time.astimezone():%Y-%m-%d %H:%M:%S}", "dim"),
         f"  step {info.step:<5} ",
-        (f"[{info.label}] " if info.label else "", "bold yellow" if is_restore(info) else "bold"),
+        (f"[{info.label}] " if info.label else "", f"bold {palette.changed}" if is_restore(info) else "bold"),
         info.summary,
     )
 
 
-def memory_diff(then: AgentState, now: AgentState) -> Text:
+def memory_diff(then: AgentState, now: AgentState, palette: Palette) -> Text:
     """Core memory (and the summary) as restoring ``then`` would change them: − now, + at checkpoint."""
     out = Text()
     old = {b.label: b.value for b in now.blocks}
@@ -71,7 +89,7 @@ def memory_diff(then: AgentState, now: AgentState) -> Text:
                 if hunks > 1:
                     out.append("  …\n", style="dim")
             else:
-                style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                style = palette.added if line[0] == "+" else palette.removed if line[0] == "-" else ""
                 out.append(line + "\n", style=style)
     return out
 
@@ -117,8 +135,13 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
             return
         self.infos = infos[::-1]
         options = self.query_one(OptionList)
-        options.set_options(Option(row(info, i == 0), id=info.id) for i, info in enumerate(self.infos))
-        title.update(f"Checkpoints of {self.agent.name}: {len(self.infos)}, newest first")
+        palette = Palette.of(self.app)
+        options.set_options(
+            Option(row(info, i == 0, palette), id=info.id) for i, info in enumerate(self.infos)
+        )
+        title.update(
+            f"Checkpoints of {self.agent.name}: {len(self.infos)}, newest first (● is the current state)"
+        )
         if self.infos:
             options.highlighted = 0
 
@@ -157,12 +180,13 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
         counts.append(f"{'counts':<10}{'then':>7}{'now':>7}{'restore':>10}\n", style="bold")
         now = (len(self.agent.buffer), self.agent.recall_count, self.agent.archival_count)
         then = (info.in_context, info.messages, info.archival)
+        changed = Palette.of(self.app).changed
         for name, past, current in zip(("in view", "recall", "archival"), then, now, strict=True):
             delta = f"{past - current:+d}" if past != current else "="
             counts.append_text(
                 Text.assemble(
                     f"{name:<10}{past:>7}{current:>7}",
-                    (f"{delta:>10}", "yellow" if past != current else "dim"),
+                    (f"{delta:>10}", changed if past != current else "dim"),
                     "\n",
                 )
             )
@@ -171,9 +195,11 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
     @work(exclusive=True, group="preview")
     async def _load_state(self, checkpoint_id: str) -> None:
         try:
-            state = await asyncio.to_thread(self.agent.store.checkpoint_state, checkpoint_id)
+            state = await self.agent.checkpoint_state(checkpoint_id)
         except Exception as exc:
-            self.query_one("#preview-diff", Static).update(Text(f"Could not load it: {exc}", style="red"))
+            self.query_one("#preview-diff", Static).update(
+                Text(f"Could not load it: {exc}", style=Palette.of(self.app).removed)
+            )
             return
         self._states[checkpoint_id] = state
         while len(self._states) > CACHED_STATES:
@@ -185,7 +211,7 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
     def _show_diff(self, checkpoint_id: str, state: AgentState) -> None:
         self._states.move_to_end(checkpoint_id)
         text = Text("\nCore memory if restored (− now, + then)\n", style="bold")
-        text.append_text(memory_diff(state, self.agent.state))
+        text.append_text(memory_diff(state, self.agent.state, Palette.of(self.app)))
         self.query_one("#preview-diff", Static).update(text)
 
     # ---------------------------------------------------------------- restore

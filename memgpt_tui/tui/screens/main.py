@@ -19,9 +19,9 @@ from textual.worker import Worker, WorkerState
 
 from ...engine import events as ev
 from ..bridge import AgentEvent, Bridge
+from ..transcript import SystemKind
 from ..widgets.chat_input import ChatInput
 from ..widgets.context_gauge import ContextGauge
-from ..transcript import SystemKind
 from ..widgets.conversation import Conversation, Line
 from ..widgets.core_memory import BlockView, CoreMemoryPane
 from ..widgets.rows import UserRow

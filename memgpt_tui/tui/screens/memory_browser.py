@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -148,7 +147,8 @@ class ResultsPane(Vertical):
 
     @staticmethod
     def _message_detail(message: Message) -> Text:
-        head = f"{message.role} ({message.kind}) · step {message.step} · {stamp(message.created_at)}"
+        kind = f" ({message.kind})" if message.kind != message.role else ""
+        head = f"{message.role}{kind} · step {message.step} · {stamp(message.created_at)}"
         if message.name:
             head += f" · {message.name}"
         return Text.assemble((head, "bold"), "\n", (f"id {message.id}", "dim"), "\n\n", message_text(message))
@@ -261,7 +261,7 @@ class MemoryBrowser(Screen[None]):
             return await self.agent.search_recall(query, page)
         if query:
             return await self.agent.search_archival(query, page)
-        return await asyncio.to_thread(self.agent.store.archival_list, page, self.agent.limits.page_size)
+        return await self.agent.list_archival(page)
 
     def _refresh_archival(self, highlight: int = 0) -> None:
         pane = self.pane("archival")

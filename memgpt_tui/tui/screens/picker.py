@@ -88,11 +88,8 @@ class AgentPicker(Screen["str | None"]):
         question = f"Delete agent {name!r} and all its memories (recall, archival, checkpoints)? This cannot be undone."
         if not await self.app.push_screen_wait(ConfirmModal(question, "Delete", danger=True)):
             return
-        from ... import runtime
-        from ...config import Settings
-
         try:
-            await asyncio.to_thread(runtime.delete_agent, self.settings or Settings.load(), name)
+            await asyncio.to_thread(self._delete, name)
         except Exception as exc:
             self.notify(f"Could not delete {name!r}: {exc}", severity="error")
             return
@@ -100,3 +97,10 @@ class AgentPicker(Screen["str | None"]):
         self.query_one(DataTable).remove_row(name)
         self._update_empty()
         self.notify(f"Deleted {name!r}.")
+
+    def _delete(self, name: str) -> None:
+        """Runs in a thread: the runtime is slow to import the first time."""
+        from ... import runtime
+        from ...config import Settings
+
+        runtime.delete_agent(self.settings or Settings.load(), name)

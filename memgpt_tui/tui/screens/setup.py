@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import re
 from dataclasses import dataclass
@@ -338,20 +339,21 @@ class SetupScreen(Screen["Settings | None"]):
     @on(Button.Pressed, "#test-connection")
     def _test_pressed(self) -> None:
         form = self.form()
-        errors = {k: v for k, v in form.errors(set(), env_key=True).items() if k == "base-url"}
+        env_key = bool(os.environ.get("OPENAI_API_KEY"))
+        errors = {k: v for k, v in form.errors(set(), env_key).items() if k in ("base-url", "api-key")}
         self._show_errors(errors)
         if errors:
             return
-        self.query_one("#connection-status", Static).update("Connecting...")
+        status = self.query_one("#connection-status", Static)
+        status.update("Connecting…")
+        status.set_class(False, "-failed")
         self._test_connection(form.backend, form.base_url or None, form.api_key or None)
 
     @work(exclusive=True, group="test-connection")
     async def _test_connection(self, backend: str, base_url: str | None, api_key: str | None) -> None:
-        import openai
-
-        from ...llm.openai_errors import to_llm_error
-
-        status = self.query_one("#connection-status", Static)
+        # The openai client takes a while to import: do it off the UI loop.
+        errors = await asyncio.to_thread(importlib.import_module, "memgpt_tui.llm.openai_errors")
+        openai = errors.openai
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if backend == "openai-compatible":
             key = key or "sk-no-key-required"  # local servers accept any key; the client needs one
@@ -360,28 +362,28 @@ class SetupScreen(Screen["Settings | None"]):
                 base_url=base_url, api_key=key, timeout=self.CONNECTION_TIMEOUT, max_retries=0
             )
         except openai.OpenAIError as exc:
-            status.update(Text.assemble(("Not connected", "bold"), f": {exc}"))
-            status.set_class(True, "-failed")
+            self._connection_status(False, str(exc))
             return
         where = str(client.base_url).rstrip("/")
         try:
             page = await client.models.list()
             models = sorted(m.id for m in page.data)
         except Exception as exc:
-            error = to_llm_error(exc, where)
-            status.update(Text.assemble(("Not connected", "bold"), f": {error} {error.hint}".rstrip()))
-            status.set_class(True, "-failed")
+            error = errors.to_llm_error(exc, where)
+            self._connection_status(False, f"{error} {error.hint}".rstrip())
             return
         finally:
             await client.close()
-        status.set_class(False, "-failed")
         shown = ", ".join(models[:8]) + (f" (+{len(models) - 8} more)" if len(models) > 8 else "")
-        status.update(
-            Text.assemble(
-                ("Connected", "bold"), f" to {where}: {len(models)} models: {shown or 'none listed'}"
-            )
-        )
+        self._connection_status(True, f"to {where}: {len(models)} models: {shown or 'none listed'}")
         model = self.query_one("#model", Input)
         model.suggester = SuggestFromList(models, case_sensitive=False)
         if not model.value and models:
             model.value = models[0]
+
+    def _connection_status(self, ok: bool, detail: str) -> None:
+        status = self.query_one("#connection-status", Static)
+        status.update(
+            Text.assemble(("Connected" if ok else "Not connected", "bold"), " " if ok else ": ", detail)
+        )
+        status.set_class(not ok, "-failed")

@@ -30,7 +30,7 @@ from .rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow, r
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
-    from ...engine.messages import Message
+    from ...engine.messages import Message as StoredMessage
 
 WINDOW = 100  # messages per page of history
 MAX_ROWS = 300
@@ -93,11 +93,8 @@ class Conversation(VerticalScroll):
         """Show the newest page: the in-context window, topped up from recall when it is short."""
         buffer = list(self.agent.buffer)
         self._boundary = buffer[0].id if buffer else None
-        older: list[Message] = []
-        if len(buffer) < WINDOW:
-            older = await older_messages(self.agent, self._boundary, WINDOW - len(buffer))
+        older, self._exhausted = await older_messages(self.agent, self._boundary, WINDOW - len(buffer))
         messages = [*older, *buffer[-WINDOW:]]
-        self._exhausted = len(older) < WINDOW - len(buffer)
         self._oldest = messages[0].id if messages else None
         self._reset_live()
         rows = [row_for(e, self.agent.name) for e in self._entries(messages)]
@@ -113,8 +110,7 @@ class Conversation(VerticalScroll):
         self._loading = True
         self._edge.update(Content("Loading older messages…"))
         try:
-            batch = await older_messages(self.agent, self._oldest, WINDOW)
-            self._exhausted = len(batch) < WINDOW
+            batch, self._exhausted = await older_messages(self.agent, self._oldest, WINDOW)
             if batch:
                 self._oldest = batch[0].id
                 rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
@@ -130,7 +126,7 @@ class Conversation(VerticalScroll):
             self._loading = False
             self._update_edge()
 
-    def _entries(self, messages: list[Message]) -> list[Entry]:
+    def _entries(self, messages: list[StoredMessage]) -> list[Entry]:
         """Entries with a divider where the agent's context window begins."""
         boundary = self._boundary
         cut = next((i for i, m in enumerate(messages) if boundary is not None and m.id >= boundary), None)
