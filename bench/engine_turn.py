@@ -30,7 +30,7 @@ async def measure(turns: int, home: Path) -> list[float]:
 
     with FakeOpenAIServer() as server:
         settings = Settings.load(
-            backend="openai-compatible", base_url=server.base_url, model="fake-model", no_verify=True, context_window=128000
+            backend="openai-compatible", base_url=server.base_url, model="fake-model", no_verify=True, context_window=8192
         )
         agent = await runtime.create_agent(settings, "bench")
         try:

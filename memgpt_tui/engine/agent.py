@@ -85,11 +85,11 @@ class Agent:
         state = AgentState(name=name, config=config, system_prompt=system_prompt, blocks=blocks)
         agent = cls(state, store, llm, limits)
         initial = boot_sequence() + ([login_event(0, "Never (first login)")] if login else [])
-        await agent._io(store.append_messages, initial)
+        store.append_messages(initial)
         agent.buffer = initial
         agent.recall_count = len(initial)
         state.in_context_ids = [m.id for m in initial]
-        await agent._io(store.checkpoint, state, "created", "agent created")
+        store.checkpoint(state, "created", "agent created")
         await agent.refresh_context()
         return agent
 
@@ -138,7 +138,7 @@ class Agent:
         """The human says ``text``: persist it, then run the chain of steps it starts."""
         async with self._step_guard():
             message = user_message(text, self.state.step + 1)
-            await self._io(self.store.append_messages, [message])
+            self.store.append_messages([message])
             self.recall_count += 1
             await self._chain(message, "user", persisted=True, fresh=True)
 
@@ -197,7 +197,7 @@ class Agent:
             except asyncio.CancelledError:
                 if self.pending is current and fresh:
                     self.pending = None
-                    await self._io(self.store.delete_messages, [current.id])
+                    self.store.delete_messages([current.id])
                     self.recall_count -= 1
                 self.emit(ev.Notice("info", "Step cancelled; nothing from it was kept."))
                 raise
@@ -308,7 +308,7 @@ class Agent:
             wants_heartbeat |= outcome.request_heartbeat
 
         new = [assistant, *results] if persisted else [incoming, assistant, *results]
-        await self._io(self.store.append_messages, new)
+        self.store.append_messages(new)
         self.recall_count += len(new)
         self.buffer = [*self.buffer, incoming, assistant, *results]
         self.state.in_context_ids = [m.id for m in self.buffer]
@@ -446,7 +446,7 @@ class Agent:
         """Drop the last ``count`` messages from view and from recall (except ids in ``keep``)."""
         dropped = self.buffer[-count:]
         ids = [m.id for m in dropped if m.id not in keep]
-        await self._io(self.store.delete_messages, ids)
+        self.store.delete_messages(ids)
         self.recall_count -= len(ids)
         self.buffer = self.buffer[:-count]
         self.state.in_context_ids = [m.id for m in self.buffer]
@@ -479,7 +479,7 @@ class Agent:
         raise AgentError("No assistant message in view to change.")
 
     async def _replace(self, index: int, message: Message, label: str) -> None:
-        await self._io(self.store.replace_messages, [message])
+        self.store.replace_messages([message])
         self.builder.forget([message.id])
         self.buffer[index] = message
         await self._checkpoint(None, f"{label} changed the last reply")
@@ -570,7 +570,7 @@ class Agent:
             return await self._checkpoint(label or f"saved at step {self.state.step}", "saved by the user")
 
     async def checkpoints(self) -> list[CheckpointInfo]:
-        return await self._io(self.store.checkpoints)
+        return self.store.checkpoints()
 
     async def checkpoint_state(self, checkpoint_id: str) -> AgentState:
         return await self._io(self.store.checkpoint_state, checkpoint_id)
@@ -595,7 +595,7 @@ class Agent:
             return info
 
     async def _checkpoint(self, label: str | None, summary: str) -> CheckpointInfo:
-        info = await self._io(self.store.checkpoint, self.state, label, summary)
+        info = self.store.checkpoint(self.state, label, summary)
         self.emit(ev.CheckpointCreated(info.id, info.step, info.label, info.summary))
         return info
 

@@ -124,6 +124,12 @@ class OpenAIBackend:
         return params
 
     async def _send(self, params: dict[str, Any], reply: _Reply) -> None:
+        # The client walks every message through its TypedDict transform, which costs milliseconds
+        # on a long context; the messages and tools are already plain JSON, so they go as raw body.
+        bulky = ("messages", "tools", "response_format")
+        raw = {key: params[key] for key in bulky if key in params}
+        params = {key: value for key, value in params.items() if key not in bulky}
+        params.update(messages=[], extra_body=raw)
         if not self.stream:
             reply.whole(await self._client.chat.completions.create(**params))
             return

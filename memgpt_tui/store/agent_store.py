@@ -44,8 +44,9 @@ from .api import (
 )
 from .journal import Journal, Record, read_segment
 from .lock import AgentLock
-from .meta import AgentMeta, AttachedSource, read_meta, write_meta
+from .meta import AgentMeta, AttachedSource, check_embedding, read_meta, write_meta
 from .rows import (
+    ALL_TABLES,
     ARCHIVAL,
     CHECKPOINTS,
     MESSAGES,
@@ -59,7 +60,7 @@ from .rows import (
     sql_str,
     to_table,
 )
-from .tables import ALL_TABLES, StoreTables
+from .tables import StoreTables
 
 log = logging.getLogger(__name__)
 
@@ -698,13 +699,17 @@ class LanceAgentStore(AgentStore):
         stats: Any = self._tables[name].stats()
         return max(0, int(stats["fragment_stats"]["num_small_fragments"]) - 1)
 
-    def _write_meta(self) -> None:
+    def meta(self) -> AgentMeta:
+        """``agent.json`` as it stands now (counts and last use are refreshed on disk periodically)."""
         with self._lock:
             self._meta.last_used = now()
             self._meta.messages = len(self._msg_ids)
             self._meta.archival = self._archival_count
-            meta = self._meta.model_copy(deep=True)
-            self._meta_written = meta.last_used or now()
+            return self._meta.model_copy(deep=True)
+
+    def _write_meta(self) -> None:
+        meta = self.meta()
+        self._meta_written = meta.last_used or now()
         write_meta(self.uri, meta)
 
     def _embedder_or_fail(self) -> Embedder:
@@ -722,17 +727,6 @@ class LanceAgentStore(AgentStore):
         if not rows.num_rows:
             raise NotFound(f"No archival memory with id {passage_id!r}.")
         return passage_from_row(rows.to_pylist()[0])
-
-
-def check_embedding(meta: AgentMeta, model: str, dim: int) -> None:
-    stored = meta.embedding
-    if (stored.model, stored.dim) != (model, dim):
-        raise EmbeddingMismatch(
-            f"Agent {meta.name!r} stores {stored.dim}-d embeddings from {stored.model!r}, but the configured "
-            f"embedder is {model!r} ({dim}-d); mixing them would make archival search meaningless. "
-            f"Set embedding_model = {stored.model!r} (and the matching embedding_backend) in the config to "
-            "open it, or create a new agent for the new model."
-        )
 
 
 def _page(items: list[Any], total: int, page: int, page_size: int) -> Page[Any]:

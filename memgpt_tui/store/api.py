@@ -1,4 +1,9 @@
-"""What the engine needs from storage. Methods are blocking; the engine calls them via ``asyncio.to_thread``."""
+"""What the engine needs from storage.
+
+Methods are blocking. Writes (append/replace/delete messages, checkpoint) and the in-memory reads
+(counts, the checkpoint list) only touch a journal file and memory, so the engine calls them directly on
+its event loop; everything that reads or embeds goes through ``asyncio.to_thread``.
+"""
 
 from __future__ import annotations
 

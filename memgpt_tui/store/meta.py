@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.messages import now
 from . import location
-from .api import StoreError
+from .api import EmbeddingMismatch, StoreError
 
 META_FILE = "agent.json"
 FORMAT: Literal["memgpt-tui-agent"] = "memgpt-tui-agent"
@@ -70,3 +70,14 @@ def read_meta(store_uri: str, name: str) -> AgentMeta:
 
 def write_meta(store_uri: str, meta: AgentMeta) -> None:
     location.write_json(meta_uri(store_uri), meta.model_dump(mode="json"))
+
+
+def check_embedding(meta: AgentMeta, model: str, dim: int) -> None:
+    stored = meta.embedding
+    if (stored.model, stored.dim) != (model, dim):
+        raise EmbeddingMismatch(
+            f"Agent {meta.name!r} stores {stored.dim}-d embeddings from {stored.model!r}, but the configured "
+            f"embedder is {model!r} ({dim}-d); mixing them would make archival search meaningless. "
+            f"Set embedding_model = {stored.model!r} (and the matching embedding_backend) in the config to "
+            "open it, or create a new agent for the new model."
+        )

@@ -10,7 +10,7 @@ import io
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,11 +18,13 @@ from pydantic import BaseModel, ValidationError
 
 from ..engine.messages import now
 from . import location
-from .agent_store import LanceAgentStore, StoreTuning, check_embedding
 from .api import AgentLocked, Embedder, StoreError
 from .lock import AgentLock
-from .meta import AgentMeta, EmbeddingInfo, read_meta, write_meta
-from .tables import ALL_TABLES, StoreTables
+from .meta import AgentMeta, EmbeddingInfo, check_embedding, read_meta, write_meta
+from .rows import ALL_TABLES
+
+if TYPE_CHECKING:  # LanceDB takes a second to import: listing agents must not pay for it
+    from .agent_store import LanceAgentStore, StoreTuning
 
 __all__ = [
     "AgentInfo",
@@ -32,6 +34,7 @@ __all__ = [
     "delete",
     "exists",
     "export_agent",
+    "export_store",
     "import_agent",
     "list_agents",
     "open_store",
@@ -93,6 +96,8 @@ def create_store(
     uri = store_uri(root, name)
     if location.exists(uri):
         raise StoreError(f"An agent named {name!r} already exists. Pick another name, or delete it first.")
+    from .agent_store import LanceAgentStore
+
     meta = AgentMeta(name=name, embedding=EmbeddingInfo(model=embedder.model, dim=embedder.dim))
     location.make_dir(uri)
     try:
@@ -106,6 +111,8 @@ def create_store(
 def open_store(
     root: str, name: str, embedder: Embedder | None, tuning: StoreTuning | None = None
 ) -> LanceAgentStore:
+    from .agent_store import LanceAgentStore
+
     uri = store_uri(root, name)
     if not location.exists(uri):
         raise StoreError(f"No agent named {name!r} in {root}.")
@@ -139,18 +146,24 @@ class _FileHeader(BaseModel):
 
 
 def export_agent(root: str, name: str, file: Path) -> Path:
-    """Write the whole agent (state, checkpoints, recall, archival with vectors, history) to one zip.
-
-    Tables travel as Parquet; nothing from the config (API keys) is included.
-    """
+    """Export an agent that is not open (see ``export_store`` for one that is)."""
     store = open_store(root, name, None)
     try:
-        store.sync()
-        header = _FileHeader(
-            format=FILE_FORMAT, version=1, exported_at=now(), agent=read_meta(store.uri, name)
-        )
-        file = file.expanduser()
-        tmp = file.with_name(file.name + ".part")
+        return export_store(store, file)
+    finally:
+        store.close()
+
+
+def export_store(store: LanceAgentStore, file: Path) -> Path:
+    """Write the whole agent (state, checkpoints, recall, archival with vectors, history) to one zip.
+
+    Tables travel as Parquet; nothing from the config (API keys) is included. The file is 0600.
+    """
+    header = _FileHeader(format=FILE_FORMAT, version=1, exported_at=now(), agent=store.meta())
+    file = file.expanduser()
+    tmp = file.with_name(file.name + ".part")
+    tmp.touch(mode=0o600)
+    try:
         with zipfile.ZipFile(tmp, "w") as archive:
             archive.writestr(
                 "agent.json", header.model_dump_json(indent=1), compress_type=zipfile.ZIP_DEFLATED
@@ -161,12 +174,14 @@ def export_agent(root: str, name: str, file: Path) -> Path:
                 archive.writestr(f"{table}.parquet", buffer.getvalue())
         tmp.replace(file)
     finally:
-        store.close()
+        tmp.unlink(missing_ok=True)
     return file
 
 
 def import_agent(root: str, file: Path, name: str | None = None, embedder: Embedder | None = None) -> str:
     """Create an agent from an exported file, under its own name or ``name``; returns the name used."""
+    from .tables import StoreTables
+
     header, tables = _read_agent_file(file.expanduser())
     target = location.check_name(name or header.agent.name)
     if embedder is not None:

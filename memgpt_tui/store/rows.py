@@ -34,6 +34,9 @@ def attic(table: str) -> str:
     return f"{table}_attic"
 
 
+ALL_TABLES = (MESSAGES, attic(MESSAGES), ARCHIVAL, attic(ARCHIVAL), CHECKPOINTS)
+
+
 def messages_schema() -> pa.Schema:
     return pa.schema(
         [

@@ -11,19 +11,20 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.table import Table
 from pydantic import BaseModel
 
 from ..engine.messages import new_id, now
 from . import location
-from .agent_store import LanceAgentStore
 from .api import AgentStore, Embedder, EmbeddingMismatch, StoreError
 from .chunking import chunk_text, kind_of
 from .rows import TIMESTAMP, sql_in
+
+if TYPE_CHECKING:
+    from lancedb.table import Table
 
 Progress = Callable[[int, int], None]
 
@@ -100,8 +101,14 @@ def _read_text(path: Path) -> tuple[str, str] | None:
     return data.decode("utf-8", errors="replace"), hashlib.sha256(data).hexdigest()
 
 
+def _connect(root: str) -> Any:
+    import lancedb  # a second to import: only commands that touch sources pay for it
+
+    return lancedb.connect(root)
+
+
 def _open(root: str, name: str) -> Table | None:
-    db = lancedb.connect(root)
+    db = _connect(root)
     try:
         return db.open_table(location.check_name(name, "source"))
     except ValueError:
@@ -141,7 +148,7 @@ def load(
     location.make_dir(root)
     table = _open(root, name)
     if table is None:
-        table = lancedb.connect(root).create_table(name, schema=source_schema(embedder.model, embedder.dim))
+        table = _connect(root).create_table(name, schema=source_schema(embedder.model, embedder.dim))
     model, dim = _embedding_of(table)
     if (model, dim) != (embedder.model, embedder.dim):
         raise EmbeddingMismatch(
@@ -229,7 +236,7 @@ class _Writer:
 def list_sources(root: str) -> list[SourceInfo]:
     if not location.exists(root):
         return []
-    db = lancedb.connect(root)
+    db = _connect(root)
     infos = []
     for name in db.table_names(limit=10_000):
         table = db.open_table(name)
@@ -252,6 +259,8 @@ def attach(root: str, name: str, store: AgentStore) -> int:
 
     Chunks already attached stay; chunks of files changed since are replaced.
     """
+    from .agent_store import LanceAgentStore
+
     if not isinstance(store, LanceAgentStore):
         raise StoreError(f"Agent {store.name!r} is not stored in LanceDB; sources cannot be attached to it.")
     table = _open(root, name) if location.exists(root) else None

@@ -19,6 +19,7 @@ from lancedb.table import Table
 from .api import StoreError
 from .journal import Record
 from .rows import (
+    ALL_TABLES,
     ARCHIVAL,
     CHECKPOINTS,
     MESSAGES,
@@ -32,7 +33,6 @@ from .rows import (
     with_del_seq,
 )
 
-ALL_TABLES = (MESSAGES, attic(MESSAGES), ARCHIVAL, attic(ARCHIVAL), CHECKPOINTS)
 _ID_CHUNK = 500  # ids per IN (...) filter
 
 

@@ -6,6 +6,7 @@ keeps the id of the message it came from (``source_id``): the pane uses it to lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass

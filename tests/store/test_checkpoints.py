@@ -9,7 +9,7 @@ import pytest
 from memgpt_tui.engine.messages import user_message
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
 from memgpt_tui.store.api import NotFound
-from memgpt_tui.store.tables import ALL_TABLES
+from memgpt_tui.store.rows import ALL_TABLES
 from tests.store.helpers import make_state, turn
 
 

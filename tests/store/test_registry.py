@@ -117,6 +117,7 @@ def test_export_import_round_trip(
     store.close()
 
     file = registry.export_agent(root, "sam", tmp_path / "sam.agent")
+    assert file.stat().st_mode & 0o777 == 0o600  # memories are personal data
     with zipfile.ZipFile(file) as archive:
         assert set(archive.namelist()) >= {
             "agent.json",
@@ -155,3 +156,19 @@ def test_export_import_round_trip(
     with pytest.raises(StoreError, match="not a readable"):
         registry.import_agent(root, junk, "sam4", embedder)
     assert sorted(r["name"] for r in registry.list_agents(root)) == ["sam", "sam2"]
+
+
+def test_export_an_open_store(
+    store: LanceAgentStore, root: str, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    turn(store, make_state(), "exported while open", "ok")  # still in the journal
+    with pytest.raises(AgentLocked):
+        registry.export_agent(root, "sam", tmp_path / "locked.agent")
+    file = registry.export_store(store, tmp_path / "open.agent")
+    registry.import_agent(root, file, "copy", embedder)
+    copy = registry.open_store(root, "copy", embedder)
+    try:
+        assert copy.search_messages("exported", 0, 5).total == 1
+        assert copy.checkpoints() == store.checkpoints()
+    finally:
+        copy.close()

@@ -216,7 +216,7 @@ class Conversation(VerticalScroll):
                 if self._reply is None:
                     self._reply = ReplyRow(self.agent.name)
                     await self.add(self._reply)
-                await self._reply.stream(text)
+                self._reply.add(text)
             case ev.InnerThought(text=text):
                 if self._thought is None:
                     await self.add(ThoughtRow(text))
@@ -236,7 +236,7 @@ class Conversation(VerticalScroll):
                 if self._reply is None:
                     await self.add(ReplyRow(self.agent.name, text))
                 else:
-                    await self._reply.finish(text)
+                    self._reply.finish(text)
                 self._reply = None
             case ev.Summarized(evicted=n):
                 await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
+from rich.console import Group
+from rich.markdown import Markdown as RichMarkdown
+from rich.text import Text
+from textual.app import RenderResult
 from textual.content import Content
 from textual.markup import escape  # Collapsible titles are parsed as markup
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widget import Widget
+from textual.widgets import Collapsible, Static
 
 from ..transcript import (
     Entry,
@@ -61,33 +63,33 @@ class ThoughtRow(Static):
         self.set_text(self.text + fragment)
 
 
-class ReplyRow(Vertical):
-    """What the agent said to the user (send_message), rendered as Markdown; streams in place."""
+class ReplyRow(Widget):
+    """What the agent said to the user (send_message) as Markdown; grows in place while it streams.
+
+    One widget rendering Rich's Markdown, not Textual's Markdown widget tree: a page of history mounts
+    dozens of replies, and re-parsing one chat reply per frame while it streams is cheap.
+    """
 
     def __init__(self, name: str, text: str = "", source_id: str | None = None) -> None:
         super().__init__(classes="row")
         self.agent_name = name
         self.text = text
         self.source_id = source_id
-        self._stream: Any = None
 
-    def compose(self) -> ComposeResult:
-        yield Static(Content.from_markup("[b $success]$name[/]", name=self.agent_name), classes="speaker")
-        yield Markdown(self.text)
+    def render(self) -> RenderResult:
+        theme = self.app.current_theme
+        speaker = Text(self.agent_name, style=f"bold {theme.success or 'green'}")
+        code_theme = "monokai" if theme.dark else "default"
+        return Group(speaker, RichMarkdown(self.text or "…", code_theme=code_theme))
 
-    async def stream(self, fragment: str) -> None:
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
+    def add(self, fragment: str) -> None:
         self.text += fragment
-        await self._stream.write(fragment)
+        self.refresh(layout=True)
 
-    async def finish(self, text: str) -> None:
-        """The final text replaces whatever was streamed (the stream may have been partial JSON)."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+    def finish(self, text: str) -> None:
+        """The final text replaces whatever was streamed."""
         self.text = text
-        await self.query_one(Markdown).update(text)
+        self.refresh(layout=True)
 
 
 class ToolRow(Collapsible):
@@ -150,7 +152,7 @@ class ErrorRow(Static):
         self.source_id = source_id
 
 
-def row_for(entry: Entry, agent_name: str) -> Static | Vertical | Collapsible:
+def row_for(entry: Entry, agent_name: str) -> Widget:
     match entry:
         case UserEntry(text=text, source_id=source_id):
             return UserRow(text, source_id)

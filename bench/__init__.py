@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` measures memgpt-tui against its targets."""
