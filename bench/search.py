@@ -34,6 +34,7 @@ from .fixtures import (
     text_indexed,
     vector_indexed,
 )
+from .report import print_table
 
 WARMUP = 5
 BUDGET = 60.0  # seconds of measuring per figure; at least MIN_QUERIES run whatever they cost
@@ -141,8 +142,6 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args(argv)
-    from .report import print_table
-
     figures = archival(args.passages, args.queries) + conversation(args.messages, args.queries)
     print_table(figures)
     return figures

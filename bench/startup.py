@@ -22,6 +22,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 
 from .common import Figure, percentile, private_home
 from .fixtures import LAST_REPLY, build_agent, settings_for
+from .report import print_table
 from .terminal import Terminal
 
 PAINTED = "memgpt-tui"
@@ -81,8 +82,6 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args(argv)
-    from .report import print_table
-
     figures = measure(args.messages, args.passages, args.runs)
     print_table(figures)
     return figures

@@ -82,13 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from . import runtime
-
     command = args.command
     if command in (None, "run") and not getattr(args, "plain", False):
-        from .tui.app import run_app
+        from .tui.app import run_app  # imports the runtime itself, after the first paint
 
         return run_app(settings, first=args.first, debug=args.debug)
+    from . import runtime
     if command == "run":
         return asyncio.run(runtime.run_plain(settings, first=args.first, debug=args.debug))
     if command == "list":

@@ -56,6 +56,9 @@ class Agent:
         self.recall_count = 0
         self.archival_count = 0
         self.pending: Message | None = None  # a user message whose step never completed
+        # (recall, archival, hidden) as shown in the memory header. Frozen between memory rebuilds, as
+        # in MemGPT: a header that changed every step would defeat the server's prompt-prefix cache.
+        self._header = (0, 0, 0)
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self._committing: asyncio.Future[Any] | None = None
@@ -89,6 +92,7 @@ class Agent:
         agent.buffer = initial
         agent.recall_count = len(initial)
         state.in_context_ids = [m.id for m in initial]
+        agent._rebuild_memory()
         store.checkpoint(state, "created", "agent created")
         await agent.refresh_context()
         return agent
@@ -109,6 +113,11 @@ class Agent:
         self.buffer = await self._io(self.store.get_messages, self.state.in_context_ids)
         self.recall_count = await self._io(self.store.count_messages)
         self.archival_count = await self._io(self.store.archival_count)
+        self._rebuild_memory()
+
+    def _rebuild_memory(self) -> None:
+        """Refresh the memory header's counts (after core memory edits, evictions, restores)."""
+        self._header = (self.recall_count, self.archival_count, max(self.recall_count - len(self.buffer), 0))
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -288,7 +297,7 @@ class Agent:
         failure = (
             response.parse_error and f"Could not read your reply as a function call: {response.parse_error}"
         )
-        wants_heartbeat = False
+        wants_heartbeat = edited = False
         for call in calls:
             self.emit(ev.ToolCall(call.id, call.name, _loose_json(call.arguments)))
             outcome = await runner.run(call.name, call.arguments)
@@ -306,12 +315,15 @@ class Agent:
             if not outcome.ok:
                 failure = failure or outcome.message
             wants_heartbeat |= outcome.request_heartbeat
+            edited |= bool(outcome.memory_edits)
 
         new = [assistant, *results] if persisted else [incoming, assistant, *results]
         self.store.append_messages(new)
         self.recall_count += len(new)
         self.buffer = [*self.buffer, incoming, assistant, *results]
         self.state.in_context_ids = [m.id for m in self.buffer]
+        if edited:
+            self._rebuild_memory()
         self.state.step = number
 
         prompt_tokens = response.prompt_tokens or assembled.breakdown.total
@@ -362,8 +374,7 @@ class Agent:
         return self.state.config.context_window
 
     async def _assemble(self, buffer: Sequence[Message]) -> Assembled:
-        hidden = max(self.recall_count - len(buffer), 0)
-        return await self.builder.build(self.state, buffer, self.recall_count, self.archival_count, hidden)
+        return await self.builder.build(self.state, buffer, *self._header)
 
     async def refresh_context(self) -> ev.ContextChanged:
         assembled = await self._assemble(self.buffer)
@@ -412,6 +423,7 @@ class Agent:
         self.state.in_context_ids = [m.id for m in self.buffer]
         self.state.warned = False
         self.builder.forget([m.id for m in evicted])
+        self._rebuild_memory()
         await self._checkpoint(None, f"summarised {n} messages into recall")
         self.emit(ev.Summarized(n, self.state.summary))
         await self.refresh_context()
@@ -498,6 +510,7 @@ class Agent:
                 raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {block.limit}.")
             old, block.value = block.value, value
             self.state.memory_edited_at = now()
+            self._rebuild_memory()
             await self._checkpoint(None, f"user edited {label}")
             self.emit(ev.CoreMemoryChanged(label, old, value, "user"))
             await self.refresh_context()
@@ -508,6 +521,7 @@ class Agent:
                 raise AgentError(f"A block labelled {label!r} already exists.")
             block = Block(label=label, value=value, limit=limit or self.limits.core_block_chars)
             self.state.blocks.append(block)
+            self._rebuild_memory()
             await self._checkpoint(None, f"user added block {label}")
             self.emit(ev.CoreMemoryChanged(label, "", value, "user"))
             await self.refresh_context()
@@ -559,6 +573,7 @@ class Agent:
         """Record that a data source was copied into archival memory."""
         async with self._step_guard():
             self.archival_count = await self._io(self.store.archival_count)
+            self._rebuild_memory()
             await self._checkpoint(None, f"attached source {source} ({added} passages)")
             self.emit(ev.Notice("info", f"Attached {source!r}: {added} passages added to archival memory."))
             await self.refresh_context()
@@ -589,7 +604,7 @@ class Agent:
                     self.emit(
                         ev.CoreMemoryChanged(block.label, before.get(block.label, ""), block.value, "restore")
                     )
-            self.emit(ev.HistoryChanged(f"restored {info.label or info.step}"))
+            self.emit(ev.HistoryChanged(info.label or "restored"))
             self.emit(ev.CheckpointCreated(info.id, info.step, info.label, info.summary))
             await self.refresh_context()
             return info

@@ -50,6 +50,7 @@ class OpenAIBackend:
         json_response_format: ResponseFormatKind = "json_schema",
         fold_system: bool = False,
         stream: bool = True,
+        max_tokens: int | None = None,
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 8.0,
     ) -> None:
@@ -60,6 +61,7 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.fold_system = fold_system
         self.stream = stream
+        self.max_tokens = max_tokens  # caps a rambling reply; None leaves it to the server
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         if api_key is None and name != "openai" and not os.environ.get("OPENAI_API_KEY"):
@@ -108,6 +110,8 @@ class OpenAIBackend:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], require_tool: bool
     ) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model}
+        if self.max_tokens:
+            params["max_tokens"] = self.max_tokens
         if self.function_calling == "json":
             params["messages"] = json_mode.to_text_turns(messages, tools, fold_system=self.fold_system)
             if (fmt := json_mode.response_format(tools, self._response_format)) is not None:

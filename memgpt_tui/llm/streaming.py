@@ -17,10 +17,33 @@ def partial_object(text: str) -> dict[str, Any] | None:
     if start < 0:
         return None
     try:
-        value = jiter.from_json(text[start:].encode(), partial_mode="trailing-strings")
+        value = jiter.from_json(_escape_raw_controls(text[start:]).encode(), partial_mode="trailing-strings")
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_raw_controls(text: str) -> str:
+    """Escape raw newlines and tabs inside strings: grammar-constrained llama.cpp output allows them,
+    strict JSON does not, and the stream would otherwise stop at the first line break."""
+    if not any(c in text for c in _CONTROL_ESCAPES):
+        return text
+    out, in_string, escaped = [], False, False
+    for char in text:
+        if in_string and not escaped and char in _CONTROL_ESCAPES:
+            out.append(_CONTROL_ESCAPES[char])
+            continue
+        out.append(char)
+        if escaped:
+            escaped = False
+        elif char == "\\" and in_string:
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+    return "".join(out)
 
 
 def lookup(obj: Any, path: tuple[str, ...]) -> Any:

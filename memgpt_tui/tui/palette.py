@@ -1,4 +1,5 @@
-"""Command palette (ctrl+p): every slash command plus the screens and actions of the main screen."""
+"""Command palette (ctrl+p): every slash command plus the screens and actions of the main screen.
+Textual's own system commands (Theme, Keys, Screenshot, Quit) stay in the palette beside these."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
 if TYPE_CHECKING:
     from .screens.main import MainScreen
@@ -38,7 +40,6 @@ class AgentCommands(Provider):
             ("Checkpoints", "Browse, preview and restore checkpoints (ctrl+r)", main.action_checkpoints),
             ("Edit core memory", "Focus the core memory pane (F2)", main.action_edit_memory),
             ("Help", "Keys and commands (F1)", main.action_help),
-            ("Theme", "Choose a theme; the choice is remembered", self.app.action_change_theme),
         ]
         return entries
 
@@ -48,7 +49,7 @@ class AgentCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, help_text, action in self._entries():
-            yield DiscoveryHit(title, action, help=help_text)
+            yield DiscoveryHit(Content(title), action, text=title, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

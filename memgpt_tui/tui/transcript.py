@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from ..engine.agent import Agent
     from ..engine.messages import Message
 
-SystemKind = Literal["heartbeat", "login", "warning", "alert", "summary", "notice", "output", "divider"]
+SystemKind = Literal[
+    "heartbeat", "login", "warning", "alert", "summary", "notice", "command", "output", "divider"
+]
 HIDDEN_PREFIX = "[This is an automated system message hidden from the user]"
 
 

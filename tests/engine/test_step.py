@@ -214,3 +214,19 @@ async def test_agent_is_usable_from_a_fresh_event_loop(open_store, llm, limits):
     )
     assert isinstance(agent, Agent)
     await agent.close()
+
+
+async def test_memory_header_is_stable_between_memory_edits(make_agent, llm):
+    """The system message only changes when memory does, so a server's prompt-prefix cache stays valid."""
+    agent, _ = await make_agent()
+    llm.queue(say("one"), say("two"))
+    await agent.send("first")
+    await agent.send("second")
+    assert llm.requests[0][0]["content"] == llm.requests[1][0]["content"]
+    llm.queue(call("core_memory_append", label="human", content="Likes kites."), say("three"))
+    await agent.send("third")
+    llm.queue(say("four"))
+    await agent.send("fourth")
+    system = llm.requests[-1][0]["content"]
+    assert system != llm.requests[1][0]["content"] and "Likes kites." in system
+    assert f"{agent.recall_count - 3} previous messages" in system  # counts refreshed with the edit

@@ -4,7 +4,8 @@ Chat replies come from a queue of ``Reply`` objects (streamed as SSE when the re
 failures are injected as replies with an error status or a delay, and every request is recorded so
 tests can assert the wire format. Also serves ``/v1/models``, ``/v1/embeddings`` (deterministic
 vectors) and the tokenize endpoints of llama-cpp-python (``/extras/tokenize[/count]``) and llama.cpp
-(``/tokenize``). HTTP/1.1 keep-alive and no artificial latency, so benchmarks can use it too.
+(``/tokenize``). HTTP/1.1 keep-alive and no artificial latency unless a reply asks for a delay or a
+streaming pace (``chunk_delay``), so benchmarks can use it too.
 
     server = FakeOpenAIServer().start()
     server.script(Reply.tool_call("send_message", {"message": "hi"}, content="thinking"))
@@ -23,6 +24,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +50,7 @@ class Reply:
     completion_tokens: int = 7
     finish_reason: str | None = None  # None: "tool_calls" or "stop"
     chunk_size: int = 4  # characters per streamed delta
+    chunk_delay: float = 0.0  # streamed: seconds between events, to stream at a model's pace
     cut_after: int | None = None  # streamed: drop the connection after this many events
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -287,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
                     200, "text/event-stream", data, reply.headers, "".join(events[: reply.cut_after]).encode()
                 )
                 self.close_connection = True
+            elif reply.chunk_delay:
+                self._send_paced(events, reply.chunk_delay, reply.headers)
             else:
                 self._send(200, "text/event-stream", data, reply.headers)
         else:
@@ -328,6 +333,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data if partial is None else partial)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+            self.close_connection = True
+
+
+    def _send_paced(self, events: list[str], delay: float, headers: dict[str, str]) -> None:
+        """Stream ``events`` one at a time, ``delay`` seconds apart (on a fixed schedule, so the pace
+        holds however long each write takes)."""
+        encoded = [event.encode() for event in events]
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(sum(map(len, encoded))))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            start = time.monotonic()
+            for n, event in enumerate(encoded):
+                if self.fake._stopping.wait(max(0.0, start + n * delay - time.monotonic())):
+                    self.close_connection = True
+                    return
+                self.wfile.write(event)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a cancelled step)
             self.close_connection = True
 
 

@@ -139,17 +139,15 @@ async def wait_gone(pgid: int, timeout: float = 10.0) -> bool:
     return not process_group_alive(pgid)
 
 
-class FirstToken:
+class Thoughts:
+    """An on_token callback keeping the streamed inner monologue."""
+
     def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.latency: float | None = None
-        self.thoughts = ""
+        self.text = ""
 
     def __call__(self, channel: str, text: str) -> None:
-        if self.latency is None:
-            self.latency = time.perf_counter() - self.started
         if channel == "thought":
-            self.thoughts += text
+            self.text += text
 
 
 @pytest.fixture(scope="module")
@@ -182,17 +180,17 @@ async def test_server_starts_on_a_free_loopback_port_and_answers(
 
 
 async def test_json_mode_reply_is_a_call_or_a_parse_error(backend: EmbeddedBackend, tools: list) -> None:
-    tokens = FirstToken()
+    thoughts = Thoughts()
     messages = [{"role": "system", "content": SYSTEM}, user_message("Hi! My name is Chad. Who are you?")]
 
-    reply = await backend.complete(messages, tools, on_token=tokens)
+    reply = await backend.complete(messages, tools, on_token=thoughts)
 
     names = {tool["function"]["name"] for tool in tools}
     if reply.parse_error is None:
         [call] = reply.tool_calls
         assert call.name in names
         assert isinstance(json.loads(call.arguments), dict)
-        assert reply.content is not None and reply.content.startswith(tokens.thoughts)
+        assert reply.content is not None and reply.content.startswith(thoughts.text)
     else:
         assert reply.tool_calls == [] and reply.raw is not None
     assert reply.prompt_tokens and reply.prompt_tokens > 500
@@ -202,18 +200,22 @@ async def test_json_mode_reply_is_a_call_or_a_parse_error(backend: EmbeddedBacke
 async def test_a_shared_system_prompt_prefix_is_not_evaluated_again(
     backend: EmbeddedBackend, tools: list
 ) -> None:
-    # A fresh first line makes the first request cold whatever ran before it.
+    # One-token replies, so the timings are prompt processing alone. A fresh first line makes the
+    # first request cold whatever ran before it.
     system = f"Session {uuid.uuid4()}.\n{SYSTEM}"
-    cold, warm = FirstToken(), FirstToken()
-    await backend.complete(
-        [{"role": "system", "content": system}, user_message("Hello there")], tools, on_token=cold
-    )
-    warm.started = time.perf_counter()
-    await backend.complete(
-        [{"role": "system", "content": system}, user_message("What's my name?")], tools, on_token=warm
-    )
-    assert cold.latency is not None and warm.latency is not None
-    assert warm.latency < cold.latency / 2
+
+    async def prompt_seconds(text: str) -> float:
+        messages = [{"role": "system", "content": system}, user_message(text)]
+        turns = json_mode.to_text_turns(messages, tools, fold_system=True)
+        started = time.perf_counter()
+        await client.chat.completions.create(model=MODEL_NAME, messages=turns, max_tokens=1)
+        return time.perf_counter() - started
+
+    await backend.server.start()
+    async with openai.AsyncOpenAI(base_url=backend.server.base_url, api_key="x") as client:
+        cold = await prompt_seconds("Hello there")
+        warm = await prompt_seconds("What's my name?")
+    assert warm < cold / 3
 
 
 async def test_token_counts_are_exact_and_match_the_servers_usage(
@@ -222,7 +224,7 @@ async def test_token_counts_are_exact_and_match_the_servers_usage(
     messages = [{"role": "system", "content": SYSTEM}, user_message("Tell me about yourself.")]
     turns = json_mode.to_text_turns(messages, tools, fold_system=True)
     async with openai.AsyncOpenAI(base_url=backend.server.base_url, api_key="x") as client:
-        completion = await client.chat.completions.create(model=MODEL_NAME, messages=turns, max_tokens=1)  # type: ignore[arg-type]
+        completion = await client.chat.completions.create(model=MODEL_NAME, messages=turns, max_tokens=1)
     assert completion.usage is not None
     usage = completion.usage.prompt_tokens
 

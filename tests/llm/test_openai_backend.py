@@ -440,3 +440,16 @@ async def test_other_bad_requests_are_not_retried(openai_fake: FakeOpenAIServer,
         await backend(openai_fake).complete(MESSAGES, tools)
     assert not caught.value.retryable and "Invalid value" in str(caught.value)
     assert len(openai_fake.chat_requests) == 1
+
+
+async def test_max_tokens_is_sent_when_set(openai_fake, tools):
+    from memgpt_tui.llm.openai_backend import OpenAIBackend
+    from tests.fakes.openai_server import Reply
+
+    backend = OpenAIBackend(
+        model="fake-model", name="openai-compatible", base_url=openai_fake.base_url, max_tokens=512
+    )
+    openai_fake.script(Reply.tool_call("send_message", {"message": "hi"}, content="t"))
+    await backend.complete([{"role": "user", "content": "hi"}], tools)
+    assert openai_fake.chat_requests[-1]["max_tokens"] == 512
+    await backend.aclose()

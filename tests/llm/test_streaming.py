@@ -56,3 +56,12 @@ def test_reply_stream_forwards_thoughts_and_only_send_message_text() -> None:
     for char in json.dumps(search):
         other.feed(char)
     assert [c for c, _ in events] == ["thought"] * len(events)
+
+
+def test_raw_newlines_inside_strings_keep_streaming():
+    from memgpt_tui.llm.streaming import partial_object
+
+    text = '{\n  "inner_thoughts": "line one\nline two\tend", "params": {"message": "a \\"quoted\\"\nword'
+    obj = partial_object(text)
+    assert obj["inner_thoughts"] == "line one\nline two\tend"
+    assert obj["params"]["message"] == 'a "quoted"\nword'

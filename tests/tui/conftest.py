@@ -54,7 +54,15 @@ async def make_agent(home: Path, llm: ScriptedLLM) -> AsyncIterator[MakeAgent]:
         store = registry.create_store(str(home / "agents"), name, HashEmbedder())
         config = AgentConfig(backend=backend, model="scripted", context_window=4000, no_verify=True)  # type: ignore[arg-type]
         agent = await Agent.create(
-            name, store, llm, Limits(), config, "You are a test agent.", "I am Sam.", "The user is Chad.", login
+            name,
+            store,
+            llm,
+            Limits(),
+            config,
+            "You are a test agent.",
+            "I am Sam.",
+            "The user is Chad.",
+            login,
         )
         made.append(agent)
         return agent

@@ -42,8 +42,8 @@ async def test_read_only_commands_show_their_output(make_agent) -> None:
         assert "total" in outputs(main)[-1] and "messages" in outputs(main)[-1]
         await command(pilot, "/dump 1")
         assert "user/login" in outputs(main)[-1]
-        echoes = [str(r.render()) for r in main.conversation.query(SystemRow) if r.kind == "notice"]
-        assert "❯ /dump 1" in echoes[-1]
+        echoes = [str(r.render()) for r in main.conversation.query(SystemRow) if r.kind == "command"]
+        assert echoes[-1] == "❯ /dump 1"
 
 
 async def test_save_load_and_help_open_what_they_name(make_agent) -> None:
@@ -140,7 +140,8 @@ async def test_palette_offers_every_command_and_screen(make_agent) -> None:
         titles = [hit.text or "" async for hit in provider.discover()]
         for c in COMMANDS:
             assert any(t.startswith(c.name) for t in titles), c.name
-        assert {"Search memory", "Checkpoints", "Theme", "Help"} <= set(titles)
+        assert {"Search memory", "Checkpoints", "Edit core memory", "Help"} <= set(titles)
+        assert "Theme" in [c.title for c in pilot.app.get_system_commands(main)]
         hits = [hit async for hit in provider.search("tokens")]
         assert hits and hits[0].text == "/tokens"
         await hits[0].command()

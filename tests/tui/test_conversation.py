@@ -9,7 +9,7 @@ from typing import Any
 from memgpt_tui.engine.agent import Agent
 from memgpt_tui.engine.messages import Message, ToolCall, user_message
 from memgpt_tui.llm.base import BackendUnavailable, LLMResponse
-from memgpt_tui.tui.widgets.conversation import WINDOW
+from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW
 from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
 from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
@@ -162,12 +162,12 @@ async def test_long_conversation_mounts_a_window_and_pages_older(make_agent, llm
         main = await ready(pilot)
         conv = main.conversation
         users = lambda: [r.text for r in conv.query(UserRow)]  # noqa: E731
-        assert len(users()) <= WINDOW // 2 + 2
+        assert len(users()) == FIRST_PAGE // 2  # one user message per two-message exchange
         assert users()[-1] == "old question 249"
         first_before = users()[0]
         conv.scroll_home(animate=False, immediate=True)
         await wait_until(pilot, lambda: users()[0] != first_before)
-        assert len(users()) > WINDOW // 2
+        assert len(users()) == (FIRST_PAGE + WINDOW) // 2
         n = int(users()[0].split()[-1])
         assert n < int(first_before.split()[-1])
         # paging down to the very first message
@@ -177,3 +177,28 @@ async def test_long_conversation_mounts_a_window_and_pages_older(make_agent, llm
             if users()[0] == "old question 0":
                 break
         await wait_until(pilot, lambda: users()[0] == "old question 0")
+
+
+async def test_rows_are_pruned_at_the_bottom_and_come_back_on_scroll(make_agent, llm, monkeypatch) -> None:
+    from memgpt_tui.tui.widgets import conversation
+
+    monkeypatch.setattr(conversation, "MAX_ROWS", 40)
+    monkeypatch.setattr(conversation, "KEEP_ROWS", 20)
+    agent = await make_agent()
+    old = await long_history(agent, 100)
+    agent.buffer = old[-4:]
+    llm.queue(say("fresh answer"))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        assert len(conv.children) > 40
+        await type_and_send(pilot, "new question")
+        await idle(pilot)
+        await wait_until(pilot, lambda: len(conv.children) <= 21)
+        assert conv.query(UserRow).last().text == "new question"
+        kept = [r.text for r in conv.query(UserRow)]
+        conv.scroll_home(animate=False, immediate=True)
+        await wait_until(pilot, lambda: len(conv.query(UserRow)) > len(kept))
+        numbers = [int(r.text.split()[-1]) for r in conv.query(UserRow) if r.text.startswith("old question")]
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "no gap where rows were pruned"
+        assert numbers[-1] == 99

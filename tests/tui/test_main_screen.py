@@ -90,7 +90,10 @@ async def test_keys_open_memory_browser_checkpoints_and_help(make_agent) -> None
 
 async def test_restoring_a_checkpoint_updates_every_pane(make_agent, llm) -> None:
     agent = await make_agent()
-    llm.queue(call("core_memory_append", "Remember.", label="human", content="Likes tea.", heartbeat=True), say("Noted."))
+    llm.queue(
+        call("core_memory_append", "Remember.", label="human", content="Likes tea.", heartbeat=True),
+        say("Noted."),
+    )
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         created = (await agent.checkpoints())[0]

@@ -22,14 +22,22 @@ from tests.tui.hosting import SIZE, still
 async def scripted_agent(home: Path) -> Agent:
     llm = ScriptedLLM(
         [
-            call("core_memory_append", "He told me his name.", label="human", content="Name: Chad.", heartbeat=True),
+            call(
+                "core_memory_append",
+                "He told me his name.",
+                label="human",
+                content="Name: Chad.",
+                heartbeat=True,
+            ),
             say("Nice to meet you, **Chad**! What shall we talk about?", thought="Greet him by name."),
         ]
     )
     store = registry.create_store(str(home / "agents"), "sam", HashEmbedder())
     config = AgentConfig(backend="openai-compatible", model="scripted", context_window=4000, no_verify=True)
     persona = "I am Sam, a curious and warm companion."
-    return await Agent.create("sam", store, llm, Limits(), config, "You are a test agent.", persona, "The user.")
+    return await Agent.create(
+        "sam", store, llm, Limits(), config, "You are a test agent.", persona, "The user."
+    )
 
 
 def test_main_screen(snap_compare: Any, home: Path) -> None:
@@ -44,6 +52,8 @@ def test_main_screen(snap_compare: Any, home: Path) -> None:
         still(pilot)
 
     try:
-        assert snap_compare(MemGPTApp(Settings.load(), agent=agent), terminal_size=SIZE, run_before=run_before)
+        assert snap_compare(
+            MemGPTApp(Settings.load(), agent=agent), terminal_size=SIZE, run_before=run_before
+        )
     finally:
         asyncio.run(agent.close())

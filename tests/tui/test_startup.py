@@ -37,7 +37,9 @@ async def test_agent_flag_creates_the_agent_and_it_greets(home: Path, openai_fak
     async with app.run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         assert main.agent.name == "fresh"
-        await wait_until(pilot, lambda: main.conversation.query(ReplyRow).last().text == "Hello, I'm new here.")
+        await wait_until(
+            pilot, lambda: main.conversation.query(ReplyRow).last().text == "Hello, I'm new here."
+        )
         await pilot.press("ctrl+q")
     assert app.agent is None, "the app closes the agent it opened"
     assert [i.name for i in runtime.agent_infos(Settings.load())] == ["fresh"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -11,12 +13,12 @@ from textual.widgets import Static
 
 # Keys handled in code rather than by bindings.
 INPUT_KEYS = (
-    ("Enter", "Send the message or command"),
-    ("↑ / ↓", "Previous / next input (on the first / last line)"),
-    ("Tab", "Complete a slash command"),
-    ("ctrl+p", "Command palette: every command and screen"),
-    ("ctrl+q", "Quit"),
+    ("enter", "Send the message or command"),
+    ("up", "Previous input (on the first line)"),
+    ("down", "Next input (on the last line)"),
+    ("tab", "Complete a slash command"),
 )
+APP_KEYS = (("ctrl+p", "Command palette: every command and screen"), ("ctrl+q", "Quit"))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -35,16 +37,20 @@ class HelpScreen(ModalScreen[None]):
         from ..widgets.core_memory import BlockView
         from .main import MainScreen
 
-        rows: list[tuple[str, str]] = []
-        for bindings in (MainScreen.BINDINGS, ChatInput.BINDINGS, BlockView.BINDINGS):
+        def rows(bindings: list[Any], extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
+            out = [(self._key(key), what) for key, what in extra]
             for binding in bindings:
                 assert isinstance(binding, Binding)
-                keys = " / ".join(self._key(k) for k in binding.key.split(","))
-                rows.append((keys, binding.description))
-        return _table("Keys", [*INPUT_KEYS, *rows])
+                out.append((" / ".join(self._key(k) for k in binding.key.split(",")), binding.description))
+            return out
 
-    def _key(self, key: str) -> str:
-        return self.app.get_key_display(Binding(key, ""))
+        return Content("\n").join(
+            [
+                _table("Main screen", rows(MainScreen.BINDINGS, APP_KEYS)),
+                _table("Input", rows(ChatInput.BINDINGS, INPUT_KEYS)),
+                _table("Core memory block (focused)", rows(BlockView.BINDINGS)),
+            ]
+        )
 
     def _commands(self) -> Content:
         from ...commands import COMMANDS

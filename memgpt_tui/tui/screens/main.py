@@ -22,21 +22,22 @@ from ..bridge import AgentEvent, Bridge
 from ..transcript import SystemKind
 from ..widgets.chat_input import ChatInput
 from ..widgets.context_gauge import ContextGauge
-from ..widgets.conversation import Conversation, Line
+from ..widgets.conversation import Conversation
 from ..widgets.core_memory import BlockView, CoreMemoryPane
 from ..widgets.rows import UserRow
 from ..widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
+    from ...store.api import CheckpointInfo
 
 log = logging.getLogger(__name__)
 
 # Commands that only read: they may run while a step is in flight.
 READ_ONLY = {"/help", "/memory", "/dump", "/tokens", "/exit"}
 EMBEDDED_NOTE = (
-    "The embedded gemma-3-270m is a tiny demo model: expect weak replies. For a real model run "
-    "`memgpt-tui configure` (README: “Connect a real model”)."
+    "The embedded gemma-3-270m is a tiny model: expect weak replies and failed function calls. "
+    "For a real one run `memgpt-tui configure` (README: Backends)."
 )
 STEP_STATUS = {
     "user": "thinking",
@@ -158,10 +159,10 @@ class MainScreen(Screen[None]):
 
     def say(self, kind: SystemKind | Literal["error"], text: str, hint: str = "") -> None:
         """A line in the conversation after every engine event posted so far."""
-        self.post_message(Line(kind, text, hint))
+        self.post_message(Conversation.Line(kind, text, hint))
 
-    def on_line(self, message: Line) -> None:
-        self.conversation.post_message(Line(message.kind, message.text, message.hint))
+    def on_conversation_line(self, message: Conversation.Line) -> None:
+        self.conversation.post_message(Conversation.Line(message.kind, message.text, message.hint))
 
     def _status(self, text: str) -> None:
         if self.busy:
@@ -179,7 +180,9 @@ class MainScreen(Screen[None]):
     async def send(self, text: str) -> None:
         if self.busy:
             self.chat.restore(text)
-            self.notify("The agent is still working: wait for it, or press Esc to cancel.", severity="warning")
+            self.notify(
+                "The agent is still working: wait for it, or press Esc to cancel.", severity="warning"
+            )
             return
         row = await self.conversation.add_user(text)
         self._inflight = Inflight(text, row, self.agent.recall_count)
@@ -191,7 +194,7 @@ class MainScreen(Screen[None]):
             self.chat.restore(line)
             self.notify(f"{name} waits until the agent is done, or press Esc to cancel.", severity="warning")
             return
-        await self.conversation.add_system("notice", f"❯ {line}")
+        await self.conversation.add_system("command", line)
         if name in READ_ONLY:
             self.run_worker(self._command(line), group="command", exit_on_error=False)
         else:
@@ -287,7 +290,7 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(CheckpointBrowser(self.agent), self._restored)
 
-    def _restored(self, info: Any) -> None:
+    def _restored(self, info: CheckpointInfo | None) -> None:
         if info is not None:
             self.notify(
                 f"Restored step {info.step} ({info.label or info.summary}). "
@@ -312,10 +315,10 @@ class MainScreen(Screen[None]):
         self.start_step(self.agent.login(), "greeting…")
 
     def prefill(self, text: str) -> None:
-        chat = self.chat
-        chat.load_text(text)
-        chat.move_cursor(chat.document.end)
-        chat.focus()
+        """Put a command in the input for the user to finish (the palette, for commands with arguments)."""
+        self.chat.load_text(text)
+        self.chat.move_cursor(self.chat.document.end)
+        self.chat.focus()
 
     # ------------------------------------------------------------ suggestions
 

@@ -1,6 +1,6 @@
 """The conversation pane: history from recall memory plus the live step, streamed in place.
 
-Only a window of rows is mounted: the newest ``WINDOW`` messages at first, older pages when the reader
+Only a window of rows is mounted: the newest ``FIRST_PAGE`` messages at first, older pages when the reader
 scrolls to the top, and the oldest rows are pruned again once the window grows past ``MAX_ROWS`` while
 the reader follows the bottom. A 10k-message agent costs what a 100-message one does.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from textual import events
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from ...engine.agent import Agent
     from ...engine.messages import Message as StoredMessage
 
-WINDOW = 100  # messages per page of history
+FIRST_PAGE = 60  # messages shown at first: more than a screenful, quick to mount
+WINDOW = 100  # messages per older page
 MAX_ROWS = 300
 KEEP_ROWS = 150
 STEP_LINES: dict[str, tuple[SystemKind, str]] = {
@@ -42,21 +44,22 @@ STEP_LINES: dict[str, tuple[SystemKind, str]] = {
     "login": ("login", "Login: the agent greets you"),
     "retry": ("notice", "Retrying your last message"),
 }
-OUT_OF_CONTEXT = "Messages above are out of the agent's context window: in recall memory, folded into its summary"
-
-
-class Line(Message, bubble=False):
-    """A system line or error from the UI itself (command output), kept in order with engine events."""
-
-    def __init__(self, kind: SystemKind | Literal["error"], text: str, hint: str = "") -> None:
-        super().__init__()
-        self.kind, self.text, self.hint = kind, text, hint
+OUT_OF_CONTEXT = (
+    "Messages above are out of the agent's context window: in recall memory, folded into its summary"
+)
 
 
 class Conversation(VerticalScroll):
     BORDER_TITLE = "Conversation"
 
-    class Abort(Message):
+    class Line(Message, bubble=False):
+        """A system line or error from the UI itself (command output), kept in order with engine events."""
+
+        def __init__(self, kind: SystemKind | Literal["error"], text: str, hint: str = "") -> None:
+            super().__init__()
+            self.kind, self.text, self.hint = kind, text, hint
+
+    class Abort(Message, bubble=False):
         """The step in flight was cancelled; queued after the events it produced."""
 
         def __init__(self, user_row: UserRow | None) -> None:
@@ -71,7 +74,6 @@ class Conversation(VerticalScroll):
         self._boundary: str | None = None  # the oldest message in the agent's context window
         self._exhausted = False
         self._loading = False
-        self._step = 0
         self._last_start: tuple[int, str] | None = None
         self._step_rows: list[Widget] = []  # rows of the step in flight, tied to its message when it ends
         self._thought: ThoughtRow | None = None
@@ -79,7 +81,7 @@ class Conversation(VerticalScroll):
         self._tools: dict[str, ToolRow] = {}
         self._hidden_calls: set[str] = set()
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield self._edge
 
     async def on_mount(self) -> None:
@@ -93,8 +95,8 @@ class Conversation(VerticalScroll):
         """Show the newest page: the in-context window, topped up from recall when it is short."""
         buffer = list(self.agent.buffer)
         self._boundary = buffer[0].id if buffer else None
-        older, self._exhausted = await older_messages(self.agent, self._boundary, WINDOW - len(buffer))
-        messages = [*older, *buffer[-WINDOW:]]
+        older, self._exhausted = await older_messages(self.agent, self._boundary, FIRST_PAGE - len(buffer))
+        messages = [*older, *buffer[-FIRST_PAGE:]]
         self._oldest = messages[0].id if messages else None
         self._reset_live()
         rows = [row_for(e, self.agent.name) for e in self._entries(messages)]
@@ -140,11 +142,20 @@ class Conversation(VerticalScroll):
         self._edge.update(Content(text))
 
     def _on_scrolled(self, y: float) -> None:
-        if y <= 0 and not self._exhausted and not self._loading:
-            self.run_worker(self.load_older(), group="older", exclusive=True)
+        # Only a reader scrolling up: pruning can also leave the content at the top.
+        if y <= 0 and self.max_scroll_y > 0:
+            self._want_older()
+
+    def on_mouse_scroll_up(self) -> None:
+        if self.max_scroll_y == 0:  # too short to scroll: the wheel still asks for more
+            self._want_older()
 
     def on_click(self, event: events.Click) -> None:
         if event.widget is self._edge:
+            self._want_older()
+
+    def _want_older(self) -> None:
+        if not self._exhausted and not self._loading:
             self.run_worker(self.load_older(), group="older", exclusive=True)
 
     def _prune(self) -> None:
@@ -162,10 +173,9 @@ class Conversation(VerticalScroll):
 
     # -------------------------------------------------------------- live step
 
-    async def add(self, row: Widget) -> Widget:
+    async def add(self, row: Widget) -> None:
         self._step_rows.append(row)
         await self.mount(row)
-        return row
 
     async def add_user(self, text: str) -> UserRow:
         row = UserRow(text)
@@ -186,13 +196,14 @@ class Conversation(VerticalScroll):
         if doomed:
             await self.remove_children(doomed)
 
-    async def on_line(self, message: Line) -> None:
+    async def on_conversation_line(self, message: Line) -> None:
         if message.kind == "error":
             await self.add_error(message.text, message.hint)
         else:
             await self.add_system(message.kind, message.text)
 
     async def on_conversation_abort(self, message: Abort) -> None:
+        self._last_start = None
         await self.abort_live(message.user_row)
 
     def _reset_live(self) -> None:
@@ -243,6 +254,7 @@ class Conversation(VerticalScroll):
             case ev.Notice(level=level, text=text):
                 await self.add_system("warning" if level == "warning" else "notice", text)
             case ev.Error(text=text, hint=hint):
+                self._last_start = None  # the step ended here: the same step may start again
                 await self.add_error(text, hint)
             case ev.HistoryChanged():
                 self._step_rows.clear()
@@ -250,7 +262,7 @@ class Conversation(VerticalScroll):
             case ev.StepFinished(step=step, next_reason=next_reason):
                 self._step_finished(step)
                 if next_reason is None:
-                    self._prune()
+                    self.call_after_refresh(self._prune)  # once the new rows are laid out
 
     async def _step_started(self, step: int, reason: str) -> None:
         if self._last_start == (step, reason):
@@ -258,7 +270,6 @@ class Conversation(VerticalScroll):
             await self.abort_live()
             return
         self._last_start = (step, reason)
-        self._step = step
         if reason in STEP_LINES:
             await self.add_system(*STEP_LINES[reason])
 
@@ -281,4 +292,5 @@ class Conversation(VerticalScroll):
             if getattr(row, "source_id", None) is None and first is not None:
                 row.source_id = first.id  # type: ignore[attr-defined]
         self._step_rows.clear()
+        self._last_start = None
         self._reset_live()

@@ -193,8 +193,10 @@ class CoreMemoryPane(VerticalScroll):
                 view = self.view(label)
                 if view is None:
                     await self.sync()
-                else:
-                    view.set_value(new, old, by)
+                    return
+                view.set_value(new, old, by)
+                if by != "user" and not any(v.editor for v in self.query(BlockView)):
+                    view.scroll_visible(animate=False)  # the flash should be seen
             case ev.HistoryChanged():
                 await self.sync()
 

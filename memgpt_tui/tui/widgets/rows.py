@@ -31,6 +31,7 @@ ICONS: dict[SystemKind, str] = {
     "alert": "!",
     "summary": "⋯",
     "notice": "·",
+    "command": "❯",
     "output": "",
     "divider": "",
 }
