@@ -50,6 +50,15 @@ class Figure:
         return {**asdict(self), "target_text": self.target_text, "verdict": self.verdict}
 
 
+def size_label(n: int) -> str:
+    """1000000 -> "1M", 100000 -> "100k", 150 -> "150"."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100)."""
     ordered = sorted(values)

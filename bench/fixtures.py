@@ -24,6 +24,7 @@ LAST_REPLY = "That is everything I remember for now."
 IN_CONTEXT_STEPS = 20  # recent steps kept in the agent's context window
 HISTORY_COMMITS = 48
 TAIL_STEPS = 20
+QUIET = 3.0  # seconds without a new table version before the store counts as idle
 PASSAGE_BATCH = 50_000
 
 
@@ -157,11 +158,11 @@ def table_versions(uri: str) -> dict[str, int]:
     return {name: db.open_table(name).version for name in db.table_names()}
 
 
-def wait_quiet(uri: str, quiet: float = 3.0, timeout: float = 900.0) -> None:
-    """Wait until no table of the store got a new version for ``quiet`` seconds."""
+def wait_quiet(uri: str, timeout: float = 900.0) -> None:
+    """Wait until no table of the store got a new version for ``QUIET`` seconds."""
     deadline = time.monotonic() + timeout
     versions, since = table_versions(uri), time.monotonic()
-    while time.monotonic() - since < quiet:
+    while time.monotonic() - since < QUIET:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the store at {uri} kept writing for {timeout:.0f} s")
         time.sleep(0.25)

@@ -76,7 +76,9 @@ def machine() -> dict[str, object]:
     }
 
 
-def write_json(figures: Sequence[Figure], mode: str, seconds: float, errors: dict[str, str]) -> Path:
+def write_json(
+    figures: Sequence[Figure], mode: str, seconds: float, errors: dict[str, str], load: float
+) -> Path:
     stamp = datetime.now().astimezone()
     commit = git_commit()
     record = {
@@ -84,7 +86,7 @@ def write_json(figures: Sequence[Figure], mode: str, seconds: float, errors: dic
         "commit": commit,
         "mode": mode,
         "wall_seconds": round(seconds, 1),
-        "machine": machine(),
+        "machine": {**machine(), "load_average_at_start": round(load, 2)},
         "figures": [f.as_dict() for f in figures],
         "errors": errors,
     }

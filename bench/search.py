@@ -23,7 +23,7 @@ import numpy as np
 from memgpt_tui.store.agent_store import LanceAgentStore
 from tests.fakes.openai_server import FakeOpenAIServer
 
-from .common import Figure, FixedEmbedder, Words, clustered_unit_vectors, private_home, timing
+from .common import Figure, FixedEmbedder, Words, clustered_unit_vectors, private_home, size_label, timing
 from .fixtures import (
     add_history,
     complete_step,
@@ -102,7 +102,7 @@ def archival_figures(
         f"{len(seconds)} queries; {vector_indexed(store.uri):,} of {size:,} vectors and "
         f"{text_indexed(store.uri):,} texts in the indexes"
     )
-    label = f"{size // 1000:,}k" if size < 1_000_000 else f"{size / 1e6:g}M"
+    label = size_label(size)
     return [
         timing(
             f"archival search p50, {label} passages", seconds, 20.0 if size >= 1_000_000 else None, note=note
@@ -125,7 +125,7 @@ def conversation(messages: int, queries: int) -> list[Figure]:
         finally:
             store.close()
     note = f"{len(seconds)} one and two word queries; {indexed:,} of {messages:,} texts indexed"
-    return [timing(f"conversation_search p50, {messages // 1000}k messages", seconds, 20.0, note=note)]
+    return [timing(f"conversation_search p50, {size_label(messages)} messages", seconds, 20.0, note=note)]
 
 
 def run(quick: bool) -> list[Figure]:

@@ -259,14 +259,24 @@ class Agent:
 
     async def _call(self, incoming: Message) -> tuple[LLMResponse, Assembled]:
         for attempt in (1, 2):
-            assembled = await self._assemble([*self.buffer, incoming])
+            window = [*self.buffer, incoming]
+            assembled = await self._assemble(window, bounded=True)
+            # New messages are counted exactly while the model works on the request.
+            counting = (
+                asyncio.ensure_future(self.builder.count_messages(window)) if assembled.bounded else None
+            )
             try:
                 response = await self.llm.complete(
                     assembled.messages, TOOL_SCHEMAS, on_token=lambda ch, t: self.emit(ev.Token(ch, t))
                 )
+                if counting is not None:
+                    await counting
+                    assembled = await self._assemble(window)
                 return response, assembled
-            except ContextOverflowError:
-                if attempt == 2:
+            except BaseException as exc:
+                if counting is not None:
+                    counting.cancel()
+                if not isinstance(exc, ContextOverflowError) or attempt == 2:
                     raise
                 self.emit(
                     ev.Notice("warning", "The model reported a context overflow; summarising and retrying.")
@@ -373,8 +383,8 @@ class Agent:
     def context_window(self) -> int:
         return self.state.config.context_window
 
-    async def _assemble(self, buffer: Sequence[Message]) -> Assembled:
-        return await self.builder.build(self.state, buffer, *self._header)
+    async def _assemble(self, buffer: Sequence[Message], bounded: bool = False) -> Assembled:
+        return await self.builder.build(self.state, buffer, *self._header, bounded=bounded)
 
     async def refresh_context(self) -> ev.ContextChanged:
         assembled = await self._assemble(self.buffer)
@@ -397,6 +407,9 @@ class Agent:
 
     async def _fit(self, incoming: Message) -> None:
         """Evict before a request would overflow the window (leaving room for the reply)."""
+        bound = await self._assemble([*self.buffer, incoming], bounded=True)
+        if bound.breakdown.total + self._reply_reserve() <= self.context_window:
+            return  # fits even by the upper bound: no need to wait for the exact count
         assembled = await self._assemble([*self.buffer, incoming])
         if assembled.breakdown.total + self._reply_reserve() > self.context_window:
             await self._evict(incoming, int(self.context_window * self.limits.summarize_to_fraction))

@@ -23,6 +23,7 @@ _DIGITS = re.compile(r"\d")
 class Assembled:
     messages: list[dict[str, Any]]
     breakdown: TokenBreakdown
+    bounded: bool = False  # some message counts are upper bounds, not yet counted
 
 
 class ContextBuilder:
@@ -54,6 +55,16 @@ class ContextBuilder:
             self._by_text = {k: self._by_text[k] for k in keys}
         return [self._by_text[k] for k in keys]
 
+    def bound_messages(self, messages: Sequence[Message]) -> tuple[list[int], bool]:
+        """Counts from the cache, or an upper bound for messages not counted yet (every token covers
+        at least one byte of UTF-8), so a request can go out while the exact count runs alongside."""
+        counts, bounded = [], False
+        for m in messages:
+            if (n := self._by_id.get(m.id)) is None:
+                n, bounded = len(m.text_for_tokens().encode()) + PER_MESSAGE_OVERHEAD, True
+            counts.append(n)
+        return counts, bounded
+
     async def count_messages(self, messages: Sequence[Message]) -> list[int]:
         missing = [m for m in messages if m.id not in self._by_id]
         if missing:
@@ -73,6 +84,7 @@ class ContextBuilder:
         recall_count: int,
         archival_count: int,
         hidden_count: int,
+        bounded: bool = False,
     ) -> Assembled:
         head = (
             state.system_prompt + "\n\n" + memory_header(state.memory_edited_at, recall_count, archival_count)
@@ -81,7 +93,9 @@ class ContextBuilder:
         alert = summary_alert(state.summary, hidden_count) if state.summary else ""
         tools_text = json.dumps(self.tools, separators=(",", ":")) if self.tools else ""
         n_head, n_core, n_alert, n_tools = await self._count_texts([head, core, alert, tools_text])
-        per_message = await self.count_messages(buffer)
+        per_message, inexact = (
+            self.bound_messages(buffer) if bounded else (await self.count_messages(buffer), False)
+        )
 
         messages: list[dict[str, Any]] = [{"role": "system", "content": f"{head}\n{core}"}]
         if alert:
@@ -94,7 +108,7 @@ class ContextBuilder:
             summary=n_alert + PER_MESSAGE_OVERHEAD if alert else 0,
             messages=sum(per_message),
         )
-        return Assembled(messages, breakdown)
+        return Assembled(messages, breakdown, inexact)
 
     def reconcile(self, predicted: TokenBreakdown, prompt_tokens: int | None) -> None:
         """Fold the provider's own count into future predictions."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from typing import Any, Literal
@@ -137,9 +138,23 @@ class OpenAIBackend:
         if not self.stream:
             reply.whole(await self._client.chat.completions.create(**params))
             return
-        async with await self._client.chat.completions.create(**params) as stream:
-            async for chunk in stream:
-                reply.chunk(chunk)
+        # Streamed events are read as plain JSON: building a typed chunk object per event costs more
+        # than everything else the engine does in a step. The client still sends the request and
+        # turns error statuses into its exceptions.
+        create = self._client.chat.completions.with_streaming_response.create
+        async with create(**params) as response:
+            async for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                event = json.loads(data)
+                if isinstance(event, dict) and event.get("error"):
+                    error = event["error"]
+                    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                    raise openai.APIError(message, response.http_request, body=error)
+                reply.chunk(event)
 
     def _drop_rejected_feature(self, exc: BaseException, params: dict[str, Any]) -> bool:
         """Turn off an optional feature the server refused; True when there is something to retry."""
@@ -212,21 +227,24 @@ class _Reply:
             self.emitted = True
             self._on_token(channel, text)
 
-    def chunk(self, chunk: Any) -> None:
-        self._usage(chunk.usage)
-        for choice in chunk.choices:
-            self.finish_reason = choice.finish_reason or self.finish_reason
-            delta = choice.delta
-            if delta is None:
+    def chunk(self, chunk: dict[str, Any]) -> None:
+        """One streamed event, as the JSON the server sent."""
+        if usage := chunk.get("usage"):
+            self.prompt_tokens = usage.get("prompt_tokens")
+            self.completion_tokens = usage.get("completion_tokens")
+        for choice in chunk.get("choices") or ():
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            delta = choice.get("delta")
+            if not delta:
                 continue
-            if delta.content:
-                self._add_content(delta.content)
-            for part in delta.tool_calls or ():
-                call = self._calls.setdefault(part.index or 0, _ToolCallParts())
-                call.id = part.id or call.id
-                if part.function is not None:
-                    call.name = call.name or part.function.name or ""
-                    self._add_arguments(call, part.function.arguments or "")
+            if content := delta.get("content"):
+                self._add_content(content)
+            for part in delta.get("tool_calls") or ():
+                call = self._calls.setdefault(part.get("index") or 0, _ToolCallParts())
+                call.id = part.get("id") or call.id
+                if function := part.get("function"):
+                    call.name = call.name or function.get("name") or ""
+                    self._add_arguments(call, function.get("arguments") or "")
 
     def whole(self, completion: Any) -> None:
         self._usage(completion.usage)

@@ -1,0 +1,142 @@
+"""The embedded model (llama.cpp server + gemma-3-270m) under a full MemGPT prompt.
+
+A new agent on the embedded backend starts the server as the app does. Then:
+  first token and tokens/s: the agent's whole first prompt (system prompt and function list folded
+    into the first turn, core memory, boot messages, a user message), streamed with the JSON
+    response format the backend uses; first on a server that has evaluated nothing (cold), then
+    the next turn's prompt, which extends it (the server reuses the evaluated prefix);
+  gauge error: after each of ``--turns`` user turns, the context gauge's count of the agent's
+    context against the server's own usage.prompt_tokens for exactly those turns (non-streamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from typing import Any
+
+import openai
+
+from memgpt_tui import runtime
+from memgpt_tui.config import Settings
+from memgpt_tui.engine.agent import Agent
+from memgpt_tui.engine.functions import TOOL_SCHEMAS
+from memgpt_tui.engine.messages import user_message
+from memgpt_tui.llm.json_mode import to_text_turns
+
+from .common import Figure, private_home
+from .report import print_table
+
+REPLY_TOKENS = 48
+QUESTIONS = [
+    "Hi! I'm Chad. I just moved to Lisbon and I am learning to surf.",
+    "Can you remember that my sister's name is Ana and she is a nurse?",
+    "What do you know about me so far?",
+    "I think I will try the beach at Carcavelos this weekend.",
+    "Tell me something you find interesting about the ocean.",
+    "Do you remember where I live now?",
+]
+
+
+async def stream_timing(client: openai.AsyncOpenAI, turns: list[dict[str, str]]) -> tuple[float, float, str]:
+    """Seconds to the first token, tokens/s after it, and the text generated."""
+    start = time.perf_counter()
+    first, pieces = 0.0, []
+    stream = await client.chat.completions.create(
+        model="gemma-3-270m",
+        messages=turns,  # type: ignore[arg-type]
+        max_tokens=REPLY_TOKENS,
+        stream=True,
+        response_format={"type": "json_object"},
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            if not pieces:
+                first = time.perf_counter()
+            pieces.append(chunk.choices[0].delta.content)
+    end = time.perf_counter()
+    return first - start, (len(pieces) - 1) / max(end - first, 1e-9), "".join(pieces)
+
+
+async def server_count(client: openai.AsyncOpenAI, turns: list[dict[str, str]]) -> int:
+    reply = await client.chat.completions.create(model="gemma-3-270m", messages=turns, max_tokens=1)  # type: ignore[arg-type]
+    assert reply.usage is not None
+    return reply.usage.prompt_tokens
+
+
+async def context_turns(agent: Agent, extra: list[Any] | None = None) -> tuple[list[dict[str, str]], int]:
+    """The agent's context (plus ``extra`` messages) as the embedded backend sends it, and the
+    gauge's count of it."""
+    assembled = await agent._assemble([*agent.buffer, *(extra or [])])
+    return to_text_turns(assembled.messages, TOOL_SCHEMAS, fold_system=True), assembled.breakdown.total
+
+
+async def measure(turns: int) -> list[Figure]:
+    settings = Settings.load(backend="embedded", no_verify=True)
+    agent = await runtime.create_agent(settings, "bench")
+    try:
+        url = agent.llm.server.base_url  # type: ignore[attr-defined]
+        client = openai.AsyncOpenAI(base_url=url, api_key="embedded", max_retries=0, timeout=600)
+        prompt, _ = await context_turns(agent, [user_message(QUESTIONS[0], 1)])
+        cold = await stream_timing(client, prompt)
+        follow = [
+            *prompt,
+            {"role": "assistant", "content": cold[2]},
+            {"role": "user", "content": json.dumps({"type": "user_message", "message": QUESTIONS[1]})},
+        ]
+        warm = await stream_timing(client, follow)
+        prompt_tokens = await server_count(client, prompt)
+        errors = []
+        for question in (QUESTIONS * 2)[:turns]:
+            await agent.send(question)
+            context, gauge = await context_turns(agent)
+            actual = await server_count(client, context)
+            errors.append(abs(gauge - actual) / actual * 100)
+        await client.close()
+    finally:
+        await agent.close()
+    size = f"{prompt_tokens:,}-token prompt, {REPLY_TOKENS} tokens generated"
+    return [
+        Figure("embedded first token, cold", cold[0], "s", note=size),
+        Figure(
+            "embedded first token, prefix cached",
+            warm[0],
+            "s",
+            note="the next turn's prompt extends the first",
+        ),
+        Figure("embedded tokens/s, cold", cold[1], "tok/s"),
+        Figure("embedded tokens/s, prefix cached", warm[1], "tok/s"),
+        Figure(
+            "context gauge error vs usage.prompt_tokens",
+            statistics.median(errors),
+            "%",
+            max(errors),
+            1.0,
+            judge="p95",
+            note=f"after each of {len(errors)} turns on the embedded model; p95 column is the worst",
+        ),
+    ]
+
+
+def run(quick: bool) -> list[Figure]:
+    with private_home("embedded"):
+        return asyncio.run(measure(2 if quick else 6))
+
+
+def main(argv: list[str] | None = None) -> list[Figure]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--turns", type=int, default=6)
+    args = parser.parse_args(argv)
+    with private_home("embedded"):
+        figures = asyncio.run(measure(args.turns))
+    print_table(figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()

