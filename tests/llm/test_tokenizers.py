@@ -81,6 +81,7 @@ async def test_server_tokenizer_falls_back_to_llama_cpp_tokenize(openai_fake: Fa
     assert paths.count("/extras/tokenize/count") == 1  # the missing endpoint is probed once
     assert paths.count("/tokenize") == 20
     assert openai_fake.requests[-1].body["content"].startswith("word")
+    await tokenizer.aclose()
 
 
 async def test_server_without_tokenize_endpoint_gives_estimates(openai_fake: FakeOpenAIServer) -> None:
@@ -92,12 +93,14 @@ async def test_server_without_tokenize_endpoint_gives_estimates(openai_fake: Fak
     probes = len(openai_fake.requests)
     await tokenizer.count(["Something else entirely"])
     assert len(openai_fake.requests) == probes  # not asked again
+    await tokenizer.aclose()
 
 
 async def test_server_down_gives_estimates() -> None:
     down = ServerTokenizer(f"http://127.0.0.1:{unused_port()}/v1", timeout=1.0)
     assert await down.count(["a b c"]) == await EstimateTokenizer().count(["a b c"])
     assert not down.exact
+    await down.aclose()
 
 
 @pytest.mark.parametrize(("backend", "kind"), [("openai", TiktokenTokenizer), ("embedded", ServerTokenizer)])
