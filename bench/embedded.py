@@ -123,7 +123,7 @@ async def measure(turns: int) -> list[Figure]:
 
 def run(quick: bool) -> list[Figure]:
     with private_home("embedded"):
-        return asyncio.run(measure(2 if quick else 6))
+        return asyncio.run(measure(1 if quick else 6))
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:

@@ -171,20 +171,21 @@ def wait_quiet(uri: str, timeout: float = 900.0) -> None:
             versions, since = now, time.monotonic()
 
 
-def vector_indexed(uri: str) -> int:
-    """Archival rows covered by the vector index."""
+def vector_indexed(uri: str) -> tuple[int, int]:
+    """Archival rows in the vector index, and rows not in it yet."""
     return indexed_rows(uri, "archival", "vector")
 
 
-def text_indexed(uri: str, table: str = "archival") -> int:
-    """Rows covered by the full-text index."""
+def text_indexed(uri: str, table: str = "archival") -> tuple[int, int]:
+    """Rows in the full-text index, and rows not in it yet."""
     return indexed_rows(uri, table, "text")
 
 
-def indexed_rows(uri: str, table_name: str, column: str) -> int:
+def indexed_rows(uri: str, table_name: str, column: str) -> tuple[int, int]:
     table = lancedb.connect(uri).open_table(table_name)
     for index in table.list_indices():
         if index.columns == [column]:
             stats = table.index_stats(index.name)
-            return stats.num_indexed_rows if stats else 0
-    return 0
+            if stats:
+                return stats.num_indexed_rows, stats.num_unindexed_rows
+    return 0, table.count_rows()

@@ -1,5 +1,6 @@
 """The OpenAI wire path end to end: the real openai client against the loopback fake."""
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -303,10 +304,9 @@ async def test_timeout_is_retried(openai_fake: FakeOpenAIServer, tools: list) ->
         Reply.tool_call("send_message", {"message": "late"}, delay=2.0),
         Reply.tool_call("send_message", {"message": "on time"}),
     )
-    started = time.monotonic()
     reply = await backend(openai_fake, timeout=0.3).complete(MESSAGES, tools)
     assert json.loads(reply.tool_calls[0].arguments) == {"message": "on time"}
-    assert time.monotonic() - started < 1.5
+    assert len(openai_fake.chat_requests) == 2
 
 
 async def test_timeouts_exhausted(openai_fake: FakeOpenAIServer, tools: list) -> None:
@@ -369,12 +369,11 @@ async def test_stream_cut_after_tokens_were_shown_is_not_retried(
 async def test_connection_refused_names_the_url_and_the_way_out(tools: list) -> None:
     url = f"http://127.0.0.1:{unused_port()}/v1"
     llm = OpenAIBackend(
-        name="openai-compatible", model="m", base_url=url, tokenizer=EstimateTokenizer(), retry_base_delay=1.0
+        name="openai-compatible", model="m", base_url=url, tokenizer=EstimateTokenizer(), retry_base_delay=30.0
     )
-    started = time.monotonic()
     with pytest.raises(BackendUnavailable) as caught:
-        await llm.complete(MESSAGES, tools)
-    assert time.monotonic() - started < 1.0  # refused is not worth waiting on
+        # A retry would sleep 30 s first: refused is not worth waiting on.
+        await asyncio.wait_for(llm.complete(MESSAGES, tools), timeout=20)
     assert url in str(caught.value)
     assert "server running" in caught.value.hint and "--backend" in caught.value.hint
 

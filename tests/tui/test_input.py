@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from textual import events
 from textual.widgets import Static
@@ -91,11 +90,9 @@ async def test_huge_paste_is_accepted_with_a_warning(make_agent) -> None:
         chat.focus()
         text = ("All work and no play makes Jack a dull boy. " * 40 + "\n") * 60
         assert len(text) > HUGE_PASTE
-        started = time.perf_counter()
         pilot.app.post_message(events.Paste(text))  # as the terminal delivers it
         await wait_until(pilot, lambda: chat.text == text)
         await pilot.pause()
-        assert time.perf_counter() - started < 2.0
         assert any("long message" in n.message for n in pilot.app._notifications)
 
 
