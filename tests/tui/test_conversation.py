@@ -165,18 +165,18 @@ async def test_long_conversation_mounts_a_window_and_pages_older(make_agent, llm
         assert len(users()) == FIRST_PAGE // 2  # one user message per two-message exchange
         assert users()[-1] == "old question 249"
         first_before = users()[0]
-        conv.scroll_home(animate=False, immediate=True)
+        conv.action_scroll_home()
         await wait_until(pilot, lambda: users()[0] != first_before)
         assert len(users()) == (FIRST_PAGE + WINDOW) // 2
         n = int(users()[0].split()[-1])
         assert n < int(first_before.split()[-1])
-        # paging down to the very first message
-        for _ in range(10):
-            conv.scroll_home(animate=False, immediate=True)
-            await pilot.pause(0.05)
-            if users()[0] == "old question 0":
-                break
-        await wait_until(pilot, lambda: users()[0] == "old question 0")
+        # keep scrolling to the top: page after page, down to the very first message
+
+        def at_first_message() -> bool:
+            conv.action_scroll_home()  # the Home key
+            return users()[0] == "old question 0"
+
+        await wait_until(pilot, at_first_message, timeout=15)
 
 
 async def test_rows_are_pruned_at_the_bottom_and_come_back_on_scroll(make_agent, llm, monkeypatch) -> None:

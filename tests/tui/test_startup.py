@@ -99,3 +99,27 @@ async def test_configuration_errors_are_shown_not_raised(home: Path) -> None:
         assert pilot.app.screen.title_text == "Configuration needs a fix"
         assert "--base-url" in pilot.app.screen.message
         await pilot.press("q")
+
+
+def test_every_opening_failure_gets_a_title_and_keeps_its_advice() -> None:
+    from memgpt_tui.config import ConfigError
+    from memgpt_tui.engine.agent import AgentError
+    from memgpt_tui.llm.base import BackendUnavailable
+    from memgpt_tui.store.api import AgentLocked, EmbeddingMismatch, StoreError
+    from memgpt_tui.tui.screens.failure import describe
+
+    cases = {
+        AgentLocked("locked: close it there"): "Agent in use",
+        EmbeddingMismatch("made with e5; use e5 again"): "Embedding model mismatch",
+        StoreError("corrupt: restore a checkpoint"): "Cannot open the agent's memory",
+        ConfigError("bad TOML: fix line 3"): "Configuration needs a fix",
+        BackendUnavailable("no server", hint="start it"): "The model backend failed",
+        AgentError("no saved state"): "Cannot load the agent",
+        RuntimeError("boom"): "Unexpected error",
+    }
+    for exc, title in cases.items():
+        got_title, message = describe(exc)
+        assert got_title == title
+        assert str(exc) in message
+    assert "start it" in describe(BackendUnavailable("no server", hint="start it"))[1]
+    assert "memgpt-tui.log" in describe(RuntimeError("boom"))[1]

@@ -52,6 +52,9 @@ class HelpScreen(ModalScreen[None]):
             ]
         )
 
+    def _key(self, key: str) -> str:
+        return self.app.get_key_display(Binding(key, ""))
+
     def _commands(self) -> Content:
         from ...commands import COMMANDS
 

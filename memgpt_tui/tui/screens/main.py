@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 # Commands that only read: they may run while a step is in flight.
 READ_ONLY = {"/help", "/memory", "/dump", "/tokens", "/exit"}
 EMBEDDED_NOTE = (
-    "The embedded gemma-3-270m is a tiny model: expect weak replies and failed function calls. "
-    "For a real one run `memgpt-tui configure` (README: Backends)."
+    "Embedded gemma-3-270m: a tiny model, expect weak replies. "
+    "For a real one: `memgpt-tui configure` (README: Backends)."
 )
 STEP_STATUS = {
     "user": "thinking",

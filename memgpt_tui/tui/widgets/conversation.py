@@ -37,6 +37,7 @@ FIRST_PAGE = 60  # messages shown at first: more than a screenful, quick to moun
 WINDOW = 100  # messages per older page
 MAX_ROWS = 300
 KEEP_ROWS = 150
+NEAR_TOP = 3  # lines from the top where the next older page starts loading
 STEP_LINES: dict[str, tuple[SystemKind, str]] = {
     "heartbeat": ("heartbeat", "Heartbeat: the agent continues"),
     "failure": ("heartbeat", "Heartbeat after a failed function call"),
@@ -106,10 +107,8 @@ class Conversation(VerticalScroll):
         self._update_edge()
         self.anchor()
 
-    async def load_older(self) -> None:
-        if self._loading or self._exhausted or self._oldest is None:
-            return
-        self._loading = True
+    async def _load_older(self) -> None:
+        """The page before the oldest mounted message (``_loading`` is already set by the caller)."""
         self._edge.update(Content("Loading older messages…"))
         try:
             batch, self._exhausted = await older_messages(self.agent, self._oldest, WINDOW)
@@ -143,11 +142,28 @@ class Conversation(VerticalScroll):
 
     def _on_scrolled(self, y: float) -> None:
         # Only a reader scrolling up: pruning can also leave the content at the top.
-        if y <= 0 and self.max_scroll_y > 0:
+        if y <= NEAR_TOP and self.max_scroll_y > 0:
             self._want_older()
 
+    # At the top the scroll position cannot change, so the wheel and keys ask for more themselves.
+
     def on_mouse_scroll_up(self) -> None:
-        if self.max_scroll_y == 0:  # too short to scroll: the wheel still asks for more
+        self._near_top()
+
+    def action_scroll_up(self) -> None:
+        super().action_scroll_up()
+        self._near_top()
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        self._near_top()
+
+    def action_scroll_home(self) -> None:
+        super().action_scroll_home()
+        self._near_top()
+
+    def _near_top(self) -> None:
+        if self.scroll_y <= NEAR_TOP:
             self._want_older()
 
     def on_click(self, event: events.Click) -> None:
@@ -155,8 +171,9 @@ class Conversation(VerticalScroll):
             self._want_older()
 
     def _want_older(self) -> None:
-        if not self._exhausted and not self._loading:
-            self.run_worker(self.load_older(), group="older", exclusive=True)
+        if not self._exhausted and not self._loading and self._oldest is not None:
+            self._loading = True  # set now: scroll events come faster than the worker starts
+            self.run_worker(self._load_older(), group="older")
 
     def _prune(self) -> None:
         """Unmount the oldest rows once the window is large and the reader is at the bottom."""

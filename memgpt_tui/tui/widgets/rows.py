@@ -50,11 +50,8 @@ class ThoughtRow(Static):
 
     def __init__(self, text: str = "", source_id: str | None = None) -> None:
         super().__init__(classes="row")
-        self.text = text
         self.source_id = source_id
-
-    def on_mount(self) -> None:
-        self.set_text(self.text)
+        self.set_text(text)
 
     def set_text(self, text: str) -> None:
         self.text = text
@@ -101,6 +98,7 @@ class ToolRow(Collapsible):
         self.source_id = entry.source_id
         self._body = Static(classes="tool-body")
         super().__init__(self._body, title=self._heading(), collapsed=True, classes="row")
+        self.set_class(entry.ok is False, "-failed")
         self._refresh_body()
 
     def set_result(self, ok: bool, result: str) -> None:
@@ -108,9 +106,6 @@ class ToolRow(Collapsible):
         self.title = self._heading()
         self.set_class(not ok, "-failed")
         self._refresh_body()
-
-    def on_mount(self) -> None:
-        self.set_class(self.entry.ok is False, "-failed")
 
     def _heading(self) -> str:
         entry = self.entry

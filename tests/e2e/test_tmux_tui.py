@@ -1,0 +1,153 @@
+"""The real `memgpt-tui` console script in a real terminal (tmux), on the bundled embedded model."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+SCRIPT = Path(sys.executable).with_name("memgpt-tui")
+STEP_SECONDS = 420  # a step of the 270M model on two busy cores, greeting included
+
+
+class Terminal:
+    def __init__(self, name: str, home: Path) -> None:
+        self.name = name
+        self.home = home
+
+    def launch(self, *args: str) -> None:
+        # COLUMNS/LINES inherited from a test runner would override the real terminal size.
+        command = f"env -u COLUMNS -u LINES TERM=xterm-256color MEMGPT_TUI_HOME={self.home} {SCRIPT} {' '.join(args)}"
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", command], check=True
+        )
+        # Without a client attached tmux may size the window from its defaults: pin it to 120x40.
+        subprocess.run(["tmux", "set-option", "-t", self.name, "window-size", "manual"], check=True)
+        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", "120", "-y", "40"], check=True)
+
+    def screen(self) -> str:
+        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        return out.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        time.sleep(0.3)
+
+    def type(self, text: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        time.sleep(0.3)
+
+    def wait(self, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        return self.wait(lambda s: text in s, timeout, repr(text))
+
+    def wait_idle(self) -> str:
+        """Until no step has run for three seconds (the status line offers Esc while one does); a chain
+        of steps has short gaps between them."""
+        quiet_since = [time.monotonic()]
+
+        def settled(screen: str) -> bool:
+            if "Esc cancels" in screen:
+                quiet_since[0] = time.monotonic()
+            return time.monotonic() - quiet_since[0] > 3
+
+        return self.wait(settled, STEP_SECONDS, "the agent to finish its steps")
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def used_tokens(screen: str) -> int:
+    match = re.search(r"≈?([\d,]+) / [\d,]+ tokens", screen)
+    assert match, screen
+    return int(match.group(1).replace(",", ""))
+
+
+@pytest.fixture
+def term(tmp_path):
+    terminal = Terminal(f"memgpt-e2e-{os.getpid()}", tmp_path / "home")
+    yield terminal
+    terminal.kill()
+
+
+def test_setup_chat_edit_checkpoint_restore_and_resume(term):
+    term.launch()
+    term.wait_for("Set up your first agent")
+    assert "Embedded (gemma-3-270m" in term.screen()  # preselected: no key, no network
+    term.keys("C-s")  # create with the defaults: agent_1 on the embedded model
+    term.wait_for("agent_1  embedded:gemma-3-270m", 120)
+    term.wait_idle()  # the agent greets first
+    before = used_tokens(term.screen())
+
+    term.type("Hi! My name is Ada and I love sailing.")
+    term.keys("Enter")
+    term.wait_for("▌ You  Hi! My name is Ada")
+    screen = term.wait_idle()
+    assert used_tokens(screen) > before  # the gauge moved
+    assert screen.count("▌ agent_1") >= 2  # the greeting and the reply
+
+    # Edit the human block inline: F2 focuses core memory, Tab moves to the second block.
+    term.keys("F2")
+    term.keys("Tab")
+    term.keys("Enter")
+    term.keys("C-a", "S-End")  # select the block's one line
+    term.type("Name: Ada. Sails on weekends.")
+    term.keys("C-s")
+    term.wait_for("Name: Ada. Sails on weekends.")
+
+    term.keys("C-l")
+    term.type("/save ada-known")
+    term.keys("Enter")
+    term.wait_for("Saved checkpoint 'ada-known'")
+
+    # Change the block again, then restore the named checkpoint from the history screen.
+    term.keys("F2")
+    term.keys("Tab")
+    term.keys("Enter")
+    term.keys("C-a", "S-End")
+    term.type("Name: unknown.")
+    term.keys("C-s")
+    term.wait_for("Name: unknown.")
+    term.keys("C-r")
+    term.wait_for("ada-known")
+    for _ in range(10):  # newest first: walk down until the preview (right pane) shows it
+        if any("ada-known" in line[70:] for line in term.screen().splitlines()):
+            break
+        term.keys("Down")
+    term.keys("Enter")
+    term.wait_for("Restore")
+    term.keys("y")
+    term.wait(
+        lambda s: "Name: Ada. Sails on weekends." in s and "Name: unknown." not in s, 30, "the restored block"
+    )
+
+    term.keys("C-q")
+    term.wait(lambda s: not term.alive(), 30, "the app to quit")
+    assert not term.alive()
+
+    term.launch("--agent", "agent_1")
+    screen = term.wait_for("Name: Ada. Sails on weekends.", 120)
+    term.wait_for("Hi! My name is Ada")  # the conversation is back on screen
+    assert "agent_1" in screen
