@@ -71,7 +71,7 @@ def measure(messages: int, passages: int, runs: int) -> list[Figure]:
 
 
 def run(quick: bool) -> list[Figure]:
-    return measure(10_000, 100_000, 3 if quick else 7)
+    return measure(10_000, 20_000, 3) if quick else measure(10_000, 100_000, 7)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:

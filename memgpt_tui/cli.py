@@ -88,6 +88,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_app(settings, first=args.first, debug=args.debug)
     from . import runtime
+
     if command == "run":
         return asyncio.run(runtime.run_plain(settings, first=args.first, debug=args.debug))
     if command == "list":

@@ -60,11 +60,13 @@ class BlockView(Vertical, can_focus=True):
         self.editor: TextArea | None = None
         self._header = Static(classes="block-header")
         self._body = Static(classes="block-body")
+        # A long block scrolls inside a few lines, so every block keeps a place on screen.
+        self._scroll = VerticalScroll(self._body, classes="block-scroll", can_focus=False)
         self._status = Static(classes="block-status")
 
     def compose(self) -> ComposeResult:
         yield self._header
-        yield self._body
+        yield self._scroll
         yield self._status
 
     def on_mount(self) -> None:
@@ -121,7 +123,7 @@ class BlockView(Vertical, can_focus=True):
         if self.editor is not None:
             return
         self.editor = TextArea(self.value, soft_wrap=True, classes="block-editor")
-        self._body.display = False
+        self._scroll.display = False
         await self.mount(self.editor, after=self._header)
         self.editor.focus()
         self.editor.move_cursor(self.editor.document.end)
@@ -147,7 +149,7 @@ class BlockView(Vertical, can_focus=True):
         if self.editor is not None:
             editor, self.editor = self.editor, None
             await editor.remove()
-        self._body.display = True
+        self._scroll.display = True
         self._render_value()
         self.refresh_bindings()
 
