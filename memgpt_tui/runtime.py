@@ -78,10 +78,12 @@ async def create_agent(settings: Settings, name: str, *, greet: bool = False) ->
         registry.create_store, settings.agents_root(), name, embedder_for(settings)
     )
     try:
+        # Built in a thread: importing the client and loading a vocabulary would stall a UI's loop.
+        llm = await asyncio.to_thread(_llm, config, settings)
         agent = await Agent.create(
             name,
             store,
-            _llm(config, settings),
+            llm,
             settings.limits,
             config,
             template("system"),
@@ -107,7 +109,8 @@ async def open_agent(settings: Settings, name: str, *, create: bool = True, gree
         head = await asyncio.to_thread(store.head)
         if head is None:
             raise ConfigError(f"Agent {name!r} has no saved state; delete it with: memgpt-tui delete {name}")
-        return await Agent.load(store, _llm(head.config, settings), settings.limits)
+        llm = await asyncio.to_thread(_llm, head.config, settings)
+        return await Agent.load(store, llm, settings.limits)
     except BaseException:
         await asyncio.to_thread(store.close)
         raise

@@ -354,7 +354,9 @@ class LanceAgentStore(AgentStore):
             self._tables[ARCHIVAL].add(to_table(rows(seq), self._tables.schemas[ARCHIVAL]))
             with self._lock:
                 self._archival_count += len(texts)
-                self._commits[ARCHIVAL] += 1
+                # A bulk insert is one commit but many rows: fold them into the indexes at the next
+                # maintenance round, or every search would scan them unindexed.
+                self._commits[ARCHIVAL] = max(self._commits[ARCHIVAL] + 1, self.tuning.compact_after)
         self._wake.set()
         return ids
 

@@ -134,6 +134,12 @@ class FrozenAgent:
             ),
         ]
 
+    async def checkpoint_state(self, checkpoint_id: str) -> AgentState:
+        return self.store.checkpoint_state(checkpoint_id)
+
+    async def list_archival(self, page: int = 0) -> Page[Passage]:
+        return self.store.archival_list(page, self.limits.page_size)
+
     async def checkpoints(self) -> list[CheckpointInfo]:
         return list(self.infos)
 

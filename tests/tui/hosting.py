@@ -49,7 +49,9 @@ async def wait_until(pilot: Pilot[Any], predicate: Callable[[], object], timeout
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {getattr(predicate, '__name__', predicate)}"
+            )
         await pilot.pause(0.02)
 
 
