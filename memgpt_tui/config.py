@@ -67,13 +67,18 @@ class _TomlSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = config_path()
-        if not path.is_file():
-            return {}
-        try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}. Fix it or delete it to start over.") from exc
+        return file_values()
+
+
+def file_values() -> dict[str, Any]:
+    """What the config file itself says (no flags, no environment)."""
+    path = config_path()
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix it or delete it to start over.") from exc
 
 
 class ConfigError(Exception):
@@ -134,6 +139,12 @@ class Settings(BaseSettings):
     def agents_root(self) -> str:
         return self.store_uri or str(home_dir() / "agents")
 
+    @classmethod
+    def update_file(cls, **updates: Any) -> Path:
+        """Merge ``updates`` into the config file (``None`` removes a key), without copying the
+        current flags or ``MEMGPT_TUI_*`` variables into it."""
+        return _FileOnly(**{**file_values(), **updates}).save()
+
     def save(self) -> Path:
         """Write the non-default settings to the TOML file (0600: it may hold a key)."""
         data = self.model_dump(exclude_defaults=True, exclude={"agent"}, mode="json")
@@ -146,6 +157,20 @@ class Settings(BaseSettings):
         path.write_text(_to_toml(data), encoding="utf-8")
         path.chmod(0o600)
         return path
+
+
+class _FileOnly(Settings):
+    """Settings from init values alone: neither the environment nor the file leak in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        *_: Any,
+        **__: Any,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def _to_toml(data: dict[str, Any], prefix: str = "") -> str:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from datetime import datetime
 from pathlib import Path
-
-from pydantic import BaseModel
 
 from .config import ConfigError, Settings, ensure_private_dir, home_dir, read_text
 from .engine.agent import Agent
@@ -16,18 +13,10 @@ from .engine.prompts import template
 from .engine.state import AgentConfig
 from .store import registry, sources
 from .store.api import AgentStore, Embedder
+from .store.registry import AgentInfo
 
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "openai-compatible": "", "embedded": "gemma-3-270m"}
 DEFAULT_WINDOWS = {"openai": 128000, "openai-compatible": 8192, "embedded": 8192}
-
-
-class AgentInfo(BaseModel):
-    name: str
-    backend: str
-    model: str
-    last_used: datetime | None
-    messages: int
-    archival: int
 
 
 def agent_config(settings: Settings) -> AgentConfig:
@@ -197,7 +186,7 @@ def configure(settings: Settings) -> int:
             updates["api_key"] = key
     updates["persona"] = _ask("Default persona", settings.persona)
     updates["human"] = _ask("Default human", settings.human)
-    path = Settings.load(**{**settings.model_dump(exclude_defaults=True), **updates}).save()
+    path = Settings.update_file(**updates)
     print(f"Saved {path}")
     return 0
 

@@ -160,10 +160,8 @@ class ThemeManager:
             )
 
     def _persist(self, name: str) -> None:
-        from .config_file import save_settings
-
         try:
-            save_settings(theme=name)
+            Settings.update_file(theme=name)
         except (ConfigError, OSError, ValidationError) as exc:
             self.app.call_from_thread(
                 self.app.notify, f"Could not save the theme choice: {exc}", severity="warning"

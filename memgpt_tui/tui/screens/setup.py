@@ -323,11 +323,10 @@ class SetupScreen(Screen["Settings | None"]):
         self._show_errors(errors)
         if errors:
             return
-        from ..config_file import save_settings
 
         updates = form.updates()
         try:
-            path = await asyncio.to_thread(save_settings, **updates)
+            path = await asyncio.to_thread(Settings.update_file, **updates)
         except Exception as exc:  # the agent can still be created; say why the defaults were not kept
             self.notify(f"Could not save the config file: {exc}", severity="warning")
         else:
