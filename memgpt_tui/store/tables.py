@@ -237,7 +237,9 @@ class StoreTables:
             live, grave = self.tables[name], self.tables[attic(name)]
             later = f"seq > {to_seq} AND seq < {seq}"
             if keep_user and name == MESSAGES:
-                later += " AND kind != 'user_message'"
+                # Keep the human's words first written after ``to_seq``; a user message that merely came
+                # back as a copy (an interrupted restore revives rows with a new seq) still goes.
+                later += f" AND NOT (kind = 'user_message' AND origin > {to_seq})"
             victims = live.search().where(later).to_arrow()
             if victims.num_rows:
                 buried = victims.append_column("del_seq", pa.array([seq] * victims.num_rows, pa.int64()))
