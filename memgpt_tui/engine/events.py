@@ -37,14 +37,6 @@ class Token(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class UserInput(Event):
-    """Something delivered to the agent on the user channel: the human's text or a system event."""
-
-    kind: str  # user_message | heartbeat | warning | login | system_alert
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class InnerThought(Event):
     text: str
 
