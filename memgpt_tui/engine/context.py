@@ -37,6 +37,10 @@ class ContextBuilder:
         self._by_text: dict[str, int] = {}
         # The provider's count minus ours at the last call: template tokens we cannot see.
         self.correction = 0
+        self._tools_text = json.dumps(tools, separators=(",", ":")) if tools else ""
+        self._n_tools = -1
+        self._fixed: tuple[tuple[Any, ...], tuple[str, str, str, int, int, int]] | None = None
+        self._wire: dict[str, dict[str, Any]] = {}
 
     @property
     def exact(self) -> bool:
@@ -76,6 +80,7 @@ class ContextBuilder:
     def forget(self, ids: Sequence[str]) -> None:
         for message_id in ids:
             self._by_id.pop(message_id, None)
+            self._wire.pop(message_id, None)
 
     async def build(
         self,
@@ -86,13 +91,10 @@ class ContextBuilder:
         hidden_count: int,
         bounded: bool = False,
     ) -> Assembled:
-        head = (
-            state.system_prompt + "\n\n" + memory_header(state.memory_edited_at, recall_count, archival_count)
+        await self.count_tools()
+        head, core, alert, n_head, n_core, n_alert = await self._fixed_part(
+            state, recall_count, archival_count, hidden_count
         )
-        core = render_core(state.blocks)
-        alert = summary_alert(state.summary, hidden_count) if state.summary else ""
-        tools_text = json.dumps(self.tools, separators=(",", ":")) if self.tools else ""
-        n_head, n_core, n_alert, n_tools = await self._count_texts([head, core, alert, tools_text])
         per_message, inexact = (
             self.bound_messages(buffer) if bounded else (await self.count_messages(buffer), False)
         )
@@ -100,15 +102,54 @@ class ContextBuilder:
         messages: list[dict[str, Any]] = [{"role": "system", "content": f"{head}\n{core}"}]
         if alert:
             messages.append({"role": "user", "content": alert})
-        messages.extend(m.to_openai() for m in buffer)
+        messages.extend(self._wire_form(m) for m in buffer)
         breakdown = TokenBreakdown(
             system=n_head + PER_MESSAGE_OVERHEAD + self.correction,
-            tools=n_tools,
+            tools=self._n_tools,
             core_memory=n_core,
             summary=n_alert + PER_MESSAGE_OVERHEAD if alert else 0,
             messages=sum(per_message),
         )
         return Assembled(messages, breakdown, inexact)
+
+    async def _fixed_part(
+        self, state: AgentState, recall_count: int, archival_count: int, hidden_count: int
+    ) -> tuple[str, str, str, int, int, int]:
+        """System text, core memory and summary alert with their counts; rebuilt only when they change
+        (the header's counts are frozen between memory rebuilds, so most steps reuse them)."""
+        blocks = tuple((b.label, b.value, b.limit, b.read_only) for b in state.blocks)
+        key = (
+            state.system_prompt,
+            state.memory_edited_at,
+            recall_count,
+            archival_count,
+            hidden_count,
+            state.summary,
+            blocks,
+        )
+        if self._fixed is None or self._fixed[0] != key:
+            head = (
+                state.system_prompt
+                + "\n\n"
+                + memory_header(state.memory_edited_at, recall_count, archival_count)
+            )
+            core = render_core(state.blocks)
+            alert = summary_alert(state.summary, hidden_count) if state.summary else ""
+            counts = await self._count_texts([head, core, alert])
+            self._fixed = (key, (head, core, alert, *counts))
+        return self._fixed[1]
+
+    def _wire_form(self, message: Message) -> dict[str, Any]:
+        """A message's request form, made once: messages are immutable, and edits (/rethink,
+        /rewrite) go through ``forget``. Shared between requests, so never mutated downstream."""
+        wire = self._wire.get(message.id)
+        if wire is None:
+            wire = self._wire[message.id] = message.to_openai()
+        return wire
+
+    async def count_tools(self) -> None:
+        if self._n_tools < 0:
+            self._n_tools = (await self._count_texts([self._tools_text]))[0] if self._tools_text else 0
 
     def reconcile(self, predicted: TokenBreakdown, prompt_tokens: int | None) -> None:
         """Fold the provider's own count into future predictions."""
