@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ from .state import AgentState
 
 # Chat templates wrap each message in a few tokens of their own (role markers, separators).
 PER_MESSAGE_OVERHEAD = 4
-_DIGITS = re.compile(r"\d")
 
 
 @dataclass(slots=True)
@@ -47,17 +45,12 @@ class ContextBuilder:
         return self.tokenizer.exact
 
     async def _count_texts(self, texts: Sequence[str]) -> list[int]:
-        # Keyed by digit shape: the memory header's counters change every step, but tokenizers split
-        # numbers by position (single digits, or groups of up to three), never by value, so "1234" and
-        # "0000" cost the same and the header need not be re-tokenized when a counter ticks.
-        keys = [_DIGITS.sub("0", t) for t in texts]
-        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._by_text}
+        missing = [t for t in dict.fromkeys(texts) if t not in self._by_text]
         if missing:
-            counts = await self.tokenizer.count(list(missing.values()))
-            self._by_text.update(zip(missing, counts, strict=True))
-        if len(self._by_text) > 4096:
-            self._by_text = {k: self._by_text[k] for k in keys}
-        return [self._by_text[k] for k in keys]
+            self._by_text.update(zip(missing, await self.tokenizer.count(missing), strict=True))
+        if len(self._by_text) > 256:  # old headers and blocks; keep what is in use
+            self._by_text = {t: self._by_text[t] for t in texts}
+        return [self._by_text[t] for t in texts]
 
     def bound_messages(self, messages: Sequence[Message]) -> tuple[list[int], bool]:
         """Counts from the cache, or an upper bound for messages not counted yet (every token covers

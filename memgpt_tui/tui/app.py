@@ -105,7 +105,6 @@ class MemGPTApp(App[None]):
                     self.loading("Loading…")
                     runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")
                     await asyncio.to_thread(runtime.setup_logging, self.debug_log)
-                    await asyncio.to_thread(_preload, settings)
                 if name is None:
                     choice = await self._choose(runtime)
                     if choice is None:
@@ -168,17 +167,6 @@ class MemGPTApp(App[None]):
         from .screens.main import MainScreen
 
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
-
-
-def _preload(settings: Settings) -> None:
-    """Import the model client and load the token vocabularies here, in a thread: opening the agent
-    builds its backend on the UI loop, which would otherwise freeze the loading screen for ~1.5 s."""
-    from ..llm.factory import build_backend  # noqa: F401  (imports openai)
-    from ..llm.tokenizers import encoding_for
-
-    encoding_for("")  # the estimate vocabulary every backend falls back to
-    if settings.model:
-        encoding_for(settings.model)
 
 
 def run_app(settings: Settings, first: bool = False, debug: bool = False) -> int:
