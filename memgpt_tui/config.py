@@ -7,6 +7,7 @@ how tests and portable installs keep everything out of the user's home.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -226,3 +227,14 @@ def read_text(kind: str, name: str) -> str:
         known = ", ".join(sorted(files)) or "none"
         raise ConfigError(f"No {kind[:-1]} named {name!r}. Known: {known}.")
     return files[name].read_text(encoding="utf-8").strip()
+
+
+def setup_logging(debug: bool) -> Path:
+    logs = ensure_private_dir(home_dir() / "logs")
+    path = logs / "memgpt-tui.log"
+    logging.basicConfig(
+        filename=path,
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    return path

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, ensure_private_dir, home_dir, read_text
+from .config import ConfigError, Settings, home_dir, read_text, setup_logging
 from .engine.agent import Agent
 from .engine.prompts import template
 from .engine.state import AgentConfig
@@ -105,6 +104,19 @@ async def open_agent(settings: Settings, name: str, *, create: bool = True, gree
         raise
 
 
+async def open_previewed(agent: Agent, settings: Settings) -> None:
+    """Open the store and model behind an agent shown from its preview (``Agent.from_preview``)."""
+    store: AgentStore = await asyncio.to_thread(
+        registry.open_store, settings.agents_root(), agent.name, embedder_for(settings)
+    )
+    try:
+        llm = await asyncio.to_thread(_llm, agent.state.config, settings)
+        await agent.open(store, llm)
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        raise
+
+
 def agent_infos(settings: Settings) -> list[AgentInfo]:
     return [AgentInfo(**row) for row in registry.list_agents(settings.agents_root())]
 
@@ -194,17 +206,6 @@ def configure(settings: Settings) -> int:
 def _ask(question: str, default: str) -> str:
     answer = input(f"{question} [{default}]: ").strip()
     return answer or default
-
-
-def setup_logging(debug: bool) -> Path:
-    logs = ensure_private_dir(home_dir() / "logs")
-    path = logs / "memgpt-tui.log"
-    logging.basicConfig(
-        filename=path,
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
-    return path
 
 
 async def run_plain(settings: Settings, *, first: bool, debug: bool) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from . import events as ev
 from .context import Assembled, ContextBuilder
 from .functions import SEARCHES, TOOL_SCHEMAS, FunctionRunner, Outcome, package_result
 from .messages import Message, ToolCall, new_id, now, user_message
+from .preview import OLDER, Preview
 from .prompts import (
     boot_sequence,
     failed_heartbeat,
@@ -33,6 +35,7 @@ from .state import AgentConfig, AgentState, Block
 from .summarizer import eviction_count, summarize, unit_starts
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
 PROMPT_HISTORY = 200
 
@@ -46,12 +49,14 @@ class ContextFull(AgentError):
 
 
 class Agent:
-    def __init__(self, state: AgentState, store: AgentStore, llm: LLMBackend, limits: Limits) -> None:
+    store: AgentStore
+    llm: LLMBackend
+    builder: ContextBuilder
+
+    def __init__(self, state: AgentState, limits: Limits) -> None:
+        """Use ``create``, ``load`` or ``from_preview``."""
         self.state = state
-        self.store = store
-        self.llm = llm
         self.limits = limits
-        self.builder = ContextBuilder(llm.tokenizer, TOOL_SCHEMAS)
         self.buffer: list[Message] = []
         self.recall_count = 0
         self.archival_count = 0
@@ -63,6 +68,9 @@ class Agent:
         self._lock = asyncio.Lock()
         self._committing: asyncio.Future[Any] | None = None
         self._last_context: ev.ContextChanged | None = None
+        self._opened = asyncio.Event()  # store, model and builder are in place
+        self._preview: Preview | None = None
+        self._closed = False
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -86,7 +94,8 @@ class Agent:
             Block(label="human", value=human[: limits.core_block_chars], limit=limits.core_block_chars),
         ]
         state = AgentState(name=name, config=config, system_prompt=system_prompt, blocks=blocks)
-        agent = cls(state, store, llm, limits)
+        agent = cls(state, limits)
+        agent._attach(store, llm)
         initial = boot_sequence() + ([login_event(0, "Never (first login)")] if login else [])
         store.append_messages(initial)
         agent.buffer = initial
@@ -102,12 +111,61 @@ class Agent:
         state = await asyncio.to_thread(store.head)
         if state is None:
             raise AgentError(f"Agent store {store.name!r} has no saved state.")
-        agent = cls(state, store, llm, limits)
+        agent = cls(state, limits)
+        agent._attach(store, llm)
         await agent._reload()
-        pending = await asyncio.to_thread(store.pending_user_messages)
-        agent.pending = pending[-1] if pending else None
+        await agent._find_pending()
         await agent.refresh_context()
         return agent
+
+    @classmethod
+    def from_preview(cls, data: bytes, limits: Limits) -> Agent:
+        """The agent as it last closed (see ``preview.py``), to show while ``open`` loads the rest.
+        Until then everything that needs the store or the model waits for it."""
+        preview = Preview.model_validate_json(data)
+        agent = cls(preview.state, limits)
+        agent._preview = preview
+        agent.buffer = list(preview.buffer)
+        agent.recall_count, agent.archival_count = preview.recall_count, preview.archival_count
+        agent._last_context = preview.context
+        agent._rebuild_memory()
+        return agent
+
+    async def open(self, store: AgentStore, llm: LLMBackend) -> None:
+        """Complete an agent made by ``from_preview``. When the store moved on since the preview was
+        written, its head wins and listeners hear what changed."""
+        preview = self._preview
+        assert preview is not None and not self._opened.is_set()
+        checkpoints = store.checkpoints()
+        head = checkpoints[-1].id if checkpoints else ""
+        self._attach(store, llm)
+        if not preview.matches(head, store.count_messages(), store.archival_count()):
+            state = await self._io(store.head)
+            if state is None:
+                raise AgentError(f"Agent store {store.name!r} has no saved state.")
+            before = self.memory()
+            self.state = state
+            await self._reload()
+            self._announce(before, "the store moved on since the agent was last closed")
+        self._preview = None
+        await self._find_pending()
+        await self.refresh_context()
+
+    def _attach(self, store: AgentStore, llm: LLMBackend) -> None:
+        self.store, self.llm = store, llm
+        self.builder = ContextBuilder(llm.tokenizer, TOOL_SCHEMAS)
+        self._opened.set()
+
+    async def wait_open(self) -> None:
+        await self._opened.wait()
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened.is_set()
+
+    async def _find_pending(self) -> None:
+        pending = await self._io(self.store.pending_user_messages)
+        self.pending = pending[-1] if pending else None
 
     async def _reload(self) -> None:
         self.buffer = await self._io(self.store.get_messages, self.state.in_context_ids)
@@ -128,10 +186,39 @@ class Agent:
             listener(event)
 
     async def close(self) -> None:
+        """Close the store and model (nothing to do for a preview never opened); leave a preview for
+        the next start."""
+        if not self.is_open or self._closed:
+            return
+        self._closed = True
         if self._committing:
             await self._committing
         await self.llm.aclose()
-        await asyncio.to_thread(self.store.close)
+        try:
+            await self._io(self._write_preview)
+        except Exception:  # only the next start's speed depends on it
+            log.exception("writing the preview of agent %s", self.name)
+        finally:
+            await self._io(self.store.close)
+
+    def _write_preview(self) -> None:
+        """What ``load`` would find, read the same way."""
+        store = self.store
+        state = store.head()
+        assert state is not None
+        buffer = store.get_messages(state.in_context_ids)
+        older = store.recent_messages(buffer[0].id, OLDER) if buffer else []
+        preview = Preview(
+            head=store.checkpoints()[-1].id,
+            state=state,
+            buffer=buffer,
+            older=older,
+            reaches_start=len(older) < OLDER,
+            recall_count=store.count_messages(),
+            archival_count=store.archival_count(),
+            context=self._last_context,
+        )
+        store.write_preview(preview.model_dump_json().encode())
 
     @property
     def name(self) -> str:
@@ -387,6 +474,7 @@ class Agent:
         return await self.builder.build(self.state, buffer, *self._header, bounded=bounded)
 
     async def refresh_context(self) -> ev.ContextChanged:
+        await self.wait_open()
         assembled = await self._assemble(self.buffer)
         event = ev.ContextChanged(
             breakdown=assembled.breakdown,
@@ -547,18 +635,27 @@ class Agent:
 
     async def older_messages(self, before_id: str | None, limit: int) -> list[Message]:
         """Recall just before ``before_id`` (newest when None), oldest first: the UI's scrollback."""
+        if self._preview is not None and before_id is not None:
+            found = self._preview.messages_before(before_id, limit)
+            if found is not None:
+                return found
+        await self.wait_open()
         return await self._io(self.store.recent_messages, before_id, limit)
 
     async def search_recall(self, query: str, page: int = 0) -> Page[Message]:
+        await self.wait_open()
         return await self._io(self.store.search_messages, query, page, self.limits.page_size)
 
     async def search_recall_by_date(self, start: date, end: date, page: int = 0) -> Page[Message]:
+        await self.wait_open()
         return await self._io(self.store.search_messages_by_date, start, end, page, self.limits.page_size)
 
     async def search_archival(self, query: str, page: int = 0) -> Page[Passage]:
+        await self.wait_open()
         return await self._io(self.store.archival_search, query, page, self.limits.page_size)
 
     async def list_archival(self, page: int = 0) -> Page[Passage]:
+        await self.wait_open()
         return await self._io(self.store.archival_list, page, self.limits.page_size)
 
     async def insert_archival(self, text: str) -> str:
@@ -598,29 +695,35 @@ class Agent:
             return await self._checkpoint(label or f"saved at step {self.state.step}", "saved by the user")
 
     async def checkpoints(self) -> list[CheckpointInfo]:
+        await self.wait_open()
         return self.store.checkpoints()
 
     async def checkpoint_state(self, checkpoint_id: str) -> AgentState:
+        await self.wait_open()
         return await self._io(self.store.checkpoint_state, checkpoint_id)
 
     async def restore(self, checkpoint_id: str) -> CheckpointInfo:
         """Bring back every tier as it was at ``checkpoint_id``; the restore is itself a new checkpoint."""
         async with self._step_guard():
-            before = {b.label: b.value for b in self.state.blocks}
+            before = self.memory()
             state, info = await self._io(self.store.restore, checkpoint_id)
             self.state = state
             self.pending = None
             self.builder.forget([m.id for m in self.buffer])
             await self._reload()
-            for block in state.blocks:
-                if before.get(block.label) != block.value:
-                    self.emit(
-                        ev.CoreMemoryChanged(block.label, before.get(block.label, ""), block.value, "restore")
-                    )
-            self.emit(ev.HistoryChanged(info.label or "restored"))
+            self._announce(before, info.label or "restored")
             self.emit(ev.CheckpointCreated(info.id, info.step, info.label, info.summary))
             await self.refresh_context()
             return info
+
+    def _announce(self, before: dict[str, str], reason: str) -> None:
+        """Tell listeners that state and history were replaced from the store."""
+        for block in self.state.blocks:
+            if before.get(block.label) != block.value:
+                self.emit(
+                    ev.CoreMemoryChanged(block.label, before.get(block.label, ""), block.value, "restore")
+                )
+        self.emit(ev.HistoryChanged(reason))
 
     async def _checkpoint(self, label: str | None, summary: str) -> CheckpointInfo:
         info = self.store.checkpoint(self.state, label, summary)
@@ -643,6 +746,7 @@ class _StepGuard:
         self.agent = agent
 
     async def __aenter__(self) -> None:
+        await self.agent.wait_open()
         await self.agent._lock.acquire()
         if self.agent._committing is not None:
             with contextlib.suppress(Exception):  # its own caller already reported it

@@ -31,7 +31,7 @@ from lancedb.rerankers import RRFReranker
 
 from ..engine.messages import Message, new_id, now
 from ..engine.state import AgentState
-from . import location
+from . import location, preview
 from .api import (
     AgentStore,
     CheckpointInfo,
@@ -103,7 +103,7 @@ class LanceAgentStore(AgentStore):
         self._meta = read_meta(uri, name)
         if embedder is not None:
             check_embedding(self._meta, embedder.model, embedder.dim)
-        state_dir = location.local_state_dir(uri)
+        state_dir = self._state_dir = location.local_state_dir(uri)
         self._lock_file = AgentLock(state_dir / "lock", name).acquire()
         self._closed = False
         try:
@@ -120,6 +120,7 @@ class LanceAgentStore(AgentStore):
                 f"Agent {self.name!r} at {self.uri} is damaged: {exc}. It was left untouched; "
                 f"import it again from an export, or delete it with: memgpt-tui delete {self.name}"
             ) from exc
+        self._preview_gone = False
         self._lock = threading.RLock()  # in-memory views, seq and journal order
         self._flush_lock = threading.Lock()  # one writer into Lance at a time
         self._journal = Journal(state_dir / "journal")
@@ -161,6 +162,9 @@ class LanceAgentStore(AgentStore):
         finally:
             self._journal.close()
             self._lock_file.release()
+
+    def write_preview(self, data: bytes) -> None:
+        preview.write(self._state_dir, data)
 
     def __enter__(self) -> LanceAgentStore:
         return self
@@ -530,6 +534,9 @@ class LanceAgentStore(AgentStore):
     # ---------------------------------------------------------------- internals
 
     def _next_seq(self) -> int:
+        if not self._preview_gone:  # the head moves away from the preview: a crash must not show it
+            preview.remove(self._state_dir)
+            self._preview_gone = True
         self._seq += 1
         return self._seq
 

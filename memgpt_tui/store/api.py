@@ -81,6 +81,7 @@ class AgentStore(Protocol):
     name: str
 
     def close(self) -> None: ...
+    def write_preview(self, data: bytes) -> None: ...  # see store/preview.py; opening removes it
 
     # agent state: the head is the newest checkpoint
     def head(self) -> AgentState | None: ...

@@ -21,6 +21,7 @@ from . import location
 from .api import AgentLocked, Embedder, StoreError
 from .lock import AgentLock
 from .meta import AgentMeta, EmbeddingInfo, check_embedding, read_meta, write_meta
+from .paths import store_uri
 from .rows import ALL_TABLES
 
 if TYPE_CHECKING:  # LanceDB takes a second to import: listing agents must not pay for it
@@ -51,10 +52,6 @@ class AgentInfo(BaseModel):
     messages: int
     archival: int
     problem: str | None = None  # why the directory cannot be opened, if it cannot
-
-
-def store_uri(root: str, name: str) -> str:
-    return location.join(root, location.check_name(name))
 
 
 def exists(root: str, name: str) -> bool:

@@ -19,7 +19,7 @@ from textual.containers import Center, Middle
 from textual.content import Content
 from textual.widgets import LoadingIndicator, Static
 
-from ..config import Settings
+from ..config import Settings, setup_logging
 from .palette import AgentCommands
 
 if TYPE_CHECKING:
@@ -80,13 +80,16 @@ class MemGPTApp(App[None]):
 
     @work(exclusive=True, group="startup")
     async def startup(self) -> None:
+        setup_logging(self.debug_log)
+        if self.agent is None and self.settings.agent and await self._resume(self.settings.agent):
+            return
         agent = self.agent or await self._open()
         if agent is None:
             self.exit(return_code=0)
             return
         await self.show_agent(agent)
 
-    async def show_agent(self, agent: Agent) -> None:
+    async def show_agent(self, agent: Agent) -> MainScreen:
         from .screens.main import MainScreen
 
         self.agent = agent
@@ -94,6 +97,28 @@ class MemGPTApp(App[None]):
         await self.push_screen(screen)
         if agent.needs_greeting:
             screen.greet()
+        return screen
+
+    async def _resume(self, name: str) -> bool:
+        """Show the agent from its preview at once, then open its store and model behind the screen
+        (importing LanceDB and the model client takes longer than everything else together). False
+        when there is no preview or opening failed: the ordinary path then runs and explains why."""
+        agent = await asyncio.to_thread(_from_preview, self.settings, name)
+        if agent is None:
+            return False
+        self.owns_agent = True
+        screen = await self.show_agent(agent)
+        await screen.shown()  # the import below holds the GIL for long stretches: paint first
+        try:
+            runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")
+            await runtime.open_previewed(agent, self.settings)
+            return True
+        except Exception:
+            log.exception("opening agent %s", name)
+            self.agent = None
+            while self.main_screen is not None:
+                await self.pop_screen()
+            return False
 
     async def _open(self) -> Agent | None:
         """``--agent NAME`` opens (or creates) it; else the picker, or setup when there is no agent yet."""
@@ -104,7 +129,6 @@ class MemGPTApp(App[None]):
                 if runtime is None:
                     self.loading("Loading…")
                     runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")
-                    await asyncio.to_thread(runtime.setup_logging, self.debug_log)
                 if name is None:
                     choice = await self._choose(runtime)
                     if choice is None:
@@ -167,6 +191,18 @@ class MemGPTApp(App[None]):
         from .screens.main import MainScreen
 
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+
+def _from_preview(settings: Settings, name: str) -> Agent | None:
+    from ..engine.agent import Agent
+    from ..store import preview
+
+    try:
+        data = preview.read(settings.agents_root(), name)
+        return Agent.from_preview(data, settings.limits) if data is not None else None
+    except Exception:  # an unreadable preview only costs the fast start
+        log.exception("preview of %s", name)
+        return None
 
 
 def run_app(settings: Settings, first: bool = False, debug: bool = False) -> int:

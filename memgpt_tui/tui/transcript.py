@@ -6,7 +6,6 @@ keeps the id of the message it came from (``source_id``): the pane uses it to lo
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,7 +149,7 @@ async def older_messages(agent: Agent, before_id: str | None, limit: int) -> tup
     that one comes with the next page."""
     if limit <= 0:
         return [], False
-    found = await asyncio.to_thread(agent.store.recent_messages, before_id, limit)
+    found = await agent.older_messages(before_id, limit)
     batch = sorted(found, key=lambda m: m.id)
     if len(batch) < limit:
         return batch, True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 
 from memgpt_tui import runtime
@@ -15,7 +17,7 @@ from memgpt_tui.tui.screens.picker import AgentPicker
 from memgpt_tui.tui.screens.setup import SetupScreen
 from memgpt_tui.tui.widgets.rows import ReplyRow
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
-from tests.tui.conftest import ready
+from tests.tui.conftest import ready, type_and_send
 from tests.tui.hosting import wait_until
 
 
@@ -88,6 +90,52 @@ async def test_a_locked_agent_shows_the_way_forward(home: Path, openai_fake: Fak
             assert "open in another memgpt-tui" in screen.message and "try again" in screen.message
             await pilot.press("q")
             await wait_until(pilot, lambda: app.return_code is not None)
+    finally:
+        await holder.close()
+
+
+async def test_a_closed_agent_is_shown_from_its_preview_while_it_opens(
+    home: Path, openai_fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(openai_fake, agent="back")
+    agent = await runtime.create_agent(settings, "back")
+    await agent.close()  # leaves the preview
+    gate = asyncio.Event()
+    open_previewed = runtime.open_previewed
+
+    async def gated(agent: object, settings: Settings) -> None:
+        await gate.wait()
+        await open_previewed(agent, settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runtime, "open_previewed", gated)
+    openai_fake.script(Reply.tool_call("send_message", {"message": "Welcome back."}, content="Greet."))
+    app = MemGPTApp(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        assert not main.agent.is_open
+        assert "Opening memory and model" in str(main.status.render())
+        await type_and_send(pilot, "I am back")
+        await pilot.pause(0.2)
+        assert not openai_fake.chat_requests, "the step waits for the store"
+        gate.set()
+        await wait_until(pilot, lambda: main.conversation.query(ReplyRow).last().text == "Welcome back.")
+        await pilot.press("ctrl+q")
+    assert app.agent is None
+
+
+async def test_a_previewed_agent_open_elsewhere_shows_the_way_forward(
+    home: Path, openai_fake: FakeOpenAIServer
+) -> None:
+    settings = settings_for(openai_fake, agent="shared")
+    agent = await runtime.create_agent(settings, "shared")
+    await agent.close()
+    holder = await runtime.open_agent(settings, "shared")
+    try:
+        app = MemGPTApp(settings)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, FailureScreen), timeout=10)
+            assert pilot.app.screen.title_text == "Agent in use"
+            await pilot.press("q")
     finally:
         await holder.close()
 

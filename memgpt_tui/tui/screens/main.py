@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -115,6 +117,9 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
+        # What is loaded by now lives as long as the agent is open: out of the collector's full
+        # passes, which otherwise stall the loop ~150 ms every second while a reply streams.
+        gc.freeze()
         self.bridge = Bridge(self.agent, self)
         self.suggestions.display = False
         self.chat.focus()
@@ -122,13 +127,30 @@ class MainScreen(Screen[None]):
             self.gauge.show(self.agent.last_context)
         else:
             self.run_worker(self.agent.refresh_context(), group="context", exit_on_error=False)
+        self.run_worker(self._when_open(), group="open", exit_on_error=False)
+
+    async def _when_open(self) -> None:
+        """Once the store and model are open: at once, unless the agent is shown from its preview."""
+        if not self.agent.is_open:
+            self.status.busy("Opening memory and model…", cancellable=False)
+            await self.agent.wait_open()
+            if not self.busy:
+                self.status.idle()
         if self.agent.pending is not None:
             await self.conversation.add_system(
                 "warning",
                 f"Your last message was not answered: “{self.agent.pending.user_text()}”. /retry sends it again.",
             )
 
+    async def shown(self) -> None:
+        """Returns once the conversation's first page is on screen."""
+        await self.conversation.loaded.wait()
+        painted = asyncio.Event()
+        self.call_after_refresh(painted.set)
+        await painted.wait()
+
     def on_unmount(self) -> None:
+        gc.unfreeze()
         if self.bridge is not None:
             self.bridge.close()
 

@@ -7,6 +7,7 @@ the reader follows the bottom. A 10k-message agent costs what a 100-message one 
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Literal
 
 from textual import events
@@ -81,6 +82,7 @@ class Conversation(VerticalScroll):
         self._reply: ReplyRow | None = None
         self._tools: dict[str, ToolRow] = {}
         self._hidden_calls: set[str] = set()
+        self.loaded = asyncio.Event()  # the first page is mounted
 
     def compose(self) -> ComposeResult:
         yield self._edge
@@ -106,6 +108,7 @@ class Conversation(VerticalScroll):
             await self.mount_all(rows)
         self._update_edge()
         self.anchor()
+        self.loaded.set()
 
     async def _load_older(self) -> None:
         """The page before the oldest mounted message (``_loading`` is already set by the caller)."""

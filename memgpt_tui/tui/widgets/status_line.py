@@ -17,8 +17,8 @@ class StatusLine(Static):
         self._frame = 0
         self._timer: Timer | None = None
 
-    def busy(self, text: str) -> None:
-        self._text = text
+    def busy(self, text: str, cancellable: bool = True) -> None:
+        self._text = f"{text} · Esc cancels" if cancellable else text
         self.add_class("-busy")
         if self._timer is None:
             self._timer = self.set_interval(0.1, self._tick)
@@ -36,4 +36,4 @@ class StatusLine(Static):
         self._show()
 
     def _show(self) -> None:
-        self.update(Content(f"{FRAMES[self._frame]} {self._text} · Esc cancels"))
+        self.update(Content(f"{FRAMES[self._frame]} {self._text}"))

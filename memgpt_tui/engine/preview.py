@@ -1,0 +1,40 @@
+"""An agent as it was when it last closed: enough to show it before its store and model are open.
+
+Opening LanceDB and a model client takes a second or two; a preview lets a screen show the conversation,
+core memory and context gauge at once while they load (``Agent.from_preview`` / ``Agent.open``). The
+open store has the last word: ``head`` and the counts tell whether the preview still matches it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from .events import ContextChanged
+from .messages import Message
+from .state import AgentState
+
+OLDER = 100  # recall messages kept from just before the in-context window: a screen's first page
+
+
+class Preview(BaseModel):
+    head: str  # the newest checkpoint's id
+    state: AgentState
+    buffer: list[Message]  # the in-context window
+    older: list[Message]  # recall messages just before the window, oldest first
+    reaches_start: bool  # ``older`` begins with the first message ever
+    recall_count: int
+    archival_count: int
+    context: ContextChanged | None = None
+
+    def matches(self, head: str, recall_count: int, archival_count: int) -> bool:
+        return (head, recall_count, archival_count) == (self.head, self.recall_count, self.archival_count)
+
+    def messages_before(self, before_id: str, limit: int) -> list[Message] | None:
+        """What ``recent_messages(before_id, limit)`` returns, when the preview holds it."""
+        at_window = bool(self.buffer) and before_id == self.buffer[0].id
+        if not at_window and all(m.id != before_id for m in self.older):
+            return None
+        window = [m for m in self.older if m.id < before_id]
+        if len(window) < limit and not self.reaches_start:
+            return None
+        return window[-limit:] if limit > 0 else []

@@ -1,0 +1,105 @@
+"""An agent shown from its preview before its store opens, then completed by ``Agent.open``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from memgpt_tui.engine import events as ev
+from memgpt_tui.engine.agent import Agent
+from memgpt_tui.engine.messages import user_message
+from memgpt_tui.engine.preview import Preview
+from memgpt_tui.store import preview as preview_file
+from tests.engine.conftest import Recorder
+from tests.fakes.scripted_llm import call, say
+
+
+async def closed_agent(make_agent, llm, name: str = "previewed") -> Agent:
+    agent, _ = await make_agent(name=name)
+    llm.queue(
+        call("core_memory_append", heartbeat=True, label="human", content="Likes sailing."), say("Nice.")
+    )
+    await agent.send("I like sailing")
+    await agent.close()
+    return agent
+
+
+def read_preview(tmp_path, name: str) -> bytes | None:
+    return preview_file.read(str(tmp_path / "home" / "agents"), name)
+
+
+async def test_close_leaves_a_preview_equal_to_what_load_finds(make_agent, llm, open_store, limits, tmp_path):
+    await closed_agent(make_agent, llm)
+    data = read_preview(tmp_path, "previewed")
+    assert data is not None
+    shown = Agent.from_preview(data, limits)
+    loaded = await Agent.load(open_store("previewed"), llm, limits)
+    assert shown.state == loaded.state
+    assert [m.id for m in shown.buffer] == [m.id for m in loaded.buffer]
+    assert (shown.recall_count, shown.archival_count) == (loaded.recall_count, loaded.archival_count)
+    assert shown.last_context is not None and shown.last_context.breakdown.total > 0
+    assert not shown.is_open and loaded.is_open
+
+
+async def test_a_shown_agent_waits_for_its_store_then_works(make_agent, llm, open_store, limits, tmp_path):
+    await closed_agent(make_agent, llm)
+    shown = Agent.from_preview(read_preview(tmp_path, "previewed"), limits)
+    recorder = Recorder()
+    shown.subscribe(recorder)
+    llm.queue(say("Hello again."))
+    sending = asyncio.create_task(shown.send("Back again"))
+    await asyncio.sleep(0.05)
+    assert not sending.done()  # nothing is written before the store is there
+    await shown.open(open_store("previewed"), llm)
+    await sending
+    assert recorder.of(ev.AssistantMessage)[-1].text == "Hello again."
+    assert not recorder.of(ev.HistoryChanged)  # the preview matched the store
+    await shown.close()
+
+
+async def test_a_stale_preview_gives_way_to_the_store(make_agent, llm, open_store, limits, tmp_path):
+    """The preview was written, then the agent moved on (a later run that was killed): the store wins."""
+    await closed_agent(make_agent, llm)
+    stale = read_preview(tmp_path, "previewed")
+    assert stale is not None
+    later = await Agent.load(open_store("previewed"), llm, limits)
+    llm.queue(
+        call(
+            "core_memory_replace", heartbeat=True, label="human", old_content="sailing", new_content="rowing"
+        )
+    )
+    llm.queue(say("Rowing it is."))
+    await later.send("Actually I row")
+    assert read_preview(tmp_path, "previewed") is None  # the first write took it away
+    await asyncio.to_thread(later.store.close)  # closed without a new preview, as a killed process
+
+    shown = Agent.from_preview(stale, limits)
+    recorder = Recorder()
+    shown.subscribe(recorder)
+    await shown.open(open_store("previewed"), llm)
+    assert shown.memory()["human"].endswith("Likes rowing.")
+    assert [m.id for m in shown.buffer] == [m.id for m in later.buffer]
+    assert recorder.of(ev.HistoryChanged)
+    assert [e.label for e in recorder.of(ev.CoreMemoryChanged)] == ["human"]
+    await shown.close()
+
+
+async def test_scrollback_comes_from_the_preview_until_it_runs_out(limits, tmp_path):
+    from memgpt_tui.engine.state import AgentConfig, AgentState
+
+    messages = [user_message(f"m{i}", i) for i in range(10)]
+    state = AgentState(name="a", config=AgentConfig(), system_prompt="s", blocks=[])
+    view = Preview(
+        head="c",
+        state=state,
+        buffer=messages[6:],
+        older=messages[2:6],
+        reaches_start=False,
+        recall_count=10,
+        archival_count=0,
+    )
+    assert view.messages_before(messages[6].id, 3) == messages[3:6]
+    assert view.messages_before(messages[4].id, 2) == messages[2:4]
+    assert view.messages_before(messages[4].id, 3) is None  # would need messages the preview lacks
+    assert view.messages_before(messages[8].id, 2) is None  # inside the window: not the preview's
+    complete = view.model_copy(update={"reaches_start": True})
+    assert complete.messages_before(messages[4].id, 5) == messages[2:4]
