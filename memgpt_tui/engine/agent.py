@@ -153,7 +153,7 @@ class Agent:
 
     def _attach(self, store: AgentStore, llm: LLMBackend) -> None:
         self.store, self.llm = store, llm
-        self.builder = ContextBuilder(llm.tokenizer, TOOL_SCHEMAS)
+        self.builder = ContextBuilder(llm.tokenizer, TOOL_SCHEMAS, llm.layout)
         self._opened.set()
 
     async def wait_open(self) -> None:

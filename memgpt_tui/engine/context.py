@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..llm.base import Tokenizer
+from ..llm.base import PromptLayout, TemplateCost, Tokenizer
 from .events import TokenBreakdown
 from .messages import Message
 from .prompts import memory_header, render_core, summary_alert
 from .state import AgentState
-
-# Chat templates wrap each message in a few tokens of their own (role markers, separators).
-PER_MESSAGE_OVERHEAD = 4
 
 
 @dataclass(slots=True)
@@ -25,20 +21,23 @@ class Assembled:
 
 
 class ContextBuilder:
-    """Builds the prompt and counts it. Counts are cached: by message id for the buffer (messages are
-    immutable) and by text for the rest, so a step only tokenizes what is new."""
+    """Builds the prompt and counts it as the backend's ``layout`` sends it. Counts are cached: by
+    message id for the buffer (messages are immutable) and by text for the rest, so a step only
+    tokenizes what is new; the template's share is added from the roles of neighbouring messages."""
 
-    def __init__(self, tokenizer: Tokenizer, tools: list[dict[str, Any]]) -> None:
+    def __init__(self, tokenizer: Tokenizer, tools: list[dict[str, Any]], layout: PromptLayout) -> None:
         self.tokenizer = tokenizer
         self.tools = tools
-        self._by_id: dict[str, int] = {}
+        self.layout = layout
+        self._by_id: dict[str, tuple[str, int]] = {}  # role in the prompt, tokens of the text
         self._by_text: dict[str, int] = {}
         # The provider's count minus ours at the last call: template tokens we cannot see.
         self.correction = 0
-        self._tools_text = json.dumps(tools, separators=(",", ":")) if tools else ""
+        self._tools_text = layout.tools_text(tools)
         self._n_tools = -1
         self._fixed: tuple[tuple[Any, ...], tuple[str, str, str, int, int, int]] | None = None
         self._wire: dict[str, dict[str, Any]] = {}
+        self._before_buffer = layout.system_role  # the role of the turn the buffer follows
 
     @property
     def exact(self) -> bool:
@@ -52,23 +51,42 @@ class ContextBuilder:
             self._by_text = {t: self._by_text[t] for t in texts}
         return [self._by_text[t] for t in texts]
 
-    def bound_messages(self, messages: Sequence[Message]) -> tuple[list[int], bool]:
+    def _per_message(
+        self, messages: Sequence[Message], cost: TemplateCost, previous: str
+    ) -> tuple[list[int], bool]:
         """Counts from the cache, or an upper bound for messages not counted yet (every token covers
         at least one byte of UTF-8), so a request can go out while the exact count runs alongside."""
-        counts, bounded = [], False
+        counted, bounded = [], False
         for m in messages:
-            if (n := self._by_id.get(m.id)) is None:
-                n, bounded = len(m.text_for_tokens().encode()) + PER_MESSAGE_OVERHEAD, True
-            counts.append(n)
-        return counts, bounded
+            if (known := self._by_id.get(m.id)) is None:
+                role, text = self.layout.turn(self._wire_form(m))
+                known, bounded = (role, len(text.encode())), True
+            counted.append(known)
+        return self._with_template(counted, cost, previous), bounded
 
     async def count_messages(self, messages: Sequence[Message]) -> list[int]:
-        missing = [m for m in messages if m.id not in self._by_id]
-        if missing:
-            counts = await self.tokenizer.count([m.text_for_tokens() for m in missing])
-            for message, n in zip(missing, counts, strict=True):
-                self._by_id[message.id] = n + PER_MESSAGE_OVERHEAD
-        return [self._by_id[m.id] for m in messages]
+        """Each message's tokens in the prompt, when it follows the system prompt and summary."""
+        await self._count_new(messages)
+        counted = [self._by_id[m.id] for m in messages]
+        return self._with_template(counted, await self.layout.cost(), self._before_buffer)
+
+    async def _count_new(self, messages: Sequence[Message]) -> None:
+        if missing := [m for m in messages if m.id not in self._by_id]:
+            turns = [self.layout.turn(self._wire_form(m)) for m in missing]
+            counts = await self.tokenizer.count([text for _, text in turns])
+            for message, (role, _), n in zip(missing, turns, counts, strict=True):
+                self._by_id[message.id] = (role, n)
+
+    def _with_template(
+        self, counted: Sequence[tuple[str, int]], cost: TemplateCost, previous: str
+    ) -> list[int]:
+        """Counts plus the template's share: a message opening a turn pays for the turn's markers, one
+        merged into the turn before only for the text joining them."""
+        merges, totals = self.layout.merges, []
+        for role, n in counted:
+            totals.append(n + (cost.join if merges and role == previous else cost.turn))
+            previous = role
+        return totals
 
     def forget(self, ids: Sequence[str]) -> None:
         for message_id in ids:
@@ -84,23 +102,28 @@ class ContextBuilder:
         hidden_count: int,
         bounded: bool = False,
     ) -> Assembled:
+        cost = await self.layout.cost()
         await self.count_tools()
         head, core, alert, n_head, n_core, n_alert = await self._fixed_part(
             state, recall_count, archival_count, hidden_count
         )
-        per_message, inexact = (
-            self.bound_messages(buffer) if bounded else (await self.count_messages(buffer), False)
-        )
+        if not bounded:
+            await self._count_new(buffer)
+        per_message, inexact = self._per_message(buffer, cost, self._before_buffer)
+        # An alert's role is the role before the buffer; the alert itself follows the system prompt.
+        [n_summary] = self._with_template([(self._before_buffer, n_alert)], cost, self.layout.system_role)
 
         messages: list[dict[str, Any]] = [{"role": "system", "content": f"{head}\n{core}"}]
         if alert:
-            messages.append({"role": "user", "content": alert})
+            messages.append(_alert_message(alert))
         messages.extend(self._wire_form(m) for m in buffer)
+        # Core memory follows the header after a newline, which tokenizers count as they do the blank
+        # line a join is measured on.
         breakdown = TokenBreakdown(
-            system=n_head + PER_MESSAGE_OVERHEAD + self.correction,
-            tools=self._n_tools,
-            core_memory=n_core,
-            summary=n_alert + PER_MESSAGE_OVERHEAD if alert else 0,
+            system=n_head + cost.prompt + cost.turn + self.correction,
+            tools=self._n_tools + cost.join if self._n_tools else 0,
+            core_memory=n_core + cost.join,
+            summary=n_summary if alert else 0,
             messages=sum(per_message),
         )
         return Assembled(messages, breakdown, inexact)
@@ -128,8 +151,11 @@ class ContextBuilder:
             )
             core = render_core(state.blocks)
             alert = summary_alert(state.summary, hidden_count) if state.summary else ""
-            counts = await self._count_texts([head, core, alert])
-            self._fixed = (key, (head, core, alert, *counts))
+            n_head, n_core, n_alert = await self._count_texts([head, core, alert])
+            self._fixed = (key, (head, core, alert, n_head, n_core, n_alert))
+            self._before_buffer = (
+                self.layout.turn(_alert_message(alert))[0] if alert else self.layout.system_role
+            )
         return self._fixed[1]
 
     def _wire_form(self, message: Message) -> dict[str, Any]:
@@ -148,3 +174,7 @@ class ContextBuilder:
         """Fold the provider's own count into future predictions."""
         if prompt_tokens:
             self.correction += prompt_tokens - predicted.total
+
+
+def _alert_message(alert: str) -> dict[str, Any]:
+    return {"role": "user", "content": alert}

@@ -63,13 +63,6 @@ class Message(BaseModel):
             out["name"] = self.name
         return out
 
-    def text_for_tokens(self) -> str:
-        """Everything in the message that costs prompt tokens, as one string."""
-        parts = [self.role, self.content or ""]
-        for call in self.tool_calls:
-            parts += [call.name, call.arguments]
-        return "\n".join(parts)
-
     def user_text(self) -> str | None:
         """The human's words if this is a packaged user message, else None."""
         if self.kind != "user_message" or not self.content:

@@ -59,11 +59,38 @@ class Tokenizer(Protocol):
     async def count(self, texts: Sequence[str]) -> list[int]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateCost:
+    """Tokens the chat template adds to a prompt beyond the tokenizer's count of each text in it."""
+
+    turn: int  # around each turn: role markers, delimiters
+    join: int = 0  # between texts joined into one turn
+    prompt: int = 0  # once: start of text, the priming of the reply
+
+
+class PromptLayout(Protocol):
+    """How a backend lays the context out as prompt text, so it can be counted message by message."""
+
+    system_role: str  # the role of the turn the system prompt opens
+    merges: bool  # consecutive messages of one role go in one turn
+
+    def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
+        """The function definitions as the model reads them."""
+        ...
+
+    def turn(self, message: dict[str, Any]) -> tuple[str, str]:
+        """The role and text a message after the system prompt is sent as."""
+        ...
+
+    async def cost(self) -> TemplateCost: ...
+
+
 class LLMBackend(Protocol):
     name: str  # "openai" | "openai-compatible" | "embedded"
     model: str
     context_window: int
     tokenizer: Tokenizer
+    layout: PromptLayout
 
     async def complete(
         self,

@@ -25,7 +25,8 @@ import openai
 
 from memgpt_tui.config import ensure_private_dir, home_dir
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.base import BackendUnavailable, LLMError, LLMResponse, OnToken, Tokenizer
+from memgpt_tui.llm.base import BackendUnavailable, LLMError, LLMResponse, OnToken, PromptLayout, Tokenizer
+from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import EstimateTokenizer, ServerTokenizer
 
@@ -338,6 +339,7 @@ class EmbeddedBackend:
         self.context_window = context_window
         self.server = server or EmbeddedServer(n_ctx=context_window)
         self.tokenizer: Tokenizer = EmbeddedTokenizer(self)
+        self.layout: PromptLayout = JsonModeLayout(self.tokenizer, fold_system=True, template=gemma_prompt)
         self._timeout = timeout
         self._max_retries = max_retries
         self._client: OpenAIBackend | None = None

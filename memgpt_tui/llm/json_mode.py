@@ -19,6 +19,8 @@ from memgpt_tui.llm.streaming import PartialJSON
 
 ResponseFormatKind = Literal["json_schema", "json_object", "none"]
 
+JOIN = "\n\n"  # between the system prompt and the function list, and between merged turns
+
 HEARTBEAT = "request_heartbeat"
 REPLY_KEYS = ("inner_thoughts", "function", "params", HEARTBEAT)
 # Spellings models use for the reply's keys when they drift from the instructions.
@@ -144,22 +146,28 @@ def to_text_turns(
     turns: list[dict[str, str]] = []
     call_names: dict[str, str] = {}
     for index, message in enumerate(messages):
-        role, text = message["role"], _text(message.get("content"))
-        if role == "system" and index == 0:
-            turns.append(
-                {"role": "user" if fold_system else "system", "content": f"{text}\n\n{tools_prompt(tools)}"}
-            )
-        elif role == "assistant":
-            calls = message.get("tool_calls") or []
-            for call in calls:
-                call_names[call.get("id", "")] = call["function"]["name"]
-            turns.append({"role": "assistant", "content": _render_calls(text, calls) if calls else text})
-        elif role == "tool":
-            name = message.get("name") or call_names.get(message.get("tool_call_id") or "", "")
-            turns.append({"role": "user", "content": _render_result(name, text)})
-        else:  # user messages, and later system alerts, which many chat formats refuse mid-conversation
-            turns.append({"role": "user", "content": text})
+        if message["role"] == "system" and index == 0:
+            text = f"{_text(message.get('content'))}{JOIN}{tools_prompt(tools)}"
+            turns.append({"role": "user" if fold_system else "system", "content": text})
+            continue
+        for call in message.get("tool_calls") or ():
+            call_names[call.get("id", "")] = call["function"]["name"]
+        turns.append(to_text_turn(message, call_names))
     return _merge_same_role(turns)
+
+
+def to_text_turn(message: dict[str, Any], call_names: dict[str, str] | None = None) -> dict[str, str]:
+    """One message after the system prompt as a text turn. A tool result without its function's
+    name takes it from ``call_names`` (call id to name)."""
+    role, text = message["role"], _text(message.get("content"))
+    if role == "assistant":
+        calls = message.get("tool_calls") or []
+        return {"role": "assistant", "content": _render_calls(text, calls) if calls else text}
+    if role == "tool":
+        name = message.get("name") or (call_names or {}).get(message.get("tool_call_id") or "", "")
+        return {"role": "user", "content": _render_result(name, text)}
+    # user messages, and later system alerts, which many chat formats refuse mid-conversation
+    return {"role": "user", "content": text}
 
 
 def _text(content: Any) -> str:
@@ -199,7 +207,7 @@ def _merge_same_role(turns: list[dict[str, str]]) -> list[dict[str, str]]:
     merged: list[dict[str, str]] = []
     for turn in turns:
         if merged and merged[-1]["role"] == turn["role"]:
-            merged[-1] = {"role": turn["role"], "content": f"{merged[-1]['content']}\n\n{turn['content']}"}
+            merged[-1] = {"role": turn["role"], "content": f"{merged[-1]['content']}{JOIN}{turn['content']}"}
         else:
             merged.append(dict(turn))
     return merged

@@ -11,8 +11,9 @@ from typing import Any, Literal
 import openai
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken, Tokenizer
+from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.json_mode import ResponseFormatKind
+from memgpt_tui.llm.layout import JsonModeLayout, NativeLayout
 from memgpt_tui.llm.openai_errors import (
     detail,
     is_context_overflow,
@@ -76,6 +77,11 @@ class OpenAIBackend:
             raise to_llm_error(exc, base_url or "the OpenAI API") from exc
         self.base_url = str(self._client.base_url).rstrip("/")
         self.tokenizer = tokenizer or default_tokenizer(name, model, self.base_url, self._client.api_key)
+        self.layout: PromptLayout = (
+            JsonModeLayout(self.tokenizer, fold_system=fold_system)
+            if function_calling == "json"
+            else NativeLayout()
+        )
         self._tool_choice_required = True
         self._stream_usage = True
         self._response_format: ResponseFormatKind = json_response_format

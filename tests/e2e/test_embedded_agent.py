@@ -1,5 +1,6 @@
 """End to end on the real bundled model: the llama.cpp server child process, a new agent, two messages,
-then a new process that resumes the same agent with its memory intact."""
+then a new process that resumes the same agent with its memory intact; and the context gauge against
+the server's own count of the prompt."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import os
 import subprocess
 import sys
 
+import openai
 import pytest
+
+from memgpt_tui import runtime
+from memgpt_tui.config import Settings
+from memgpt_tui.engine.functions import TOOL_SCHEMAS
+from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.embedded import MODEL_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +60,21 @@ def test_embedded_agent_chats_and_resumes(tmp_path):
     recall = int(second.stdout.split("Recall memory: ")[1].split()[0])
     assert recall >= 8  # boot sequence, login, both messages and the agent's replies
     assert "My name is Ada and I love sailing." in second.stdout  # /dump shows the earlier conversation
+
+
+async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
+    try:
+        await agent.send("Hi! My name is Ada and I love sailing.")
+        assembled = await agent._assemble(agent.buffer)
+        turns = json_mode.to_text_turns(assembled.messages, TOOL_SCHEMAS, fold_system=True)
+        url = agent.llm.server.base_url
+        async with openai.AsyncOpenAI(base_url=url, api_key="x") as client:
+            reply = await client.chat.completions.create(model=MODEL_NAME, messages=turns, max_tokens=1)
+    finally:
+        await agent.close()
+    assert reply.usage is not None
+    assert assembled.breakdown.total == reply.usage.prompt_tokens
+    assert agent.builder.correction == 0  # every step's count matched the prompt the server was sent

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from memgpt_tui.llm.base import LLMError, LLMResponse, LLMToolCall, OnToken
+from memgpt_tui.llm.layout import NativeLayout
 
 Reply = LLMResponse | Exception | Callable[[list[dict[str, Any]]], LLMResponse]
 
@@ -19,6 +21,19 @@ class WordTokenizer:
 
     async def count(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
+
+
+class PieceTokenizer:
+    """Words, punctuation marks and whitespace runs, plus a start-of-text token on every count, as
+    llama.cpp's tokenize endpoints add one."""
+
+    def __init__(self, exact: bool = True) -> None:
+        self.exact = exact
+        self.calls = 0
+
+    async def count(self, texts: Sequence[str]) -> list[int]:
+        self.calls += 1
+        return [len(re.findall(r"\s+|\w+|[^\w\s]", text)) + 1 for text in texts]
 
 
 def call(name: str, thought: str = "thinking", heartbeat: bool | None = None, **args: Any) -> LLMResponse:
@@ -50,6 +65,7 @@ class ScriptedLLM:
         self.replies = list(replies)
         self.context_window = context_window
         self.tokenizer = WordTokenizer()
+        self.layout = NativeLayout()
         self.summary = summary
         self.requests: list[list[dict[str, Any]]] = []
         self.summary_requests: list[list[dict[str, Any]]] = []

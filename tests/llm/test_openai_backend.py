@@ -369,7 +369,11 @@ async def test_stream_cut_after_tokens_were_shown_is_not_retried(
 async def test_connection_refused_names_the_url_and_the_way_out(tools: list) -> None:
     url = f"http://127.0.0.1:{unused_port()}/v1"
     llm = OpenAIBackend(
-        name="openai-compatible", model="m", base_url=url, tokenizer=EstimateTokenizer(), retry_base_delay=30.0
+        name="openai-compatible",
+        model="m",
+        base_url=url,
+        tokenizer=EstimateTokenizer(),
+        retry_base_delay=30.0,
     )
     with pytest.raises(BackendUnavailable) as caught:
         # A retry would sleep 30 s first: refused is not worth waiting on.
