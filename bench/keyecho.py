@@ -4,7 +4,7 @@ The real ``memgpt-tui`` runs in a pseudo-terminal against an OpenAI-compatible f
 send_message reply of ``--tokens`` tokens (4 characters each) at ``--rate`` tokens/s. While it
 streams, the benchmark types one character at a time into the input (letters no reply contains),
 times each until it is on screen, and deletes it again. The same is measured with the agent idle
-first, for reference.
+first (once it has finished opening), for reference.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ KEYS = "αβγδεζηθικλμνξπρστυφχψω"  # never in the ASCII re
 BACKSPACE = "\x7f"
 CHARS_PER_TOKEN = 4
 PAUSE = 0.05  # between keystrokes, as a fast typist
+SETTLE = 3.0  # seconds for the agent to finish opening behind the first screen: idle means idle
 
 
 def long_reply(tokens: int) -> tuple[Reply, str, float]:
@@ -64,6 +65,7 @@ def measure(tokens: int, rate: float) -> list[Figure]:
         env = {**os.environ, "MEMGPT_TUI_HOME": str(home)}
         with Terminal([console_script(), "--agent", "bench"], env) as term:
             term.wait_for(INPUT_READY)
+            time.sleep(SETTLE)
             idle = echo(term, 30)
             mark = term.mark()
             term.write("Tell me a long story.\r")

@@ -17,10 +17,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle
 from textual.content import Content
-from textual.widgets import LoadingIndicator, Static
+from textual.widgets import Static
 
 from ..config import Settings, setup_logging
 from .palette import AgentCommands
+from .widgets.loading import LoadingDots
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -56,7 +57,7 @@ class MemGPTApp(App[None]):
     def compose(self) -> ComposeResult:
         with Middle(id="loading"), Center():
             yield Static(Content.from_markup("[b]memgpt-tui[/]"), id="loading-title")
-            yield LoadingIndicator()
+            yield LoadingDots()
             yield Static(Content("Starting…"), id="loading-status")
 
     def on_mount(self) -> None:

@@ -2,7 +2,7 @@
 
 The agent runs on the app's event loop (in workers) and calls its listeners synchronously, so a
 listener must never do UI work itself: the bridge only wraps each event in a message and posts it.
-``Token`` events can arrive hundreds of times a second; they are buffered and flushed once per frame
+``Token`` events can arrive hundreds of times a second; they are buffered and flushed every ``FRAME``
 as one merged token per channel, and always before the next non-token event so order is kept.
 """
 
@@ -21,7 +21,7 @@ from ..engine import events as ev
 if TYPE_CHECKING:
     from ..engine.agent import Agent
 
-FRAME = 1 / 30
+FRAME = 1 / 20  # each flush repaints the conversation: keys typed meanwhile wait for it
 
 
 class AgentEvent(Message, bubble=False):

@@ -202,3 +202,20 @@ async def test_rows_are_pruned_at_the_bottom_and_come_back_on_scroll(make_agent,
         numbers = [int(r.text.split()[-1]) for r in conv.query(UserRow) if r.text.startswith("old question")]
         assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "no gap where rows were pruned"
         assert numbers[-1] == 99
+
+
+async def test_reply_cut_short_keeps_what_streamed(make_agent) -> None:
+    class CutShort(StreamingLLM):
+        async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], **kw: Any):
+            kw["on_token"]("message", "Half a rep")
+            raise BackendUnavailable("Nothing answers at http://127.0.0.1:9", hint="Start your model server.")
+
+    agent = await make_agent()
+    agent.llm = CutShort()
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await type_and_send(pilot, "tell me")
+        await idle(pilot)
+        reply = main.conversation.query(ReplyRow).last()
+        assert reply.text == "Half a rep"
+        assert reply.size.height == 2, "the speaker and the text, without room left to grow into"

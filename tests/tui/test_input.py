@@ -136,3 +136,13 @@ async def test_sending_while_busy_keeps_the_text(make_agent, llm) -> None:
         llm.block.set()
         await idle(pilot)
         assert [r.text for r in main.conversation.query(UserRow)] == ["first"]
+
+
+async def test_keys_typed_faster_than_handled_apply_in_order(make_agent) -> None:
+    agent = await make_agent()
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        for key in ("b", "a", "backspace", "c", "left", "x"):
+            pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await wait_until(pilot, lambda: len(main.chat.text) == 3)
+        assert main.chat.text == "bxc"  # the backspace and the arrow ran before the next character

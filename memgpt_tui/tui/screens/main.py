@@ -117,9 +117,6 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        # What is loaded by now lives as long as the agent is open: out of the collector's full
-        # passes, which otherwise stall the loop ~150 ms every second while a reply streams.
-        gc.freeze()
         self.bridge = Bridge(self.agent, self)
         self.suggestions.display = False
         self.chat.focus()
@@ -136,6 +133,9 @@ class MainScreen(Screen[None]):
             await self.agent.wait_open()
             if not self.busy:
                 self.status.idle()
+        # What is loaded by now lives as long as the agent is open: out of the collector's full
+        # passes, which otherwise stall the loop ~150 ms every second while a reply streams.
+        gc.freeze()
         if self.agent.pending is not None:
             await self.conversation.add_system(
                 "warning",

@@ -66,6 +66,17 @@ class ChatInput(TextArea):
         if handled:
             event.stop()
             event.prevent_default()
+        elif await self._run_own_binding(event.key):
+            event.stop()  # TextArea's handler still runs: it restarts the cursor blink
+
+    async def _run_own_binding(self, key: str) -> bool:
+        """Run this input's binding for ``key`` (backspace, arrows...) now, in order with the characters
+        typed around it. Textual runs it once the key has bubbled up to the app: under load a character
+        typed just after a backspace was inserted first, then deleted (Textual issue #6605)."""
+        for binding in self._bindings.key_to_bindings.get(key, []):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                return True
+        return False
 
     def action_newline(self) -> None:
         self.insert("\n")

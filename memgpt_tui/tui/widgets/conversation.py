@@ -227,6 +227,8 @@ class Conversation(VerticalScroll):
         await self.abort_live(message.user_row)
 
     def _reset_live(self) -> None:
+        if self._reply is not None and self._reply.is_attached:
+            self._reply.finish(self._reply.text)  # a reply cut short keeps what streamed, rendered whole
         self._thought = self._reply = None
         self._tools.clear()
         self._hidden_calls.clear()
@@ -275,6 +277,7 @@ class Conversation(VerticalScroll):
                 await self.add_system("warning" if level == "warning" else "notice", text)
             case ev.Error(text=text, hint=hint):
                 self._last_start = None  # the step ended here: the same step may start again
+                self._reset_live()
                 await self.add_error(text, hint)
             case ev.HistoryChanged():
                 self._step_rows.clear()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 
-from rich.console import Group
-from rich.markdown import Markdown as RichMarkdown
-from rich.text import Text
-from textual.app import RenderResult
 from textual.content import Content
+from textual.geometry import Region
 from textual.markup import escape  # Collapsible titles are parsed as markup
+from textual.visual import Visual
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -23,6 +21,7 @@ from ..transcript import (
     ToolEntry,
     UserEntry,
 )
+from .streaming import StreamingMarkdown
 
 ICONS: dict[SystemKind, str] = {
     "heartbeat": "♥",
@@ -65,29 +64,46 @@ class ReplyRow(Widget):
     """What the agent said to the user (send_message) as Markdown; grows in place while it streams.
 
     One widget rendering Rich's Markdown, not Textual's Markdown widget tree: a page of history mounts
-    dozens of replies, and re-parsing one chat reply per frame while it streams is cheap.
+    dozens of replies. While it streams, only the block being written is rendered again
+    (``StreamingMarkdown``), the screen is laid out again only when the row needs more lines (it grows
+    several at a time), and otherwise only the lines that changed are repainted.
     """
+
+    DEFAULT_CSS = "ReplyRow { height: auto; }"
 
     def __init__(self, name: str, text: str = "", source_id: str | None = None) -> None:
         super().__init__(classes="row")
-        self.agent_name = name
-        self.text = text
         self.source_id = source_id
+        self._body = StreamingMarkdown(self, name, text)
 
-    def render(self) -> RenderResult:
-        theme = self.app.current_theme
-        speaker = Text(self.agent_name, style=f"bold {theme.success or 'green'}")
-        code_theme = "monokai" if theme.dark else "default"
-        return Group(speaker, RichMarkdown(self.text or "…", code_theme=code_theme))
+    @property
+    def text(self) -> str:
+        return self._body.text
+
+    def render(self) -> Visual:
+        return self._body
 
     def add(self, fragment: str) -> None:
-        self.text += fragment
-        self.refresh(layout=True)
+        self._body.streaming = True
+        self._update(self.text + fragment)
 
     def finish(self, text: str) -> None:
-        """The final text replaces whatever was streamed."""
-        self.text = text
-        self.refresh(layout=True)
+        """The final text replaces whatever was streamed, rendered whole."""
+        self._body.streaming = False
+        self._update(text)
+
+    def _update(self, text: str) -> None:
+        width, height = self.content_size
+        before = self._body.lines(width, self.visual_style) if width else []
+        self._body.text = text
+        after = self._body.lines(width, self.visual_style) if width else []
+        if not width or len(before) != height or len(after) != height:
+            self.refresh(layout=True)
+            return
+        # Same height: repaint only the lines that changed, usually the last one or two.
+        changed = [y for y, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+        if changed:
+            self.refresh(Region(0, changed[0], width, changed[-1] - changed[0] + 1))
 
 
 class ToolRow(Collapsible):

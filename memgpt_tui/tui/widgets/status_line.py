@@ -36,4 +36,5 @@ class StatusLine(Static):
         self._show()
 
     def _show(self) -> None:
-        self.update(Content(f"{FRAMES[self._frame]} {self._text}"))
+        # One line whatever it says: no layout of the screen ten times a second.
+        self.update(Content(f"{FRAMES[self._frame]} {self._text}"), layout=False)
