@@ -17,6 +17,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -27,11 +28,10 @@ import numpy as np
 import pyarrow as pa
 from lancedb.index import IvfSq
 from lancedb.query import ColumnOrdering, LanceVectorQueryBuilder
-from lancedb.rerankers import RRFReranker
 
 from ..engine.messages import Message, new_id, now
 from ..engine.state import AgentState
-from . import location, preview
+from . import location, preview, states, upkeep
 from .api import (
     AgentStore,
     CheckpointInfo,
@@ -69,10 +69,13 @@ log = logging.getLogger(__name__)
 class StoreTuning:
     flush_interval: float = 0.25  # seconds a write may wait in the journal before the writer moves it
     flush_records: int = 256  # or fewer, when this many records are waiting
-    compact_after: int = 24  # commits (small fragments) per table before compaction + index refresh
+    compact_after: int = 24  # commits (small fragments) per table before an upkeep round
+    index_after: int = 2_048  # unindexed rows an index may leave to a direct scan before a refresh
     cleanup_after: timedelta = timedelta(minutes=2)  # unreferenced Lance versions older than this go
     ann_threshold: int = 20_000  # archival rows before an ANN index pays for itself (exact below)
     ann_retrain_factor: float = 4.0  # retrain the ANN index when the table grew this much since
+    ann_probes: int = 10  # ANN partitions searched per query (with the refine: recall@10 ~1, bench/search.py)
+    ann_refine: int = 1  # re-rank the ANN candidates by their exact distance (quantization costs recall)
     search_candidates: int = 100  # archival hits ranked per search, as MemGPT's top_k
     fts_candidates: int = 1_000  # recall hits ranked per full-text search
     bulk_rows: int = 256  # archival inserts larger than this bypass the journal
@@ -81,6 +84,8 @@ class StoreTuning:
 
 _META_EVERY = timedelta(seconds=30)
 _FTS_COLUMNS = ["id", "_score"]
+_PASSAGE_COLUMNS = ["id", "text", "metadata", "created_at"]
+_RRF_K = 60  # the usual reciprocal rank fusion constant: rank r scores 1 / (K + r)
 
 
 class LanceAgentStore(AgentStore):
@@ -134,9 +139,10 @@ class LanceAgentStore(AgentStore):
         self._load_checkpoints()
         self._reload()
         self._roll_back_unfinished_step()
-        self._commits = {name: self._small_fragments(name) for name in ALL_TABLES}
+        self._commits = {name: self._commits_since_upkeep(name) for name in ALL_TABLES}
         self._ann_rows = self._indexed_vectors()
         self._ann_thread: threading.Thread | None = None
+        self._search_pool: ThreadPoolExecutor | None = None
         self._meta_written = datetime.min.replace(tzinfo=UTC)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -154,6 +160,8 @@ class LanceAgentStore(AgentStore):
         self._stop.set()
         self._wake.set()
         self._writer.join()
+        if self._search_pool is not None:
+            self._search_pool.shutdown()
         try:
             self._flush()
             if self._ann_thread is not None:
@@ -368,36 +376,60 @@ class LanceAgentStore(AgentStore):
         """Hybrid search: nearest vectors and BM25 matches, fused with reciprocal rank fusion (RRF).
 
         ``total`` counts the ranked candidates (at most ``search_candidates``), as MemGPT's top-k did.
+        Both legs run side by side and return row ids only (reading ids would cost more than the
+        search); only the page asked for is read. Row ids change when rows move (a batch of deletes,
+        a compaction, a restore), which only happens under the flush lock, so the search holds it.
         """
-        self.sync()
         if not query.strip() or self._archival_count == 0:
             return _page([], 0, page, page_size)
         vector = np.asarray(self._embedder_or_fail().embed_query(query), dtype=np.float32)
-        limit = self.tuning.search_candidates
         table = self._tables[ARCHIVAL]
-        columns = ["id", "text", "metadata", "created_at"]
-        vector_query = cast(LanceVectorQueryBuilder, table.search(vector, vector_column_name="vector"))
-        near = (
-            vector_query.distance_type("cosine")
-            .with_row_id(True)
-            .limit(limit)
-            .select([*columns, "_distance"])
-            .to_arrow()
-        )
-        matched = (
-            table.search(query, query_type="fts", fts_columns="text")
-            .with_row_id(True)
-            .limit(limit)
-            .select([*columns, "_score"])
-            .to_arrow()
-        )
-        if matched.num_rows > self._archival_count / 2:
-            # words found in most passages (the human's name, say) rank by length alone: noise to the fusion
-            matched = matched.slice(0, 0)
-        fused = RRFReranker().rerank_hybrid(query, near, matched).slice(0, limit).to_pylist()
-        chosen = fused[page * page_size : (page + 1) * page_size] if page >= 0 else []
-        items = [passage_from_row(row, row["_relevance_score"]) for row in chosen]
+        with self._flush_lock:
+            self._flush_locked()
+            text_leg = self._searcher().submit(self._text_matches, query)
+            near = self._nearest(vector)
+            matched = text_leg.result()
+            if len(matched) > self._archival_count / 2:
+                # words found in most passages (the human's name, say) rank by length alone: noise to the fusion
+                matched = []
+            fused = _rrf(near, matched)[: self.tuning.search_candidates]
+            chosen = dict(fused[page * page_size : (page + 1) * page_size] if page >= 0 else [])
+            rows = table.take_row_ids(list(chosen)).with_row_id().select(_PASSAGE_COLUMNS).to_arrow()
+        found = {row["_rowid"]: row for row in rows.to_pylist()}
+        items = [passage_from_row(found[r], score) for r, score in chosen.items() if r in found]
         return _page(items, len(fused), page, page_size)
+
+    def _nearest(self, vector: np.ndarray) -> list[int]:
+        """Row ids of the nearest passages, nearest first."""
+        query = cast(
+            LanceVectorQueryBuilder, self._tables[ARCHIVAL].search(vector, vector_column_name="vector")
+        )
+        hits = (
+            query.distance_type("cosine")
+            .nprobes(self.tuning.ann_probes)
+            .refine_factor(self.tuning.ann_refine)
+            .with_row_id(True)
+            .limit(self.tuning.search_candidates)
+            .select(["_distance"])
+        )
+        return hits.to_arrow()["_rowid"].to_pylist()
+
+    def _text_matches(self, query: str) -> list[int]:
+        """Row ids of the best BM25 matches, best first."""
+        hits = (
+            self._tables[ARCHIVAL]
+            .search(query, query_type="fts", fts_columns="text")
+            .with_row_id(True)
+            .limit(self.tuning.search_candidates)
+            .select(["_score"])
+        )
+        return hits.to_arrow()["_rowid"].to_pylist()
+
+    def _searcher(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._search_pool is None:
+                self._search_pool = ThreadPoolExecutor(1, thread_name_prefix=f"store-search-{self.name}")
+            return self._search_pool
 
     def archival_count(self) -> int:
         return self._archival_count
@@ -411,7 +443,7 @@ class LanceAgentStore(AgentStore):
         rows = (
             self._tables[ARCHIVAL]
             .search()
-            .select(["id", "text", "metadata", "created_at"])
+            .select(_PASSAGE_COLUMNS)
             .order_by([ColumnOrdering(column_name="id", ascending=False)])
             .offset(page * page_size)
             .limit(page_size)
@@ -480,17 +512,17 @@ class LanceAgentStore(AgentStore):
                 archival=self._archival_count,
                 in_context=len(state.in_context_ids),
             )
-            state_json = state.model_dump_json()
+            packed = self._packer.pack(info.id, state)
             row = {
                 **info.model_dump(exclude={"time"}),
                 "seq": seq,
                 "time": micros(info.time),
-                "state": state_json,
+                "state": packed,
             }
             self._append({"op": "checkpoint", "seq": seq, "row": row})
             self._checkpoints.append(info)
             self._checkpoint_seq[info.id] = seq
-            self._pending_states[info.id] = state_json
+            self._pending_states[info.id] = packed
             self._meta.backend, self._meta.model = state.config.backend, state.config.model
         return info
 
@@ -503,15 +535,22 @@ class LanceAgentStore(AgentStore):
         with self._lock:
             if checkpoint_id not in self._checkpoint_seq:
                 raise NotFound(f"No checkpoint {checkpoint_id!r} in agent {self.name!r}.")
-        for _ in range(2):  # a flush may move it from memory to Lance between the two looks
-            with self._lock:
-                pending = self._pending_states.get(checkpoint_id)
-            if pending is not None:
-                return AgentState.model_validate_json(pending)
-            rows = self._tables.rows(CHECKPOINTS, f"id = {sql_str(checkpoint_id)}", ["state"])
+        packed = self._packed_states([checkpoint_id]).get(checkpoint_id)
+        if packed is None:
+            raise StoreError(f"Checkpoint {checkpoint_id!r} of agent {self.name!r} has lost its state.")
+        return states.unpack(packed, self._packed_states)
+
+    def _packed_states(self, ids: Sequence[str]) -> dict[str, str]:
+        """Checkpoint id -> packed state, from memory or Lance. Memory is looked at first: a flush drops
+        a state from memory only once it is in Lance, so each one is found in one place or the other."""
+        with self._lock:
+            found = {i: self._pending_states[i] for i in ids if i in self._pending_states}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            rows = self._tables.rows_by_id(CHECKPOINTS, missing, columns=["id", "state"])
             if rows.num_rows:
-                return AgentState.model_validate_json(rows["state"][0].as_py())
-        raise StoreError(f"Checkpoint {checkpoint_id!r} of agent {self.name!r} has lost its state.")
+                found.update(zip(rows["id"].to_pylist(), rows["state"].to_pylist(), strict=True))
+        return found
 
     def restore(self, checkpoint_id: str) -> tuple[AgentState, CheckpointInfo]:
         """Put recall, archival and state back as they were at the checkpoint, as a new head.
@@ -571,7 +610,8 @@ class LanceAgentStore(AgentStore):
         rows = self._tables[CHECKPOINTS].search().select(columns).to_arrow().sort_by("seq").to_pylist()
         self._checkpoints = [checkpoint_from_row(r) for r in rows]
         self._checkpoint_seq = {r["id"]: r["seq"] for r in rows}
-        self._pending_states: dict[str, str] = {}
+        self._pending_states: dict[str, str] = {}  # packed, not in Lance yet
+        self._packer = states.StatePacker()
 
     def _reload(self) -> None:
         """Rebuild the in-memory views from the Lance tables (on open and after a restore)."""
@@ -669,8 +709,11 @@ class LanceAgentStore(AgentStore):
                 continue
             if name == ARCHIVAL and self._ann_thread is not None and self._ann_thread.is_alive():
                 continue
+            table = self._tables[name]
             with self._flush_lock:
-                self._tables[name].optimize(cleanup_older_than=self.tuning.cleanup_after)
+                upkeep.compact(table)
+                upkeep.refresh_indexes(table, self.tuning.index_after)
+                upkeep.cleanup(table, self.tuning.cleanup_after)
                 self._commits[name] = 0
         if self._needs_ann_index():
             self._ann_thread = threading.Thread(target=self._build_ann_index, name="store-ann", daemon=True)
@@ -703,9 +746,13 @@ class LanceAgentStore(AgentStore):
                 return stats.num_indexed_rows if stats else 0
         return 0
 
-    def _small_fragments(self, name: str) -> int:
-        """Small fragments beyond the one a compaction leaves: roughly the commits since it ran."""
-        stats: Any = self._tables[name].stats()
+    def _commits_since_upkeep(self, name: str) -> int:
+        """On open: small fragments stand for the commits since the last upkeep round, and a long
+        unindexed tail (a session that ended before its round) makes a round due at once."""
+        table = self._tables[name]
+        if max(upkeep.unindexed_rows(table).values(), default=0) >= self.tuning.index_after:
+            return self.tuning.compact_after
+        stats: Any = table.stats()
         return max(0, int(stats["fragment_stats"]["num_small_fragments"]) - 1)
 
     def meta(self) -> AgentMeta:
@@ -730,12 +777,19 @@ class LanceAgentStore(AgentStore):
 
     def _passage(self, passage_id: str) -> Passage:
         self.sync()
-        rows = self._tables.rows(
-            ARCHIVAL, f"id = {sql_str(passage_id)}", ["id", "text", "metadata", "created_at"]
-        )
+        rows = self._tables.rows(ARCHIVAL, f"id = {sql_str(passage_id)}", _PASSAGE_COLUMNS)
         if not rows.num_rows:
             raise NotFound(f"No archival memory with id {passage_id!r}.")
         return passage_from_row(rows.to_pylist()[0])
+
+
+def _rrf(*rankings: list[int]) -> list[tuple[int, float]]:
+    """Row ids by fused score, best first; ties keep the order of first appearance."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, row_id in enumerate(ranking):
+            scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (_RRF_K + rank)
+    return sorted(scores.items(), key=lambda pair: pair[1], reverse=True)
 
 
 def _page(items: list[Any], total: int, page: int, page_size: int) -> Page[Any]:

@@ -84,7 +84,7 @@ def checkpoints_schema() -> pa.Schema:
             ("messages", pa.int64()),
             ("archival", pa.int64()),
             ("in_context", pa.int64()),
-            ("state", pa.string()),  # AgentState JSON: message ids, never messages
+            ("state", pa.string()),  # AgentState JSON (message ids, never messages); see states.py
         ]
     )
 

@@ -32,13 +32,15 @@ class HashEmbedder:
 
 
 FAST = StoreTuning(flush_interval=0.05)
+# as long as a real system prompt, so checkpoints store it once and refer to it after (see states.py)
+SYSTEM_PROMPT = "You are MemGPT, a digital companion with a memory that outlasts the conversation. " * 4
 
 
 def make_state(name: str = "sam", step: int = 0, persona: str = "I am Sam.") -> AgentState:
     return AgentState(
         name=name,
         config=AgentConfig(),
-        system_prompt="You are MemGPT.",
+        system_prompt=SYSTEM_PROMPT,
         blocks=[Block(label="persona", value=persona), Block(label="human", value="Chad.")],
         step=step,
     )

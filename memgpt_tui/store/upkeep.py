@@ -1,0 +1,101 @@
+"""Upkeep of one Lance table, run by the store's background writer: compaction, index refresh and
+cleanup of old versions, each costing about what was written since the last round.
+
+``Table.optimize()`` is avoided on purpose: it rewrites every fragment under a million rows and merges
+every index on each call, so upkeep (and with it the bytes written per checkpoint) would grow with
+the history. Instead:
+
+- compaction is size-tiered: the small fragments written since the last round are merged into one,
+  and so is every run of ``_FANOUT`` neighbouring fragments of one size tier. A table keeps O(log n)
+  fragments and a row is rewritten O(log n) times; fragments that lost a tenth of their rows to
+  deletes are rewritten on their own.
+- new rows are folded into an index only once ``index_after`` of them are unindexed: searches scan
+  that tail directly, which costs little while it is short, and a fold rewrites the index.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from lance.fragment import FragmentMetadata
+from lancedb.table import Table
+
+MAX_FRAGMENT_ROWS = 1 << 16  # fragments this big are left alone: scans barely gain from bigger ones
+_FANOUT = 4  # fragments of one size tier merged at once
+_SMALL_ROWS = 16  # fragments smaller than this (single commits) are always merged
+_DELETED_SHARE = 0.1
+
+
+def compact(table: Table) -> bool:
+    """Merge small fragments by size tier (and rewrite fragments full of deletes); True if any."""
+    dataset = table.to_lance()
+    fragments = [fragment.metadata for fragment in dataset.get_fragments()]
+    chosen = {f.id for f in _to_merge(fragments)} | {f.id for f in fragments if _mostly_deleted(f)}
+    if not chosen:
+        return False
+    dataset.optimize.compact_files(
+        target_rows_per_fragment=MAX_FRAGMENT_ROWS,
+        materialize_deletions_threshold=_DELETED_SHARE,
+        excluded_fragment_ids=[f.id for f in fragments if f.id not in chosen],
+    )
+    table.checkout_latest()
+    return True
+
+
+def unindexed_rows(table: Table) -> dict[str, int]:
+    """Index name -> rows not in that index yet."""
+    found = {}
+    for index in table.list_indices():
+        stats = table.index_stats(index.name)
+        if stats is not None:
+            found[index.name] = stats.num_unindexed_rows
+    return found
+
+
+def refresh_indexes(table: Table, index_after: int) -> None:
+    """Fold unindexed rows into every index that has at least ``index_after`` of them."""
+    stale = [name for name, rows in unindexed_rows(table).items() if rows >= index_after]
+    if stale:
+        table.to_lance().optimize.optimize_indices(index_names=stale)
+        table.checkout_latest()
+
+
+def cleanup(table: Table, older_than: timedelta) -> None:
+    """Delete the files of versions older than ``older_than`` (restores never need them)."""
+    table.to_lance().cleanup_old_versions(older_than=older_than)
+
+
+def _to_merge(fragments: list[FragmentMetadata]) -> list[FragmentMetadata]:
+    """The small fragments at the end (single commits since the last round), and every ``_FANOUT``
+    consecutive fragments of one size tier. Lance merges each run of chosen neighbours into one."""
+    sizes = [_physical_rows(f) for f in fragments]
+    fresh = len(sizes)
+    while fresh > 0 and sizes[fresh - 1] < _SMALL_ROWS:
+        fresh -= 1
+    chosen = list(range(fresh, len(sizes))) if len(sizes) - fresh > 1 else []
+    start = 0
+    while start + _FANOUT <= fresh:
+        group = sizes[start : start + _FANOUT]
+        if len({_tier(size) for size in group}) == 1 and sum(group) <= MAX_FRAGMENT_ROWS:
+            chosen += range(start, start + _FANOUT)
+            start += _FANOUT
+        else:
+            start += 1
+    return [fragments[i] for i in sorted(chosen)]
+
+
+def _tier(rows: int) -> int:
+    """Size class: rows in [FANOUT^t, FANOUT^(t+1))."""
+    tier = 0
+    while rows >= _FANOUT:
+        rows //= _FANOUT
+        tier += 1
+    return tier
+
+
+def _physical_rows(fragment: FragmentMetadata) -> int:
+    return fragment.num_rows + fragment.num_deletions
+
+
+def _mostly_deleted(fragment: FragmentMetadata) -> bool:
+    return fragment.num_deletions > _DELETED_SHARE * _physical_rows(fragment)

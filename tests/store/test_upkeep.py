@@ -1,0 +1,129 @@
+"""Upkeep that costs what changed: checkpoint states stored by difference, size-tiered compaction."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+from memgpt_tui.store import registry, upkeep
+from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
+from memgpt_tui.store.rows import ARCHIVAL, CHECKPOINTS, MESSAGES
+from memgpt_tui.store.states import REFS
+from tests.store.helpers import SYSTEM_PROMPT, make_state, turn
+
+
+def stored_states(store: LanceAgentStore) -> list[str]:
+    store.sync()
+    rows = store._tables[CHECKPOINTS].search().select(["seq", "state"]).to_arrow().sort_by("seq")
+    return rows["state"].to_pylist()
+
+
+def test_long_texts_are_stored_once_and_every_state_comes_back(store: LanceAgentStore) -> None:
+    state = make_state(persona="I am Sam. " * 40)
+    expected = []
+    for step in range(6):
+        if step == 3:
+            state.blocks[0].value = "I am Sam, and I like sailing. " * 20  # a core memory edit
+        turn(store, state, f"message {step}", "ok")
+        expected.append(state.model_copy(deep=True))
+    rows = stored_states(store)
+    assert [SYSTEM_PROMPT[:60] in row for row in rows] == [True] + [False] * 5
+    assert ["I am Sam, and I like sailing." in row for row in rows] == [False] * 3 + [True] + [False] * 2
+    assert all(REFS in row for row in rows[1:])
+    assert [store.checkpoint_state(c.id) for c in store.checkpoints()] == expected
+
+
+def test_packed_states_survive_reopen_export_import_and_restore(
+    root: str, open_store: Callable[..., LanceAgentStore], tmp_path: Path
+) -> None:
+    store = open_store()
+    state = make_state()
+    for step in range(3):
+        turn(store, state, f"message {step}", "ok")
+    store.close()
+    store = open_store()  # a new session refers to its own first checkpoint, not to older ones
+    for step in range(3, 6):
+        turn(store, state, f"message {step}", "ok")
+    expected = [store.checkpoint_state(c.id) for c in store.checkpoints()]
+    store.close()
+    file = registry.export_agent(root, "sam", tmp_path / "sam.agent")
+    registry.import_agent(root, file, "copy")
+    copy = open_store("copy")
+    checkpoints = copy.checkpoints()
+    assert [copy.checkpoint_state(c.id) for c in checkpoints] == expected
+    restored, _ = copy.restore(checkpoints[1].id)
+    assert restored == expected[1] and copy.head() == expected[1]
+
+
+def test_packed_states_come_back_from_the_journal(
+    open_store: Callable[..., LanceAgentStore], tmp_path: Path
+) -> None:
+    store = open_store(tuning=StoreTuning(flush_interval=3600))
+    state = make_state()
+    for step in range(3):
+        turn(store, state, f"message {step}", "ok")
+    expected = [store.checkpoint_state(c.id) for c in store.checkpoints()]
+    # what a killed process leaves: the files as they are now, the journal not yet applied
+    agent_dir = Path(store.uri)
+    assert list((agent_dir / "journal").glob("*.log"))
+    shutil.copytree(agent_dir, tmp_path / "left")
+    store.close()
+    shutil.rmtree(agent_dir)
+    shutil.move(tmp_path / "left", agent_dir)
+    store = open_store()
+    assert [store.checkpoint_state(c.id) for c in store.checkpoints()] == expected
+
+
+def test_tiered_compaction_merges_the_newest_run_only() -> None:
+    def sizes(*rows: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(id=i, num_rows=n, num_deletions=0) for i, n in enumerate(rows)]
+
+    def merged(*rows: int) -> list[int]:
+        return [f.num_rows for f in upkeep._to_merge(sizes(*rows))]  # type: ignore[arg-type]
+
+    assert merged(500, 3, 3, 3) == [3, 3, 3]  # the new small fragments, not the settled one
+    fresh = [1] * 24  # one commit each since the last round: merged into a 24-row fragment
+    assert merged(96, 24, 24, 24, *fresh) == fresh
+    assert merged(96, 24, 24, 24, 24) == [24, 24, 24, 24]  # four of one tier: merged into one
+    assert merged(300, 300, 300, 300, 96, 24) == [300, 300, 300, 300]
+    assert merged(30_000, 30_000, 30_000, 30_000) == []  # never past the largest fragment size
+    assert merged(500) == []
+
+
+def test_restore_after_tiered_compaction_and_cleanup(open_store: Callable[..., LanceAgentStore]) -> None:
+    tuning = StoreTuning(
+        flush_interval=0.01, compact_after=2, index_after=8, cleanup_after=timedelta(milliseconds=1)
+    )
+    store = open_store(tuning=tuning)
+    state = make_state()
+    turn(store, state, "the very first thing", "ok")
+    first, first_state = store.checkpoints()[-1], store.head()
+    for i in range(60):
+        turn(store, state, f"later {i}", "ok")
+        time.sleep(0.01)  # let the writer flush, compact, fold and clean up between turns
+    store.sync()
+    with store._flush_lock:  # the writer may be in an upkeep round
+        folded = store._tables[MESSAGES].index_stats("text_idx")
+    assert folded is not None and folded.num_indexed_rows > 100  # new rows were folded into the index
+    stats = store.storage_stats()
+    assert stats[MESSAGES]["fragments"] < 20 and stats[CHECKPOINTS]["fragments"] < 20
+    assert store.search_messages("later 7", 0, 5).total >= 1
+    state_back, _ = store.restore(first.id)
+    assert state_back == first_state
+    assert [m.user_text() or m.content for m in store.recent_messages(None, 100)][0] == "the very first thing"
+
+
+def test_search_reads_the_right_rows_after_a_compaction(store: LanceAgentStore) -> None:
+    facts = [f"fact number {i} about boats" for i in range(6)]
+    for fact in facts:
+        store.archival_insert([fact])
+        store.sync()  # one fragment each
+    before = store.archival_search("boats", 0, 10)
+    with store._flush_lock:
+        assert upkeep.compact(store._tables[ARCHIVAL])  # every row gets a new row id
+    after = store.archival_search("boats", 0, 10)
+    assert after == before and sorted(p.text for p in after.items) == facts
