@@ -2,9 +2,12 @@
 
 The long texts of an ``AgentState`` (system prompt, memory blocks, summary) rarely change between
 steps. A checkpoint row holds each such text only when the previous checkpoint did not; otherwise it
-names the checkpoint row that holds it (``$refs``: path -> [checkpoint id, path there]). So a
-checkpoint costs what changed in its step, and restoring one reads at most a few more rows. Checkpoint
-rows are never deleted, so a reference stays valid through compaction, export and import.
+names the checkpoint row that holds it (``$refs``: path -> [checkpoint id, path there]). The lists that
+slide along with the conversation (the in-context message ids, prompt tokens per step) are stored as the
+items added since a checkpoint that holds the list whole, and how many of its items were dropped from
+the front (``$lists``: field -> [checkpoint id, dropped]). So a checkpoint costs what changed in its
+step, and restoring one reads at most a few more rows, each holding its part whole. Checkpoint rows are
+never deleted, so a reference stays valid through compaction, export and import.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from ..engine.state import AgentState
 from .api import StoreError
 
 REFS = "$refs"
+LISTS = "$lists"
 MIN_SHARED = 256  # characters; a shorter text costs less inline than referenced
+SLIDING = ("in_context_ids", "prompt_history")
+MAX_ADDED = 64  # items; past this many a list is stored whole again
 
 Holder = tuple[str, str]  # checkpoint id, path of the text in that checkpoint's state
 
@@ -28,6 +34,7 @@ class StatePacker:
 
     def __init__(self) -> None:
         self._holders: dict[str, Holder] = {}  # text digest -> where it is stored in full
+        self._lists: dict[str, tuple[str, list[Any]]] = {}  # field -> checkpoint holding it whole, list
 
     def pack(self, checkpoint_id: str, state: AgentState) -> str:
         data = state.model_dump(mode="json")
@@ -45,6 +52,18 @@ class StatePacker:
         self._holders = holders
         if refs:
             data[REFS] = refs
+        lists: dict[str, tuple[str, int]] = {}
+        for field in SLIDING:
+            items = data[field]
+            held = self._lists.get(field)
+            dropped = _dropped(held[1], items) if held else None
+            if held is None or dropped is None or len(items) - (len(held[1]) - dropped) > MAX_ADDED:
+                self._lists[field] = (checkpoint_id, items)
+                continue
+            lists[field] = (held[0], dropped)
+            data[field] = items[len(held[1]) - dropped :]
+        if lists:
+            data[LISTS] = lists
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -52,14 +71,30 @@ def unpack(packed: str, fetch: Callable[[Sequence[str]], dict[str, str]]) -> Age
     """The state of a packed row; ``fetch`` gives the packed rows of the checkpoints it refers to."""
     data = json.loads(packed)
     refs: dict[str, list[str]] = data.pop(REFS, {})
-    if refs:
-        rows = fetch(sorted({holder for holder, _ in refs.values()}))
+    lists: dict[str, list[Any]] = data.pop(LISTS, {})
+    wanted = {holder for holder, _ in refs.values()} | {holder for holder, _ in lists.values()}
+    if wanted:
+        rows = fetch(sorted(wanted))
         holders = {holder: json.loads(rows[holder]) for holder in rows}
+        if wanted - holders.keys():
+            missing = sorted(wanted - holders.keys())
+            raise StoreError(f"checkpoint {missing[0]!r}, which holds part of this state, is missing")
         for path, (holder, there) in refs.items():
-            if holder not in holders:
-                raise StoreError(f"checkpoint {holder!r}, which holds part of this state, is missing")
             _put(data, path, _get(holders[holder], there))
+        for field, (holder, dropped) in lists.items():
+            data[field] = holders[holder][field][dropped:] + data[field]
     return AgentState.model_validate(data)
+
+
+def _dropped(held: list[Any], items: list[Any]) -> int | None:
+    """How many items were dropped from the front of ``held`` for ``items`` to continue what is left,
+    or None when ``items`` does not."""
+    starts = [i for i, item in enumerate(held) if items and item == items[0]] + [len(held)]
+    for start in starts:
+        kept = len(held) - start
+        if held[start:] == items[:kept]:
+            return start
+    return None
 
 
 def _long_texts(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
