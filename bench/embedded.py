@@ -11,7 +11,6 @@ A new agent on the embedded backend starts the server as the app does. Then:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -28,7 +27,7 @@ from memgpt_tui.engine.messages import user_message
 from memgpt_tui.llm.json_mode import to_text_turns
 
 from .common import Figure, private_home
-from .report import print_table
+from .report import standalone
 
 REPLY_TOKENS = 48
 QUESTIONS = [
@@ -121,21 +120,17 @@ async def measure(turns: int) -> list[Figure]:
     ]
 
 
-def run(quick: bool) -> list[Figure]:
+def alone(turns: int) -> list[Figure]:
     with private_home("embedded"):
-        return asyncio.run(measure(1 if quick else 6))
+        return asyncio.run(measure(turns))
+
+
+def run(quick: bool) -> list[Figure]:
+    return alone(1 if quick else 6)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--turns", type=int, default=6)
-    args = parser.parse_args(argv)
-    with private_home("embedded"):
-        figures = asyncio.run(measure(args.turns))
-    print_table(figures)
-    return figures
+    return standalone(__doc__, argv, alone, turns=6)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ drift: median of the last 100 turns over the first 100.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -20,7 +19,7 @@ from memgpt_tui.config import Settings
 
 from .common import Figure, private_home, timing
 from .fake_server import separate_fake_server
-from .report import print_table
+from .report import standalone
 
 DRIFT_WINDOW = 100
 
@@ -56,21 +55,17 @@ def figures(seconds: list[float]) -> list[Figure]:
     ]
 
 
-def run(quick: bool) -> list[Figure]:
+def alone(turns: int) -> list[Figure]:
     with private_home("engine"):
-        return figures(asyncio.run(measure(300 if quick else 1000)))
+        return figures(asyncio.run(measure(turns)))
+
+
+def run(quick: bool) -> list[Figure]:
+    return alone(300 if quick else 1000)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--turns", type=int, default=1000)
-    args = parser.parse_args(argv)
-    with private_home("engine"):
-        result = figures(asyncio.run(measure(args.turns)))
-    print_table(result)
-    return result
+    return standalone(__doc__, argv, alone, turns=1000)
 
 
 if __name__ == "__main__":

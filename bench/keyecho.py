@@ -9,7 +9,6 @@ first (once it has finished opening), for reference.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -17,7 +16,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 from .common import Figure, Words, private_home, timing
 from .fixtures import build_agent, settings_for
-from .report import print_table
+from .report import standalone
 from .startup import INPUT_READY, console_script
 from .terminal import Terminal
 
@@ -83,15 +82,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--tokens", type=int, default=2000)
-    parser.add_argument("--rate", type=float, default=200.0)
-    args = parser.parse_args(argv)
-    figures = measure(args.tokens, args.rate)
-    print_table(figures)
-    return figures
+    return standalone(__doc__, argv, measure, tokens=2000, rate=200.0)
 
 
 if __name__ == "__main__":

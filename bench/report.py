@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .common import REPO, Figure
 
@@ -38,6 +40,21 @@ def format_table(figures: Sequence[Figure]) -> str:
 
 def print_table(figures: Sequence[Figure]) -> None:
     print(format_table(figures), flush=True)
+
+
+def standalone(
+    doc: str | None, argv: list[str] | None, scenario: Callable[..., list[Figure]], **sizes: Any
+) -> list[Figure]:
+    """Run one benchmark module on its own: a ``--name`` option per size (typed like its default, a
+    list taking several values), then the table."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in sizes.items():
+        several = isinstance(default, list)
+        kind = type(default[0] if several else default)
+        parser.add_argument(f"--{name}", type=kind, nargs="+" if several else None, default=default)
+    figures = scenario(**vars(parser.parse_args(argv)))
+    print_table(figures)
+    return figures
 
 
 def git_commit() -> str:

@@ -13,7 +13,6 @@ one and two word queries drawn from the conversation's own vocabulary.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable, Sequence
 
@@ -34,7 +33,7 @@ from .fixtures import (
     text_indexed,
     vector_indexed,
 )
-from .report import print_table
+from .report import standalone
 
 WARMUP = 5
 BUDGET = 60.0  # seconds of measuring per figure; at least MIN_QUERIES run whatever they cost
@@ -130,23 +129,16 @@ def conversation(messages: int, queries: int) -> list[Figure]:
     return [timing(f"conversation_search p50, {size_label(messages)} messages", seconds, 20.0, note=note)]
 
 
+def both(passages: Sequence[int], messages: int, queries: int) -> list[Figure]:
+    return archival(passages, queries) + conversation(messages, queries)
+
+
 def run(quick: bool) -> list[Figure]:
-    if quick:
-        return archival([20_000], 30) + conversation(10_000, 30)
-    return archival([100_000, 1_000_000], 200) + conversation(100_000, 200)
+    return both([20_000], 10_000, 30) if quick else both([100_000, 1_000_000], 100_000, 200)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--passages", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
-    args = parser.parse_args(argv)
-    figures = archival(args.passages, args.queries) + conversation(args.messages, args.queries)
-    print_table(figures)
-    return figures
+    return standalone(__doc__, argv, both, passages=[100_000, 1_000_000], messages=100_000, queries=200)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ The page cache is warm (the agent was just written), as when someone starts the 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -22,7 +21,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 
 from .common import Figure, percentile, private_home
 from .fixtures import LAST_REPLY, build_agent, settings_for
-from .report import print_table
+from .report import standalone
 from .terminal import Terminal
 
 PAINTED = "memgpt-tui"
@@ -75,16 +74,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--passages", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=7)
-    args = parser.parse_args(argv)
-    figures = measure(args.messages, args.passages, args.runs)
-    print_table(figures)
-    return figures
+    return standalone(__doc__, argv, measure, messages=10_000, passages=100_000, runs=7)
 
 
 if __name__ == "__main__":

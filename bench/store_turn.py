@@ -13,7 +13,6 @@ back, the restored context read).
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from memgpt_tui.store.agent_store import LanceAgentStore
 
 from .common import Figure, FixedEmbedder, Words, private_home, timing
 from .fixtures import step_messages
-from .report import print_table
+from .report import standalone
 
 WINDOW = 100  # steps averaged for bytes per checkpoint
 RESTORES = 20
@@ -101,21 +100,17 @@ def restores(store: LanceAgentStore) -> list[float]:
     return seconds
 
 
-def run(quick: bool) -> list[Figure]:
+def alone(steps: int) -> list[Figure]:
     with private_home("store") as home:
-        return history(300 if quick else 1000, str(home / "agents"))
+        return history(steps, str(home / "agents"))
+
+
+def run(quick: bool) -> list[Figure]:
+    return alone(300 if quick else 1000)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=1000)
-    args = parser.parse_args(argv)
-    with private_home("store") as home:
-        figures = history(args.steps, str(home / "agents"))
-    print_table(figures)
-    return figures
+    return standalone(__doc__, argv, alone, steps=1000)
 
 
 if __name__ == "__main__":
