@@ -16,34 +16,46 @@ def partial_object(text: str) -> dict[str, Any] | None:
     start = text.find("{")
     if start < 0:
         return None
+    return _parse(_Escaper().escape(text[start:]))
+
+
+def _parse(json_text: str) -> dict[str, Any] | None:
     try:
-        value = jiter.from_json(_escape_raw_controls(text[start:]).encode(), partial_mode="trailing-strings")
+        value = jiter.from_json(json_text.encode(), partial_mode="trailing-strings")
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
 
 
 _CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_SIGNIFICANT = ('"', "\\", *_CONTROL_ESCAPES)
 
 
-def _escape_raw_controls(text: str) -> str:
-    """Escape raw newlines and tabs inside strings: grammar-constrained llama.cpp output allows them,
-    strict JSON does not, and the stream would otherwise stop at the first line break."""
-    if not any(c in text for c in _CONTROL_ESCAPES):
-        return text
-    out, in_string, escaped = [], False, False
-    for char in text:
-        if in_string and not escaped and char in _CONTROL_ESCAPES:
-            out.append(_CONTROL_ESCAPES[char])
-            continue
-        out.append(char)
-        if escaped:
-            escaped = False
-        elif char == "\\" and in_string:
-            escaped = True
-        elif char == '"':
-            in_string = not in_string
-    return "".join(out)
+class _Escaper:
+    """Escapes raw newlines and tabs inside strings: grammar-constrained llama.cpp output allows them,
+    strict JSON does not, and the stream would otherwise stop at the first line break. Keeps its place
+    between calls, so text arriving in pieces is escaped once, piece by piece."""
+
+    def __init__(self) -> None:
+        self.in_string = False
+        self.escaped = False
+
+    def escape(self, text: str) -> str:
+        if not self.escaped and not any(c in text for c in _SIGNIFICANT):
+            return text  # changes neither the text nor where it stands
+        out = []
+        for char in text:
+            if self.in_string and not self.escaped and char in _CONTROL_ESCAPES:
+                out.append(_CONTROL_ESCAPES[char])
+                continue
+            out.append(char)
+            if self.escaped:
+                self.escaped = False
+            elif char == "\\" and self.in_string:
+                self.escaped = True
+            elif char == '"':
+                self.in_string = not self.in_string
+        return "".join(out)
 
 
 def lookup(obj: Any, path: tuple[str, ...]) -> Any:
@@ -58,12 +70,22 @@ class PartialJSON:
     """Accumulates JSON text and tells, per string field, what arrived since it was last asked."""
 
     def __init__(self) -> None:
-        self.text = ""
+        self.text = ""  # callers may also append to it directly, when nobody watches the fields grow
         self._sent: dict[tuple[str, ...], str] = {}
+        self._json = ""  # ``text`` from its first "{", escaped
+        self._read = 0  # how much of ``text`` is in ``_json``
+        self._escaper = _Escaper()
 
     def feed(self, delta: str) -> dict[str, Any]:
         self.text += delta
-        return partial_object(self.text) or {}
+        new, self._read = self.text[self._read :], len(self.text)
+        if not self._json:
+            start = new.find("{")
+            if start < 0:
+                return {}
+            new = new[start:]
+        self._json += self._escaper.escape(new)
+        return _parse(self._json) or {}
 
     def grown(self, obj: dict[str, Any], *path: str) -> str:
         """The new tail of the string at ``path``; empty when it has not grown (or is not a string)."""

@@ -65,3 +65,13 @@ def test_raw_newlines_inside_strings_keep_streaming():
     obj = partial_object(text)
     assert obj["inner_thoughts"] == "line one\nline two\tend"
     assert obj["params"]["message"] == 'a "quoted"\nword'
+
+
+def test_raw_newlines_split_across_pieces_keep_streaming():
+    text = '```json\n{"inner_thoughts": "one\ntwo \\"q\\"\tend", "params": {"message": "a\nb"}}'
+    stream = PartialJSON()
+    for start in range(0, len(text), 3):
+        obj = stream.feed(text[start : start + 3])
+    assert (
+        obj == partial_object(text) == {"inner_thoughts": 'one\ntwo "q"\tend', "params": {"message": "a\nb"}}
+    )
