@@ -96,6 +96,7 @@ class Agent:
         state = AgentState(name=name, config=config, system_prompt=system_prompt, blocks=blocks)
         agent = cls(state, limits)
         agent._attach(store, llm)
+        agent._opened.set()
         initial = boot_sequence() + ([login_event(0, "Never (first login)")] if login else [])
         store.append_messages(initial)
         agent.buffer = initial
@@ -113,6 +114,7 @@ class Agent:
             raise AgentError(f"Agent store {store.name!r} has no saved state.")
         agent = cls(state, limits)
         agent._attach(store, llm)
+        agent._opened.set()
         await agent._reload()
         await agent._find_pending()
         await agent.refresh_context()
@@ -149,12 +151,12 @@ class Agent:
             self._announce(before, "the store moved on since the agent was last closed")
         self._preview = None
         await self._find_pending()
+        self._opened.set()  # only now: a step waiting for it must see the state the store holds
         await self.refresh_context()
 
     def _attach(self, store: AgentStore, llm: LLMBackend) -> None:
         self.store, self.llm = store, llm
         self.builder = ContextBuilder(llm.tokenizer, TOOL_SCHEMAS, llm.layout)
-        self._opened.set()
 
     async def wait_open(self) -> None:
         await self._opened.wait()

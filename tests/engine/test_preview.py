@@ -103,3 +103,28 @@ async def test_scrollback_comes_from_the_preview_until_it_runs_out(limits, tmp_p
     assert view.messages_before(messages[8].id, 2) is None  # inside the window: not the preview's
     complete = view.model_copy(update={"reaches_start": True})
     assert complete.messages_before(messages[4].id, 5) == messages[2:4]
+
+
+async def test_whoever_waits_for_the_open_agent_sees_its_unanswered_message(
+    make_agent, llm, open_store, limits, tmp_path
+):
+    from memgpt_tui.llm.base import BackendUnavailable
+
+    agent, _ = await make_agent(name="pending")
+    llm.queue(BackendUnavailable("Nothing answers", hint="Start the server."))
+    await agent.send("are you there?")
+    assert agent.pending is not None
+    await agent.close()
+
+    shown = Agent.from_preview(read_preview(tmp_path, "pending"), limits)
+    seen = []
+
+    async def waiter() -> None:
+        await shown.wait_open()
+        seen.append(shown.pending)
+
+    waiting = asyncio.create_task(waiter())
+    await shown.open(open_store("pending"), llm)
+    await waiting
+    assert seen[0] is not None and seen[0].user_text() == "are you there?"
+    await shown.close()
