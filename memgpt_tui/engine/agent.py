@@ -171,8 +171,8 @@ class Agent:
 
     async def _reload(self) -> None:
         self.buffer = await self._io(self.store.get_messages, self.state.in_context_ids)
-        self.recall_count = await self._io(self.store.count_messages)
-        self.archival_count = await self._io(self.store.archival_count)
+        self.recall_count = self.store.count_messages()
+        self.archival_count = self.store.archival_count()
         self._rebuild_memory()
 
     def _rebuild_memory(self) -> None:
@@ -313,8 +313,8 @@ class Agent:
     ) -> tuple[Message | None, ev.StepReason]:
         number = self.state.step + 1
         self.emit(ev.StepStarted(number, reason))
-        await self._fit(incoming)
-        response, assembled = await self._call_verified(incoming, number, reason)
+        fitted = await self._fit(incoming)
+        response, assembled = await self._call_verified(incoming, number, reason, fitted)
         if self.pending is incoming:
             self.pending = None  # from here on the step completes even if cancelled
         commit = asyncio.ensure_future(self._commit(number, incoming, persisted, response, assembled))
@@ -322,14 +322,14 @@ class Agent:
         return await asyncio.shield(commit)
 
     async def _call_verified(
-        self, incoming: Message, number: int, reason: ev.StepReason
+        self, incoming: Message, number: int, reason: ev.StepReason, fitted: Assembled | None
     ) -> tuple[LLMResponse, Assembled]:
         """Call the model; the first reply of a new agent must use send_message or a search and carry an
         inner monologue (MemGPT's first-message verification), so bad first habits don't stick."""
         check = not self.state.verified and not self.state.config.no_verify
         tries = self.limits.verify_retries if check else 1
         for attempt in range(1, tries + 1):
-            response, assembled = await self._call(incoming)
+            response, assembled = await self._call(incoming, fitted if attempt == 1 else None)
             problem = _verification_problem(response) if check else None
             if problem is None:
                 self.state.verified = True
@@ -346,14 +346,13 @@ class Agent:
         self.state.verified = True
         return response, assembled
 
-    async def _call(self, incoming: Message) -> tuple[LLMResponse, Assembled]:
+    async def _call(self, incoming: Message, fitted: Assembled | None) -> tuple[LLMResponse, Assembled]:
+        """``fitted``: the request ``_fit`` already assembled for this buffer, if it kept it."""
         for attempt in (1, 2):
             window = [*self.buffer, incoming]
-            assembled = await self._assemble(window, bounded=True)
+            assembled = fitted if attempt == 1 and fitted is not None else await self._assemble(window, bounded=True)
             # New messages are counted exactly while the model works on the request.
-            counting = (
-                asyncio.ensure_future(self.builder.count_messages(window)) if assembled.bounded else None
-            )
+            counting = asyncio.ensure_future(self.builder.count_new(window)) if assembled.bounded else None
             try:
                 response = await self.llm.complete(
                     assembled.messages, TOOL_SCHEMAS, on_token=lambda ch, t: self.emit(ev.Token(ch, t))
@@ -362,15 +361,16 @@ class Agent:
                     await counting
                     assembled = await self._assemble(window)
                 return response, assembled
-            except BaseException as exc:
-                if counting is not None:
-                    counting.cancel()
-                if not isinstance(exc, ContextOverflowError) or attempt == 2:
+            except ContextOverflowError:
+                if attempt == 2:
                     raise
-                self.emit(
-                    ev.Notice("warning", "The model reported a context overflow; summarising and retrying.")
-                )
-                await self._evict(incoming, int(self.context_window * self.limits.summarize_to_fraction))
+            finally:
+                if counting is not None:
+                    counting.cancel()  # a no-op once it finished
+            self.emit(
+                ev.Notice("warning", "The model reported a context overflow; summarising and retrying.")
+            )
+            await self._evict(incoming, int(self.context_window * self.limits.summarize_to_fraction))
         raise AssertionError("unreachable")
 
     async def _commit(
@@ -495,14 +495,16 @@ class Agent:
     def _reply_reserve(self) -> int:
         return min(1024, self.context_window // 8)
 
-    async def _fit(self, incoming: Message) -> None:
-        """Evict before a request would overflow the window (leaving room for the reply)."""
+    async def _fit(self, incoming: Message) -> Assembled | None:
+        """Evict before a request would overflow the window (leaving room for the reply). Returns the
+        request when it fits as it is, by the upper bound."""
         bound = await self._assemble([*self.buffer, incoming], bounded=True)
         if bound.breakdown.total + self._reply_reserve() <= self.context_window:
-            return  # fits even by the upper bound: no need to wait for the exact count
+            return bound  # fits even by the upper bound: no need to wait for the exact count
         assembled = await self._assemble([*self.buffer, incoming])
         if assembled.breakdown.total + self._reply_reserve() > self.context_window:
             await self._evict(incoming, int(self.context_window * self.limits.summarize_to_fraction))
+        return None
 
     async def _evict(self, incoming: Message | None, target_total: int) -> int:
         """Move the oldest messages out of view into recall and fold them into the summary."""
@@ -677,14 +679,14 @@ class Agent:
     async def delete_archival(self, passage_id: str) -> None:
         async with self._step_guard():
             await self._io(self.store.archival_delete, passage_id)
-            self.archival_count = await self._io(self.store.archival_count)
+            self.archival_count = self.store.archival_count()
             await self._checkpoint(None, "user deleted an archival passage")
             await self.refresh_context()
 
     async def attached(self, added: int, source: str) -> None:
         """Record that a data source was copied into archival memory."""
         async with self._step_guard():
-            self.archival_count = await self._io(self.store.archival_count)
+            self.archival_count = self.store.archival_count()
             self._rebuild_memory()
             await self._checkpoint(None, f"attached source {source} ({added} passages)")
             self.emit(ev.Notice("info", f"Attached {source!r}: {added} passages added to archival memory."))

@@ -27,7 +27,6 @@ class ContextBuilder:
 
     def __init__(self, tokenizer: Tokenizer, tools: list[dict[str, Any]], layout: PromptLayout) -> None:
         self.tokenizer = tokenizer
-        self.tools = tools
         self.layout = layout
         self._by_id: dict[str, tuple[str, int]] = {}  # role in the prompt, tokens of the text
         self._by_text: dict[str, int] = {}
@@ -66,11 +65,12 @@ class ContextBuilder:
 
     async def count_messages(self, messages: Sequence[Message]) -> list[int]:
         """Each message's tokens in the prompt, when it follows the system prompt and summary."""
-        await self._count_new(messages)
+        await self.count_new(messages)
         counted = [self._by_id[m.id] for m in messages]
         return self._with_template(counted, await self.layout.cost(), self._before_buffer)
 
-    async def _count_new(self, messages: Sequence[Message]) -> None:
+    async def count_new(self, messages: Sequence[Message]) -> None:
+        """Count (and cache) the messages not counted yet."""
         if missing := [m for m in messages if m.id not in self._by_id]:
             turns = [self.layout.turn(self._wire_form(m)) for m in missing]
             counts = await self.tokenizer.count([text for _, text in turns])
@@ -103,12 +103,12 @@ class ContextBuilder:
         bounded: bool = False,
     ) -> Assembled:
         cost = await self.layout.cost()
-        await self.count_tools()
+        await self._count_tools()
         head, core, alert, n_head, n_core, n_alert = await self._fixed_part(
             state, recall_count, archival_count, hidden_count
         )
         if not bounded:
-            await self._count_new(buffer)
+            await self.count_new(buffer)
         per_message, inexact = self._per_message(buffer, cost, self._before_buffer)
         # An alert's role is the role before the buffer; the alert itself follows the system prompt.
         [n_summary] = self._with_template([(self._before_buffer, n_alert)], cost, self.layout.system_role)
@@ -166,7 +166,7 @@ class ContextBuilder:
             wire = self._wire[message.id] = message.to_openai()
         return wire
 
-    async def count_tools(self) -> None:
+    async def _count_tools(self) -> None:
         if self._n_tools < 0:
             self._n_tools = (await self._count_texts([self._tools_text]))[0] if self._tools_text else 0
 
