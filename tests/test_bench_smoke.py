@@ -40,6 +40,9 @@ def test_store_turn(tmp_path: Path) -> None:
         "bytes per checkpoint, step 100",
         "bytes per checkpoint, step 30",
         "bytes per checkpoint, step 30 / step 100",
+        "upkeep bytes per step, steps 1-30",
+        "upkeep bytes per step, steps 1-30",
+        "all bytes per step, step 30 / step 100",
         "restore, any of 30 checkpoints",
     ]
 

@@ -350,7 +350,9 @@ class Agent:
         """``fitted``: the request ``_fit`` already assembled for this buffer, if it kept it."""
         for attempt in (1, 2):
             window = [*self.buffer, incoming]
-            assembled = fitted if attempt == 1 and fitted is not None else await self._assemble(window, bounded=True)
+            assembled = (
+                fitted if attempt == 1 and fitted is not None else await self._assemble(window, bounded=True)
+            )
             # New messages are counted exactly while the model works on the request.
             counting = asyncio.ensure_future(self.builder.count_new(window)) if assembled.bounded else None
             try:

@@ -140,6 +140,8 @@ class LanceAgentStore(AgentStore):
         self._reload()
         self._roll_back_unfinished_step()
         self._commits = {name: self._commits_since_upkeep(name) for name in ALL_TABLES}
+        self._bulk_rows = 0  # archival rows inserted in bulk since the last upkeep round
+        self._upkeep_lock = threading.Lock()  # one upkeep round at a time, the writer's or a caller's
         self._ann_rows = self._indexed_vectors()
         self._ann_thread: threading.Thread | None = None
         self._search_pool: ThreadPoolExecutor | None = None
@@ -366,9 +368,8 @@ class LanceAgentStore(AgentStore):
             self._tables[ARCHIVAL].add(to_table(rows(seq), self._tables.schemas[ARCHIVAL]))
             with self._lock:
                 self._archival_count += len(texts)
-                # A bulk insert is one commit but many rows: fold them into the indexes at the next
-                # maintenance round, or every search would scan them unindexed.
-                self._commits[ARCHIVAL] = max(self._commits[ARCHIVAL] + 1, self.tuning.compact_after)
+                self._commits[ARCHIVAL] += 1
+                self._bulk_rows += len(texts)
         self._wake.set()
         return ids
 
@@ -694,7 +695,7 @@ class LanceAgentStore(AgentStore):
             self._wake.clear()
             try:
                 self._flush()
-                self._maintain()
+                self.maintain()
                 if now() - self._meta_written > _META_EVERY:
                     self._write_meta()
             except Exception:
@@ -702,22 +703,35 @@ class LanceAgentStore(AgentStore):
                 log.exception("agent %s: background write failed", self.name)
                 self._stop.wait(1.0)
 
-    def _maintain(self) -> None:
-        """Compact small fragments, fold new rows into the indexes, drop unreferenced versions."""
-        for name in ALL_TABLES:
-            if self._stop.is_set() or self._commits[name] < self.tuning.compact_after:
-                continue
-            if name == ARCHIVAL and self._ann_thread is not None and self._ann_thread.is_alive():
-                continue
-            table = self._tables[name]
-            with self._flush_lock:
-                upkeep.compact(table)
-                upkeep.refresh_indexes(table, self.tuning.index_after)
-                upkeep.cleanup(table, self.tuning.cleanup_after)
-                self._commits[name] = 0
-        if self._needs_ann_index():
-            self._ann_thread = threading.Thread(target=self._build_ann_index, name="store-ann", daemon=True)
-            self._ann_thread.start()
+    def maintain(self) -> None:
+        """Run the upkeep that is due, in this thread: compact small fragments, fold new rows into the
+        indexes, drop unreferenced versions. The background writer calls this after every flush."""
+        with self._upkeep_lock:
+            for name in ALL_TABLES:
+                if not self._stop.is_set() and self._upkeep_due(name):
+                    table = self._tables[name]
+                    with self._flush_lock:
+                        upkeep.compact(table)
+                        upkeep.refresh_indexes(table, self.tuning.index_after)
+                        upkeep.cleanup(table, self.tuning.cleanup_after)
+                        self._commits[name] = 0
+                        if name == ARCHIVAL:
+                            self._bulk_rows = 0
+            if self._needs_ann_index():
+                self._ann_thread = threading.Thread(
+                    target=self._build_ann_index, name="store-ann", daemon=True
+                )
+                self._ann_thread.start()
+
+    def _upkeep_due(self, name: str) -> bool:
+        """After ``compact_after`` commits to a table, or a bulk insert of ``index_after`` rows (one
+        commit, but every search would scan its rows unindexed until a round folds them in)."""
+        if name == ARCHIVAL:
+            if self._ann_thread is not None and self._ann_thread.is_alive():
+                return False
+            if self._bulk_rows >= self.tuning.index_after:
+                return True
+        return self._commits[name] >= self.tuning.compact_after
 
     def _needs_ann_index(self) -> bool:
         if self._ann_thread is not None and self._ann_thread.is_alive():

@@ -54,6 +54,7 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = None
         self._path: Path | None = None
+        self._written = False  # anything in the open segment yet
         existing = self.segments()
         self._next = int(existing[-1].stem) + 1 if existing else 1
 
@@ -69,22 +70,32 @@ class Journal:
         while data:
             written = os.write(self._fd, data)
             data = data[written:]
+        self._written = True
 
     def rotate(self) -> Path | None:
-        """Close the current segment (returned, None when nothing was written); later appends open a new one."""
+        """Close the current segment and return it (None when nothing was written to it). The next one
+        is opened here, by the writer: creating a file can take most of a millisecond, which the next
+        append, on the engine's path, should not pay."""
+        if not self._written:
+            return None
         path = self._path
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd, self._path = None, None
+        assert self._fd is not None
+        os.close(self._fd)
+        self._open_next()
         return path
 
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        self.rotate()
+        if self._fd is not None:
+            os.close(self._fd)
+            if not self._written and self._path is not None:
+                self._path.unlink(missing_ok=True)
+        self._fd, self._path, self._written = None, None, False
 
     def _open_next(self) -> None:
         self._path = self.directory / f"{self._next:012d}.log"
         self._next += 1
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._written = False

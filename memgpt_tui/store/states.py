@@ -5,9 +5,11 @@ steps. A checkpoint row holds each such text only when the previous checkpoint d
 names the checkpoint row that holds it (``$refs``: path -> [checkpoint id, path there]). The lists that
 slide along with the conversation (the in-context message ids, prompt tokens per step) are stored as the
 items added since a checkpoint that holds the list whole, and how many of its items were dropped from
-the front (``$lists``: field -> [checkpoint id, dropped]). So a checkpoint costs what changed in its
-step, and restoring one reads at most a few more rows, each holding its part whole. Checkpoint rows are
-never deleted, so a reference stays valid through compaction, export and import.
+the front (``$lists``: field -> [checkpoint id, dropped]). A list is stored whole again once the items
+stored as added since its last whole copy would outweigh the list itself. So a checkpoint costs about
+what changed in its step, and restoring one reads at most a few more rows, each holding its part
+whole. Checkpoint rows are never deleted, so a reference stays valid through compaction, export and
+import.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ REFS = "$refs"
 LISTS = "$lists"
 MIN_SHARED = 256  # characters; a shorter text costs less inline than referenced
 SLIDING = ("in_context_ids", "prompt_history")
-MAX_ADDED = 64  # items; past this many a list is stored whole again
 
 Holder = tuple[str, str]  # checkpoint id, path of the text in that checkpoint's state
 
@@ -34,7 +35,8 @@ class StatePacker:
 
     def __init__(self) -> None:
         self._holders: dict[str, Holder] = {}  # text digest -> where it is stored in full
-        self._lists: dict[str, tuple[str, list[Any]]] = {}  # field -> checkpoint holding it whole, list
+        # field -> checkpoint holding it whole, that list, items stored as added since
+        self._lists: dict[str, tuple[str, list[Any], int]] = {}
 
     def pack(self, checkpoint_id: str, state: AgentState) -> str:
         data = state.model_dump(mode="json")
@@ -57,11 +59,17 @@ class StatePacker:
             items = data[field]
             held = self._lists.get(field)
             dropped = _dropped(held[1], items) if held else None
-            if held is None or dropped is None or len(items) - (len(held[1]) - dropped) > MAX_ADDED:
-                self._lists[field] = (checkpoint_id, items)
+            if held is None or dropped is None:
+                self._lists[field] = (checkpoint_id, items, 0)
                 continue
-            lists[field] = (held[0], dropped)
-            data[field] = items[len(held[1]) - dropped :]
+            base, whole, spent = held
+            added = items[len(whole) - dropped :]
+            if spent + len(added) >= len(items):  # the added parts would cost a whole copy
+                self._lists[field] = (checkpoint_id, items, 0)
+                continue
+            self._lists[field] = (base, whole, spent + len(added))
+            lists[field] = (base, dropped)
+            data[field] = added
         if lists:
             data[LISTS] = lists
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -10,7 +10,11 @@ the history. Instead:
   fragments and a row is rewritten O(log n) times; fragments that lost a tenth of their rows to
   deletes are rewritten on their own.
 - new rows are folded into an index only once ``index_after`` of them are unindexed: searches scan
-  that tail directly, which costs little while it is short, and a fold rewrites the index.
+  that tail directly, which costs little while it is short. A fold writes the new rows as a segment of
+  their own, merged with the newest segments when ``_FANOUT`` of one size tier meet, so a table keeps
+  O(log n) segments per index and a fold costs about what it adds, not the whole index. Vector indexes
+  are the exception: each of their segments is searched with its own probes, so their new rows are
+  merged into the newest segment.
 """
 
 from __future__ import annotations
@@ -54,9 +58,16 @@ def unindexed_rows(table: Table) -> dict[str, int]:
 
 def refresh_indexes(table: Table, index_after: int) -> None:
     """Fold unindexed rows into every index that has at least ``index_after`` of them."""
-    stale = [name for name, rows in unindexed_rows(table).items() if rows >= index_after]
-    if stale:
-        table.to_lance().optimize.optimize_indices(index_names=stale)
+    vector = {i.name for i in table.list_indices() if i.index_type.lower().startswith(("ivf", "hnsw"))}
+    for name, rows in unindexed_rows(table).items():
+        if rows < index_after:
+            continue
+        dataset = table.to_lance()
+        if name in vector:
+            merged = 1
+        else:
+            merged = _segments_to_merge(dataset.stats.index_stats(name)["num_indexed_rows_per_delta"], rows)
+        dataset.optimize.optimize_indices(index_names=[name], num_indices_to_merge=merged)
         table.checkout_latest()
 
 
@@ -82,6 +93,19 @@ def _to_merge(fragments: list[FragmentMetadata]) -> list[FragmentMetadata]:
         else:
             start += 1
     return [fragments[i] for i in sorted(chosen)]
+
+
+def _segments_to_merge(segments: list[int], new_rows: int) -> int:
+    """How many of the newest index segments (rows each, oldest first) a fold merges with its new
+    rows: every run of ``_FANOUT - 1`` segments of the size tier the merged rows have reached."""
+    rows, merged = new_rows, 0
+    while merged + _FANOUT - 1 <= len(segments):
+        run = segments[len(segments) - merged - (_FANOUT - 1) : len(segments) - merged]
+        if any(_tier(size) != _tier(rows) for size in run):
+            break
+        rows += sum(run)
+        merged += _FANOUT - 1
+    return merged
 
 
 def _tier(rows: int) -> int:

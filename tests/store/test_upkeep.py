@@ -94,6 +94,32 @@ def test_tiered_compaction_merges_the_newest_run_only() -> None:
     assert merged(500) == []
 
 
+def test_index_folds_add_segments_merged_by_size_tier() -> None:
+    assert upkeep._segments_to_merge([], 2_048) == 0
+    assert upkeep._segments_to_merge([50_000, 2_048, 2_048], 2_048) == 0  # a new segment of its own
+    assert upkeep._segments_to_merge([50_000, 2_048, 2_048, 2_048], 2_100) == 3  # four of one tier
+    assert upkeep._segments_to_merge([8_192] * 3 + [2_048] * 3, 2_100) == 6  # and the carry into the next
+    assert upkeep._segments_to_merge([2_048] * 3, 60_000) == 0  # a bulk insert stands alone
+
+
+def test_index_folds_keep_few_segments_and_find_every_row(open_store: Callable[..., LanceAgentStore]) -> None:
+    store = open_store(tuning=StoreTuning(flush_interval=3600, compact_after=2, index_after=8))
+    state = make_state()
+    for i in range(60):
+        turn(store, state, f"a note about zebra{i}", "ok")
+        store.sync()
+        store.maintain()  # what the writer does between steps
+    for name in ("text_idx", "id_idx"):
+        stats = store._tables[MESSAGES].index_stats(name)
+        assert stats is not None and stats.num_unindexed_rows < 8
+        assert 1 < stats.num_indices <= 9, "folds add segments, and merge them by tier"
+    for i in (0, 23, 59):
+        assert [m.user_text() for m in store.search_messages(f"zebra{i}", 0, 5).items] == [
+            f"a note about zebra{i}"
+        ]
+    assert len(store.get_messages([m.id for m in store.recent_messages(None, 200)])) == 180
+
+
 def test_restore_after_tiered_compaction_and_cleanup(open_store: Callable[..., LanceAgentStore]) -> None:
     tuning = StoreTuning(
         flush_interval=0.01, compact_after=2, index_after=8, cleanup_after=timedelta(milliseconds=1)
