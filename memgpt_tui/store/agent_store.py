@@ -71,6 +71,7 @@ class StoreTuning:
     flush_records: int = 256  # or fewer, when this many records are waiting
     compact_after: int = 24  # commits (small fragments) per table before an upkeep round
     index_after: int = 2_048  # unindexed rows an index may leave to a direct scan before a refresh
+    segment_rows: int = 16_384  # index segments below this take the next refresh's rows (upkeep.py)
     cleanup_after: timedelta = timedelta(minutes=2)  # unreferenced Lance versions older than this go
     ann_threshold: int = 20_000  # archival rows before an ANN index pays for itself (exact below)
     ann_retrain_factor: float = 4.0  # retrain the ANN index when the table grew this much since
@@ -712,7 +713,7 @@ class LanceAgentStore(AgentStore):
                     table = self._tables[name]
                     with self._flush_lock:
                         upkeep.compact(table)
-                        upkeep.refresh_indexes(table, self.tuning.index_after)
+                        upkeep.refresh_indexes(table, self.tuning.index_after, self.tuning.segment_rows)
                         upkeep.cleanup(table, self.tuning.cleanup_after)
                         self._commits[name] = 0
                         if name == ARCHIVAL:

@@ -10,11 +10,12 @@ the history. Instead:
   fragments and a row is rewritten O(log n) times; fragments that lost a tenth of their rows to
   deletes are rewritten on their own.
 - new rows are folded into an index only once ``index_after`` of them are unindexed: searches scan
-  that tail directly, which costs little while it is short. A fold writes the new rows as a segment of
-  their own, merged with the newest segments when ``_FANOUT`` of one size tier meet, so a table keeps
-  O(log n) segments per index and a fold costs about what it adds, not the whole index. Vector indexes
-  are the exception: each of their segments is searched with its own probes, so their new rows are
-  merged into the newest segment.
+  that tail directly, which costs little while it is short. A fold merges them into the newest index
+  segment while that is small; past ``segment_rows`` it starts a new segment instead, and ``_FANOUT``
+  segments of one size tier are merged into one. So a fold rewrites at most a small segment plus the
+  tiered merges, not the whole index, and an index keeps O(log n) segments (each one is listed in every
+  commit's manifest, which is why small ones are not kept apart). Vector indexes are the exception:
+  each of their segments is searched with its own probes, so new rows always join the newest one.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def unindexed_rows(table: Table) -> dict[str, int]:
     return found
 
 
-def refresh_indexes(table: Table, index_after: int) -> None:
+def refresh_indexes(table: Table, index_after: int, segment_rows: int) -> None:
     """Fold unindexed rows into every index that has at least ``index_after`` of them."""
     vector = {i.name for i in table.list_indices() if i.index_type.lower().startswith(("ivf", "hnsw"))}
     for name, rows in unindexed_rows(table).items():
@@ -66,7 +67,8 @@ def refresh_indexes(table: Table, index_after: int) -> None:
         if name in vector:
             merged = 1
         else:
-            merged = _segments_to_merge(dataset.stats.index_stats(name)["num_indexed_rows_per_delta"], rows)
+            segments = dataset.stats.index_stats(name)["num_indexed_rows_per_delta"]
+            merged = _segments_to_merge(segments, rows, segment_rows)
         dataset.optimize.optimize_indices(index_names=[name], num_indices_to_merge=merged)
         table.checkout_latest()
 
@@ -95,10 +97,13 @@ def _to_merge(fragments: list[FragmentMetadata]) -> list[FragmentMetadata]:
     return [fragments[i] for i in sorted(chosen)]
 
 
-def _segments_to_merge(segments: list[int], new_rows: int) -> int:
+def _segments_to_merge(segments: list[int], new_rows: int, segment_rows: int) -> int:
     """How many of the newest index segments (rows each, oldest first) a fold merges with its new
-    rows: every run of ``_FANOUT - 1`` segments of the size tier the merged rows have reached."""
-    rows, merged = new_rows, 0
+    rows: the newest one while it is under ``segment_rows``, then every run of ``_FANOUT - 1``
+    segments of the size tier the merged rows have reached."""
+    merged, rows = 0, new_rows
+    if segments and segments[-1] < segment_rows:
+        merged, rows = 1, rows + segments[-1]
     while merged + _FANOUT - 1 <= len(segments):
         run = segments[len(segments) - merged - (_FANOUT - 1) : len(segments) - merged]
         if any(_tier(size) != _tier(rows) for size in run):

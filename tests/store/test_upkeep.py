@@ -95,15 +95,21 @@ def test_tiered_compaction_merges_the_newest_run_only() -> None:
 
 
 def test_index_folds_add_segments_merged_by_size_tier() -> None:
-    assert upkeep._segments_to_merge([], 2_048) == 0
-    assert upkeep._segments_to_merge([50_000, 2_048, 2_048], 2_048) == 0  # a new segment of its own
-    assert upkeep._segments_to_merge([50_000, 2_048, 2_048, 2_048], 2_100) == 3  # four of one tier
-    assert upkeep._segments_to_merge([8_192] * 3 + [2_048] * 3, 2_100) == 6  # and the carry into the next
-    assert upkeep._segments_to_merge([2_048] * 3, 60_000) == 0  # a bulk insert stands alone
+    def merged(segments: list[int], new_rows: int) -> int:
+        return upkeep._segments_to_merge(segments, new_rows, 16_384)
+
+    assert merged([], 2_048) == 0
+    assert merged([0], 2_048) == 1  # the empty segment of a new table
+    assert merged([50_000, 9_000], 2_048) == 1  # a small newest segment takes the new rows
+    assert merged([50_000, 20_000], 2_048) == 0  # a large one does not: a new segment
+    assert merged([20_000, 20_000, 20_000, 16_000], 2_048) == 4  # which joins three of its tier
+    assert merged([80_000] * 3 + [20_000] * 3, 60_000) == 6  # and carries into the next tier
+    assert merged([20_000] * 3, 200_000) == 0  # a bulk insert stands alone
 
 
 def test_index_folds_keep_few_segments_and_find_every_row(open_store: Callable[..., LanceAgentStore]) -> None:
-    store = open_store(tuning=StoreTuning(flush_interval=3600, compact_after=2, index_after=8))
+    tuning = StoreTuning(flush_interval=3600, compact_after=2, index_after=8, segment_rows=16)
+    store = open_store(tuning=tuning)
     state = make_state()
     for i in range(60):
         turn(store, state, f"a note about zebra{i}", "ok")
