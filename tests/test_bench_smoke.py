@@ -34,7 +34,8 @@ def test_engine_turn() -> None:
 
 
 def test_store_turn(tmp_path: Path) -> None:
-    figures = store_turn.history(30, str(tmp_path / "agents"))
+    root = str(tmp_path / "agents")
+    figures = store_turn.history(30, root) + store_turn.at_scale(3_000, 10, root)
     assert names(figures) == [
         "store cost per step (engine path)",
         "bytes per checkpoint, step 100",
@@ -44,6 +45,8 @@ def test_store_turn(tmp_path: Path) -> None:
         "upkeep bytes per step, steps 1-30",
         "all bytes per step, step 30 / step 100",
         "restore, any of 30 checkpoints",
+        "bytes per checkpoint, 3k-message history",
+        "upkeep bytes per step, 3k-message history",
     ]
 
 
