@@ -31,7 +31,7 @@ from lancedb.query import ColumnOrdering, LanceVectorQueryBuilder
 
 from ..engine.messages import Message, new_id, now
 from ..engine.state import AgentState
-from . import location, preview, states, upkeep
+from . import paths, preview, states, upkeep
 from .api import (
     AgentStore,
     CheckpointInfo,
@@ -109,7 +109,7 @@ class LanceAgentStore(AgentStore):
         self._meta = read_meta(uri, name)
         if embedder is not None:
             check_embedding(self._meta, embedder.model, embedder.dim)
-        state_dir = self._state_dir = location.local_state_dir(uri)
+        state_dir = self._state_dir = paths.local_state_dir(uri)
         self._lock_file = AgentLock(state_dir / "lock", name).acquire()
         self._closed = False
         try:

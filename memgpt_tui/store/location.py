@@ -10,10 +10,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from .paths import check_name as check_name
 from .paths import is_local, local_path
-from .paths import join as join
-from .paths import local_state_dir as local_state_dir
 
 
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..engine.messages import now
-from . import location
+from . import location, paths
 from .api import EmbeddingMismatch, StoreError
 
 META_FILE = "agent.json"
@@ -42,7 +42,7 @@ class AgentMeta(BaseModel):
 
 
 def meta_uri(store_uri: str) -> str:
-    return location.join(store_uri, META_FILE)
+    return paths.join(store_uri, META_FILE)
 
 
 def read_meta(store_uri: str, name: str) -> AgentMeta:

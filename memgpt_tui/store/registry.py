@@ -17,11 +17,10 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from ..engine.messages import now
-from . import location
+from . import location, paths
 from .api import AgentLocked, Embedder, StoreError
 from .lock import AgentLock
 from .meta import AgentMeta, EmbeddingInfo, check_embedding, read_meta, write_meta
-from .paths import store_uri
 from .rows import ALL_TABLES
 
 if TYPE_CHECKING:  # LanceDB takes a second to import: listing agents must not pay for it
@@ -56,14 +55,14 @@ class AgentInfo(BaseModel):
 
 def exists(root: str, name: str) -> bool:
     """True when anything (an agent or not) occupies the name."""
-    return location.exists(store_uri(root, name))
+    return location.exists(paths.store_uri(root, name))
 
 
 def list_agents(root: str) -> list[dict[str, Any]]:
     """One row per directory under ``root``, read from ``agent.json`` only (no tables are opened)."""
     rows = []
     for name in location.list_dirs(root):
-        uri = location.join(root, name)
+        uri = paths.join(root, name)
         try:
             meta = read_meta(uri, name)
         except StoreError as exc:
@@ -90,7 +89,7 @@ def create_store(
     root: str, name: str, embedder: Embedder, tuning: StoreTuning | None = None
 ) -> LanceAgentStore:
     """A new, empty agent store; refuses a name that is taken (by an agent or anything else)."""
-    uri = store_uri(root, name)
+    uri = paths.store_uri(root, name)
     if location.exists(uri):
         raise StoreError(f"An agent named {name!r} already exists. Pick another name, or delete it first.")
     from .agent_store import LanceAgentStore
@@ -110,7 +109,7 @@ def open_store(
 ) -> LanceAgentStore:
     from .agent_store import LanceAgentStore
 
-    uri = store_uri(root, name)
+    uri = paths.store_uri(root, name)
     if not location.exists(uri):
         raise StoreError(f"No agent named {name!r} in {root}.")
     return LanceAgentStore(uri, name, embedder, tuning=tuning)
@@ -118,18 +117,18 @@ def open_store(
 
 def delete(root: str, name: str) -> None:
     """Delete an agent for good. Refuses an agent open elsewhere and a directory that is not an agent."""
-    uri = store_uri(root, name)
+    uri = paths.store_uri(root, name)
     if not location.exists(uri):
         raise StoreError(f"No agent named {name!r} in {root}.")
     read_meta(uri, name)
-    with AgentLock(location.local_state_dir(uri) / "lock", name):
+    with AgentLock(paths.local_state_dir(uri) / "lock", name):
         _remove(uri)
 
 
 def _remove(uri: str) -> None:
     location.delete_dir(uri)
-    if not location.is_local(uri):
-        location.delete_dir(str(location.local_state_dir(uri)))
+    if not paths.is_local(uri):
+        location.delete_dir(str(paths.local_state_dir(uri)))
 
 
 # ------------------------------------------------------------------ agent files
@@ -180,10 +179,10 @@ def import_agent(root: str, file: Path, name: str | None = None, embedder: Embed
     from .tables import StoreTables
 
     header, tables = _read_agent_file(file.expanduser())
-    target = location.check_name(name or header.agent.name)
+    target = paths.check_name(name or header.agent.name)
     if embedder is not None:
         check_embedding(header.agent, embedder.model, embedder.dim)
-    uri = store_uri(root, target)
+    uri = paths.store_uri(root, target)
     if location.exists(uri):
         raise StoreError(
             f"An agent named {target!r} already exists; import under another name (--name), or delete it first."
@@ -191,7 +190,7 @@ def import_agent(root: str, file: Path, name: str | None = None, embedder: Embed
     meta = header.agent.model_copy(update={"name": target})
     location.make_dir(uri)
     try:
-        with AgentLock(location.local_state_dir(uri) / "lock", target):
+        with AgentLock(paths.local_state_dir(uri) / "lock", target):
             created = StoreTables(uri, meta.embedding.dim, create=True)
             for table_name, data in tables.items():
                 if data.num_rows:

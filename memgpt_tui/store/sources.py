@@ -21,6 +21,7 @@ from ..engine.messages import new_id, now
 from . import location
 from .api import AgentStore, Embedder, EmbeddingMismatch, StoreError
 from .chunking import chunk_text, kind_of
+from .paths import check_name
 from .rows import TIMESTAMP, sql_in
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def _connect(root: str) -> Any:
 def _open(root: str, name: str) -> Table | None:
     db = _connect(root)
     try:
-        return db.open_table(location.check_name(name, "source"))
+        return db.open_table(check_name(name, "source"))
     except ValueError:
         return None
 
@@ -131,7 +132,7 @@ def load(
     overlap_words: int = 50,
 ) -> LoadReport:
     """Chunk, embed and store ``paths`` as source ``name``; ``progress(done, total)`` counts chunks."""
-    location.check_name(name, "source")
+    check_name(name, "source")
     report = LoadReport()
     texts: list[tuple[Path, str, str]] = []  # file, text, content hash
     for file in walk(paths):

@@ -59,17 +59,15 @@ class StatePacker:
             items = data[field]
             held = self._lists.get(field)
             dropped = _dropped(held[1], items) if held else None
-            if held is None or dropped is None:
-                self._lists[field] = (checkpoint_id, items, 0)
-                continue
-            base, whole, spent = held
-            added = items[len(whole) - dropped :]
-            if spent + len(added) >= len(items):  # the added parts would cost a whole copy
-                self._lists[field] = (checkpoint_id, items, 0)
-                continue
-            self._lists[field] = (base, whole, spent + len(added))
-            lists[field] = (base, dropped)
-            data[field] = added
+            if held is not None and dropped is not None:
+                base, whole, spent = held
+                added = items[len(whole) - dropped :]
+                if spent + len(added) < len(items):  # the added parts still cost less than a whole copy
+                    self._lists[field] = (base, whole, spent + len(added))
+                    lists[field] = (base, dropped)
+                    data[field] = added
+                    continue
+            self._lists[field] = (checkpoint_id, items, 0)
         if lists:
             data[LISTS] = lists
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

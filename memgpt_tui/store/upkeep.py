@@ -49,27 +49,22 @@ def compact(table: Table) -> bool:
 
 def unindexed_rows(table: Table) -> dict[str, int]:
     """Index name -> rows not in that index yet."""
-    found = {}
-    for index in table.list_indices():
-        stats = table.index_stats(index.name)
-        if stats is not None:
-            found[index.name] = stats.num_unindexed_rows
-    return found
+    return {index.name: index.num_unindexed_rows or 0 for index in table.list_indices()}
 
 
 def refresh_indexes(table: Table, index_after: int, segment_rows: int) -> None:
     """Fold unindexed rows into every index that has at least ``index_after`` of them."""
-    vector = {i.name for i in table.list_indices() if i.index_type.lower().startswith(("ivf", "hnsw"))}
-    for name, rows in unindexed_rows(table).items():
+    for index in table.list_indices():
+        rows = index.num_unindexed_rows or 0  # None: no statistics for it
         if rows < index_after:
             continue
         dataset = table.to_lance()
-        if name in vector:
+        if index.index_type.lower().startswith(("ivf", "hnsw")):  # a vector index
             merged = 1
         else:
-            segments = dataset.stats.index_stats(name)["num_indexed_rows_per_delta"]
+            segments = dataset.stats.index_stats(index.name)["num_indexed_rows_per_delta"]
             merged = _segments_to_merge(segments, rows, segment_rows)
-        dataset.optimize.optimize_indices(index_names=[name], num_indices_to_merge=merged)
+        dataset.optimize.optimize_indices(index_names=[index.name], num_indices_to_merge=merged)
         table.checkout_latest()
 
 
