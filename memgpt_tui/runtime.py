@@ -10,6 +10,7 @@ from .config import ConfigError, Settings, home_dir, read_text, setup_logging
 from .engine.agent import Agent
 from .engine.prompts import template
 from .engine.state import AgentConfig
+from .llm.base import LLMBackend
 from .store import registry, sources
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
@@ -65,13 +66,11 @@ async def create_agent(settings: Settings, name: str, *, greet: bool = False) ->
     store = await asyncio.to_thread(
         registry.create_store, settings.agents_root(), name, embedder_for(settings)
     )
-    try:
-        # Built in a thread: importing the client and loading a vocabulary would stall a UI's loop.
-        llm = await asyncio.to_thread(_llm, config, settings)
-        agent = await Agent.create(
+    async with _Opening(store) as opening:
+        return await Agent.create(
             name,
             store,
-            llm,
+            await opening.model(config, settings),
             settings.limits,
             config,
             template("system"),
@@ -79,10 +78,6 @@ async def create_agent(settings: Settings, name: str, *, greet: bool = False) ->
             human,
             login=not greet,
         )
-    except BaseException:
-        await asyncio.to_thread(store.close)
-        raise
-    return agent
 
 
 async def open_agent(settings: Settings, name: str, *, create: bool = True, greet: bool = False) -> Agent:
@@ -93,15 +88,11 @@ async def open_agent(settings: Settings, name: str, *, create: bool = True, gree
             raise ConfigError(f"No agent named {name!r}. Create it with: memgpt-tui --agent {name}")
         return await create_agent(settings, name, greet=greet)
     store: AgentStore = await asyncio.to_thread(registry.open_store, root, name, embedder_for(settings))
-    try:
+    async with _Opening(store) as opening:
         head = await asyncio.to_thread(store.head)
         if head is None:
             raise ConfigError(f"Agent {name!r} has no saved state; delete it with: memgpt-tui delete {name}")
-        llm = await asyncio.to_thread(_llm, head.config, settings)
-        return await Agent.load(store, llm, settings.limits)
-    except BaseException:
-        await asyncio.to_thread(store.close)
-        raise
+        return await Agent.load(store, await opening.model(head.config, settings), settings.limits, head)
 
 
 async def open_previewed(agent: Agent, settings: Settings) -> None:
@@ -109,12 +100,34 @@ async def open_previewed(agent: Agent, settings: Settings) -> None:
     store: AgentStore = await asyncio.to_thread(
         registry.open_store, settings.agents_root(), agent.name, embedder_for(settings)
     )
-    try:
-        llm = await asyncio.to_thread(_llm, agent.state.config, settings)
-        await agent.open(store, llm)
-    except BaseException:
-        await asyncio.to_thread(store.close)
-        raise
+    async with _Opening(store) as opening:
+        await agent.open(store, await opening.model(agent.state.config, settings))
+
+
+class _Opening:
+    """What an agent being opened holds: the store, and the model backend once built. If the opening
+    fails, both are closed."""
+
+    def __init__(self, store: AgentStore) -> None:
+        self.store = store
+        self.llm: LLMBackend | None = None
+
+    async def model(self, config: AgentConfig, settings: Settings) -> LLMBackend:
+        # Built in a thread: importing the client and loading a vocabulary would stall a UI's loop.
+        llm: LLMBackend = await asyncio.to_thread(_llm, config, settings)
+        self.llm = llm
+        return llm
+
+    async def __aenter__(self) -> _Opening:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if error is not None:
+            if self.llm is not None:
+                await self.llm.aclose()
+            await asyncio.to_thread(self.store.close)
 
 
 def agent_infos(settings: Settings) -> list[AgentInfo]:

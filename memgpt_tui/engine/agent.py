@@ -108,8 +108,12 @@ class Agent:
         return agent
 
     @classmethod
-    async def load(cls, store: AgentStore, llm: LLMBackend, limits: Limits) -> Agent:
-        state = await asyncio.to_thread(store.head)
+    async def load(
+        cls, store: AgentStore, llm: LLMBackend, limits: Limits, state: AgentState | None = None
+    ) -> Agent:
+        """``state``: the store's head, when the caller has read it already."""
+        if state is None:
+            state = await asyncio.to_thread(store.head)
         if state is None:
             raise AgentError(f"Agent store {store.name!r} has no saved state.")
         agent = cls(state, limits)
@@ -313,8 +317,8 @@ class Agent:
     ) -> tuple[Message | None, ev.StepReason]:
         number = self.state.step + 1
         self.emit(ev.StepStarted(number, reason))
-        fitted = await self._fit(incoming)
-        response, assembled = await self._call_verified(incoming, number, reason, fitted)
+        await self._fit(incoming)
+        response, assembled = await self._call_verified(incoming, number, reason)
         if self.pending is incoming:
             self.pending = None  # from here on the step completes even if cancelled
         commit = asyncio.ensure_future(self._commit(number, incoming, persisted, response, assembled))
@@ -322,14 +326,14 @@ class Agent:
         return await asyncio.shield(commit)
 
     async def _call_verified(
-        self, incoming: Message, number: int, reason: ev.StepReason, fitted: Assembled | None
+        self, incoming: Message, number: int, reason: ev.StepReason
     ) -> tuple[LLMResponse, Assembled]:
         """Call the model; the first reply of a new agent must use send_message or a search and carry an
         inner monologue (MemGPT's first-message verification), so bad first habits don't stick."""
         check = not self.state.verified and not self.state.config.no_verify
         tries = self.limits.verify_retries if check else 1
         for attempt in range(1, tries + 1):
-            response, assembled = await self._call(incoming, fitted if attempt == 1 else None)
+            response, assembled = await self._call(incoming)
             problem = _verification_problem(response) if check else None
             if problem is None:
                 self.state.verified = True
@@ -346,13 +350,10 @@ class Agent:
         self.state.verified = True
         return response, assembled
 
-    async def _call(self, incoming: Message, fitted: Assembled | None) -> tuple[LLMResponse, Assembled]:
-        """``fitted``: the request ``_fit`` already assembled for this buffer, if it kept it."""
+    async def _call(self, incoming: Message) -> tuple[LLMResponse, Assembled]:
         for attempt in (1, 2):
             window = [*self.buffer, incoming]
-            assembled = (
-                fitted if attempt == 1 and fitted is not None else await self._assemble(window, bounded=True)
-            )
+            assembled = await self._assemble(window, bounded=True)
             # New messages are counted exactly while the model works on the request.
             counting = asyncio.ensure_future(self.builder.count_new(window)) if assembled.bounded else None
             try:
@@ -497,24 +498,23 @@ class Agent:
     def _reply_reserve(self) -> int:
         return min(1024, self.context_window // 8)
 
-    async def _fit(self, incoming: Message) -> Assembled | None:
-        """Evict before a request would overflow the window (leaving room for the reply). Returns the
-        request when it fits as it is, by the upper bound."""
+    async def _fit(self, incoming: Message) -> None:
+        """Evict before a request would overflow the window (leaving room for the reply)."""
         bound = await self._assemble([*self.buffer, incoming], bounded=True)
         if bound.breakdown.total + self._reply_reserve() <= self.context_window:
-            return bound  # fits even by the upper bound: no need to wait for the exact count
+            return  # fits even by the upper bound: no need to wait for the exact count
         assembled = await self._assemble([*self.buffer, incoming])
         if assembled.breakdown.total + self._reply_reserve() > self.context_window:
             await self._evict(incoming, int(self.context_window * self.limits.summarize_to_fraction))
-        return None
 
     async def _evict(self, incoming: Message | None, target_total: int) -> int:
         """Move the oldest messages out of view into recall and fold them into the summary."""
         window = [*self.buffer, incoming] if incoming else list(self.buffer)
         assembled = await self._assemble(window)
         fixed = assembled.breakdown.total - assembled.breakdown.messages
-        counts = await self.builder.count_messages(window)
-        n = eviction_count(counts, window, target_total - fixed, self.limits.keep_last_messages)
+        n = eviction_count(
+            assembled.per_message, window, target_total - fixed, self.limits.keep_last_messages
+        )
         n = min(n, len(self.buffer))
         if n == 0:
             if assembled.breakdown.total + self._reply_reserve() > self.context_window:

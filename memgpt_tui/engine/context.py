@@ -17,19 +17,19 @@ from .state import AgentState
 class Assembled:
     messages: list[dict[str, Any]]
     breakdown: TokenBreakdown
+    per_message: list[int]  # each buffer message's tokens, template share included
     bounded: bool = False  # some message counts are upper bounds, not yet counted
 
 
 class ContextBuilder:
     """Builds the prompt and counts it as the backend's ``layout`` sends it. Counts are cached: by
-    message id for the buffer (messages are immutable) and by text for the rest, so a step only
-    tokenizes what is new; the template's share is added from the roles of neighbouring messages."""
+    message id for the buffer (messages are immutable), the rest by the tokenizer's own cache by text,
+    so a step only tokenizes what is new; the template's share is added from the roles of neighbouring messages."""
 
     def __init__(self, tokenizer: Tokenizer, tools: list[dict[str, Any]], layout: PromptLayout) -> None:
         self.tokenizer = tokenizer
         self.layout = layout
         self._by_id: dict[str, tuple[str, int]] = {}  # role in the prompt, tokens of the text
-        self._by_text: dict[str, int] = {}
         # The provider's count minus ours at the last call: template tokens we cannot see.
         self.correction = 0
         self._tools_text = layout.tools_text(tools)
@@ -41,14 +41,6 @@ class ContextBuilder:
     @property
     def exact(self) -> bool:
         return self.tokenizer.exact
-
-    async def _count_texts(self, texts: Sequence[str]) -> list[int]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._by_text]
-        if missing:
-            self._by_text.update(zip(missing, await self.tokenizer.count(missing), strict=True))
-        if len(self._by_text) > 256:  # old headers and blocks; keep what is in use
-            self._by_text = {t: self._by_text[t] for t in texts}
-        return [self._by_text[t] for t in texts]
 
     def _per_message(
         self, messages: Sequence[Message], cost: TemplateCost, previous: str
@@ -62,12 +54,6 @@ class ContextBuilder:
                 known, bounded = (role, len(text.encode())), True
             counted.append(known)
         return self._with_template(counted, cost, previous), bounded
-
-    async def count_messages(self, messages: Sequence[Message]) -> list[int]:
-        """Each message's tokens in the prompt, when it follows the system prompt and summary."""
-        await self.count_new(messages)
-        counted = [self._by_id[m.id] for m in messages]
-        return self._with_template(counted, await self.layout.cost(), self._before_buffer)
 
     async def count_new(self, messages: Sequence[Message]) -> None:
         """Count (and cache) the messages not counted yet."""
@@ -126,7 +112,7 @@ class ContextBuilder:
             summary=n_summary if alert else 0,
             messages=sum(per_message),
         )
-        return Assembled(messages, breakdown, inexact)
+        return Assembled(messages, breakdown, per_message, inexact)
 
     async def _fixed_part(
         self, state: AgentState, recall_count: int, archival_count: int, hidden_count: int
@@ -151,7 +137,7 @@ class ContextBuilder:
             )
             core = render_core(state.blocks)
             alert = summary_alert(state.summary, hidden_count) if state.summary else ""
-            n_head, n_core, n_alert = await self._count_texts([head, core, alert])
+            n_head, n_core, n_alert = await self.tokenizer.count([head, core, alert])
             self._fixed = (key, (head, core, alert, n_head, n_core, n_alert))
             self._before_buffer = (
                 self.layout.turn(_alert_message(alert))[0] if alert else self.layout.system_role
@@ -168,7 +154,7 @@ class ContextBuilder:
 
     async def _count_tools(self) -> None:
         if self._n_tools < 0:
-            self._n_tools = (await self._count_texts([self._tools_text]))[0] if self._tools_text else 0
+            self._n_tools = (await self.tokenizer.count([self._tools_text]))[0] if self._tools_text else 0
 
     def reconcile(self, predicted: TokenBreakdown, prompt_tokens: int | None) -> None:
         """Fold the provider's own count into future predictions."""

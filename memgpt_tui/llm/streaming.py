@@ -7,18 +7,6 @@ from typing import Any
 import jiter
 
 
-def partial_object(text: str) -> dict[str, Any] | None:
-    """The object parsed so far from a JSON prefix, skipping any prose or code fence before it.
-
-    Unfinished strings are kept as far as they go; an escape cut in half is left out until its
-    remaining characters arrive, so a field's value only ever grows.
-    """
-    start = text.find("{")
-    if start < 0:
-        return None
-    return _parse(_Escaper().escape(text[start:]))
-
-
 def _parse(json_text: str) -> dict[str, Any] | None:
     try:
         value = jiter.from_json(json_text.encode(), partial_mode="trailing-strings")
@@ -77,6 +65,9 @@ class PartialJSON:
         self._escaper = _Escaper()
 
     def feed(self, delta: str) -> dict[str, Any]:
+        """The object parsed so far, skipping any prose or code fence before it. Unfinished strings
+        are kept as far as they go; an escape cut in half is left out until its remaining characters
+        arrive, so a field's value only ever grows."""
         self.text += delta
         new, self._read = self.text[self._read :], len(self.text)
         if not self._json:

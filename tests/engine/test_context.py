@@ -60,7 +60,8 @@ async def test_json_mode_counts_match_the_whole_prompt(template, fold_system, su
     [whole] = await tokenizer.count([template(turns)])
     assert assembled.breakdown.total == whole
     assert (assembled.breakdown.summary > 0) == bool(summary)
-    assert sum(await builder.count_messages(buffer)) == assembled.breakdown.messages
+    assert sum(assembled.per_message) == assembled.breakdown.messages
+    assert len(assembled.per_message) == len(buffer)
 
 
 async def test_an_upper_bound_goes_out_before_the_count() -> None:

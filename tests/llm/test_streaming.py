@@ -3,9 +3,14 @@ import json
 import pytest
 
 from memgpt_tui.llm.json_mode import ReplyStream
-from memgpt_tui.llm.streaming import PartialJSON, partial_object
+from memgpt_tui.llm.streaming import PartialJSON
 
 TRICKY = 'quote " backslash \\ slash / tab \t newline \n é ü 中文 emoji 😀 end'
+
+
+def parsed(text: str) -> dict:
+    """The object read from ``text`` arriving in one piece."""
+    return PartialJSON().feed(text)
 
 
 def feed_by_char(text: str, *path: str) -> list[str]:
@@ -30,10 +35,10 @@ def test_nested_field_and_leading_code_fence() -> None:
 
 
 def test_half_an_escape_is_held_back() -> None:
-    assert partial_object('{"a": "x\\u00') == {"a": "x"}
-    assert partial_object('{"a": "x\\') == {"a": "x"}
-    assert partial_object('{"a": "x\\ud83d') == {"a": "x"}
-    assert partial_object("no json yet") is None
+    assert parsed('{"a": "x\\u00') == {"a": "x"}
+    assert parsed('{"a": "x\\') == {"a": "x"}
+    assert parsed('{"a": "x\\ud83d') == {"a": "x"}
+    assert parsed("no json yet") == {}
 
 
 def test_reply_stream_forwards_thoughts_and_only_send_message_text() -> None:
@@ -59,10 +64,8 @@ def test_reply_stream_forwards_thoughts_and_only_send_message_text() -> None:
 
 
 def test_raw_newlines_inside_strings_keep_streaming():
-    from memgpt_tui.llm.streaming import partial_object
-
     text = '{\n  "inner_thoughts": "line one\nline two\tend", "params": {"message": "a \\"quoted\\"\nword'
-    obj = partial_object(text)
+    obj = parsed(text)
     assert obj["inner_thoughts"] == "line one\nline two\tend"
     assert obj["params"]["message"] == 'a "quoted"\nword'
 
@@ -72,6 +75,4 @@ def test_raw_newlines_split_across_pieces_keep_streaming():
     stream = PartialJSON()
     for start in range(0, len(text), 3):
         obj = stream.feed(text[start : start + 3])
-    assert (
-        obj == partial_object(text) == {"inner_thoughts": 'one\ntwo "q"\tend', "params": {"message": "a\nb"}}
-    )
+    assert obj == parsed(text) == {"inner_thoughts": 'one\ntwo "q"\tend', "params": {"message": "a\nb"}}
