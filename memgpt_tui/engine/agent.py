@@ -213,7 +213,7 @@ class Agent:
         state = store.head()
         assert state is not None
         buffer = store.get_messages(state.in_context_ids)
-        older = store.recent_messages(buffer[0].id, OLDER) if buffer else []
+        older = store.recent_messages(buffer[0].id if buffer else None, OLDER)
         preview = Preview(
             head=store.checkpoints()[-1].id,
             state=state,
@@ -641,7 +641,7 @@ class Agent:
 
     async def older_messages(self, before_id: str | None, limit: int) -> list[Message]:
         """Recall just before ``before_id`` (newest when None), oldest first: the UI's scrollback."""
-        if self._preview is not None and before_id is not None:
+        if self._preview is not None:
             found = self._preview.messages_before(before_id, limit)
             if found is not None:
                 return found

@@ -29,12 +29,13 @@ class Preview(BaseModel):
     def matches(self, head: str, recall_count: int, archival_count: int) -> bool:
         return (head, recall_count, archival_count) == (self.head, self.recall_count, self.archival_count)
 
-    def messages_before(self, before_id: str, limit: int) -> list[Message] | None:
-        """What ``recent_messages(before_id, limit)`` returns, when the preview holds it."""
-        at_window = bool(self.buffer) and before_id == self.buffer[0].id
+    def messages_before(self, before_id: str | None, limit: int) -> list[Message] | None:
+        """What ``recent_messages(before_id, limit)`` returns, when the preview holds it (None: the
+        newest, which it holds when the window is empty)."""
+        at_window = before_id == (self.buffer[0].id if self.buffer else None)
         if not at_window and all(m.id != before_id for m in self.older):
             return None
-        window = [m for m in self.older if m.id < before_id]
+        window = [m for m in self.older if before_id is None or m.id < before_id]
         if len(window) < limit and not self.reaches_start:
             return None
         return window[-limit:] if limit > 0 else []

@@ -40,6 +40,23 @@ async def test_close_leaves_a_preview_equal_to_what_load_finds(make_agent, llm, 
     assert not shown.is_open and loaded.is_open
 
 
+async def test_an_empty_window_pages_from_the_preview(make_agent, llm, open_store, limits, tmp_path):
+    """After /pop took every message out of view, the newest recall still shows before the store opens
+    (a screen's first page waits on it before the store is opened)."""
+    agent, _ = await make_agent(name="popped")
+    llm.queue(say("Hello."), say("They said hello."))
+    await agent.send("Hi")
+    assert await agent.summarize_now() > 0  # the older messages stay in recall only
+    await agent.pop(len(agent.buffer))
+    assert not agent.buffer and agent.recall_count > 0
+    await agent.close()
+    shown = Agent.from_preview(read_preview(tmp_path, "popped"), limits)
+    page = await asyncio.wait_for(shown.older_messages(None, 60), 1.0)
+    store = open_store("popped")
+    assert [m.id for m in page] == [m.id for m in store.recent_messages(None, 60)]
+    store.close()
+
+
 async def test_a_shown_agent_waits_for_its_store_then_works(make_agent, llm, open_store, limits, tmp_path):
     await closed_agent(make_agent, llm)
     shown = Agent.from_preview(read_preview(tmp_path, "previewed"), limits)
