@@ -81,7 +81,7 @@ class MemGPTApp(App[None]):
 
     @work(exclusive=True, group="startup")
     async def startup(self) -> None:
-        setup_logging(self.debug_log)
+        await asyncio.to_thread(setup_logging, self.debug_log)
         if self.agent is None and self.settings.agent and await self._resume(self.settings.agent):
             return
         agent = self.agent or await self._open()
@@ -107,9 +107,8 @@ class MemGPTApp(App[None]):
         agent = await asyncio.to_thread(_from_preview, self.settings, name)
         if agent is None:
             return False
-        self.owns_agent = True
-        screen = await self.show_agent(agent)
-        await screen.shown()  # the import below holds the GIL for long stretches: paint first
+        screen = await self.show_agent(agent)  # returns with the first page mounted
+        await screen.wait_for_refresh()  # the import below holds the GIL for long stretches: paint first
         try:
             runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")
             await runtime.open_previewed(agent, self.settings)
@@ -137,7 +136,6 @@ class MemGPTApp(App[None]):
                     settings, name = choice
                 self.loading(f"Opening {name}…")
                 agent: Agent = await runtime.open_agent(settings, name, greet=not self.first)
-                self.owns_agent = True
                 return agent
             except Exception as exc:  # every failure to open is shown with a way forward
                 log.exception("opening agent %s", name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -141,13 +140,6 @@ class MainScreen(Screen[None]):
                 "warning",
                 f"Your last message was not answered: “{self.agent.pending.user_text()}”. /retry sends it again.",
             )
-
-    async def shown(self) -> None:
-        """Returns once the conversation's first page is on screen."""
-        await self.conversation.loaded.wait()
-        painted = asyncio.Event()
-        self.call_after_refresh(painted.set)
-        await painted.wait()
 
     def on_unmount(self) -> None:
         gc.unfreeze()

@@ -7,7 +7,6 @@ the reader follows the bottom. A 10k-message agent costs what a 100-message one 
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Literal
 
 from textual import events
@@ -82,7 +81,6 @@ class Conversation(VerticalScroll):
         self._reply: ReplyRow | None = None
         self._tools: dict[str, ToolRow] = {}
         self._hidden_calls: set[str] = set()
-        self.loaded = asyncio.Event()  # the first page is mounted
 
     def compose(self) -> ComposeResult:
         yield self._edge
@@ -108,7 +106,6 @@ class Conversation(VerticalScroll):
             await self.mount_all(rows)
         self._update_edge()
         self.anchor()
-        self.loaded.set()
 
     async def _load_older(self) -> None:
         """The page before the oldest mounted message (``_loading`` is already set by the caller)."""
@@ -226,9 +223,12 @@ class Conversation(VerticalScroll):
         self._last_start = None
         await self.abort_live(message.user_row)
 
-    def _reset_live(self) -> None:
+    def _finish_reply(self) -> None:
+        """A reply cut short keeps what streamed, rendered whole."""
         if self._reply is not None and self._reply.is_attached:
-            self._reply.finish(self._reply.text)  # a reply cut short keeps what streamed, rendered whole
+            self._reply.finish(self._reply.text)
+
+    def _reset_live(self) -> None:
         self._thought = self._reply = None
         self._tools.clear()
         self._hidden_calls.clear()
@@ -277,6 +277,7 @@ class Conversation(VerticalScroll):
                 await self.add_system("warning" if level == "warning" else "notice", text)
             case ev.Error(text=text, hint=hint):
                 self._last_start = None  # the step ended here: the same step may start again
+                self._finish_reply()
                 self._reset_live()
                 await self.add_error(text, hint)
             case ev.HistoryChanged():
@@ -316,4 +317,5 @@ class Conversation(VerticalScroll):
                 row.source_id = first.id  # type: ignore[attr-defined]
         self._step_rows.clear()
         self._last_start = None
+        self._finish_reply()
         self._reset_live()

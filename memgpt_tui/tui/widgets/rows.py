@@ -84,18 +84,16 @@ class ReplyRow(Widget):
         return self._body
 
     def add(self, fragment: str) -> None:
-        self._body.streaming = True
-        self._update(self.text + fragment)
+        self._update(self.text + fragment, streaming=True)
 
     def finish(self, text: str) -> None:
         """The final text replaces whatever was streamed, rendered whole."""
-        self._body.streaming = False
-        self._update(text)
+        self._update(text, streaming=False)
 
-    def _update(self, text: str) -> None:
+    def _update(self, text: str, streaming: bool) -> None:
         width, height = self.content_size
-        before = self._body.lines(width, self.visual_style) if width else []
-        self._body.text = text
+        before = self._body.lines(width, self.visual_style) if width else []  # as on screen
+        self._body.text, self._body.streaming = text, streaming
         after = self._body.lines(width, self.visual_style) if width else []
         if not width or len(before) != height or len(after) != height:
             self.refresh(layout=True)
