@@ -87,10 +87,6 @@ def private_home(prefix: str) -> Iterator[Path]:
                 os.environ["MEMGPT_TUI_HOME"] = old
 
 
-def dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
 # ------------------------------------------------------------------ deterministic data
 
 _SYLLABLES = [c + v for c in "bdfghklmnprstvz" for v in "aeiou"]

@@ -3,7 +3,6 @@ values, which only ``python -m bench`` judges)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ import openai
 import pytest
 
 from bench import embedded, engine_turn, fixtures, ingest, keyecho, report, search, startup, store_turn
-from bench.common import Figure, private_home
+from bench.common import Figure
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 
@@ -28,8 +27,7 @@ def names(figures: list[Figure]) -> list[str]:
 
 
 def test_engine_turn() -> None:
-    with private_home("smoke"):
-        figures = engine_turn.figures(asyncio.run(engine_turn.measure(6)))
+    figures = engine_turn.alone(6)
     assert names(figures) == ["engine cost per user turn", "engine drift, last/first 3 turns"]
 
 
@@ -77,8 +75,7 @@ def test_ingest() -> None:
 
 @pytest.mark.slow
 def test_embedded_model() -> None:
-    with private_home("smoke"):
-        figures = asyncio.run(embedded.measure(1))
+    figures = embedded.alone(1)
     assert len(names(figures)) == 5
 
 

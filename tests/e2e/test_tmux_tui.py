@@ -79,16 +79,20 @@ class Terminal:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
 
-def human_block(term: Terminal) -> str:
-    """The human block as /memory prints it into the conversation (the latest printout)."""
+def human_block(term: Terminal, expected: str) -> str:
+    """The human block as /memory prints it into the conversation, once the latest printout starts
+    with ``expected`` (an earlier printout stays on screen)."""
     term.keys("C-l")
     term.type("/memory")
     term.keys("Enter")
-    time.sleep(1.5)  # a slash command answers at once; let it render
-    screen = term.wait_for("Recall memory:")
+    screen = term.wait(lambda s: latest_human(s).startswith(expected), 30, f"/memory to show {expected!r}")
+    return latest_human(screen)
+
+
+def latest_human(screen: str) -> str:
     lines = screen.splitlines()
-    start = max(i for i, line in enumerate(lines) if "[human]" in line)
-    return lines[start + 1].strip("│ ").strip()
+    starts = [i for i, line in enumerate(lines[:-1]) if "[human]" in line]
+    return lines[starts[-1] + 1].strip("│ ").strip() if starts else ""
 
 
 def used_tokens(screen: str) -> int:
@@ -127,7 +131,7 @@ def test_setup_chat_edit_checkpoint_restore_and_resume(term):
     term.keys("C-a", "S-End")  # select the block's one line
     term.type("Name: Ada. Sails on weekends.")
     term.keys("C-s")
-    assert human_block(term).startswith("Name: Ada. Sails on weekends.")
+    assert human_block(term, "Name: Ada. Sails on weekends.").startswith("Name: Ada. Sails on weekends.")
 
     term.keys("C-l")
     term.type("/save ada-known")
@@ -141,7 +145,7 @@ def test_setup_chat_edit_checkpoint_restore_and_resume(term):
     term.keys("C-a", "S-End")
     term.type("Name: unknown.")
     term.keys("C-s")
-    assert human_block(term).startswith("Name: unknown.")
+    assert human_block(term, "Name: unknown.").startswith("Name: unknown.")
     term.keys("C-r")
     term.wait_for("ada-known")
     for _ in range(10):  # newest first: walk down until the preview (right pane) shows it
@@ -162,4 +166,4 @@ def test_setup_chat_edit_checkpoint_restore_and_resume(term):
     term.launch("--agent", "agent_1")
     term.wait_for("agent_1  embedded:gemma-3-270m", 120)
     term.wait_for("Hi! My name is Ada")  # the conversation is back on screen
-    assert human_block(term).startswith("Name: Ada. Sails on weekends.")
+    assert human_block(term, "Name: Ada. Sails on weekends.").startswith("Name: Ada. Sails on weekends.")

@@ -11,16 +11,16 @@ from memgpt_tui.engine.preview import Preview
 from memgpt_tui.store import preview as preview_file
 from tests.engine.conftest import Recorder
 from tests.fakes.scripted_llm import call, say
+from tests.store.helpers import make_state
 
 
-async def closed_agent(make_agent, llm, name: str = "previewed") -> Agent:
+async def closed_agent(make_agent, llm, name: str = "previewed") -> None:
     agent, _ = await make_agent(name=name)
     llm.queue(
         call("core_memory_append", heartbeat=True, label="human", content="Likes sailing."), say("Nice.")
     )
     await agent.send("I like sailing")
     await agent.close()
-    return agent
 
 
 def read_preview(tmp_path, name: str) -> bytes | None:
@@ -100,14 +100,11 @@ async def test_a_stale_preview_gives_way_to_the_store(make_agent, llm, open_stor
     await shown.close()
 
 
-async def test_scrollback_comes_from_the_preview_until_it_runs_out(limits, tmp_path):
-    from memgpt_tui.engine.state import AgentConfig, AgentState
-
+def test_scrollback_comes_from_the_preview_until_it_runs_out():
     messages = [user_message(f"m{i}", i) for i in range(10)]
-    state = AgentState(name="a", config=AgentConfig(), system_prompt="s", blocks=[])
     view = Preview(
         head="c",
-        state=state,
+        state=make_state(),
         buffer=messages[6:],
         older=messages[2:6],
         reaches_start=False,
