@@ -19,12 +19,14 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy memgpt_tui/engine memgpt_tui/store memgpt_tui/llm
+	$(BIN)/lint-imports
+	$(BIN)/mypy memgpt_tui/model memgpt_tui/engine memgpt_tui/store memgpt_tui/llm
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)

@@ -23,8 +23,8 @@ from memgpt_tui import runtime
 from memgpt_tui.config import Settings
 from memgpt_tui.engine.agent import Agent
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.engine.messages import user_message
 from memgpt_tui.llm.json_mode import to_text_turns
+from memgpt_tui.model.messages import user_message
 
 from .common import Figure, private_home
 from .report import standalone

@@ -13,7 +13,7 @@ import numpy as np
 
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
-from memgpt_tui.engine.messages import Message, ToolCall, user_message
+from memgpt_tui.model.messages import Message, ToolCall, user_message
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memgpt_tui.engine.state import AgentConfig, AgentState, Block
+from memgpt_tui.model.state import AgentConfig, AgentState, Block
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
 

@@ -87,10 +87,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from .tui.app import run_app  # imports the runtime itself, after the first paint
 
         return run_app(settings, first=args.first, debug=args.debug)
+    if command == "run":
+        from . import plain
+
+        return asyncio.run(plain.main(settings, first=args.first, debug=args.debug))
     from . import runtime
 
-    if command == "run":
-        return asyncio.run(runtime.run_plain(settings, first=args.first, debug=args.debug))
     if command == "list":
         return _list(args.what, settings)
     if command == "load":

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import Settings
-from .engine import events as ev
 from .engine.agent import Agent
+from .model import events as ev
 
 T = TypeVar("T")
 
@@ -156,16 +156,16 @@ def _as_dict(event: ev.Event) -> dict[str, Any] | None:
     match event:
         case ev.InnerThought(text=text):
             return {"internal_monologue": text}
-        case ev.ToolCall(name="send_message"):
+        case ev.FunctionCalled(name="send_message"):
             return None
-        case ev.ToolCall(name=name, arguments=args):
+        case ev.FunctionCalled(name=name, arguments=args):
             return {"function_call": name, "arguments": args}
-        case ev.ToolResult(name="send_message"):
+        case ev.FunctionReturned(name="send_message"):
             return None
-        case ev.ToolResult(name=name, ok=ok, message=message):
+        case ev.FunctionReturned(name=name, ok=ok, message=message):
             return {"function_return": message, "function": name, "status": "OK" if ok else "Failed"}
         case ev.AssistantMessage(text=text):
             return {"assistant_message": text}
-        case ev.Notice(text=text):
+        case ev.Notice(text=text) | ev.AttemptDiscarded(text=text) | ev.StepCancelled(text=text):
             return {"notice": text}
     return None

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .engine.agent import Agent, AgentError
-from .engine.messages import Message, format_time
-from .store.api import CheckpointInfo
+from .engine.agent import Agent
+from .model.clock import format_time
+from .model.errors import AgentError
+from .model.messages import Message
+from .model.records import CheckpointInfo
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .model.state import Backend, EmbeddingBackend, FunctionCalling
+
 APP = "memgpt-tui"
-Backend = Literal["embedded", "openai", "openai-compatible"]
-FunctionCalling = Literal["native", "json"]
-EmbeddingBackend = Literal["embedded", "openai-compatible"]
 
 
 def _xdg(var: str, fallback: str) -> Path:

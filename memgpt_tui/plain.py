@@ -7,9 +7,11 @@ import json
 import sys
 from typing import TextIO
 
-from . import commands
-from .engine import events as ev
+from . import commands, runtime
+from .config import ConfigError, Settings, setup_logging
 from .engine.agent import Agent
+from .model import events as ev
+from .model.errors import StoreError
 
 DIM, BOLD, RED, YELLOW, RESET = "\x1b[2m", "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 
@@ -33,15 +35,15 @@ class Printer:
         match event:
             case ev.InnerThought(text=text):
                 self.line(self._style(DIM, f"💭 {text}"))
-            case ev.ToolCall(name=name, arguments=args) if name != "send_message":
+            case ev.FunctionCalled(name=name, arguments=args) if name != "send_message":
                 self.line(self._style(DIM, f"⚡ {name}({json.dumps(args, ensure_ascii=False)})"))
-            case ev.ToolResult(name=name, ok=False, message=message):
+            case ev.FunctionReturned(name=name, ok=False, message=message):
                 self.line(self._style(YELLOW, f"⚠ {name} failed: {message}"))
             case ev.AssistantMessage(text=text):
                 self.line(f"{self._style(BOLD, self.name)}: {text}")
             case ev.Summarized(evicted=n):
                 self.line(self._style(DIM, f"⋯ {n} older messages moved to recall memory and summarised"))
-            case ev.Notice(text=text):
+            case ev.Notice(text=text) | ev.AttemptDiscarded(text=text) | ev.StepCancelled(text=text):
                 self.line(self._style(YELLOW, f"! {text}"))
             case ev.Error(text=text, hint=hint):
                 self.line(self._style(RED, f"✗ {text}" + (f"\n  {hint}" if hint else "")))
@@ -62,10 +64,8 @@ async def run(
     try:
         if agent.needs_greeting:
             await agent.login()
-        if agent.pending is not None:
-            printer.line(
-                f"! Your last message was not answered: {agent.pending.user_text()!r}. /retry sends it again."
-            )
+        if (unanswered := agent.unanswered()) is not None:
+            printer.line(f"! Your last message was not answered: {unanswered!r}. /retry sends it again.")
         while True:
             if prompt:
                 out.write("> ")
@@ -90,3 +90,21 @@ async def run(
                 await agent.send(text)
     finally:
         unsubscribe()
+
+
+async def main(settings: Settings, *, first: bool, debug: bool) -> int:
+    """``memgpt-tui run --plain``: open (or create) the agent and chat on stdin/stdout."""
+    setup_logging(debug)
+    name = settings.agent or runtime.new_agent_name(settings)
+    try:
+        agent = await runtime.open_agent(settings, name, greet=not first)
+    except (ConfigError, StoreError) as exc:
+        print(f"memgpt-tui: {exc}", file=sys.stderr)
+        return 2
+    if not settings.agent:
+        print(f"Created agent {name!r}. Resume it with: memgpt-tui run --plain --agent {name}", flush=True)
+    try:
+        await run(agent, runtime.attach)
+    finally:
+        await agent.close()
+    return 0

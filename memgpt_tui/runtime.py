@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 import sys
 from pathlib import Path
 
-from .config import ConfigError, Settings, home_dir, read_text, setup_logging
+from .config import ConfigError, Settings, home_dir, read_text
 from .engine.agent import Agent
 from .engine.prompts import template
-from .engine.state import AgentConfig
 from .llm.base import LLMBackend
+from .model.state import AgentConfig
 from .store import registry, sources
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
@@ -50,6 +52,16 @@ def embedder_for(settings: Settings) -> Embedder:
     from .store.embeddings import make_embedder
 
     return make_embedder(settings)
+
+
+async def list_models(
+    backend: str, base_url: str | None, api_key: str | None, timeout: float
+) -> tuple[str, list[str]]:
+    """The setup screen's connection test: the address and the models it lists (raises LLMError)."""
+    # The openai client takes a while to import: do it off the caller's loop.
+    probe = await asyncio.to_thread(importlib.import_module, "memgpt_tui.llm.probe")
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    return await probe.list_models(backend, base_url, key, timeout)
 
 
 def _llm(config: AgentConfig, settings: Settings):  # type: ignore[no-untyped-def]
@@ -221,26 +233,7 @@ def _ask(question: str, default: str) -> str:
     return answer or default
 
 
-async def run_plain(settings: Settings, *, first: bool, debug: bool) -> int:
-    from . import plain
-
-    setup_logging(debug)
-    name = settings.agent or _new_agent_name(settings)
-    try:
-        agent = await open_agent(settings, name, greet=not first)
-    except (ConfigError, registry.StoreError) as exc:
-        print(f"memgpt-tui: {exc}", file=sys.stderr)
-        return 2
-    if not settings.agent:
-        print(f"Created agent {name!r}. Resume it with: memgpt-tui run --plain --agent {name}", flush=True)
-    try:
-        await plain.run(agent, attach)
-    finally:
-        await agent.close()
-    return 0
-
-
-def _new_agent_name(settings: Settings) -> str:
+def new_agent_name(settings: Settings) -> str:
     taken = {i.name for i in agent_infos(settings)}
     n = 1
     while f"agent_{n}" in taken:

@@ -16,12 +16,17 @@ from datetime import date
 from typing import Any, TypeVar
 
 from ..config import Limits
-from ..llm.base import ContextOverflowError, LLMBackend, LLMError, LLMResponse
-from ..store.api import AgentStore, CheckpointInfo, Page, Passage
-from . import events as ev
+from ..llm.base import LLMBackend, LLMResponse
+from ..model import events as ev
+from ..model.clock import new_id, now
+from ..model.errors import AgentError, ContextFull, ContextOverflowError, LLMError
+from ..model.messages import Message, ToolCall, user_message
+from ..model.records import CheckpointInfo, Page, Passage
+from ..model.state import AgentConfig, AgentState, Block
+from ..model.view import AgentView
+from ..store.api import AgentStore
 from .context import Assembled, ContextBuilder
 from .functions import SEARCHES, TOOL_SCHEMAS, FunctionRunner, Outcome, package_result
-from .messages import Message, ToolCall, new_id, now, user_message
 from .preview import OLDER, Preview
 from .prompts import (
     boot_sequence,
@@ -31,21 +36,12 @@ from .prompts import (
     memory_warning,
     requested_heartbeat,
 )
-from .state import AgentConfig, AgentState, Block
 from .summarizer import eviction_count, summarize, unit_starts
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], None]
 PROMPT_HISTORY = 200
-
-
-class AgentError(Exception):
-    """An operation the user asked for cannot be done; the text says why."""
-
-
-class ContextFull(AgentError):
-    pass
 
 
 class Agent:
@@ -60,7 +56,7 @@ class Agent:
         self.buffer: list[Message] = []
         self.recall_count = 0
         self.archival_count = 0
-        self.pending: Message | None = None  # a user message whose step never completed
+        self._unanswered: Message | None = None  # a user message whose step never completed
         # (recall, archival, hidden) as shown in the memory header. Frozen between memory rebuilds, as
         # in MemGPT: a header that changed every step would defeat the server's prompt-prefix cache.
         self._header = (0, 0, 0)
@@ -171,7 +167,7 @@ class Agent:
 
     async def _find_pending(self) -> None:
         pending = await self._io(self.store.pending_user_messages)
-        self.pending = pending[-1] if pending else None
+        self._unanswered = pending[-1] if pending else None
 
     async def _reload(self) -> None:
         self.buffer = await self._io(self.store.get_messages, self.state.in_context_ids)
@@ -234,15 +230,40 @@ class Agent:
     def last_context(self) -> ev.ContextChanged | None:
         return self._last_context
 
+    def snapshot(self) -> AgentView:
+        """A copy of what a UI shows: it never reads the live state, which a step may be changing."""
+        state = self.state
+        return AgentView(
+            name=state.name,
+            config=state.config.model_copy(),
+            blocks=tuple(b.model_copy() for b in state.blocks),
+            summary=state.summary,
+            step=state.step,
+            in_context=tuple(self.buffer),
+            recall_messages=self.recall_count,
+            archival_memories=self.archival_count,
+        )
+
+    def unanswered(self) -> str | None:
+        """The text of the user's last message when no step answered it (a crash, a failure, a cancel)."""
+        return self._unanswered.user_text() if self._unanswered is not None else None
+
     # ------------------------------------------------------------- conversation
 
     async def send(self, text: str) -> None:
         """The human says ``text``: persist it, then run the chain of steps it starts."""
-        async with self._step_guard():
-            message = user_message(text, self.state.step + 1)
-            self.store.append_messages([message])
-            self.recall_count += 1
-            await self._chain(message, "user", persisted=True, fresh=True)
+        entered = False
+        try:
+            async with self._step_guard():
+                entered = True
+                message = user_message(text, self.state.step + 1)
+                self.store.append_messages([message])
+                self.recall_count += 1
+                await self._chain(message, "user", persisted=True, fresh=True)
+        except asyncio.CancelledError:
+            if not entered:  # cancelled while an earlier operation finished: nothing was kept
+                self.emit(ev.StepCancelled(self.state.step + 1, text))
+            raise
 
     @property
     def needs_greeting(self) -> bool:
@@ -265,8 +286,8 @@ class Agent:
         """Answer the last user message again: the pending one after a failure or cancel, else the last
         one in view, dropping the replies that followed it (from recall too)."""
         async with self._step_guard():
-            if self.pending is not None:
-                await self._chain(self.pending, "retry", persisted=True)
+            if self._unanswered is not None:
+                await self._chain(self._unanswered, "retry", persisted=True)
                 return
             index = next(
                 (i for i in range(len(self.buffer) - 1, -1, -1) if self.buffer[i].kind == "user_message"),
@@ -293,15 +314,17 @@ class Agent:
                 return
             current = next_input
             if current.kind == "user_message":
-                self.pending = current
+                self._unanswered = current
             try:
                 next_input, reason = await self._step(current, reason, persisted)
             except asyncio.CancelledError:
-                if self.pending is current and fresh:
-                    self.pending = None
+                returned = None
+                if self._unanswered is current and fresh:
+                    self._unanswered = None
                     self.store.delete_messages([current.id])
                     self.recall_count -= 1
-                self.emit(ev.Notice("info", "Step cancelled; nothing from it was kept."))
+                    returned = current.user_text()
+                self.emit(ev.StepCancelled(self.state.step + 1, returned))
                 raise
             except LLMError as exc:
                 self.emit(ev.Error(str(exc), exc.hint or "Use /retry to try again.", retryable=exc.retryable))
@@ -319,8 +342,8 @@ class Agent:
         self.emit(ev.StepStarted(number, reason))
         await self._fit(incoming)
         response, assembled = await self._call_verified(incoming, number, reason)
-        if self.pending is incoming:
-            self.pending = None  # from here on the step completes even if cancelled
+        if self._unanswered is incoming:
+            self._unanswered = None  # from here on the step completes even if cancelled
         commit = asyncio.ensure_future(self._commit(number, incoming, persisted, response, assembled))
         self._committing = commit
         return await asyncio.shield(commit)
@@ -338,12 +361,7 @@ class Agent:
             if problem is None:
                 self.state.verified = True
                 return response, assembled
-            self.emit(
-                ev.Notice(
-                    "warning", f"First reply failed verification ({problem}); retrying ({attempt}/{tries})."
-                )
-            )
-            self.emit(ev.StepStarted(number, reason))
+            self.emit(ev.AttemptDiscarded(number, problem, attempt, tries))
         self.emit(
             ev.Notice("warning", "Accepting the first reply unverified; use --no-verify to skip this check.")
         )
@@ -401,7 +419,7 @@ class Agent:
         )
         wants_heartbeat = edited = False
         for call in calls:
-            self.emit(ev.ToolCall(call.id, call.name, _loose_json(call.arguments)))
+            self.emit(ev.FunctionCalled(call.id, call.name, _loose_json(call.arguments)))
             outcome = await runner.run(call.name, call.arguments)
             results.append(
                 Message(
@@ -434,11 +452,12 @@ class Agent:
         next_input, next_reason = self._next_input(number, prompt_tokens, failure, wants_heartbeat)
         await self._checkpoint(None, _describe(calls, failure))
         await self.refresh_context()
-        self.emit(ev.StepFinished(number, next_reason if next_input else None))
+        ids = tuple(m.id for m in (incoming, assistant, *results))
+        self.emit(ev.StepFinished(number, next_reason if next_input else None, ids))
         return next_input, next_reason
 
     def _report(self, call: ToolCall, outcome: Outcome) -> None:
-        self.emit(ev.ToolResult(call.id, call.name, outcome.ok, outcome.message))
+        self.emit(ev.FunctionReturned(call.id, call.name, outcome.ok, outcome.message))
         if outcome.sent is not None:
             self.emit(ev.AssistantMessage(outcome.sent))
         for label, old, new in outcome.memory_edits:
@@ -714,7 +733,7 @@ class Agent:
             before = self.memory()
             state, info = await self._io(self.store.restore, checkpoint_id)
             self.state = state
-            self.pending = None
+            self._unanswered = None
             self.builder.forget([m.id for m in self.buffer])
             await self._reload()
             self._announce(before, info.label or "restored")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..llm.base import PromptLayout, TemplateCost, Tokenizer
-from .events import TokenBreakdown
-from .messages import Message
+from ..model.events import TokenBreakdown
+from ..model.messages import Message
+from ..model.state import AgentState
 from .prompts import memory_header, render_core, summary_alert
-from .state import AgentState
 
 
 @dataclass(slots=True)

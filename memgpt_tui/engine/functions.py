@@ -11,9 +11,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from ..config import Limits
-from ..store.api import Page
-from .messages import Message, format_time, now
-from .state import AgentState
+from ..model.clock import format_time, now
+from ..model.messages import Message
+from ..model.records import Page
+from ..model.state import AgentState
 
 
 class _Args(BaseModel):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from .events import ContextChanged
-from .messages import Message
-from .state import AgentState
+from ..model.events import ContextChanged
+from ..model.messages import Message
+from ..model.state import AgentState
 
 OLDER = 100  # recall messages kept from just before the in-context window: a screen's first page
 

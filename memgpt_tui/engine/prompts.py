@@ -8,8 +8,9 @@ from functools import cache
 from pathlib import Path
 
 from ..config import user_dir
-from .messages import Message, ToolCall, format_time, new_id, system_event
-from .state import Block
+from ..model.clock import format_time, new_id
+from ..model.messages import Message, ToolCall, system_event
+from ..model.state import Block
 
 SHIPPED = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..llm.base import LLMBackend, LLMError
-from .messages import Message, format_time
+from ..llm.base import LLMBackend
+from ..model.clock import format_time
+from ..model.errors import LLMError
+from ..model.messages import Message
 from .prompts import template
 
 # Per-message cap when feeding evicted text to the summariser; recall keeps the full text anyway.

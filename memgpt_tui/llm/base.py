@@ -1,4 +1,4 @@
-"""The one small protocol every LLM backend speaks, and the errors it may raise."""
+"""The one small protocol every LLM backend speaks (its errors are in ``model.errors``)."""
 
 from __future__ import annotations
 
@@ -27,30 +27,6 @@ class LLMResponse:
     finish_reason: str | None = None
     parse_error: str | None = None  # JSON mode: the reply could not be read as a function call
     raw: str | None = None  # JSON mode: the model's raw text, for /dump and debugging
-
-
-class LLMError(Exception):
-    """A failure talking to the model. ``hint`` tells the user what to do about it."""
-
-    def __init__(self, message: str, hint: str = "", retryable: bool = True) -> None:
-        super().__init__(message)
-        self.hint = hint
-        self.retryable = retryable
-
-
-class ContextOverflowError(LLMError):
-    """The provider refused the prompt as longer than the model's window."""
-
-
-class BackendUnavailable(LLMError):
-    """Nothing answers at the configured address (refused, DNS, server not started)."""
-
-
-class AuthError(LLMError):
-    """Wrong or missing API key."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message, hint, retryable=False)
 
 
 class Tokenizer(Protocol):

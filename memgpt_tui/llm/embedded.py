@@ -25,10 +25,12 @@ import openai
 
 from memgpt_tui.config import ensure_private_dir, home_dir
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.base import BackendUnavailable, LLMError, LLMResponse, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import EstimateTokenizer, ServerTokenizer
+
+from ..model.errors import BackendUnavailable, LLMError
+from .base import LLMResponse, OnToken, PromptLayout, Tokenizer
 
 MODEL_NAME = "gemma-3-270m"
 # Prompt processing slows as the window fills: on 2 cores a cold 2k-token prompt takes ~4 s and a

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 from memgpt_tui.config import ConfigError, Settings
-from memgpt_tui.engine.state import AgentConfig
 from memgpt_tui.llm.base import LLMBackend
 from memgpt_tui.llm.embedded import EmbeddedBackend
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
+
+from ..model.state import AgentConfig
 
 
 def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:

@@ -26,7 +26,7 @@ from memgpt_tui.llm.tokenizers import default_tokenizer
 
 FunctionCalling = Literal["native", "json"]
 # Local servers accept any key, but the client refuses to start without one.
-_PLACEHOLDER_KEY = "sk-no-key-required"
+PLACEHOLDER_KEY = "sk-no-key-required"
 
 
 class OpenAIBackend:
@@ -67,7 +67,7 @@ class OpenAIBackend:
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         if api_key is None and name != "openai" and not os.environ.get("OPENAI_API_KEY"):
-            api_key = _PLACEHOLDER_KEY
+            api_key = PLACEHOLDER_KEY
         try:
             # max_retries=0: the retries below are the only ones, so they can be counted and shown.
             self._client = openai.AsyncOpenAI(

@@ -7,7 +7,7 @@ import re
 
 import openai
 
-from memgpt_tui.llm.base import AuthError, BackendUnavailable, ContextOverflowError, LLMError
+from ..model.errors import AuthError, BackendUnavailable, ContextOverflowError, LLMError
 
 # Wordings of "prompt longer than the window" across OpenAI, llama.cpp, llama-cpp-python, vLLM,
 # LM Studio, text-generation-webui and friends.

@@ -29,19 +29,13 @@ import pyarrow as pa
 from lancedb.index import IvfSq
 from lancedb.query import ColumnOrdering, LanceVectorQueryBuilder
 
-from ..engine.messages import Message, new_id, now
-from ..engine.state import AgentState
+from ..model.clock import new_id, now
+from ..model.errors import EmbeddingMismatch, NotFound, StoreError
+from ..model.messages import Message
+from ..model.records import CheckpointInfo, Page, Passage
+from ..model.state import AgentState
 from . import paths, preview, states, upkeep
-from .api import (
-    AgentStore,
-    CheckpointInfo,
-    Embedder,
-    EmbeddingMismatch,
-    NotFound,
-    Page,
-    Passage,
-    StoreError,
-)
+from .api import AgentStore, Embedder
 from .journal import Journal, Record, read_segment
 from .lock import AgentLock
 from .meta import AgentMeta, AttachedSource, check_embedding, read_meta, write_meta

@@ -1,4 +1,4 @@
-"""What the engine needs from storage.
+"""What the engine needs from storage: the blocking store protocol and the embedder it uses.
 
 Methods are blocking. Writes (append/replace/delete messages, checkpoint) and the in-memory reads
 (counts, the checkpoint list) only touch a journal file and memory, so the engine calls them directly on
@@ -8,61 +8,12 @@ its event loop; everything that reads or embeds goes through ``asyncio.to_thread
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from datetime import date
+from typing import Any, Protocol
 
-from pydantic import BaseModel
-
-from ..engine.messages import Message
-from ..engine.state import AgentState
-
-
-class StoreError(Exception):
-    """A storage failure the user must see (corrupt, foreign, locked, mismatched). The text says why and what to do."""
-
-
-class AgentLocked(StoreError):
-    pass
-
-
-class EmbeddingMismatch(StoreError):
-    pass
-
-
-class NotFound(StoreError):
-    """No checkpoint or passage with that id."""
-
-
-class Passage(BaseModel):
-    id: str
-    text: str
-    created_at: datetime
-    metadata: dict[str, Any] = {}
-    score: float | None = None
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of results. ``page`` is 0-based; ``pages`` is the number of pages (0 when ``total`` is 0);
-    a page past the end has no items."""
-
-    items: list[T]
-    total: int
-    page: int
-    pages: int
-
-
-class CheckpointInfo(BaseModel):
-    id: str
-    step: int
-    time: datetime
-    label: str | None  # set by /save NAME, "restored ..." for restores
-    summary: str  # what changed, one line
-    messages: int  # recall size at that point
-    archival: int
-    in_context: int
+from ..model.messages import Message
+from ..model.records import CheckpointInfo, Page, Passage
+from ..model.state import AgentState
 
 
 class Embedder(Protocol):

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from .api import Embedder, StoreError
+from ..model.errors import StoreError
+from .api import Embedder
 
 if TYPE_CHECKING:
     from openai import OpenAI

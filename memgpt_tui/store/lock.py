@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from .api import AgentLocked
+from ..model.errors import AgentLocked
 
 
 class AgentLock:

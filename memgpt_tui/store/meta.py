@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..engine.messages import now
+from ..model.clock import now
+from ..model.errors import EmbeddingMismatch, StoreError
 from . import location, paths
-from .api import EmbeddingMismatch, StoreError
 
 META_FILE = "agent.json"
 FORMAT: Literal["memgpt-tui-agent"] = "memgpt-tui-agent"

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..config import home_dir
-from .api import StoreError
+from ..model.errors import StoreError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
-from ..engine.messages import now
+from ..model.clock import now
+from ..model.errors import AgentLocked, StoreError
 from . import location, paths
-from .api import AgentLocked, Embedder, StoreError
+from .api import Embedder
 from .lock import AgentLock
 from .meta import AgentMeta, EmbeddingInfo, check_embedding, read_meta, write_meta
 from .rows import ALL_TABLES

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..engine.messages import Message, ToolCall
-from .api import CheckpointInfo, Passage
+from ..model.messages import Message, ToolCall
+from ..model.records import CheckpointInfo, Passage
 
 Row = dict[str, Any]
 TIMESTAMP = pa.timestamp("us", tz="UTC")

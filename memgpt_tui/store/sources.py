@@ -17,9 +17,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel
 
-from ..engine.messages import new_id, now
+from ..model.clock import new_id, now
+from ..model.errors import EmbeddingMismatch, StoreError
 from . import location
-from .api import AgentStore, Embedder, EmbeddingMismatch, StoreError
+from .api import AgentStore, Embedder
 from .chunking import chunk_text, kind_of
 from .paths import check_name
 from .rows import TIMESTAMP, sql_in

@@ -19,8 +19,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..engine.state import AgentState
-from .api import StoreError
+from ..model.errors import StoreError
+from ..model.state import AgentState
 
 REFS = "$refs"
 LISTS = "$lists"

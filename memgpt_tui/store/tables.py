@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from lancedb.index import FTS, BTree
 from lancedb.table import Table
 
-from .api import StoreError
+from ..model.errors import StoreError
 from .journal import Record
 from .rows import (
     ALL_TABLES,

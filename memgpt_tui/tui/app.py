@@ -104,7 +104,9 @@ class MemGPTApp(App[None]):
         """Show the agent from its preview at once, then open its store and model behind the screen
         (importing LanceDB and the model client takes longer than everything else together). False
         when there is no preview or opening failed: the ordinary path then runs and explains why."""
-        agent = await asyncio.to_thread(_from_preview, self.settings, name)
+        from ..resume import from_preview
+
+        agent = await asyncio.to_thread(from_preview, self.settings, name)
         if agent is None:
             return False
         screen = await self.show_agent(agent)  # returns with the first page mounted
@@ -190,18 +192,6 @@ class MemGPTApp(App[None]):
         from .screens.main import MainScreen
 
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
-
-
-def _from_preview(settings: Settings, name: str) -> Agent | None:
-    from ..engine.agent import Agent
-    from ..store import preview
-
-    try:
-        data = preview.read(settings.agents_root(), name)
-        return Agent.from_preview(data, settings.limits) if data is not None else None
-    except Exception:  # an unreadable preview only costs the fast start
-        log.exception("preview of %s", name)
-        return None
 
 
 def run_app(settings: Settings, first: bool = False, debug: bool = False) -> int:

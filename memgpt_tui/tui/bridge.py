@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from ..engine import events as ev
+from ..model import events as ev
 
 if TYPE_CHECKING:
     from ..engine.agent import Agent

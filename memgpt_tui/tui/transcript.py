@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from ..engine.agent import Agent
-    from ..engine.messages import Message
+    from ..model.messages import Message
 
 SystemKind = Literal[
     "heartbeat", "login", "warning", "alert", "summary", "notice", "command", "output", "divider"

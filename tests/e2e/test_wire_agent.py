@@ -8,7 +8,7 @@ import pytest
 
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
-from memgpt_tui.engine import events as ev
+from memgpt_tui.model import events as ev
 from tests.fakes.openai_server import Reply, unused_port
 
 
@@ -133,7 +133,7 @@ async def test_connection_refused_is_a_clear_error_and_loses_nothing(home):
         seen = await converse(agent, "anyone there?")
         error = next(e for e in seen if isinstance(e, ev.Error))
         assert url.split("/v1")[0] in error.text or url in error.hint
-        assert agent.pending is not None and agent.pending.user_text() == "anyone there?"
+        assert agent.unanswered() == "anyone there?"
         assert agent.store.search_messages("anyone", 0, 5).total == 1
     finally:
         await agent.close()

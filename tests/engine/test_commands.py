@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from memgpt_tui import commands
-from memgpt_tui.engine import events as ev
+from memgpt_tui.model import events as ev
 from tests.fakes.scripted_llm import call, say
 
 
@@ -136,12 +134,3 @@ async def test_update_block_by_user(make_agent):
     await agent.add_block("project", "Writing a thesis.")
     assert agent.memory()["project"] == "Writing a thesis."
     assert "<project" in (await agent._assemble(agent.buffer)).messages[0]["content"]
-
-
-def test_engine_store_llm_never_import_textual():
-    code = (
-        "import sys, memgpt_tui.engine.agent, memgpt_tui.commands, memgpt_tui.llm.base, memgpt_tui.store.api;"
-        "print('textual' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -8,12 +8,12 @@ import pytest
 
 from memgpt_tui.engine.context import ContextBuilder
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.engine.messages import Message, ToolCall, user_message
 from memgpt_tui.engine.prompts import boot_sequence, heartbeat
-from memgpt_tui.engine.state import AgentConfig, AgentState, Block
 from memgpt_tui.llm import json_mode
 from memgpt_tui.llm.embedded import gemma_prompt
 from memgpt_tui.llm.layout import TURN_ESTIMATE, JsonModeLayout, NativeLayout
+from memgpt_tui.model.messages import Message, ToolCall, user_message
+from memgpt_tui.model.state import AgentConfig, AgentState, Block
 from tests.fakes.scripted_llm import PieceTokenizer, WordTokenizer
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from memgpt_tui.engine import events as ev
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
+from memgpt_tui.model import events as ev
 from tests.fakes.scripted_llm import call, say
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from memgpt_tui.engine import events as ev
-from memgpt_tui.engine.messages import Message
 from memgpt_tui.engine.summarizer import eviction_count
-from memgpt_tui.llm.base import ContextOverflowError
+from memgpt_tui.model import events as ev
+from memgpt_tui.model.errors import ContextOverflowError
+from memgpt_tui.model.messages import Message
 from tests.fakes.scripted_llm import say
 
 WORDS = " ".join(["word"] * 60)
@@ -76,7 +76,7 @@ def _msg(role: str, **kw) -> Message:
 
 
 def test_eviction_never_splits_a_call_from_its_result():
-    from memgpt_tui.engine.messages import ToolCall
+    from memgpt_tui.model.messages import ToolCall
 
     buffer = []
     for i in range(6):
@@ -112,7 +112,7 @@ async def test_provider_overflow_error_evicts_and_retries_once(make_agent, llm):
     llm.queue(ContextOverflowError("too long"), ContextOverflowError("still too long"))
     await agent.send("again")
     assert rec.of(ev.Error) and "too long" in rec.of(ev.Error)[0].text
-    assert agent.pending is not None
+    assert agent.unanswered() is not None
 
 
 async def test_summarize_command_and_failed_summariser_fallback(make_agent, llm):
@@ -160,4 +160,4 @@ async def test_context_full_is_a_clear_error(make_agent, llm):
     await agent.send(" ".join(["huge"] * 400))
     error = rec.of(ev.Error)[0]
     assert "window holds 300" in error.text
-    assert agent.pending is not None
+    assert agent.unanswered() is not None

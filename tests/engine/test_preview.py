@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from memgpt_tui.engine import events as ev
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.engine.messages import user_message
 from memgpt_tui.engine.preview import Preview
+from memgpt_tui.model import events as ev
+from memgpt_tui.model.messages import user_message
 from memgpt_tui.store import preview as preview_file
 from tests.engine.conftest import Recorder
 from tests.fakes.scripted_llm import call, say
@@ -122,12 +122,12 @@ def test_scrollback_comes_from_the_preview_until_it_runs_out():
 async def test_whoever_waits_for_the_open_agent_sees_its_unanswered_message(
     make_agent, llm, open_store, limits, tmp_path
 ):
-    from memgpt_tui.llm.base import BackendUnavailable
+    from memgpt_tui.model.errors import BackendUnavailable
 
     agent, _ = await make_agent(name="pending")
     llm.queue(BackendUnavailable("Nothing answers", hint="Start the server."))
     await agent.send("are you there?")
-    assert agent.pending is not None
+    assert agent.unanswered() is not None
     await agent.close()
 
     shown = Agent.from_preview(read_preview(tmp_path, "pending"), limits)
@@ -135,10 +135,10 @@ async def test_whoever_waits_for_the_open_agent_sees_its_unanswered_message(
 
     async def waiter() -> None:
         await shown.wait_open()
-        seen.append(shown.pending)
+        seen.append(shown.unanswered())
 
     waiting = asyncio.create_task(waiter())
     await shown.open(open_store("pending"), llm)
     await waiting
-    assert seen[0] is not None and seen[0].user_text() == "are you there?"
+    assert seen == ["are you there?"]
     await shown.close()

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 
-from memgpt_tui.engine import events as ev
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.llm.base import BackendUnavailable, LLMResponse, LLMToolCall
+from memgpt_tui.llm.base import LLMResponse, LLMToolCall
+from memgpt_tui.model import events as ev
+from memgpt_tui.model.errors import BackendUnavailable
 from tests.fakes.scripted_llm import call, raw, say
 
 
@@ -40,7 +41,7 @@ async def test_send_message_reply_events_and_persistence(make_agent, llm):
     assert seen_in_recall == [4]
     assert [e.text for e in rec.of(ev.AssistantMessage)] == ["Hello Chad!"]
     assert [e.text for e in rec.of(ev.InnerThought)] == ["Greet him."]
-    assert rec.of(ev.ToolResult)[0].ok
+    assert rec.of(ev.FunctionReturned)[0].ok
     assert rec.of(ev.StepFinished)[-1].next_reason is None
     assert [m.kind for m in agent.buffer[-3:]] == ["user_message", "assistant", "tool_result"]
     assert agent.store.count_messages() == 6
@@ -118,8 +119,12 @@ async def test_first_message_verification_retries(make_agent, llm):
         say("Hello!", thought="Greet."),
     )
     await agent.send("hi")
-    notices = [n.text for n in rec.of(ev.Notice)]
-    assert sum("failed verification" in n for n in notices) == 2
+    discarded = rec.of(ev.AttemptDiscarded)
+    assert [(d.problem, d.attempt) for d in discarded] == [
+        ("no send_message or search call", 1),
+        ("empty inner monologue", 2),
+    ]
+    assert len(rec.of(ev.StepStarted)) == 1  # one step, asked three times
     assert [e.text for e in rec.of(ev.AssistantMessage)] == ["Hello!"]
     assert agent.state.verified
     assert agent.archival_count == 0  # rejected attempts ran nothing
@@ -129,14 +134,14 @@ async def test_search_passes_first_message_verification(make_agent, llm):
     agent, rec = await make_agent(no_verify=False)
     llm.queue(call("conversation_search", thought="Look it up.", query="sailing"))
     await agent.send("remember?")
-    assert not any("verification" in n.text for n in rec.of(ev.Notice))
+    assert not rec.of(ev.AttemptDiscarded)
 
 
 async def test_no_verify_accepts_any_first_reply(make_agent, llm):
     agent, rec = await make_agent(no_verify=True)
     llm.queue(call("archival_memory_insert", content="x"))
     await agent.send("hi")
-    assert not any("verification" in n.text for n in rec.of(ev.Notice))
+    assert not rec.of(ev.AttemptDiscarded)
     assert agent.archival_count == 1
 
 
@@ -146,12 +151,12 @@ async def test_backend_error_keeps_user_message_for_retry(make_agent, llm):
     await agent.send("are you there?")
     error = rec.of(ev.Error)[0]
     assert "Nothing answers" in error.text and error.hint == "Start the server."
-    assert agent.pending is not None and agent.pending.user_text() == "are you there?"
+    assert agent.unanswered() == "are you there?"
     assert agent.store.count_messages() == 4  # persisted, not in view
     assert agent.buffer[-1].kind == "login"
     llm.queue(say("Yes!"))
     await agent.retry()
-    assert agent.pending is None
+    assert agent.unanswered() is None
     assert [m.kind for m in agent.buffer[-3:]] == ["user_message", "assistant", "tool_result"]
     assert agent.buffer[-3].user_text() == "are you there?"
     assert agent.store.count_messages() == 6
@@ -170,7 +175,7 @@ async def test_cancel_during_model_call_leaves_nothing(make_agent, llm):
         await task
     assert agent.buffer == before
     assert agent.store.count_messages() == 3
-    assert agent.pending is None
+    assert agent.unanswered() is None
     assert [c.label for c in await agent.checkpoints()] == ["created"]
     llm.block = None
     await agent.send("hello again")
@@ -207,7 +212,7 @@ async def test_multiple_tool_calls_in_one_reply(make_agent, llm):
 
 
 async def test_agent_is_usable_from_a_fresh_event_loop(open_store, llm, limits):
-    from memgpt_tui.engine.state import AgentConfig
+    from memgpt_tui.model.state import AgentConfig
 
     agent = await Agent.create(
         "loop", open_store("loop"), llm, limits, AgentConfig(no_verify=True), "sys", "p", "h"

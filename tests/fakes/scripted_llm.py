@@ -8,8 +8,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from memgpt_tui.llm.base import LLMError, LLMResponse, LLMToolCall, OnToken
+from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken
 from memgpt_tui.llm.layout import NativeLayout
+from memgpt_tui.model.errors import LLMError
 
 Reply = LLMResponse | Exception | Callable[[list[dict[str, Any]]], LLMResponse]
 

@@ -20,7 +20,6 @@ import pytest
 import pytest_asyncio
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.base import BackendUnavailable
 from memgpt_tui.llm.embedded import (
     MODEL_NAME,
     EmbeddedBackend,
@@ -28,6 +27,7 @@ from memgpt_tui.llm.embedded import (
     bundled_model_path,
     gemma_prompt,
 )
+from memgpt_tui.model.errors import BackendUnavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 

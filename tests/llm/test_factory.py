@@ -3,11 +3,11 @@ from pathlib import Path
 import pytest
 
 from memgpt_tui.config import ConfigError, Settings
-from memgpt_tui.engine.state import AgentConfig
 from memgpt_tui.llm.embedded import EmbeddedBackend
 from memgpt_tui.llm.factory import build_backend
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
+from memgpt_tui.model.state import AgentConfig
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from memgpt_tui.llm.base import AuthError, BackendUnavailable, ContextOverflowError, LLMError, LLMResponse
+from memgpt_tui.llm.base import LLMResponse
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import EstimateTokenizer
+from memgpt_tui.model.errors import AuthError, BackendUnavailable, ContextOverflowError, LLMError
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, unused_port
 
 MESSAGES: list[dict[str, Any]] = [

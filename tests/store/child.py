@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import timedelta
 
-from memgpt_tui.engine.messages import user_message
+from memgpt_tui.model.messages import user_message
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
 from tests.store.helpers import HashEmbedder, make_state, reply

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from memgpt_tui.engine.messages import Message, ToolCall, new_id, user_message
-from memgpt_tui.engine.state import AgentConfig, AgentState, Block
+from memgpt_tui.model.clock import new_id
+from memgpt_tui.model.messages import Message, ToolCall, user_message
+from memgpt_tui.model.state import AgentConfig, AgentState, Block
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
 
 

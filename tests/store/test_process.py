@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from memgpt_tui.model.errors import AgentLocked
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore
-from memgpt_tui.store.api import AgentLocked
 from tests.store.helpers import HashEmbedder
 
 REPO = Path(__file__).resolve().parents[2]

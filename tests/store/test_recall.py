@@ -6,9 +6,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from memgpt_tui.engine.messages import Message, user_message
+from memgpt_tui.model.errors import NotFound
+from memgpt_tui.model.messages import Message, user_message
 from memgpt_tui.store.agent_store import LanceAgentStore
-from memgpt_tui.store.api import NotFound
 from tests.store.helpers import make_state, reply, turn
 
 

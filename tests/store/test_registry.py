@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from memgpt_tui.model.errors import AgentLocked, EmbeddingMismatch, StoreError
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore
-from memgpt_tui.store.api import AgentLocked, EmbeddingMismatch, StoreError
 from tests.store.helpers import HashEmbedder, make_state, turn
 
 

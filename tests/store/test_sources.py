@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from memgpt_tui.model.errors import EmbeddingMismatch, StoreError
 from memgpt_tui.store import sources
 from memgpt_tui.store.agent_store import LanceAgentStore
-from memgpt_tui.store.api import EmbeddingMismatch, StoreError
 from memgpt_tui.store.chunking import chunk_text
 from tests.store.helpers import HashEmbedder
 

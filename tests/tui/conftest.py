@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 
 from memgpt_tui.config import Limits, Settings
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.engine.state import AgentConfig
+from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store import registry
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.main import MainScreen

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memgpt_tui.config import Limits
-from memgpt_tui.engine.messages import Message, ToolCall
-from memgpt_tui.engine.state import AgentConfig, AgentState, Block
-from memgpt_tui.store.api import CheckpointInfo, Page, Passage
+from memgpt_tui.model.messages import Message, ToolCall
+from memgpt_tui.model.records import CheckpointInfo, Page, Passage
+from memgpt_tui.model.state import AgentConfig, AgentState, Block
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from memgpt_tui.engine import events as ev
+from memgpt_tui.model import events as ev
 from memgpt_tui.tui.bridge import AgentEvent, Bridge, merge_tokens
 
 

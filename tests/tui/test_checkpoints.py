@@ -8,7 +8,7 @@ from textual.color import Color
 from textual.widgets import OptionList, Static
 
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.store.api import CheckpointInfo
+from memgpt_tui.model.records import CheckpointInfo
 from memgpt_tui.tui.screens.checkpoints import CheckpointBrowser
 from memgpt_tui.tui.screens.modals import ConfirmModal
 from tests.fakes.scripted_llm import ScriptedLLM, call, say

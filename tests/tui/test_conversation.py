@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from memgpt_tui.engine.agent import Agent
-from memgpt_tui.engine.messages import Message, ToolCall, user_message
-from memgpt_tui.llm.base import BackendUnavailable, LLMResponse
+from memgpt_tui.llm.base import LLMResponse
+from memgpt_tui.model.errors import BackendUnavailable
+from memgpt_tui.model.messages import Message, ToolCall, user_message
 from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW
 from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
@@ -111,12 +112,13 @@ async def test_backend_errors_show_text_and_hint(make_agent, llm) -> None:
         assert "Nothing answers" in error and "Start your model server." in error
         # the message is kept for /retry, and the input is ready again
         assert texts(main, "UserRow")[-1] == "hello?"
-        assert agent.pending is not None
+        assert agent.unanswered() is not None
 
 
 async def test_pending_message_is_announced(make_agent, llm) -> None:
     agent = await make_agent()
-    agent.pending = user_message("are you there?", 1)
+    llm.queue(BackendUnavailable("Nothing answers."))
+    await agent.send("are you there?")  # the model was down: the message stays unanswered
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         notes = texts(main, "SystemRow")

@@ -103,7 +103,7 @@ async def test_escape_cancels_the_step_and_returns_the_text(make_agent, llm) -> 
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         await type_and_send(pilot, "please think hard")
-        await wait_until(pilot, lambda: agent.pending is not None)
+        await wait_until(pilot, lambda: agent.unanswered() is not None)
         status = main.query_one(StatusLine)
         assert status.has_class("-busy") and "Esc cancels" in str(status.render())
         await pilot.press("escape")
@@ -111,7 +111,7 @@ async def test_escape_cancels_the_step_and_returns_the_text(make_agent, llm) -> 
         chat = main.query_one(ChatInput)
         assert chat.text == "please think hard"
         await wait_until(pilot, lambda: not main.conversation.query(UserRow))
-        assert agent.recall_count == recall_before and agent.pending is None
+        assert agent.recall_count == recall_before and agent.unanswered() is None
         assert str(status.render()) == IDLE
         notes = [str(r.render()) for r in main.conversation.query("SystemRow")]
         assert any("cancelled" in n for n in notes)

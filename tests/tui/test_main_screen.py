@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Sparkline, Static
 
-from memgpt_tui.engine import events as ev
+from memgpt_tui.model import events as ev
 from memgpt_tui.tui.screens.checkpoints import CheckpointBrowser
 from memgpt_tui.tui.screens.help import HelpScreen
 from memgpt_tui.tui.screens.main import EMBEDDED_NOTE

@@ -141,9 +141,13 @@ async def test_configuration_errors_are_shown_not_raised(home: Path) -> None:
 
 def test_every_opening_failure_gets_a_title_and_keeps_its_advice() -> None:
     from memgpt_tui.config import ConfigError
-    from memgpt_tui.engine.agent import AgentError
-    from memgpt_tui.llm.base import BackendUnavailable
-    from memgpt_tui.store.api import AgentLocked, EmbeddingMismatch, StoreError
+    from memgpt_tui.model.errors import (
+        AgentError,
+        AgentLocked,
+        BackendUnavailable,
+        EmbeddingMismatch,
+        StoreError,
+    )
     from memgpt_tui.tui.screens.failure import describe
 
     cases = {

@@ -25,8 +25,8 @@ from .modals import ConfirmModal
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
-    from ...engine.state import AgentState
-    from ...store.api import CheckpointInfo
+    from ...model.records import CheckpointInfo
+    from ...model.state import AgentState
 
 PREVIEW_DELAY = 0.15  # seconds the cursor must rest before a state is loaded
 CACHED_STATES = 32

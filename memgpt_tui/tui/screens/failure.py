@@ -18,9 +18,7 @@ Choice = Literal["retry", "back", "quit"]
 def describe(exc: BaseException) -> tuple[str, str]:
     """A title and a message with the way forward; the errors users can meet already say what to do."""
     from ...config import ConfigError, home_dir
-    from ...engine.agent import AgentError
-    from ...llm.base import LLMError
-    from ...store.api import AgentLocked, EmbeddingMismatch, StoreError
+    from ...model.errors import AgentError, AgentLocked, EmbeddingMismatch, LLMError, StoreError
 
     if isinstance(exc, AgentLocked):
         return "Agent in use", str(exc)

@@ -6,7 +6,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from textual import on
@@ -18,19 +17,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from ...engine import events as ev
+from ...model import events as ev
 from ..bridge import AgentEvent, Bridge
 from ..transcript import SystemKind
 from ..widgets.chat_input import ChatInput
 from ..widgets.context_gauge import ContextGauge
 from ..widgets.conversation import Conversation
 from ..widgets.core_memory import BlockView, CoreMemoryPane
-from ..widgets.rows import UserRow
 from ..widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
-    from ...store.api import CheckpointInfo
+    from ...model.records import CheckpointInfo
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +47,6 @@ STEP_STATUS = {
     "retry": "answering again",
     "command": "working",
 }
-
-
-@dataclass
-class Inflight:
-    """A message being sent: enough to put it back if its step is cancelled before the model answers."""
-
-    text: str
-    row: UserRow
-    recall_before: int
 
 
 class MainScreen(Screen[None]):
@@ -83,8 +72,6 @@ class MainScreen(Screen[None]):
         self.agent = agent
         self.bridge: Bridge | None = None
         self._step: Worker[None] | None = None
-        self._inflight: Inflight | None = None
-        self._drop_on_cancel = False
         # Held, not queried: engine events may still arrive while the screen is torn down.
         self.conversation = Conversation(agent, id="conversation")
         self.memory = CoreMemoryPane(agent, id="core-memory")
@@ -135,10 +122,9 @@ class MainScreen(Screen[None]):
         # What is loaded by now lives as long as the agent is open: out of the collector's full
         # passes, which otherwise stall the loop ~150 ms every second while a reply streams.
         gc.freeze()
-        if self.agent.pending is not None:
+        if (unanswered := self.agent.unanswered()) is not None:
             await self.conversation.add_system(
-                "warning",
-                f"Your last message was not answered: “{self.agent.pending.user_text()}”. /retry sends it again.",
+                "warning", f"Your last message was not answered: “{unanswered}”. /retry sends it again."
             )
 
     def on_unmount(self) -> None:
@@ -165,6 +151,8 @@ class MainScreen(Screen[None]):
                 self.memory.post_message(AgentEvent(event))
             case ev.CheckpointCreated():
                 return
+            case ev.StepCancelled(returned_text=text) if text is not None:
+                self.chat.restore(text)
             case ev.StepStarted(step=step, reason=reason):
                 self._status(f"{self.agent.name} is {STEP_STATUS.get(reason, 'working')}… step {step}")
             case ev.Busy(what=what, total=total):
@@ -198,8 +186,7 @@ class MainScreen(Screen[None]):
                 "The agent is still working: wait for it, or press Esc to cancel.", severity="warning"
             )
             return
-        row = await self.conversation.add_user(text)
-        self._inflight = Inflight(text, row, self.agent.recall_count)
+        await self.conversation.add_user(text)
         self.start_step(self.agent.send(text), "thinking…")
 
     async def run_command(self, line: str) -> None:
@@ -232,7 +219,6 @@ class MainScreen(Screen[None]):
             self.say("output", result.text)
 
     def start_step(self, work: Coroutine[Any, Any, None], status: str) -> None:
-        self._drop_on_cancel = False
         self._step = self.run_worker(work, group="step", exit_on_error=False)
         self.status.busy(status)
         self.refresh_bindings()
@@ -244,19 +230,13 @@ class MainScreen(Screen[None]):
             self._unexpected(worker.error)
         if worker is not self._step or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
             return
-        inflight, self._inflight, self._step = self._inflight, None, None
+        self._step = None
         self.status.idle()
         self.refresh_bindings()
-        if event.state == WorkerState.CANCELLED:
-            dropped = inflight if self._drop_on_cancel else None
-            self.conversation.post_message(Conversation.Abort(dropped.row if dropped else None))
-            if dropped is not None:
-                self.chat.restore(dropped.text)
 
     def _unexpected(self, error: BaseException | None) -> None:
         from ...config import ConfigError
-        from ...engine.agent import AgentError
-        from ...store.api import StoreError
+        from ...model.errors import AgentError, StoreError
 
         if isinstance(error, AgentError | StoreError | ConfigError):  # these say what to do
             self.say("error", str(error))
@@ -279,12 +259,6 @@ class MainScreen(Screen[None]):
         """Esc: cancel the step in flight. A message the model has not answered yet goes back to the input."""
         if self._step is None or not self.busy:
             return
-        inflight = self._inflight
-        pending = self.agent.pending
-        self._drop_on_cancel = inflight is not None and (
-            (pending is not None and pending.user_text() == inflight.text)
-            or self.agent.recall_count == inflight.recall_before
-        )
         self._step.cancel()
 
     async def cancel_and_wait(self) -> None:

@@ -19,8 +19,8 @@ from .modals import ConfirmModal, TextEditModal
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
-    from ...engine.messages import Message
-    from ...store.api import Page, Passage
+    from ...model.messages import Message
+    from ...model.records import Page, Passage
 
 SNIPPET = 90
 RECALL_HINT = "Type words and press Enter to search every message ever exchanged."

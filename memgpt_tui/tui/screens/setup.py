@@ -350,29 +350,14 @@ class SetupScreen(Screen["Settings | None"]):
 
     @work(exclusive=True, group="test-connection")
     async def _test_connection(self, backend: str, base_url: str | None, api_key: str | None) -> None:
-        # The openai client takes a while to import: do it off the UI loop.
-        errors = await asyncio.to_thread(importlib.import_module, "memgpt_tui.llm.openai_errors")
-        openai = errors.openai
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if backend == "openai-compatible":
-            key = key or "sk-no-key-required"  # local servers accept any key; the client needs one
+        from ...model.errors import LLMError
+
+        runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")  # slow import
         try:
-            client = openai.AsyncOpenAI(
-                base_url=base_url, api_key=key, timeout=self.CONNECTION_TIMEOUT, max_retries=0
-            )
-        except openai.OpenAIError as exc:
-            self._connection_status(False, str(exc))
-            return
-        where = str(client.base_url).rstrip("/")
-        try:
-            page = await client.models.list()
-            models = sorted(m.id for m in page.data)
-        except Exception as exc:
-            error = errors.to_llm_error(exc, where)
+            where, models = await runtime.list_models(backend, base_url, api_key, self.CONNECTION_TIMEOUT)
+        except LLMError as error:
             self._connection_status(False, f"{error} {error.hint}".rstrip())
             return
-        finally:
-            await client.close()
         shown = ", ".join(models[:8]) + (f" (+{len(models) - 8} more)" if len(models) > 8 else "")
         self._connection_status(True, f"to {where}: {len(models)} models: {shown or 'none listed'}")
         model = self.query_one("#model", Input)

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from ...engine import events as ev
+from ...model import events as ev
 from ..bridge import AgentEvent
 
 # (field of TokenBreakdown, legend label, colour, bar glyph): glyphs differ so the bar reads without colour.

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ...engine import events as ev
+from ...model import events as ev
 from ..bridge import AgentEvent
 from ..transcript import (
     Entry,
@@ -31,7 +31,7 @@ from .rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow, r
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
-    from ...engine.messages import Message as StoredMessage
+    from ...model.messages import Message as StoredMessage
 
 FIRST_PAGE = 60  # messages shown at first: more than a screenful, quick to mount
 WINDOW = 100  # messages per older page
@@ -60,13 +60,6 @@ class Conversation(VerticalScroll):
             super().__init__()
             self.kind, self.text, self.hint = kind, text, hint
 
-    class Abort(Message, bubble=False):
-        """The step in flight was cancelled; queued after the events it produced."""
-
-        def __init__(self, user_row: UserRow | None) -> None:
-            super().__init__()
-            self.user_row = user_row
-
     def __init__(self, agent: Agent, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agent = agent
@@ -75,8 +68,8 @@ class Conversation(VerticalScroll):
         self._boundary: str | None = None  # the oldest message in the agent's context window
         self._exhausted = False
         self._loading = False
-        self._last_start: tuple[int, str] | None = None
         self._step_rows: list[Widget] = []  # rows of the step in flight, tied to its message when it ends
+        self._user: UserRow | None = None  # the message that started the step in flight
         self._thought: ThoughtRow | None = None
         self._reply: ReplyRow | None = None
         self._tools: dict[str, ToolRow] = {}
@@ -195,7 +188,7 @@ class Conversation(VerticalScroll):
         await self.mount(row)
 
     async def add_user(self, text: str) -> UserRow:
-        row = UserRow(text)
+        row = self._user = UserRow(text)
         await self.add(row)
         self.anchor()
         return row
@@ -218,10 +211,6 @@ class Conversation(VerticalScroll):
             await self.add_error(message.text, message.hint)
         else:
             await self.add_system(message.kind, message.text)
-
-    async def on_conversation_abort(self, message: Abort) -> None:
-        self._last_start = None
-        await self.abort_live(message.user_row)
 
     def _finish_reply(self) -> None:
         """A reply cut short keeps what streamed, rendered whole."""
@@ -256,14 +245,14 @@ class Conversation(VerticalScroll):
                 else:
                     self._thought.set_text(text)
                 self._thought = None
-            case ev.ToolCall(call_id=call_id, name=name, arguments=arguments):
+            case ev.FunctionCalled(call_id=call_id, name=name, arguments=arguments):
                 if name == "send_message":
                     self._hidden_calls.add(call_id)
                 else:
                     row = ToolRow(ToolEntry(call_id, name, arguments))
                     self._tools[call_id] = row
                     await self.add(row)
-            case ev.ToolResult(call_id=call_id, name=name, ok=ok, message=text):
+            case ev.FunctionReturned(call_id=call_id, name=name, ok=ok, message=text):
                 await self._tool_result(call_id, name, ok, text)
             case ev.AssistantMessage(text=text):
                 if self._reply is None:
@@ -273,27 +262,28 @@ class Conversation(VerticalScroll):
                 self._reply = None
             case ev.Summarized(evicted=n):
                 await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")
+            case ev.AttemptDiscarded(text=text):
+                await self.abort_live()
+                await self.add_system("warning", text)
+            case ev.StepCancelled(text=text, returned_text=returned):
+                await self.abort_live(self._user if returned is not None else None)
+                self._user = None
+                await self.add_system("notice", text)
             case ev.Notice(level=level, text=text):
                 await self.add_system("warning" if level == "warning" else "notice", text)
             case ev.Error(text=text, hint=hint):
-                self._last_start = None  # the step ended here: the same step may start again
                 self._finish_reply()
                 self._reset_live()
                 await self.add_error(text, hint)
             case ev.HistoryChanged():
                 self._step_rows.clear()
                 await self.reload()
-            case ev.StepFinished(step=step, next_reason=next_reason):
-                self._step_finished(step)
+            case ev.StepFinished(next_reason=next_reason, message_ids=ids):
+                self._step_finished(ids)
                 if next_reason is None:
                     self.call_after_refresh(self._prune)  # once the new rows are laid out
 
     async def _step_started(self, step: int, reason: str) -> None:
-        if self._last_start == (step, reason):
-            # A first reply that failed verification is asked again: drop what it streamed.
-            await self.abort_live()
-            return
-        self._last_start = (step, reason)
         if reason in STEP_LINES:
             await self.add_system(*STEP_LINES[reason])
 
@@ -304,18 +294,13 @@ class Conversation(VerticalScroll):
         elif call_id in self._hidden_calls and not ok:
             await self.add(ToolRow(ToolEntry(call_id, name, {}, ok, text)))
 
-    def _step_finished(self, step: int) -> None:
+    def _step_finished(self, message_ids: tuple[str, ...]) -> None:
         """Tie the step's rows to its first message, so pruning and paging can find them again."""
-        first = None
-        for message in reversed(self.agent.buffer):
-            if message.step == step:
-                first = message
-            elif first is not None:
-                break
+        first = message_ids[0] if message_ids else None
         for row in self._step_rows:
             if getattr(row, "source_id", None) is None and first is not None:
-                row.source_id = first.id  # type: ignore[attr-defined]
+                row.source_id = first  # type: ignore[attr-defined]
+        self._user = None
         self._step_rows.clear()
-        self._last_start = None
         self._finish_reply()
         self._reset_live()

@@ -12,12 +12,12 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static, TextArea
 
-from ...engine import events as ev
+from ...model import events as ev
 from ..bridge import AgentEvent
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
-    from ...engine.state import Block
+    from ...model.state import Block
 
 BAR_WIDTH = 12
 FLASH_SECONDS = 2.0
@@ -207,7 +207,7 @@ class CoreMemoryPane(VerticalScroll):
         self.run_worker(self._save(message.view, message.value), group="save")
 
     async def _save(self, view: BlockView, value: str) -> None:
-        from ...engine.agent import AgentError
+        from ...model.errors import AgentError
 
         try:
             await self.agent.update_block(view.label, value)

@@ -26,6 +26,34 @@ class StepStarted(Event):
 class StepFinished(Event):
     step: int
     next_reason: StepReason | None  # what the engine will feed next, None when the chain ends
+    message_ids: tuple[str, ...] = ()  # what the step wrote to recall, its input first
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptDiscarded(Event):
+    """A first reply failed verification and the model is asked again: what it streamed is void."""
+
+    step: int
+    problem: str
+    attempt: int
+    tries: int
+
+    @property
+    def text(self) -> str:
+        return f"First reply failed verification ({self.problem}); retrying ({self.attempt}/{self.tries})."
+
+
+@dataclass(frozen=True, slots=True)
+class StepCancelled(Event):
+    """The step in flight was cancelled; nothing from it was kept. ``returned_text``: the user's message,
+    taken back out of recall, for the UI to put back in the input (None when it stays in recall)."""
+
+    step: int
+    returned_text: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "Step cancelled; nothing from it was kept."
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +70,14 @@ class InnerThought(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCall(Event):
+class FunctionCalled(Event):
     call_id: str
     name: str
     arguments: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class ToolResult(Event):
+class FunctionReturned(Event):
     call_id: str
     name: str
     ok: bool

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..config import Backend, EmbeddingBackend, FunctionCalling
-from .messages import now
+from .clock import now
+
+Backend = Literal["embedded", "openai", "openai-compatible"]
+FunctionCalling = Literal["native", "json"]
+EmbeddingBackend = Literal["embedded", "openai-compatible"]
 
 
 class Block(BaseModel):

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .clock import format_time, new_id, now
 
 Role = Literal["system", "user", "assistant", "tool"]
 # What a message is, beyond its role: drives styling in the UI and filtering in searches.
 Kind = Literal[
     "user_message", "heartbeat", "login", "system_alert", "warning", "assistant", "tool_result", "summary"
 ]
-
-
-def new_id() -> str:
-    """Time-ordered unique id: sorts by creation, no coordination needed."""
-    return f"{time.time_ns():016x}{os.urandom(4).hex()}"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def format_time(moment: datetime) -> str:
-    """MemGPT's timestamp style, in local time: '2024-03-01 04:05:06 PM UTC+0000'."""
-    return moment.astimezone().strftime("%Y-%m-%d %I:%M:%S %p %Z%z")
 
 
 class ToolCall(BaseModel):
