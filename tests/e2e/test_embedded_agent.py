@@ -68,7 +68,7 @@ async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path
     agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
     try:
         await agent.send("Hi! My name is Ada and I love sailing.")
-        assembled = await agent._assemble(agent.buffer)
+        assembled = await agent.window.assemble()
         turns = json_mode.to_text_turns(assembled.messages, TOOL_SCHEMAS, fold_system=True)
         url = agent.llm.server.base_url
         async with openai.AsyncOpenAI(base_url=url, api_key="x") as client:
@@ -77,4 +77,4 @@ async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path
         await agent.close()
     assert reply.usage is not None
     assert assembled.breakdown.total == reply.usage.prompt_tokens
-    assert agent.builder.correction == 0  # every step's count matched the prompt the server was sent
+    assert agent.window.builder.correction == 0  # every step's count matched the prompt the server was sent

@@ -133,4 +133,4 @@ async def test_update_block_by_user(make_agent):
         await agent.update_block("human", "x" * 2001)
     await agent.add_block("project", "Writing a thesis.")
     assert agent.memory()["project"] == "Writing a thesis."
-    assert "<project" in (await agent._assemble(agent.buffer)).messages[0]["content"]
+    assert "<project" in (await agent.window.assemble()).messages[0]["content"]

@@ -151,7 +151,7 @@ async def test_usage_prompt_tokens_reconciles_the_gauge(make_agent, llm):
     llm.queue(reply)
     await agent.send("x")
     assert agent.state.prompt_history[-1] == predicted + 57
-    assert agent.builder.correction != 0
+    assert agent.window.builder.correction != 0
 
 
 async def test_context_full_is_a_clear_error(make_agent, llm):

@@ -151,7 +151,7 @@ async def long_history(agent: Agent, turns: int) -> list[Message]:
     """Write ``turns`` exchanges straight to recall memory."""
     messages = [m for i in range(turns) for m in exchange(i)]
     await asyncio.to_thread(agent.store.append_messages, messages)
-    agent.recall_count += len(messages)
+    agent.window.recall_count += len(messages)
     return messages
 
 
@@ -159,7 +159,7 @@ async def test_long_conversation_mounts_a_window_and_pages_older(make_agent, llm
     agent = await make_agent()
     old = await long_history(agent, 250)
     # the agent's window holds only the newest few; the rest is recall
-    agent.buffer = old[-4:]
+    agent.window.messages = old[-4:]
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         conv = main.conversation
@@ -188,7 +188,7 @@ async def test_rows_are_pruned_at_the_bottom_and_come_back_on_scroll(make_agent,
     monkeypatch.setattr(conversation, "KEEP_ROWS", 20)
     agent = await make_agent()
     old = await long_history(agent, 100)
-    agent.buffer = old[-4:]
+    agent.window.messages = old[-4:]
     llm.queue(say("fresh answer"))
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
