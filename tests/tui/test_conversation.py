@@ -59,7 +59,7 @@ async def test_send_shows_user_thought_and_reply(make_agent, llm) -> None:
 async def test_reply_streams_in_place_then_final_update(make_agent, home) -> None:
     llm = StreamingLLM()
     agent = await make_agent()
-    agent.llm = llm
+    agent.session.llm = llm
     llm.hold = asyncio.Event()
     llm.queue(say("The quick brown fox jumps", thought="Answer."))
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
@@ -213,7 +213,7 @@ async def test_reply_cut_short_keeps_what_streamed(make_agent) -> None:
             raise BackendUnavailable("Nothing answers at http://127.0.0.1:9", hint="Start your model server.")
 
     agent = await make_agent()
-    agent.llm = CutShort()
+    agent.session.llm = CutShort()
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         await type_and_send(pilot, "tell me")
