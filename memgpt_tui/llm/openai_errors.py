@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 
 import openai
 
@@ -63,51 +66,96 @@ def is_transient(exc: BaseException) -> bool:
     return is_transport_error(exc)
 
 
+class _Rule(NamedTuple):
+    applies: Callable[[BaseException], bool]
+    error: Callable[[str, str], LLMError]  # called with the message and the hint
+    message: str  # a template over url, after, detail, status and exc
+    hint: str = ""
+
+
+def _is(*kinds: type[BaseException]) -> Callable[[BaseException], bool]:
+    return lambda exc: isinstance(exc, kinds)
+
+
+def _status(exc: BaseException) -> int:
+    return exc.status_code if isinstance(exc, openai.APIStatusError) else 0
+
+
+_final = partial(LLMError, retryable=False)  # retrying the same request cannot help
+_ANSWERED = "{url} answered {status}{after}: {detail}"
+
+# The first rule that applies makes the error, so the order matters: a timeout is also a connection
+# error, an overflow also a status error.
+_RULES = (
+    _Rule(
+        _is(openai.APITimeoutError),
+        LLMError,
+        "No answer from {url} in time{after}.",
+        "The server is slow or busy: retry, or raise request_timeout in the config.",
+    ),
+    _Rule(
+        lambda exc: isinstance(exc, openai.APIConnectionError) and is_unreachable(exc),
+        BackendUnavailable,
+        "Cannot connect to {url}.",
+        "Is the server running? Start it, or switch backend with --backend.",
+    ),
+    _Rule(
+        lambda exc: isinstance(exc, openai.APIConnectionError) or is_transport_error(exc),
+        LLMError,
+        "The connection to {url} failed{after}: {exc}",
+        "Retry in a moment.",
+    ),
+    _Rule(
+        _is(openai.AuthenticationError, openai.PermissionDeniedError),
+        AuthError,
+        "{url} refused the API key ({status}): {detail}",
+        "Check OPENAI_API_KEY or api_key in the config.",
+    ),
+    _Rule(
+        lambda exc: isinstance(exc, openai.APIError) and is_context_overflow(exc),
+        ContextOverflowError,
+        "The prompt is longer than the model's context window: {detail}",
+        "Older messages will be summarized; or raise context_window if the model allows more.",
+    ),
+    _Rule(
+        _is(openai.RateLimitError),
+        LLMError,
+        "Rate limited by {url}{after}: {detail}",
+        "Wait a moment, then retry.",
+    ),
+    _Rule(
+        _is(openai.NotFoundError),
+        _final,
+        "{url} answered 404: {detail}",
+        "Check the model name (--model) and the base URL (--base-url).",
+    ),
+    _Rule(lambda exc: _status(exc) >= 500, LLMError, _ANSWERED, "The server failed: retry in a moment."),
+    _Rule(lambda exc: _status(exc) in (408, 409), LLMError, _ANSWERED),
+    _Rule(_is(openai.APIStatusError), _final, _ANSWERED),
+    _Rule(
+        _is(openai.APIError),
+        LLMError,
+        "The model server reported an error{after}: {detail}",
+        "Retry in a moment.",
+    ),
+    _Rule(
+        lambda exc: isinstance(exc, openai.OpenAIError) and "credentials" in str(exc).lower(),
+        AuthError,
+        "{exc}",
+        "Set OPENAI_API_KEY, or api_key in the config.",
+    ),
+)
+
+
 def to_llm_error(exc: BaseException, base_url: str, attempts: int = 1) -> LLMError:
-    after = f" (after {attempts} attempts)" if attempts > 1 else ""
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMError(
-            f"No answer from {base_url} in time{after}.",
-            hint="The server is slow or busy: retry, or raise request_timeout in the config.",
-        )
-    if isinstance(exc, openai.APIConnectionError) and is_unreachable(exc):
-        return BackendUnavailable(
-            f"Cannot connect to {base_url}.",
-            hint="Is the server running? Start it, or switch backend with --backend.",
-        )
-    if isinstance(exc, openai.APIConnectionError) or is_transport_error(exc):
-        return LLMError(f"The connection to {base_url} failed{after}: {exc}", hint="Retry in a moment.")
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return AuthError(
-            f"{base_url} refused the API key ({exc.status_code}): {detail(exc)}",
-            hint="Check OPENAI_API_KEY or api_key in the config.",
-        )
-    if isinstance(exc, openai.APIError) and is_context_overflow(exc):
-        return ContextOverflowError(
-            f"The prompt is longer than the model's context window: {detail(exc)}",
-            hint="Older messages will be summarized; or raise context_window if the model allows more.",
-        )
-    if isinstance(exc, openai.RateLimitError):
-        return LLMError(
-            f"Rate limited by {base_url}{after}: {detail(exc)}", hint="Wait a moment, then retry."
-        )
-    if isinstance(exc, openai.NotFoundError):
-        return LLMError(
-            f"{base_url} answered 404: {detail(exc)}",
-            hint="Check the model name (--model) and the base URL (--base-url).",
-            retryable=False,
-        )
-    if isinstance(exc, openai.APIStatusError):
-        server_side = exc.status_code >= 500
-        return LLMError(
-            f"{base_url} answered {exc.status_code}{after}: {detail(exc)}",
-            hint="The server failed: retry in a moment." if server_side else "",
-            retryable=server_side or exc.status_code in (408, 409),
-        )
-    if isinstance(exc, openai.APIError):
-        return LLMError(
-            f"The model server reported an error{after}: {detail(exc)}", hint="Retry in a moment."
-        )
-    if isinstance(exc, openai.OpenAIError) and "credentials" in str(exc).lower():
-        return AuthError(str(exc), hint="Set OPENAI_API_KEY, or api_key in the config.")
-    return LLMError(str(exc) or type(exc).__name__)
+    rule = next((rule for rule in _RULES if rule.applies(exc)), None)
+    if rule is None:
+        return LLMError(str(exc) or type(exc).__name__)
+    message = rule.message.format(
+        url=base_url,
+        after=f" (after {attempts} attempts)" if attempts > 1 else "",
+        detail=detail(exc) if isinstance(exc, openai.APIError) else "",
+        status=_status(exc),
+        exc=exc,
+    )
+    return rule.error(message, rule.hint)
