@@ -16,11 +16,11 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from .listing import ListScreen
 from .modals import ConfirmModal
 
 if TYPE_CHECKING:
@@ -94,10 +94,12 @@ def memory_diff(then: AgentState, now: AgentState, palette: Palette) -> Text:
     return out
 
 
-class CheckpointBrowser(Screen["CheckpointInfo | None"]):
+class CheckpointBrowser(ListScreen["CheckpointInfo"]):
     """Dismisses with the new head's CheckpointInfo after a restore (or undo), or None (Esc)."""
 
     CSS_PATH = "checkpoints.tcss"
+    HEADING_ID = "checkpoints-title"
+    HEADING = "Checkpoints"
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("enter,r", "restore", "Restore"),
@@ -111,15 +113,13 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
         self._states: OrderedDict[str, AgentState] = OrderedDict()
         self._timer: Timer | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Static("Checkpoints", id="checkpoints-title")
+    def compose_list(self) -> ComposeResult:
         with Horizontal():
             yield OptionList(id="checkpoints")
             with VerticalScroll(id="preview"):
                 yield Static("", id="preview-header", markup=False)
                 yield Static("", id="preview-counts", markup=False)
                 yield Static("", id="preview-diff", markup=False)
-        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -127,11 +127,10 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
 
     @work(exclusive=True, group="list")
     async def load(self) -> None:
-        title = self.query_one("#checkpoints-title", Static)
         try:
             infos = await self.agent.checkpoints()
         except Exception as exc:
-            title.update(f"Could not list checkpoints: {exc}")
+            self.show_heading(f"Could not list checkpoints: {exc}")
             return
         self.infos = infos[::-1]
         options = self.query_one(OptionList)
@@ -139,7 +138,7 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
         options.set_options(
             Option(row(info, i == 0, palette), id=info.id) for i, info in enumerate(self.infos)
         )
-        title.update(
+        self.show_heading(
             f"Checkpoints of {self.agent.name}: {len(self.infos)}, newest first (● is the current state)"
         )
         if self.infos:
@@ -220,9 +219,6 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
     def _selected(self) -> None:
         self.action_restore()
 
-    def action_close(self) -> None:
-        self.dismiss(None)
-
     def action_restore(self) -> None:
         info = self.highlighted
         if info is None:
@@ -251,12 +247,11 @@ class CheckpointBrowser(Screen["CheckpointInfo | None"]):
     async def _restore(self, info: CheckpointInfo, question: str) -> None:
         if not await self.app.push_screen_wait(ConfirmModal(question, "Restore")):
             return
-        title = self.query_one("#checkpoints-title", Static)
-        title.update("Restoring… (waits for a step in progress to finish)")
+        self.show_heading("Restoring… (waits for a step in progress to finish)")
         try:
             head = await self.agent.restore(info.id)
         except Exception as exc:
-            title.update(f"Restore failed: {exc}")
+            self.show_heading(f"Restore failed: {exc}")
             self.notify(f"Restore failed: {exc}", severity="error")
             return
         self.dismiss(head)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
+from .listing import ListScreen
 from .modals import ConfirmModal
 
 if TYPE_CHECKING:
@@ -20,15 +20,17 @@ if TYPE_CHECKING:
 NEW_AGENT = "__new__"
 
 
-class AgentPicker(Screen["str | None"]):
+class AgentPicker(ListScreen[str]):
     """Dismisses with the agent's name, ``NEW_AGENT`` ("__new__") for a new one, or None (q, Esc)."""
 
     CSS_PATH = "picker.tcss"
+    HEADING_ID = "picker-title"
+    HEADING = "Agents"
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("n", "new", "New agent"),
         Binding("d,delete", "delete", "Delete"),
-        Binding("q,escape", "cancel", "Quit"),
+        Binding("q,escape", "close", "Quit"),
     ]
 
     def __init__(self, infos: list[AgentInfo], settings: Settings | None = None) -> None:
@@ -38,11 +40,9 @@ class AgentPicker(Screen["str | None"]):
         )
         self.settings = settings
 
-    def compose(self) -> ComposeResult:
-        yield Static("Agents", id="picker-title")
+    def compose_list(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="agents")
         yield Static("No agents yet: press n to create one.", id="picker-empty")
-        yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -76,9 +76,6 @@ class AgentPicker(Screen["str | None"]):
 
     def action_new(self) -> None:
         self.dismiss(NEW_AGENT)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     @work(exclusive=True, group="delete")
     async def action_delete(self) -> None:
