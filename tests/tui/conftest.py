@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,10 @@ from memgpt_tui.store import registry
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.main import MainScreen
 from tests.fakes.scripted_llm import ScriptedLLM
+from tests.store.helpers import HashEmbedder
 from tests.tui.hosting import isolate, wait_until
 
 MakeAgent = Callable[..., Awaitable[Agent]]
-
-
-class HashEmbedder:
-    """Deterministic vectors, no model: enough for stores whose vectors these tests never rank."""
-
-    model = "hash-8"
-    dim = 8
-
-    def embed_passages(self, texts: list[str]) -> list[list[float]]:
-        return [self.embed_query(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        digest = hashlib.sha256(text.encode()).digest()
-        return [b / 255 for b in digest[: self.dim]]
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ async def test_empty_list_invites_a_new_agent() -> None:
 async def test_delete_removes_a_real_agent() -> None:
     from memgpt_tui import runtime
     from memgpt_tui.store import registry
-    from tests.tui.conftest import HashEmbedder
+    from tests.store.helpers import HashEmbedder
 
     settings = Settings.load()
     for name in ("keep", "gone"):

@@ -15,7 +15,8 @@ from memgpt_tui.store import registry
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.widgets.core_memory import BlockView
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
-from tests.tui.conftest import HashEmbedder, idle, ready, type_and_send
+from tests.store.helpers import HashEmbedder
+from tests.tui.conftest import idle, ready, type_and_send
 from tests.tui.hosting import SIZE, still
 
 
