@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from .config import ConfigError, Settings, list_texts
+from .model.state import Backend, FunctionCalling
 
 AGENT_FLAGS = ("agent", "persona", "human", "backend", "model", "base_url", "context_window")
 
@@ -17,11 +18,11 @@ def _agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", help="resume this agent, or create it from the other flags")
     parser.add_argument("--persona", help="persona for a new agent (see `list personas`)")
     parser.add_argument("--human", help="human for a new agent (see `list humans`)")
-    parser.add_argument("--backend", choices=["embedded", "openai", "openai-compatible"])
+    parser.add_argument("--backend", choices=get_args(Backend))
     parser.add_argument("--model", help="model name for a new agent")
     parser.add_argument("--base-url", help="OpenAI-compatible server URL, e.g. http://localhost:11434/v1")
     parser.add_argument(
-        "--function-calling", choices=["native", "json"], help="for openai-compatible servers"
+        "--function-calling", choices=get_args(FunctionCalling), help="for openai-compatible servers"
     )
     parser.add_argument("--context-window", type=int, help="context window in tokens for a new agent")
     parser.add_argument(

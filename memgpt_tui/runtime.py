@@ -12,19 +12,17 @@ from .config import ConfigError, Settings, home_dir, read_text
 from .engine.agent import Agent
 from .engine.prompts import template
 from .llm.base import LLMBackend
-from .model.state import AgentConfig
+from .model.state import BACKEND_DEFAULTS, AgentConfig
 from .store import registry, sources
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
-
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "openai-compatible": "", "embedded": "gemma-3-270m"}
-DEFAULT_WINDOWS = {"openai": 128000, "openai-compatible": 8192, "embedded": 8192}
 
 
 def agent_config(settings: Settings) -> AgentConfig:
     """A new agent's configuration from settings (flags, env, file, defaults)."""
     backend = settings.resolved_backend()
-    model = settings.model or DEFAULT_MODELS[backend]
+    defaults = BACKEND_DEFAULTS[backend]
+    model = settings.model or defaults.model
     if backend == "openai-compatible":
         if not settings.base_url:
             raise ConfigError(
@@ -37,8 +35,8 @@ def agent_config(settings: Settings) -> AgentConfig:
         backend=backend,
         model=model,
         base_url=settings.base_url,
-        function_calling=settings.function_calling or ("json" if backend == "embedded" else "native"),
-        context_window=settings.context_window or DEFAULT_WINDOWS[backend],
+        function_calling=settings.function_calling or defaults.function_calling,
+        context_window=settings.context_window or defaults.context_window,
         embedding_backend=settings.embedding_backend,
         embedding_model=embedder.model,
         embedding_dim=embedder.dim,
@@ -207,15 +205,16 @@ def configure(settings: Settings) -> int:
     """Interactive defaults for new agents, written to the config file."""
     print("Configure memgpt-tui defaults (Enter keeps the value in brackets).")
     backend = _ask("Backend: embedded, openai or openai-compatible", settings.resolved_backend())
-    if backend not in DEFAULT_MODELS:
+    if backend not in BACKEND_DEFAULTS:
         raise ConfigError(f"Unknown backend {backend!r}.")
     updates: dict[str, object] = {"backend": backend}
     if backend != "embedded":
-        updates["model"] = _ask("Model", settings.model or DEFAULT_MODELS[backend])
+        updates["model"] = _ask("Model", settings.model or BACKEND_DEFAULTS[backend].model)
     if backend == "openai-compatible":
         updates["base_url"] = _ask("Server URL", settings.base_url or "http://localhost:11434/v1")
         updates["function_calling"] = _ask(
-            "Function calling: native or json", settings.function_calling or "native"
+            "Function calling: native or json",
+            settings.function_calling or BACKEND_DEFAULTS[backend].function_calling,
         )
     if backend == "openai":
         key = _ask("API key (leave empty to use OPENAI_API_KEY)", "")

@@ -30,12 +30,11 @@ from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import EstimateTokenizer, ServerTokenizer
 
 from ..model.errors import BackendUnavailable, LLMError
+from ..model.state import BACKEND_DEFAULTS
 from .base import LLMResponse, OnToken, PromptLayout, Tokenizer
 
-MODEL_NAME = "gemma-3-270m"
-# Prompt processing slows as the window fills: on 2 cores a cold 2k-token prompt takes ~4 s and a
-# full 8k one ~40 s; gemma-3-270m's native 32k would take many minutes.
-DEFAULT_N_CTX = 8192
+MODEL_NAME = BACKEND_DEFAULTS["embedded"].model
+DEFAULT_N_CTX = BACKEND_DEFAULTS["embedded"].context_window
 _HOST = "127.0.0.1"
 _API_KEY = "embedded"  # the server checks no key; the client insists on one
 _LOG_KEEP_BYTES = 5_000_000

@@ -23,8 +23,8 @@ from memgpt_tui.llm.openai_errors import (
 )
 from memgpt_tui.llm.streaming import PartialJSON
 from memgpt_tui.llm.tokenizers import default_tokenizer
+from memgpt_tui.model.state import BACKEND_DEFAULTS, FunctionCalling
 
-FunctionCalling = Literal["native", "json"]
 # Local servers accept any key, but the client refuses to start without one.
 PLACEHOLDER_KEY = "sk-no-key-required"
 
@@ -45,7 +45,7 @@ class OpenAIBackend:
         base_url: str | None = None,
         api_key: str | None = None,
         function_calling: FunctionCalling = "native",
-        context_window: int = 8192,
+        context_window: int = BACKEND_DEFAULTS["openai-compatible"].context_window,
         timeout: float = 120.0,
         max_retries: int = 3,
         tokenizer: Tokenizer | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -12,6 +12,23 @@ from .clock import now
 Backend = Literal["embedded", "openai", "openai-compatible"]
 FunctionCalling = Literal["native", "json"]
 EmbeddingBackend = Literal["embedded", "openai-compatible"]
+
+
+class BackendDefaults(NamedTuple):
+    """What a new agent on a backend gets where the settings leave it open."""
+
+    model: str  # "": the user must name the model the server runs
+    context_window: int
+    function_calling: FunctionCalling
+
+
+# The bundled model keeps to 8k tokens: prompt processing slows as the window fills (on 2 cores a cold
+# 2k-token prompt takes ~4 s and a full 8k one ~40 s); gemma-3-270m's native 32k would take many minutes.
+BACKEND_DEFAULTS: dict[str, BackendDefaults] = {
+    "embedded": BackendDefaults("gemma-3-270m", 8192, "json"),
+    "openai": BackendDefaults("gpt-4o-mini", 128000, "native"),
+    "openai-compatible": BackendDefaults("", 8192, "native"),
+}
 
 
 class Block(BaseModel):
@@ -28,10 +45,10 @@ class AgentConfig(BaseModel):
     """How the agent talks to its model and embeddings. Never holds an API key."""
 
     backend: Backend = "embedded"
-    model: str = "gemma-3-270m"
+    model: str = BACKEND_DEFAULTS["embedded"].model
     base_url: str | None = None
     function_calling: FunctionCalling = "native"
-    context_window: int = 8192
+    context_window: int = BACKEND_DEFAULTS["embedded"].context_window
     embedding_backend: EmbeddingBackend = "embedded"
     embedding_model: str = "multilingual-e5-small"
     embedding_dim: int = 384

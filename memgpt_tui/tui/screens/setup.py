@@ -22,6 +22,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import Worker
 
 from ...config import Settings, list_texts
+from ...model.state import BACKEND_DEFAULTS
 from ..watch import TextsChanged, watch_texts
 
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -120,7 +121,7 @@ class SetupScreen(Screen["Settings | None"]):
         super().__init__()
         self.settings = settings
         self._taken: set[str] = set()
-        self._defaults: tuple[dict[str, str], dict[str, int]] | None = None
+        self._defaults_ready = False  # the name and the placeholders get their defaults together
         self._defaults_worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -147,7 +148,7 @@ class SetupScreen(Screen["Settings | None"]):
                             ("native: the API's tools parameter", "native"),
                             ("json: schemas in the prompt", "json"),
                         ],
-                        value=s.function_calling or "native",
+                        value=s.function_calling or BACKEND_DEFAULTS["openai-compatible"].function_calling,
                         allow_blank=False,
                         id="function-calling",
                     ),
@@ -188,7 +189,7 @@ class SetupScreen(Screen["Settings | None"]):
 
     @work(thread=True, exclusive=True, group="defaults")
     def _load_defaults(self) -> None:
-        """Existing agent names and per-backend defaults: importing the runtime is slow, so off the loop."""
+        """Existing agent names, for the name's default: importing the runtime is slow, so off the loop."""
         try:
             from ... import runtime
 
@@ -198,29 +199,27 @@ class SetupScreen(Screen["Settings | None"]):
                 self.notify, f"Could not list existing agents: {exc}", severity="warning"
             )
             return
-        self.app.call_from_thread(
-            self._defaults_loaded, taken, runtime.DEFAULT_MODELS, runtime.DEFAULT_WINDOWS
-        )
+        self.app.call_from_thread(self._defaults_loaded, taken)
 
-    def _defaults_loaded(self, taken: set[str], models: dict[str, str], windows: dict[str, int]) -> None:
+    def _defaults_loaded(self, taken: set[str]) -> None:
         if not self.is_attached:  # dismissed while the runtime was loading
             return
         self._taken = taken
         if not taken:
             self.query_one("#setup-title", Static).update("Welcome! Set up your first agent")
-        self._defaults = (models, windows)
+        self._defaults_ready = True
         name = self.query_one("#name", Input)
         if not name.value:
             name.value = next(f"agent_{n}" for n in range(1, len(taken) + 2) if f"agent_{n}" not in taken)
         self._update_placeholders(self.query_one("#backend", Select).value)  # type: ignore[arg-type]
 
     def _update_placeholders(self, backend: str) -> None:
-        if self._defaults is None:
+        if not self._defaults_ready:
             return
-        models, windows = self._defaults
-        model = models.get(backend, "")
-        self.query_one("#model", Input).placeholder = f"default: {model}" if model else "e.g. llama3.1"
-        self.query_one("#context-window", Input).placeholder = f"default: {windows.get(backend, 8192)}"
+        defaults = BACKEND_DEFAULTS[backend]
+        model = self.query_one("#model", Input)
+        model.placeholder = f"default: {defaults.model}" if defaults.model else "e.g. llama3.1"
+        self.query_one("#context-window", Input).placeholder = f"default: {defaults.context_window}"
 
     @on(Select.Changed, "#backend")
     def _backend_changed(self, event: Select.Changed) -> None:
