@@ -1,4 +1,4 @@
-"""The Python API (SPEC section 6): a synchronous facade over the async engine.
+"""The Python API: a synchronous facade over the async engine.
 
 The engine runs on a private event loop in a daemon thread, so the Client works from plain scripts,
 notebooks and threads alike.

@@ -50,7 +50,7 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 class Limits(BaseModel):
-    """MemGPT's tunables; every number in SPEC section 2 lives here."""
+    """MemGPT's tunables in one place: sizes, paging, memory pressure, chaining, summaries, verification."""
 
     core_block_chars: int = 2000
     function_result_chars: int = 3000
