@@ -1,4 +1,4 @@
-"""Context assembly (SPEC section 2, in order) and the token breakdown by category."""
+"""Context assembly in MemGPT's order (system prompt, tools, core memory, summary, messages) and the token breakdown by category."""
 
 from __future__ import annotations
 
