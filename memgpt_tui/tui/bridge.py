@@ -1,7 +1,8 @@
 """Engine events onto Textual's message bus.
 
 The agent runs on the app's event loop (in workers) and calls its listeners synchronously, so a
-listener must never do UI work itself: the bridge only wraps each event in a message and posts it.
+listener must never do UI work itself: the bridge only posts each event's message (``messages.py``) to every
+subscribed widget, which handles the events it cares about.
 ``Token`` events can arrive hundreds of times a second; they are buffered and flushed every ``FRAME``
 as one merged token per channel, and always before the next non-token event so order is kept.
 """
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from textual.message import Message
 from textual.message_pump import MessagePump
 
 from ..model import events as ev
+from .messages import MESSAGES
 
 if TYPE_CHECKING:
     from ..engine.agent import Agent
@@ -24,19 +25,11 @@ if TYPE_CHECKING:
 FRAME = 1 / 20  # each flush repaints the conversation: keys typed meanwhile wait for it
 
 
-class AgentEvent(Message, bubble=False):
-    """One engine event, delivered to a widget. Never bubbles: the screen re-posts to each widget."""
-
-    def __init__(self, event: ev.Event) -> None:
-        super().__init__()
-        self.event = event
-
-
 class Bridge:
-    """Subscribes to an agent and posts ``AgentEvent`` messages to ``target``."""
+    """Subscribes to an agent and posts each event's message to every one of ``targets``, in order."""
 
-    def __init__(self, agent: Agent, target: MessagePump, frame: float = FRAME) -> None:
-        self._target = target
+    def __init__(self, agent: Agent, targets: Sequence[MessagePump], frame: float = FRAME) -> None:
+        self._targets = tuple(targets)
         self._frame = frame
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
@@ -57,15 +50,20 @@ class Bridge:
                 self._flush_handle = self._loop.call_later(self._frame, self.flush)
             return
         self.flush()
-        self._target.post_message(AgentEvent(event))
+        self._post(event)
 
     def flush(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         for token in merge_tokens(self._tokens):
-            self._target.post_message(AgentEvent(token))
+            self._post(token)
         self._tokens.clear()
+
+    def _post(self, event: ev.Event) -> None:
+        message = MESSAGES[type(event)]
+        for target in self._targets:
+            target.post_message(message(event))  # one each: a message carries its own dispatch state
 
     def close(self) -> None:
         self.flush()

@@ -189,6 +189,7 @@ async def test_rows_are_pruned_at_the_bottom_and_come_back_on_scroll(make_agent,
     agent = await make_agent()
     old = await long_history(agent, 100)
     agent.window.messages = old[-4:]
+    agent.state.step = 100  # past its first step: an agent whose window lost the login does not greet
     llm.queue(say("fresh answer"))
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)

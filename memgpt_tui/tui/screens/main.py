@@ -18,7 +18,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ...model import events as ev
-from ..bridge import AgentEvent, Bridge
+from ..bridge import Bridge
+from ..messages import EngineMessage, message_for
 from ..transcript import SystemKind
 from ..widgets.chat_input import ChatInput
 from ..widgets.context_gauge import ContextGauge
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from ...model.records import CheckpointInfo
 
 log = logging.getLogger(__name__)
+
+# Engine events no widget of this screen shows (every other one has an ``@on`` handler here).
+UNSHOWN: frozenset[type[ev.Event]] = frozenset({ev.CheckpointCreated})  # Checkpoints lists them
 
 # Commands that only read: they may run while a step is in flight.
 READ_ONLY = {"/help", "/memory", "/dump", "/tokens", "/exit"}
@@ -103,7 +107,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.bridge = Bridge(self.agent, self)
+        self.bridge = Bridge(self.agent, [self, self.conversation, self.memory, self.gauge])
         self.suggestions.display = False
         self.chat.focus()
         if self.agent.last_context is not None:
@@ -138,33 +142,24 @@ class MainScreen(Screen[None]):
 
     # ----------------------------------------------------------------- events
 
-    def on_agent_event(self, message: AgentEvent) -> None:
-        event = message.event
-        match event:
-            case ev.ContextChanged():
-                self.gauge.post_message(AgentEvent(event))
-                return
-            case ev.CoreMemoryChanged():
-                self.memory.post_message(AgentEvent(event))
-                return
-            case ev.HistoryChanged():
-                self.memory.post_message(AgentEvent(event))
-            case ev.CheckpointCreated():
-                return
-            case ev.StepCancelled(returned_text=text) if text is not None:
-                self.chat.restore(text)
-            case ev.StepStarted(step=step, reason=reason):
-                self._status(f"{self.agent.name} is {STEP_STATUS.get(reason, 'working')}… step {step}")
-            case ev.Busy(what=what, total=total):
-                self._status(f"{what} {total} messages…" if total else f"{what}…")
-        self.conversation.post_message(AgentEvent(event))
+    @on(message_for(ev.StepStarted))
+    def _step_started(self, message: EngineMessage[ev.StepStarted]) -> None:
+        step, reason = message.event.step, message.event.reason
+        self._status(f"{self.agent.name} is {STEP_STATUS.get(reason, 'working')}… step {step}")
+
+    @on(message_for(ev.Busy))
+    def _busy(self, message: EngineMessage[ev.Busy]) -> None:
+        what, total = message.event.what, message.event.total
+        self._status(f"{what} {total} messages…" if total else f"{what}…")
+
+    @on(message_for(ev.StepCancelled))
+    def _step_cancelled(self, message: EngineMessage[ev.StepCancelled]) -> None:
+        if message.event.returned_text is not None:
+            self.chat.restore(message.event.returned_text)
 
     def say(self, kind: SystemKind | Literal["error"], text: str, hint: str = "") -> None:
         """A line in the conversation after every engine event posted so far."""
-        self.post_message(Conversation.Line(kind, text, hint))
-
-    def on_conversation_line(self, message: Conversation.Line) -> None:
-        self.conversation.post_message(Conversation.Line(message.kind, message.text, message.hint))
+        self.conversation.post_message(Conversation.Line(kind, text, hint))
 
     def _status(self, text: str) -> None:
         if self.busy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -9,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from ...model import events as ev
-from ..bridge import AgentEvent
+from ..messages import EngineMessage, message_for
 
 # (field of TokenBreakdown, legend label, colour, bar glyph): glyphs differ so the bar reads without colour.
 CATEGORIES = (
@@ -88,9 +89,9 @@ class ContextGauge(Vertical):
     def on_mount(self) -> None:
         self._warning.display = self._caption.display = self._history.display = False
 
-    def on_agent_event(self, message: AgentEvent) -> None:
-        if isinstance(message.event, ev.ContextChanged):
-            self.show(message.event)
+    @on(message_for(ev.ContextChanged))
+    def _context_changed(self, message: EngineMessage[ev.ContextChanged]) -> None:
+        self.show(message.event)
 
     def show(self, ctx: ev.ContextChanged) -> None:
         self.context = ctx

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ...model import events as ev
-from ..bridge import AgentEvent
+from ..messages import EngineMessage, message_for
 from ..transcript import (
     Entry,
     SystemEntry,
@@ -222,81 +222,101 @@ class Conversation(VerticalScroll):
         self._tools.clear()
         self._hidden_calls.clear()
 
-    async def on_agent_event(self, message: AgentEvent) -> None:
-        await self.apply(message.event)
+    # One handler per engine event; the bridge posts them here in the order the engine sent them.
 
-    async def apply(self, event: ev.Event) -> None:
-        match event:
-            case ev.StepStarted(step=step, reason=reason):
-                await self._step_started(step, reason)
-            case ev.Token(channel="thought", text=text):
-                if self._thought is None:
-                    self._thought = ThoughtRow()
-                    await self.add(self._thought)
-                self._thought.add(text)
-            case ev.Token(channel="message", text=text):
-                if self._reply is None:
-                    self._reply = ReplyRow(self.agent.name)
-                    await self.add(self._reply)
-                self._reply.add(text)
-            case ev.InnerThought(text=text):
-                if self._thought is None:
-                    await self.add(ThoughtRow(text))
-                else:
-                    self._thought.set_text(text)
-                self._thought = None
-            case ev.FunctionCalled(call_id=call_id, name=name, arguments=arguments):
-                if name == "send_message":
-                    self._hidden_calls.add(call_id)
-                else:
-                    row = ToolRow(ToolEntry(call_id, name, arguments))
-                    self._tools[call_id] = row
-                    await self.add(row)
-            case ev.FunctionReturned(call_id=call_id, name=name, ok=ok, message=text):
-                await self._tool_result(call_id, name, ok, text)
-            case ev.AssistantMessage(text=text):
-                if self._reply is None:
-                    await self.add(ReplyRow(self.agent.name, text))
-                else:
-                    self._reply.finish(text)
-                self._reply = None
-            case ev.Summarized(evicted=n):
-                await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")
-            case ev.AttemptDiscarded(text=text):
-                await self.abort_live()
-                await self.add_system("warning", text)
-            case ev.StepCancelled(text=text, returned_text=returned):
-                await self.abort_live(self._user if returned is not None else None)
-                self._user = None
-                await self.add_system("notice", text)
-            case ev.Notice(level=level, text=text):
-                await self.add_system("warning" if level == "warning" else "notice", text)
-            case ev.Error(text=text, hint=hint):
-                self._finish_reply()
-                self._reset_live()
-                await self.add_error(text, hint)
-            case ev.HistoryChanged():
-                self._step_rows.clear()
-                await self.reload()
-            case ev.StepFinished(next_reason=next_reason, message_ids=ids):
-                self._step_finished(ids)
-                if next_reason is None:
-                    self.call_after_refresh(self._prune)  # once the new rows are laid out
-
-    async def _step_started(self, step: int, reason: str) -> None:
+    @on(message_for(ev.StepStarted))
+    async def _step_started(self, message: EngineMessage[ev.StepStarted]) -> None:
+        reason = message.event.reason
         if reason in STEP_LINES:
             await self.add_system(*STEP_LINES[reason])
 
-    async def _tool_result(self, call_id: str, name: str, ok: bool, text: str) -> None:
-        row = self._tools.pop(call_id, None)
-        if row is not None:
-            row.set_result(ok, text)
-        elif call_id in self._hidden_calls and not ok:
-            await self.add(ToolRow(ToolEntry(call_id, name, {}, ok, text)))
+    @on(message_for(ev.Token))
+    async def _token(self, message: EngineMessage[ev.Token]) -> None:
+        token = message.event
+        if token.channel == "thought":
+            if self._thought is None:
+                self._thought = ThoughtRow()
+                await self.add(self._thought)
+            self._thought.add(token.text)
+        else:
+            if self._reply is None:
+                self._reply = ReplyRow(self.agent.name)
+                await self.add(self._reply)
+            self._reply.add(token.text)
 
-    def _step_finished(self, message_ids: tuple[str, ...]) -> None:
+    @on(message_for(ev.InnerThought))
+    async def _inner_thought(self, message: EngineMessage[ev.InnerThought]) -> None:
+        if self._thought is None:
+            await self.add(ThoughtRow(message.event.text))
+        else:
+            self._thought.set_text(message.event.text)
+        self._thought = None
+
+    @on(message_for(ev.FunctionCalled))
+    async def _function_called(self, message: EngineMessage[ev.FunctionCalled]) -> None:
+        call = message.event
+        if call.name == "send_message":
+            self._hidden_calls.add(call.call_id)
+        else:
+            row = ToolRow(ToolEntry(call.call_id, call.name, call.arguments))
+            self._tools[call.call_id] = row
+            await self.add(row)
+
+    @on(message_for(ev.FunctionReturned))
+    async def _function_returned(self, message: EngineMessage[ev.FunctionReturned]) -> None:
+        result = message.event
+        row = self._tools.pop(result.call_id, None)
+        if row is not None:
+            row.set_result(result.ok, result.message)
+        elif result.call_id in self._hidden_calls and not result.ok:
+            await self.add(ToolRow(ToolEntry(result.call_id, result.name, {}, result.ok, result.message)))
+
+    @on(message_for(ev.AssistantMessage))
+    async def _assistant_message(self, message: EngineMessage[ev.AssistantMessage]) -> None:
+        if self._reply is None:
+            await self.add(ReplyRow(self.agent.name, message.event.text))
+        else:
+            self._reply.finish(message.event.text)
+        self._reply = None
+
+    @on(message_for(ev.Summarized))
+    async def _summarized(self, message: EngineMessage[ev.Summarized]) -> None:
+        n = message.event.evicted
+        await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")
+
+    @on(message_for(ev.AttemptDiscarded))
+    async def _attempt_discarded(self, message: EngineMessage[ev.AttemptDiscarded]) -> None:
+        await self.abort_live()
+        await self.add_system("warning", message.event.text)
+
+    @on(message_for(ev.StepCancelled))
+    async def _step_cancelled(self, message: EngineMessage[ev.StepCancelled]) -> None:
+        cancelled = message.event
+        await self.abort_live(self._user if cancelled.returned_text is not None else None)
+        self._user = None
+        await self.add_system("notice", cancelled.text)
+
+    @on(message_for(ev.Notice))
+    async def _notice(self, message: EngineMessage[ev.Notice]) -> None:
+        notice = message.event
+        await self.add_system("warning" if notice.level == "warning" else "notice", notice.text)
+
+    @on(message_for(ev.Error))
+    async def _error(self, message: EngineMessage[ev.Error]) -> None:
+        self._finish_reply()
+        self._reset_live()
+        await self.add_error(message.event.text, message.event.hint)
+
+    @on(message_for(ev.HistoryChanged))
+    async def _history_changed(self) -> None:
+        self._step_rows.clear()
+        await self.reload()
+
+    @on(message_for(ev.StepFinished))
+    def _step_finished(self, message: EngineMessage[ev.StepFinished]) -> None:
         """Tie the step's rows to its first message, so pruning and paging can find them again."""
-        first = message_ids[0] if message_ids else None
+        ids = message.event.message_ids
+        first = ids[0] if ids else None
         for row in self._step_rows:
             if getattr(row, "source_id", None) is None and first is not None:
                 row.source_id = first  # type: ignore[attr-defined]
@@ -304,3 +324,5 @@ class Conversation(VerticalScroll):
         self._step_rows.clear()
         self._finish_reply()
         self._reset_live()
+        if message.event.next_reason is None:
+            self.call_after_refresh(self._prune)  # once the new rows are laid out

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 
 from ...model import events as ev
-from ..bridge import AgentEvent
+from ..messages import EngineMessage, message_for
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
@@ -189,18 +189,20 @@ class CoreMemoryPane(VerticalScroll):
             elif view.value != block.value and view.editor is None:
                 view.set_value(block.value, view.value, "restore")
 
-    async def on_agent_event(self, message: AgentEvent) -> None:
-        match message.event:
-            case ev.CoreMemoryChanged(label=label, old=old, new=new, by=by):
-                view = self.view(label)
-                if view is None:
-                    await self.sync()
-                    return
-                view.set_value(new, old, by)
-                if by != "user" and not any(v.editor for v in self.query(BlockView)):
-                    view.scroll_visible(animate=False)  # the flash should be seen
-            case ev.HistoryChanged():
-                await self.sync()
+    @on(message_for(ev.CoreMemoryChanged))
+    async def _memory_changed(self, message: EngineMessage[ev.CoreMemoryChanged]) -> None:
+        change = message.event
+        view = self.view(change.label)
+        if view is None:
+            await self.sync()
+            return
+        view.set_value(change.new, change.old, change.by)
+        if change.by != "user" and not any(v.editor for v in self.query(BlockView)):
+            view.scroll_visible(animate=False)  # the flash should be seen
+
+    @on(message_for(ev.HistoryChanged))
+    async def _history_changed(self) -> None:
+        await self.sync()
 
     @on(BlockView.SaveRequested)
     def _save_requested(self, message: BlockView.SaveRequested) -> None:
