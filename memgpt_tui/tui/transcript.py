@@ -1,7 +1,9 @@
-"""Stored messages as conversation entries: what the conversation pane shows for recall history.
+"""Conversation entries: what the conversation pane shows, for recall history and for the live step.
 
-Live steps produce the same entries from engine events, so history and live look alike. Each entry
-keeps the id of the message it came from (``source_id``): the pane uses it to load older messages.
+History reads stored messages (``entries_from_messages``); the live step reads engine events. Both make
+their entries with the same functions here (``call_entry``, ``result_entry``, ``thought_entry``,
+``step_entry``), so history and live cannot disagree. Each entry keeps the id of the message it came
+from (``source_id``): the pane uses it to load older messages.
 """
 
 from __future__ import annotations
@@ -66,22 +68,59 @@ class ErrorEntry:
 Entry = UserEntry | ThoughtEntry | ReplyEntry | ToolEntry | SystemEntry | ErrorEntry
 
 
+STEP_LINES: dict[str, tuple[SystemKind, str]] = {
+    "heartbeat": ("heartbeat", "Heartbeat: the agent continues"),
+    "failure": ("heartbeat", "Heartbeat after a failed function call"),
+    "warning": ("warning", "Memory-pressure warning sent to the agent"),
+    "login": ("login", "Login: the agent greets you"),
+    "retry": ("notice", "Retrying your last message"),
+}
+
+
 def entries_from_messages(messages: Iterable[Message]) -> list[Entry]:
     out: list[Entry] = []
-    pending: dict[str, ToolEntry] = {}  # calls waiting for their results
+    open_calls: dict[str, ToolEntry] = {}  # calls shown without their results yet
     for message in messages:
-        out.extend(_entries(message, pending))
+        out.extend(_entries(message, open_calls))
     return out
 
 
-def _entries(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
+def call_entry(
+    call_id: str, name: str, arguments: dict[str, Any], source_id: str | None = None
+) -> ReplyEntry | ToolEntry:
+    """``send_message`` is the agent talking to the user: a reply. Any other call is a tool entry."""
+    if name == "send_message" and isinstance(arguments.get("message"), str):
+        return ReplyEntry(arguments["message"], source_id)
+    return ToolEntry(call_id, name, arguments, source_id=source_id)
+
+
+def result_entry(
+    call_id: str, name: str, ok: bool, text: str, source_id: str | None = None
+) -> ToolEntry | None:
+    """A result whose call has no tool entry to complete: a reply that was sent needs none."""
+    if ok and name == "send_message":
+        return None
+    return ToolEntry(call_id, name, {}, ok, text, source_id)
+
+
+def thought_entry(text: str | None, source_id: str | None = None) -> ThoughtEntry | None:
+    return ThoughtEntry(text, source_id) if text else None
+
+
+def step_entry(reason: str) -> SystemEntry | None:
+    """The line that says why a step started, for the reasons other than the user's message."""
+    line = STEP_LINES.get(reason)
+    return SystemEntry(*line) if line is not None else None
+
+
+def _entries(message: Message, open_calls: dict[str, ToolEntry]) -> list[Entry]:
     source_id = message.id
     if message.kind == "user_message":
         return [UserEntry(message.user_text() or "", source_id)]
     if message.kind == "assistant":
-        return _assistant(message, pending)
+        return _assistant(message, open_calls)
     if message.kind == "tool_result":
-        return _tool_result(message, pending)
+        return _tool_result(message, open_calls)
     if message.kind == "summary":
         return [SystemEntry("summary", f"Summary of earlier messages: {message.content or ''}", source_id)]
     envelope = _json(message.content)
@@ -92,32 +131,27 @@ def _entries(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
     return [SystemEntry(kind, text, source_id)]
 
 
-def _assistant(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
-    out: list[Entry] = []
-    if message.content:
-        out.append(ThoughtEntry(message.content, message.id))
+def _assistant(message: Message, open_calls: dict[str, ToolEntry]) -> list[Entry]:
+    thought = thought_entry(message.content, message.id)
+    out: list[Entry] = [thought] if thought is not None else []
     for call in message.tool_calls:
-        arguments = _json(call.arguments)
-        if call.name == "send_message" and isinstance(arguments.get("message"), str):
-            out.append(ReplyEntry(arguments["message"], message.id))
-            continue
-        entry = ToolEntry(call.id, call.name, arguments, source_id=message.id)
-        pending[call.id] = entry
+        entry = call_entry(call.id, call.name, _json(call.arguments), message.id)
+        if isinstance(entry, ToolEntry):
+            open_calls[call.id] = entry
         out.append(entry)
     return out
 
 
-def _tool_result(message: Message, pending: dict[str, ToolEntry]) -> list[Entry]:
+def _tool_result(message: Message, open_calls: dict[str, ToolEntry]) -> list[Entry]:
     body = _json(message.content)
     ok = body.get("status", "OK") == "OK"
     text = str(body.get("message", message.content or ""))
-    entry = pending.pop(message.tool_call_id or "", None)
+    entry = open_calls.pop(message.tool_call_id or "", None)
     if entry is not None:
         entry.ok, entry.result = ok, text
         return []
-    if ok and message.name == "send_message":
-        return []
-    return [ToolEntry(message.tool_call_id or "", message.name or "?", {}, ok, text, message.id)]
+    orphan = result_entry(message.tool_call_id or "", message.name or "?", ok, text, message.id)
+    return [orphan] if orphan is not None else []
 
 
 def system_text(kind: str, envelope: dict[str, Any]) -> str:

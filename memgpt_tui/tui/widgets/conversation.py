@@ -21,13 +21,21 @@ from ...model import events as ev
 from ..messages import EngineMessage, message_for
 from ..transcript import (
     Entry,
+    ErrorEntry,
+    ReplyEntry,
     SystemEntry,
     SystemKind,
+    ThoughtEntry,
     ToolEntry,
+    UserEntry,
+    call_entry,
     entries_from_messages,
     older_messages,
+    result_entry,
+    step_entry,
+    thought_entry,
 )
-from .rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow, row_for
+from .rows import ReplyRow, ThoughtRow, ToolRow, row_for
 
 if TYPE_CHECKING:
     from ...engine.agent import Agent
@@ -38,13 +46,6 @@ WINDOW = 100  # messages per older page
 MAX_ROWS = 300
 KEEP_ROWS = 150
 NEAR_TOP = 3  # lines from the top where the next older page starts loading
-STEP_LINES: dict[str, tuple[SystemKind, str]] = {
-    "heartbeat": ("heartbeat", "Heartbeat: the agent continues"),
-    "failure": ("heartbeat", "Heartbeat after a failed function call"),
-    "warning": ("warning", "Memory-pressure warning sent to the agent"),
-    "login": ("login", "Login: the agent greets you"),
-    "retry": ("notice", "Retrying your last message"),
-}
 OUT_OF_CONTEXT = (
     "Messages above are out of the agent's context window: in recall memory, folded into its summary"
 )
@@ -69,11 +70,10 @@ class Conversation(VerticalScroll):
         self._exhausted = False
         self._loading = False
         self._step_rows: list[Widget] = []  # rows of the step in flight, tied to its message when it ends
-        self._user: UserRow | None = None  # the message that started the step in flight
+        self._user: Widget | None = None  # the message that started the step in flight
         self._thought: ThoughtRow | None = None
         self._reply: ReplyRow | None = None
         self._tools: dict[str, ToolRow] = {}
-        self._hidden_calls: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield self._edge
@@ -187,19 +187,21 @@ class Conversation(VerticalScroll):
         self._step_rows.append(row)
         await self.mount(row)
 
-    async def add_user(self, text: str) -> UserRow:
-        row = self._user = UserRow(text)
+    async def add_entry(self, entry: Entry) -> None:
+        await self.add(row_for(entry, self.agent.name))
+
+    async def add_user(self, text: str) -> None:
+        row = self._user = row_for(UserEntry(text), self.agent.name)
         await self.add(row)
         self.anchor()
-        return row
 
     async def add_system(self, kind: SystemKind, text: str) -> None:
-        await self.add(SystemRow(kind, text))
+        await self.add_entry(SystemEntry(kind, text))
 
     async def add_error(self, text: str, hint: str = "") -> None:
-        await self.add(ErrorRow(text, hint))
+        await self.add_entry(ErrorEntry(text, hint))
 
-    async def abort_live(self, user_row: UserRow | None = None) -> None:
+    async def abort_live(self, user_row: Widget | None = None) -> None:
         """A cancelled step: drop what it streamed (and the user's message, when it was taken back)."""
         doomed = [w for w in (self._thought, self._reply, user_row) if w is not None and w.is_attached]
         self._reset_live()
@@ -220,46 +222,44 @@ class Conversation(VerticalScroll):
     def _reset_live(self) -> None:
         self._thought = self._reply = None
         self._tools.clear()
-        self._hidden_calls.clear()
 
     # One handler per engine event; the bridge posts them here in the order the engine sent them.
+    # Rows come from transcript's entries, as history's do; streamed rows start empty and grow.
 
     @on(message_for(ev.StepStarted))
     async def _step_started(self, message: EngineMessage[ev.StepStarted]) -> None:
-        reason = message.event.reason
-        if reason in STEP_LINES:
-            await self.add_system(*STEP_LINES[reason])
+        entry = step_entry(message.event.reason)
+        if entry is not None:
+            await self.add_entry(entry)
 
     @on(message_for(ev.Token))
     async def _token(self, message: EngineMessage[ev.Token]) -> None:
         token = message.event
         if token.channel == "thought":
             if self._thought is None:
-                self._thought = ThoughtRow()
+                self._thought = row_for(ThoughtEntry(""), self.agent.name)
                 await self.add(self._thought)
             self._thought.add(token.text)
         else:
             if self._reply is None:
-                self._reply = ReplyRow(self.agent.name)
+                self._reply = row_for(ReplyEntry(""), self.agent.name)
                 await self.add(self._reply)
             self._reply.add(token.text)
 
     @on(message_for(ev.InnerThought))
     async def _inner_thought(self, message: EngineMessage[ev.InnerThought]) -> None:
-        if self._thought is None:
-            await self.add(ThoughtRow(message.event.text))
-        else:
+        if self._thought is not None:
             self._thought.set_text(message.event.text)
+        elif (entry := thought_entry(message.event.text)) is not None:
+            await self.add_entry(entry)
         self._thought = None
 
     @on(message_for(ev.FunctionCalled))
     async def _function_called(self, message: EngineMessage[ev.FunctionCalled]) -> None:
         call = message.event
-        if call.name == "send_message":
-            self._hidden_calls.add(call.call_id)
-        else:
-            row = ToolRow(ToolEntry(call.call_id, call.name, call.arguments))
-            self._tools[call.call_id] = row
+        entry = call_entry(call.call_id, call.name, call.arguments)
+        if isinstance(entry, ToolEntry):  # a reply is shown from its tokens and AssistantMessage instead
+            row = self._tools[call.call_id] = row_for(entry, self.agent.name)
             await self.add(row)
 
     @on(message_for(ev.FunctionReturned))
@@ -268,13 +268,13 @@ class Conversation(VerticalScroll):
         row = self._tools.pop(result.call_id, None)
         if row is not None:
             row.set_result(result.ok, result.message)
-        elif result.call_id in self._hidden_calls and not result.ok:
-            await self.add(ToolRow(ToolEntry(result.call_id, result.name, {}, result.ok, result.message)))
+        elif (entry := result_entry(result.call_id, result.name, result.ok, result.message)) is not None:
+            await self.add_entry(entry)
 
     @on(message_for(ev.AssistantMessage))
     async def _assistant_message(self, message: EngineMessage[ev.AssistantMessage]) -> None:
         if self._reply is None:
-            await self.add(ReplyRow(self.agent.name, message.event.text))
+            await self.add_entry(ReplyEntry(message.event.text))
         else:
             self._reply.finish(message.event.text)
         self._reply = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import overload
 
 from textual.content import Content
 from textual.geometry import Region
@@ -162,6 +163,15 @@ class ErrorRow(Static):
         self.source_id = source_id
 
 
+# The live step updates these rows as events arrive, so it needs their own types back.
+@overload
+def row_for(entry: ThoughtEntry, agent_name: str) -> ThoughtRow: ...
+@overload
+def row_for(entry: ReplyEntry, agent_name: str) -> ReplyRow: ...
+@overload
+def row_for(entry: ToolEntry, agent_name: str) -> ToolRow: ...
+@overload
+def row_for(entry: Entry, agent_name: str) -> Widget: ...
 def row_for(entry: Entry, agent_name: str) -> Widget:
     match entry:
         case UserEntry(text=text, source_id=source_id):
