@@ -3,7 +3,8 @@
 History reads stored messages (``entries_from_messages``); the live step reads engine events. Both make
 their entries with the same functions here (``call_entry``, ``result_entry``, ``thought_entry``,
 ``step_entry``), so history and live cannot disagree. Each entry keeps the id of the message it came
-from (``source_id``): the pane uses it to load older messages.
+from (``source_id``): the pane uses it to load older messages. ``STEPS`` says what the UI shows for a
+step, by why it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from ..model.events import StepReason
 
 if TYPE_CHECKING:
     from ..engine.agent import Agent
@@ -68,12 +71,26 @@ class ErrorEntry:
 Entry = UserEntry | ThoughtEntry | ReplyEntry | ToolEntry | SystemEntry | ErrorEntry
 
 
-STEP_LINES: dict[str, tuple[SystemKind, str]] = {
-    "heartbeat": ("heartbeat", "Heartbeat: the agent continues"),
-    "failure": ("heartbeat", "Heartbeat after a failed function call"),
-    "warning": ("warning", "Memory-pressure warning sent to the agent"),
-    "login": ("login", "Login: the agent greets you"),
-    "retry": ("notice", "Retrying your last message"),
+@dataclass(frozen=True)
+class StepText:
+    """What the UI says about a step, by why it runs (``StepReason``)."""
+
+    status: str  # the status bar while it runs: "<agent> is <status>… step <n>"
+    line: tuple[SystemKind, str] | None = None  # the conversation's line as it starts
+
+
+STEPS: dict[StepReason, StepText] = {
+    "user": StepText("thinking"),  # the user's message is its own row
+    "heartbeat": StepText("continuing (heartbeat)", ("heartbeat", "Heartbeat: the agent continues")),
+    "failure": StepText(
+        "recovering from a failed function call", ("heartbeat", "Heartbeat after a failed function call")
+    ),
+    "warning": StepText(
+        "saving memories (memory-pressure warning)", ("warning", "Memory-pressure warning sent to the agent")
+    ),
+    "login": StepText("greeting you", ("login", "Login: the agent greets you")),
+    "retry": StepText("answering again", ("notice", "Retrying your last message")),
+    "command": StepText("working"),
 }
 
 
@@ -107,9 +124,9 @@ def thought_entry(text: str | None, source_id: str | None = None) -> ThoughtEntr
     return ThoughtEntry(text, source_id) if text else None
 
 
-def step_entry(reason: str) -> SystemEntry | None:
+def step_entry(reason: StepReason) -> SystemEntry | None:
     """The line that says why a step started, for the reasons other than the user's message."""
-    line = STEP_LINES.get(reason)
+    line = STEPS[reason].line
     return SystemEntry(*line) if line is not None else None
 
 

@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from ...model import events as ev
 from ..bridge import Bridge
 from ..messages import EngineMessage, message_for
-from ..transcript import SystemKind
+from ..transcript import STEPS, SystemKind
 from ..widgets.chat_input import ChatInput
 from ..widgets.context_gauge import ContextGauge
 from ..widgets.conversation import Conversation
@@ -42,15 +42,6 @@ EMBEDDED_NOTE = (
     "Embedded gemma-3-270m: a tiny model, expect weak replies. "
     "For a real one: `memgpt-tui configure` (README: Backends)."
 )
-STEP_STATUS = {
-    "user": "thinking",
-    "heartbeat": "continuing (heartbeat)",
-    "failure": "recovering from a failed function call",
-    "warning": "saving memories (memory-pressure warning)",
-    "login": "greeting you",
-    "retry": "answering again",
-    "command": "working",
-}
 
 
 class MainScreen(Screen[None]):
@@ -145,7 +136,7 @@ class MainScreen(Screen[None]):
     @on(message_for(ev.StepStarted))
     def _step_started(self, message: EngineMessage[ev.StepStarted]) -> None:
         step, reason = message.event.step, message.event.reason
-        self._status(f"{self.agent.name} is {STEP_STATUS.get(reason, 'working')}… step {step}")
+        self._status(f"{self.agent.name} is {STEPS[reason].status}… step {step}")
 
     @on(message_for(ev.Busy))
     def _busy(self, message: EngineMessage[ev.Busy]) -> None:
