@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from .engine.agent import Agent
 from .model.clock import format_time
@@ -17,15 +18,23 @@ class Command:
     name: str
     args: str
     help: str
+    read_only: bool = False  # only reads: it may run while a step is in flight
+    runs_bare: bool = False  # its optional argument can be left out: the palette runs it at once
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("/help", "", "List commands and keys"),
-    Command("/exit", "", "Save and quit"),
+    Command("/help", "", "List commands and keys", read_only=True),
+    Command("/exit", "", "Save and quit", read_only=True),
     Command("/save", "[name]", "Save a named checkpoint"),
-    Command("/load", "[id]", "Browse checkpoints, or restore the one with this id"),
-    Command("/dump", "[n]", "Show the last n messages in the context window (all if omitted)"),
-    Command("/memory", "", "Show core memory and the size of recall and archival memory"),
+    Command("/load", "[id]", "Browse checkpoints, or restore the one with this id", runs_bare=True),
+    Command(
+        "/dump",
+        "[n]",
+        "Show the last n messages in the context window (all if omitted)",
+        read_only=True,
+        runs_bare=True,
+    ),
+    Command("/memory", "", "Show core memory and the size of recall and archival memory", read_only=True),
     Command("/pop", "[n=3]", "Remove the last n messages from view and from recall"),
     Command("/retry", "", "Drop the last reply and ask again"),
     Command("/rethink", "<text>", "Replace the inner monologue of the last reply"),
@@ -34,7 +43,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("/memorywarning", "", "Send the agent a memory-pressure warning"),
     Command("/summarize", "", "Fold the older half of the context window into the summary"),
     Command("/attach", "<source>", "Copy a loaded data source into archival memory"),
-    Command("/tokens", "", "Show the context window's token breakdown"),
+    Command("/tokens", "", "Show the context window's token breakdown", read_only=True),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 
@@ -43,7 +52,9 @@ BY_NAME = {c.name: c for c in COMMANDS}
 class Result:
     text: str = ""
     exit: bool = False
-    browse_checkpoints: bool = False  # the TUI opens its browser; line mode prints the list
+    opens: Literal["help", "checkpoints"] | None = (
+        None  # a screen the TUI shows instead; line mode prints text
+    )
 
 
 class CommandError(Exception):
@@ -76,7 +87,7 @@ async def run(agent: Agent, line: str, attach: Attach | None = None) -> Result:
 async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) -> Result:
     match name:
         case "/help":
-            return Result(help_text())
+            return Result(help_text(), opens="help")
         case "/exit":
             return Result("Saved. Goodbye.", exit=True)
         case "/save":
@@ -84,7 +95,7 @@ async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) ->
             return Result(f"Saved checkpoint {info.label!r} ({info.id}).")
         case "/load":
             if not arg:
-                return Result(checkpoint_table(await agent.checkpoints()), browse_checkpoints=True)
+                return Result(checkpoint_table(await agent.checkpoints()), opens="checkpoints")
             info = await agent.restore(arg)
             return Result(
                 f"Restored. New head {info.id} ({info.label}); /load {info.id} again is an undo point."

@@ -13,9 +13,6 @@ from textual.content import Content
 if TYPE_CHECKING:
     from .screens.main import MainScreen
 
-# Commands with arguments that still make sense without them: run at once instead of prefilling.
-RUN_BARE = {"/load", "/dump"}
-
 Entry = tuple[str, str, Callable[[], Any]]
 
 
@@ -30,7 +27,7 @@ class AgentCommands(Provider):
         entries: list[Entry] = []
         for command in COMMANDS:
             usage = f"{command.name} {command.args}".strip()
-            if command.args and command.name not in RUN_BARE:
+            if command.args and not command.runs_bare:
                 action: Callable[[], Any] = partial(main.prefill, command.name + " ")
             else:
                 action = partial(self._run, main, command.name)

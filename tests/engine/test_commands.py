@@ -111,7 +111,7 @@ async def test_save_load_restore_and_undo(make_agent, llm):
     mentions = agent.store.search_messages("hate tea", 0, 5).total
     head_before_restore = (await agent.checkpoints())[-1]
     listing = await commands.run(agent, "/load")
-    assert listing.browse_checkpoints and "good state" in listing.text
+    assert listing.opens == "checkpoints" and "good state" in listing.text
     await commands.run(agent, f"/load {saved.id}")
     assert "Hates tea." not in agent.memory()["human"]
     assert agent.store.search_messages("hate tea", 0, 5).total == 0

@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 # Engine events no widget of this screen shows (every other one has an ``@on`` handler here).
 UNSHOWN: frozenset[type[ev.Event]] = frozenset({ev.CheckpointCreated})  # Checkpoints lists them
 
-# Commands that only read: they may run while a step is in flight.
-READ_ONLY = {"/help", "/memory", "/dump", "/tokens", "/exit"}
 EMBEDDED_NOTE = (
     "Embedded gemma-3-270m: a tiny model, expect weak replies. "
     "For a real one: `memgpt-tui configure` (README: Backends)."
@@ -176,13 +174,16 @@ class MainScreen(Screen[None]):
         self.start_step(self.agent.send(text), "thinking…")
 
     async def run_command(self, line: str) -> None:
+        from ...commands import BY_NAME
+
         name = line.split(maxsplit=1)[0]
-        if self.busy and name not in READ_ONLY:
+        read_only = name in BY_NAME and BY_NAME[name].read_only
+        if self.busy and not read_only:
             self.chat.restore(line)
             self.notify(f"{name} waits until the agent is done, or press Esc to cancel.", severity="warning")
             return
         await self.conversation.add_system("command", line)
-        if name in READ_ONLY:
+        if read_only:
             self.run_worker(self._command(line), group="command", exit_on_error=False)
         else:
             self.start_step(self._command(line), f"{name}…")
@@ -197,9 +198,9 @@ class MainScreen(Screen[None]):
             return
         if result.exit:
             await self.app.action_quit()
-        elif line.split()[0] == "/help":
+        elif result.opens == "help":
             self.action_help()
-        elif result.browse_checkpoints:
+        elif result.opens == "checkpoints":
             self.action_checkpoints()
         elif result.text:
             self.say("output", result.text)
