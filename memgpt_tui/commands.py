@@ -149,18 +149,19 @@ def help_text() -> str:
 
 
 def memory_text(agent: Agent) -> str:
+    view = agent.snapshot()
     lines = []
-    for block in agent.state.blocks:
+    for block in view.blocks:
         lines.append(
             f"[{block.label}] {len(block.value)}/{block.limit} chars{' (read-only)' if block.read_only else ''}"
         )
         lines.append(block.value)
         lines.append("")
     lines.append(
-        f"Recall memory: {agent.recall_count} messages. Archival memory: {agent.archival_count} passages."
+        f"Recall memory: {view.recall_messages} messages. Archival memory: {view.archival_memories} passages."
     )
-    if agent.state.summary:
-        lines.append(f"Summary of evicted messages: {agent.state.summary}")
+    if view.summary:
+        lines.append(f"Summary of evicted messages: {view.summary}")
     return "\n".join(lines)
 
 

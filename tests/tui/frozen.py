@@ -13,6 +13,7 @@ from memgpt_tui.config import Limits
 from memgpt_tui.model.messages import Message, ToolCall
 from memgpt_tui.model.records import CheckpointInfo, Page, Passage
 from memgpt_tui.model.state import AgentConfig, AgentState, Block
+from memgpt_tui.model.view import AgentView
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -94,10 +95,7 @@ class FrozenAgent:
             "cp3": _state(3, humans[1]),
             "cp4": _state(4, humans[2], "Chad and Sam talked about tea."),
         }
-        self.state = states["cp4"]
-        self.buffer = [object()] * 15
-        self.recall_count = 15
-        self.archival_count = 2
+        self._state = states["cp4"]
         passages = [
             Passage(id=f"p{i}", text=text, created_at=T0 + timedelta(hours=i), metadata=meta)
             for i, (text, meta) in enumerate(
@@ -133,6 +131,19 @@ class FrozenAgent:
                 step=1,
             ),
         ]
+
+    def snapshot(self) -> AgentView:
+        state = self._state
+        return AgentView(
+            name=state.name,
+            config=state.config,
+            blocks=tuple(state.blocks),
+            summary=state.summary,
+            step=state.step,
+            in_context=(self.messages[0],) * 15,
+            recall_messages=15,
+            archival_memories=2,
+        )
 
     async def checkpoint_state(self, checkpoint_id: str) -> AgentState:
         return self.store.checkpoint_state(checkpoint_id)

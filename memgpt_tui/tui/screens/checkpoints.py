@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ...engine.agent import Agent
     from ...model.records import CheckpointInfo
     from ...model.state import AgentState
+    from ...model.view import AgentView
 
 PREVIEW_DELAY = 0.15  # seconds the cursor must rest before a state is loaded
 CACHED_STATES = 32
@@ -65,7 +66,7 @@ def row(info: CheckpointInfo, head: bool, palette: Palette) -> Text:
     )
 
 
-def memory_diff(then: AgentState, now: AgentState, palette: Palette) -> Text:
+def memory_diff(then: AgentState, now: AgentView, palette: Palette) -> Text:
     """Core memory (and the summary) as restoring ``then`` would change them: − now, + at checkpoint."""
     out = Text()
     old = {b.label: b.value for b in now.blocks}
@@ -177,7 +178,8 @@ class CheckpointBrowser(ListScreen["CheckpointInfo"]):
         self.query_one("#preview-header", Static).update(head)
         counts = Text("\n")
         counts.append(f"{'counts':<10}{'then':>7}{'now':>7}{'restore':>10}\n", style="bold")
-        now = (len(self.agent.buffer), self.agent.recall_count, self.agent.archival_count)
+        view = self.agent.snapshot()
+        now = (len(view.in_context), view.recall_messages, view.archival_memories)
         then = (info.in_context, info.messages, info.archival)
         changed = Palette.of(self.app).changed
         for name, past, current in zip(("in view", "recall", "archival"), then, now, strict=True):
@@ -210,7 +212,7 @@ class CheckpointBrowser(ListScreen["CheckpointInfo"]):
     def _show_diff(self, checkpoint_id: str, state: AgentState) -> None:
         self._states.move_to_end(checkpoint_id)
         text = Text("\nCore memory if restored (− now, + then)\n", style="bold")
-        text.append_text(memory_diff(state, self.agent.state, Palette.of(self.app)))
+        text.append_text(memory_diff(state, self.agent.snapshot(), Palette.of(self.app)))
         self.query_one("#preview-diff", Static).update(text)
 
     # ---------------------------------------------------------------- restore

@@ -74,7 +74,7 @@ class MainScreen(Screen[None]):
         self.chat = ChatInput(id="input")
 
     def compose(self) -> ComposeResult:
-        config = self.agent.state.config
+        config = self.agent.snapshot().config
         yield Static(
             Content.from_markup(
                 "[b]memgpt-tui[/]  $name  [dim]$model[/]",

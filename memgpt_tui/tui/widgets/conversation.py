@@ -87,10 +87,12 @@ class Conversation(VerticalScroll):
 
     async def reload(self) -> None:
         """Show the newest page: the in-context window, topped up from recall when it is short."""
-        buffer = list(self.agent.buffer)
-        self._boundary = buffer[0].id if buffer else None
-        older, self._exhausted = await older_messages(self.agent, self._boundary, FIRST_PAGE - len(buffer))
-        messages = [*older, *buffer[-FIRST_PAGE:]]
+        in_context = self.agent.snapshot().in_context
+        self._boundary = in_context[0].id if in_context else None
+        older, self._exhausted = await older_messages(
+            self.agent, self._boundary, FIRST_PAGE - len(in_context)
+        )
+        messages = [*older, *in_context[-FIRST_PAGE:]]
         self._oldest = messages[0].id if messages else None
         self._reset_live()
         rows = [row_for(e, self.agent.name) for e in self._entries(messages)]

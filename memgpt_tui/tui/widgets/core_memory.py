@@ -170,7 +170,7 @@ class CoreMemoryPane(VerticalScroll):
         self.agent = agent
 
     def compose(self) -> ComposeResult:
-        for block in self.agent.state.blocks:
+        for block in self.agent.snapshot().blocks:
             yield BlockView(block)
 
     def view(self, label: str) -> BlockView | None:
@@ -178,11 +178,12 @@ class CoreMemoryPane(VerticalScroll):
 
     async def sync(self) -> None:
         """Match the views to the agent's blocks (a restore may add or remove some)."""
-        labels = [b.label for b in self.agent.state.blocks]
+        blocks = self.agent.snapshot().blocks
+        labels = [b.label for b in blocks]
         for view in list(self.query(BlockView)):
             if view.label not in labels:
                 await view.remove()
-        for block in self.agent.state.blocks:
+        for block in blocks:
             view = self.view(block.label)
             if view is None:
                 await self.mount(BlockView(block))
