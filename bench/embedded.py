@@ -69,7 +69,7 @@ async def server_count(client: openai.AsyncOpenAI, turns: list[dict[str, str]]) 
 async def context_turns(agent: Agent, extra: list[Any] | None = None) -> tuple[list[dict[str, str]], int]:
     """The agent's context (plus ``extra`` messages) as the embedded backend sends it, and the
     gauge's count of it."""
-    assembled = await agent._assemble([*agent.buffer, *(extra or [])])
+    assembled = await agent.window.assemble([*agent.buffer, *(extra or [])])
     return to_text_turns(assembled.messages, TOOL_SCHEMAS, fold_system=True), assembled.breakdown.total
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import ClassVar, TypeVar
 
 from textual.app import ComposeResult
@@ -22,8 +23,9 @@ class ListScreen(Screen[Picked | None]):
         yield from self.compose_list()
         yield Footer()
 
+    @abstractmethod
     def compose_list(self) -> ComposeResult:
-        raise NotImplementedError
+        """The list, and whatever sits beside it."""
 
     def show_heading(self, text: str) -> None:
         self.query_one(f"#{self.HEADING_ID}", Static).update(text)
