@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, get_args
 
 from .config import ConfigError, Settings, list_texts
+from .model.errors import StoreError
 from .model.state import Backend, FunctionCalling
 
 AGENT_FLAGS = ("agent", "persona", "human", "backend", "model", "base_url", "context_window")
@@ -50,12 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="load files into a data source for /attach")
     load.add_argument("--name", required=True, help="source name")
     load.add_argument("paths", nargs="+", help="files or directories")
-    export = sub.add_parser("export", help="write an agent to one portable file (never API keys)")
+    export = sub.add_parser("export", help="write an agent to one file (never API keys)")
     export.add_argument("agent")
-    export.add_argument("file")
-    imp = sub.add_parser("import", help="create an agent from an exported file")
-    imp.add_argument("file")
-    imp.add_argument("--name", help="import under another name")
+    export.add_argument("file", help="FILE.md writes Markdown, FILE.af a Letta Agent File")
+    export.add_argument(
+        "--format",
+        choices=["memgpt-tui", "af", "md"],
+        help="memgpt-tui: everything, for import here (the default); af: Letta Agent File v2; md: Markdown",
+    )
+    imp = sub.add_parser(
+        "import", help="create agents from a memgpt-tui export, a Letta Agent File or a MemGPT CLI home"
+    )
+    imp.add_argument("file", metavar="PATH", help="an export, an .af file or a MemGPT home such as ~/.memgpt")
+    imp.add_argument("--name", help="import under another name (one agent)")
+    imp.add_argument(
+        "--agent",
+        dest="import_agents",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="import only this agent of the source (repeatable)",
+    )
     sub.add_parser("configure", help="set the default backend, model and key")
     delete = sub.add_parser("delete", help="delete an agent and all its memories")
     delete.add_argument("agent")
@@ -75,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         return _run(args, settings)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         print(f"memgpt-tui: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -99,12 +115,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command == "load":
         return runtime.load_source_cli(settings, args.name, args.paths)
     if command == "export":
-        path = runtime.export_agent(settings, args.agent, args.file)
+        path = runtime.export_agent(settings, args.agent, args.file, args.format)
         print(f"Exported {args.agent!r} to {path}")
         return 0
     if command == "import":
-        name = runtime.import_agent(settings, args.file, args.name)
-        print(f"Imported agent {name!r}. Chat with: memgpt-tui --agent {name}")
+        own_model = any(getattr(args, k, None) for k in ("backend", "model", "base_url"))
+        report = runtime.import_agent(
+            settings, args.file, args.name, args.import_agents, source_model=not own_model
+        )
+        print("\n".join(runtime.import_lines(report)))
+        print(f"Chat with: memgpt-tui --agent {report.agents[0].name}")
         return 0
     if command == "configure":
         return runtime.configure(settings)

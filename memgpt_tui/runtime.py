@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ConfigError, Settings, home_dir, read_text
@@ -16,6 +17,8 @@ from .model.state import BACKEND_DEFAULTS, AgentConfig
 from .store import registry, sources
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
+from .transfer import formats
+from .transfer.formats import ImportReport
 
 
 def agent_config(settings: Settings) -> AgentConfig:
@@ -161,12 +164,51 @@ def delete_agent(settings: Settings, name: str) -> None:
     registry.delete(settings.agents_root(), name)
 
 
-def export_agent(settings: Settings, name: str, file: str) -> Path:
-    return registry.export_agent(settings.agents_root(), name, Path(file))
+def export_agent(settings: Settings, name: str, file: str, fmt: str | None = None) -> Path:
+    """Write an agent that is not open: our own format, a Letta Agent File (af) or Markdown (md)."""
+    return formats.export_agent(settings.agents_root(), name, Path(file), fmt)
 
 
-def import_agent(settings: Settings, file: str, name: str | None) -> str:
-    return registry.import_agent(settings.agents_root(), Path(file), name, embedder_for(settings))
+async def export_open(agent: Agent, file: str) -> Path:
+    """/export: the open agent as it is now, in the format the file's suffix names (Markdown by default)."""
+    path = Path(file).expanduser()
+    fmt = None if path.suffix.lower() in (".md", ".af", ".agent", ".zip") else "md"
+    return await asyncio.to_thread(formats.export_open, agent.store, agent.state, path, fmt)
+
+
+def import_agent(
+    settings: Settings,
+    path: str | Path,
+    name: str | None = None,
+    agents: Sequence[str] = (),
+    *,
+    source_model: bool = True,
+) -> ImportReport:
+    """Import a memgpt-tui export, a Letta Agent File or a MemGPT CLI home (see transfer/)."""
+    return formats.import_path(
+        settings.agents_root(),
+        Path(path),
+        name,
+        agents,
+        agent_config(settings),
+        embedder_for(settings),
+        source_model=source_model,
+    )
+
+
+def import_lines(report: ImportReport) -> list[str]:
+    """What an import found and what it could not carry over, one line each."""
+    lines = [f"Found a {report.kind}."]
+    for a in report.agents:
+        renamed = f" (was {a.source_name!r})" if a.source_name != a.name else ""
+        counts = f": {a.in_context} in context, {a.recall} more in recall, {a.archival} archival passages"
+        model = f"; model {a.model['backend']}:{a.model['model']}" if a.model.get("backend") else ""
+        lines.append(
+            f"Imported {a.name!r}{renamed}{counts if report.kind != 'memgpt-tui export' else ''}{model}."
+        )
+    lines += [f"Note: {note}." for note in report.notes]
+    lines += [f"Not carried over: {item}." for item in report.skipped]
+    return lines
 
 
 def sources_root() -> str:

@@ -36,6 +36,7 @@ class Block(BaseModel):
     value: str
     limit: int = 2000
     read_only: bool = False
+    description: str | None = None  # what the block is for (Letta blocks carry one)
 
     def render(self) -> str:
         return f'<{self.label} characters="{len(self.value)}/{self.limit}">\n{self.value}\n</{self.label}>'

@@ -1,0 +1,140 @@
+"""One import that recognises what it is given, and export in each format."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..model.errors import StoreError
+from ..model.state import AgentConfig, AgentState
+from ..store import paths, registry
+from ..store.api import AgentStore, Embedder
+from . import agentfile, markdown, memgpt_home
+from .imported import Imported, ImportedSummary, ImportError_, safe_name, write
+
+Format = Literal["memgpt-tui", "af", "md"]
+FORMATS: tuple[Format, ...] = ("memgpt-tui", "af", "md")
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    agents: list[ImportedSummary]
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # what could not be carried over
+
+
+def import_path(
+    root: str,
+    path: Path,
+    name: str | None,
+    wanted: Sequence[str],
+    base: AgentConfig,
+    embedder: Embedder,
+    *,
+    source_model: bool = True,
+    on_progress: Callable[[str], None] = lambda _: None,
+) -> ImportReport:
+    """Import every agent (or the ``wanted`` ones) that ``path`` holds. ``source_model``: use the
+    source's model settings where they map onto a backend here, else ``base`` as it is."""
+    path = path.expanduser()
+    if not path.exists():
+        raise ImportError_(f"No such file or directory: {path}")
+    if path.is_file() and zipfile.is_zipfile(path):
+        if wanted:
+            raise ImportError_(
+                "--agent picks agents from a MemGPT home or Agent File; a memgpt-tui export holds one."
+            )
+        target = registry.import_agent(root, path, name, embedder)
+        return ImportReport("memgpt-tui export", [ImportedSummary(target, target, 0, 0, 0, {})])
+    imported = _read(path, list(wanted))
+    names = _names(imported, name)
+    if not source_model:
+        for agent in imported.agents:
+            agent.model = {}
+    summaries = write(root, imported, base, embedder, names, on_progress)
+    skipped = imported.skipped + [f"{a.name}: {note}" for a in imported.agents for note in a.notes]
+    return ImportReport(imported.kind, summaries, imported.notes, skipped)
+
+
+def _read(path: Path, wanted: list[str]) -> Imported:
+    if path.is_dir():
+        if not memgpt_home.is_home(path):
+            raise ImportError_(
+                f"{path} is a directory but not a MemGPT home (it has no config file); nothing was imported."
+            )
+        return memgpt_home.read_home(path, wanted)
+    if agentfile.looks_like(path):
+        return agentfile.read_agent_file(path, wanted)
+    raise ImportError_(f"{path} is neither a memgpt-tui export, a Letta Agent File nor a MemGPT home.")
+
+
+def _names(imported: Imported, name: str | None) -> list[str]:
+    if name is not None and len(imported.agents) != 1:
+        raise ImportError_(
+            f"--name renames one agent, but this {imported.kind} holds {len(imported.agents)}; pick one with --agent."
+        )
+    names = [paths.check_name(name)] if name else [safe_name(a.name) for a in imported.agents]
+    if len(set(names)) != len(names):
+        raise ImportError_(
+            "Two agents would get the same name; import them one at a time with --agent and --name."
+        )
+    return names
+
+
+# ------------------------------------------------------------------ export
+
+
+def format_for(file: Path, chosen: str | None) -> Format:
+    if chosen is not None:
+        if chosen not in FORMATS:
+            raise StoreError(f"Unknown export format {chosen!r}: use {', '.join(FORMATS)}.")
+        return chosen  # type: ignore[return-value]
+    return {".md": "md", ".af": "af"}.get(file.suffix.lower(), "memgpt-tui")  # type: ignore[return-value]
+
+
+def export_agent(root: str, name: str, file: Path, chosen: str | None = None) -> Path:
+    """Export an agent that is not open."""
+    store = registry.open_store(root, name, None)
+    try:
+        state = store.head()
+        if state is None:
+            raise StoreError(f"Agent {name!r} has no saved state to export.")
+        return export_open(store, state, file, chosen)
+    finally:
+        store.close()
+
+
+def export_open(store: AgentStore, state: AgentState, file: Path, chosen: str | None = None) -> Path:
+    """Export from an open store and the agent's current state, in the format the file asks for."""
+    file = file.expanduser()
+    fmt = format_for(file, chosen)
+    if fmt == "memgpt-tui":
+        return registry.export_store(store, file)  # type: ignore[arg-type]
+    if fmt == "af":
+        window = store.get_messages(state.in_context_ids)
+        data = agentfile.export_v2(state, window, store.count_messages(), store.archival_count())
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    else:
+        text = markdown.render(state, store.recent_messages(None, store.count_messages()))
+    return _write_private(file, text)
+
+
+def _write_private(file: Path, text: str) -> Path:
+    """Write through a temporary file, 0600: an export holds a whole conversation."""
+    tmp = file.with_name(file.name + ".part")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        tmp.replace(file)
+    except OSError as exc:
+        raise StoreError(f"Cannot write {file}: {exc.strerror or exc}.") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return file

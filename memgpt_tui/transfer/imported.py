@@ -1,0 +1,263 @@
+"""What every importer produces, and the one writer that turns it into a memgpt-tui agent.
+
+Readers parse and check their whole source first; only then is anything created, and a failure while
+writing removes every agent this import created.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..model.clock import now
+from ..model.errors import StoreError
+from ..model.messages import Kind, Message, Role, ToolCall
+from ..model.state import AgentConfig, AgentState, Block
+from ..store import registry
+from ..store.api import Embedder
+
+ModelSettings = dict[str, Any]  # AgentConfig fields the source sets: backend, model, base_url, ...
+_EMBED_BATCH = 64
+_OPENAI = "https://api.openai.com/v1"
+# MemGPT endpoint types whose servers also speak the OpenAI API under /v1.
+_COMPATIBLE = {"ollama", "vllm", "lmstudio", "lmstudio-legacy", "llamacpp", "koboldcpp"}
+
+
+class ImportError_(StoreError):
+    """The source cannot be imported; the text says why in one line."""
+
+
+@dataclass
+class RawMessage:
+    """A message as a reader found it, before it gets a memgpt-tui id."""
+
+    source_id: str
+    role: Role
+    content: str | None
+    created_at: datetime
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class ImportedPassage:
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class ImportedAgent:
+    name: str
+    system_prompt: str
+    blocks: list[Block]
+    messages: list[RawMessage]  # every message kept, in any order
+    in_context: list[str]  # source ids of the window, oldest first, without the system message
+    passages: list[ImportedPassage] = field(default_factory=list)
+    model: ModelSettings = field(default_factory=dict)
+    created_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be carried over
+
+
+@dataclass
+class Imported:
+    """One source read in full: what it is, its agents, and notes about the source as a whole."""
+
+    kind: str
+    agents: list[ImportedAgent]
+    notes: list[str] = field(default_factory=list)  # about the source, e.g. paths found elsewhere
+    skipped: list[str] = field(default_factory=list)  # what the source holds that was not carried over
+
+
+@dataclass
+class ImportedSummary:
+    name: str
+    source_name: str
+    in_context: int
+    recall: int
+    archival: int
+    model: ModelSettings
+
+
+# ------------------------------------------------------------------ messages
+
+
+def kind_of(role: Role, content: str | None) -> Kind:
+    """What a MemGPT-shaped message is: user-channel envelopes carry their type."""
+    if role == "assistant":
+        return "assistant"
+    if role == "tool":
+        return "tool_result"
+    if role == "user" and content:
+        try:
+            envelope = json.loads(content)
+        except ValueError:
+            return "user_message"
+        kind = envelope.get("type") if isinstance(envelope, dict) else None
+        if kind in ("heartbeat", "login"):
+            return kind  # type: ignore[no-any-return]
+        if kind == "system_alert":
+            return "warning" if "maximum length" in str(envelope.get("message")) else "system_alert"
+    return "user_message"
+
+
+def parse_time(value: Any) -> datetime:
+    """A timestamp from JSON or SQLite text; naive ones are UTC, as MemGPT stores them."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return now()
+    else:
+        return now()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _numbered(agent: ImportedAgent) -> tuple[list[Message], list[str]]:
+    """memgpt-tui messages with ids that sort by time (recall is ordered by id), and the window's ids."""
+    order = sorted(range(len(agent.messages)), key=lambda i: (agent.messages[i].created_at, i))
+    ceiling = time.time_ns() - len(order) - 1  # imported ids sort before anything the agent writes next
+    new_ids: dict[str, str] = {}
+    messages: list[Message] = []
+    last, step = 0, 0
+    for n, i in enumerate(order):
+        raw = agent.messages[i]
+        stamp = min(int(raw.created_at.timestamp() * 1e9), ceiling)
+        last = max(stamp, last + 1)
+        new_ids[raw.source_id] = message_id = f"{last:016x}{n:08x}"
+        if raw.role == "assistant":
+            step += 1
+        messages.append(
+            Message(
+                id=message_id,
+                role=raw.role,
+                kind=kind_of(raw.role, raw.content),
+                content=raw.content,
+                tool_calls=raw.tool_calls,
+                tool_call_id=raw.tool_call_id,
+                name=raw.name,
+                created_at=raw.created_at,
+                step=step if raw.role != "user" else step + 1,
+            )
+        )
+    return messages, [new_ids[i] for i in agent.in_context]
+
+
+def without_orphans(window: list[str], roles: dict[str, str]) -> list[str]:
+    """The window minus leading tool results whose call fell out of it (they go to recall only)."""
+    start = 0
+    while start < len(window) and roles[window[start]] == "tool":
+        start += 1
+    return window[start:]
+
+
+def model_settings(llm: dict[str, Any]) -> ModelSettings:
+    """The model settings (MemGPT or Letta ``llm_config``) that map onto a memgpt-tui backend; none when they do not."""
+    kind, endpoint, model = llm.get("model_endpoint_type"), llm.get("model_endpoint") or "", llm.get("model")
+    settings: ModelSettings = {}
+    if llm.get("context_window"):
+        settings["context_window"] = int(llm["context_window"])
+    if kind == "openai" and endpoint.rstrip("/") in ("", _OPENAI) and model:
+        return {
+            **settings,
+            "backend": "openai",
+            "model": model,
+            "base_url": None,
+            "function_calling": "native",
+        }
+    if kind == "openai" and model:
+        return {**settings, "backend": "openai-compatible", "model": model, "base_url": endpoint}
+    if kind in _COMPATIBLE and endpoint and model:
+        base = endpoint.rstrip("/")
+        return {
+            **settings,
+            "backend": "openai-compatible",
+            "model": model,
+            "base_url": base if base.endswith("/v1") else f"{base}/v1",
+            "function_calling": "json",
+        }
+    return {}
+
+
+def safe_name(name: str) -> str:
+    """A source's agent name as one of ours: other characters become '_'."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name.strip())[:64].lstrip("._-")
+    return cleaned or "imported"
+
+
+# ------------------------------------------------------------------ writing
+
+
+def write(
+    root: str,
+    imported: Imported,
+    base: AgentConfig,
+    embedder: Embedder,
+    names: Sequence[str],
+    on_progress: Callable[[str], None] = lambda _: None,
+) -> list[ImportedSummary]:
+    """Create one agent per imported agent, under ``names``; all or none."""
+    for target in names:
+        if registry.exists(root, target):
+            raise ImportError_(
+                f"An agent named {target!r} already exists; import under another name (--name), or delete it first."
+            )
+    done: list[str] = []
+    summaries = []
+    try:
+        for agent, target in zip(imported.agents, names, strict=True):
+            on_progress(f"Importing {agent.name!r} as {target!r}")
+            summaries.append(_write_one(root, agent, target, base, embedder, imported.kind))
+            done.append(target)
+    except BaseException:
+        for target in done:
+            registry.delete(root, target)
+        raise
+    return summaries
+
+
+def _write_one(
+    root: str, agent: ImportedAgent, target: str, base: AgentConfig, embedder: Embedder, kind: str
+) -> ImportedSummary:
+    messages, in_context = _numbered(agent)
+    config = base.model_copy(update=agent.model)
+    store = registry.create_store(root, target, embedder)
+    try:
+        store.append_messages(messages)
+        for start in range(0, len(agent.passages), _EMBED_BATCH):
+            batch = agent.passages[start : start + _EMBED_BATCH]
+            texts = [p.text for p in batch]
+            store.archival_insert_embedded(texts, embedder.embed_passages(texts), [p.metadata for p in batch])
+        state = AgentState(
+            name=target,
+            config=config,
+            system_prompt=agent.system_prompt,
+            blocks=agent.blocks,
+            in_context_ids=in_context,
+            step=max((m.step for m in messages), default=0),
+            verified=True,  # the agent has spoken before: no first-reply check
+            created_at=agent.created_at or now(),
+        )
+        store.checkpoint(state, "imported", f"imported from a {kind}")
+    except BaseException:
+        store.close()
+        registry.delete(root, target)
+        raise
+    store.close()
+    return ImportedSummary(
+        name=target,
+        source_name=agent.name,
+        in_context=len(in_context),
+        recall=len(messages) - len(in_context),
+        archival=len(agent.passages),
+        model=agent.model,
+    )
