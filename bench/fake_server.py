@@ -1,8 +1,9 @@
 """The OpenAI-compatible fake in a process of its own, as a real server would be.
 
-``python -m bench.fake_server`` prints its base URL, answers every chat request with a streamed
-send_message call, and exits when its standard input closes. In the benchmark's own process the fake's
-handler threads would take the GIL from the code being measured.
+``python -m bench.fake_server [MARKER]`` prints its base URL, answers every chat request with a streamed
+send_message call, and exits when its standard input closes. With a marker, a user message holding it is
+answered with a core-memory edit first (``core_memory_append`` asking for a heartbeat). In the
+benchmark's own process the fake's handler threads would take the GIL from the code being measured.
 """
 
 from __future__ import annotations
@@ -11,17 +12,36 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 from .common import REPO
 
+REPLY = Reply.tool_call("send_message", {"message": "Here is my reply."}, content="Answer briefly.")
+
+
+class _EditingServer(FakeOpenAIServer):
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        last = (body.get("messages") or [{}])[-1]
+        if last.get("role") == "user" and self.marker in str(last.get("content")):
+            return Reply.tool_call(
+                "core_memory_append",
+                {"label": "human", "content": "Likes numbers.", "request_heartbeat": True},
+                content="Worth keeping.",
+            )
+        return REPLY
+
 
 @contextmanager
-def separate_fake_server() -> Iterator[str]:
+def separate_fake_server(memory_marker: str | None = None) -> Iterator[str]:
     """The base URL of a fake running in a child process, for the duration."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.fake_server"],
+        [sys.executable, "-m", "bench.fake_server", *([memory_marker] if memory_marker else [])],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -37,10 +57,9 @@ def separate_fake_server() -> Iterator[str]:
 
 
 def main() -> None:
-    with FakeOpenAIServer() as server:
-        server.default = Reply.tool_call(
-            "send_message", {"message": "Here is my reply."}, content="Answer briefly."
-        )
+    server = _EditingServer(sys.argv[1]) if len(sys.argv) > 1 else FakeOpenAIServer()
+    server.default = REPLY
+    with server:
         print(server.base_url, flush=True)
         sys.stdin.read()
 

@@ -21,9 +21,12 @@ the history. Instead:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from lance.fragment import FragmentMetadata
 from lancedb.table import Table
+
+if TYPE_CHECKING:  # pylance itself loads with the first upkeep round, not with the store
+    from lance.fragment import FragmentMetadata
 
 MAX_FRAGMENT_ROWS = 1 << 16  # fragments this big are left alone: scans barely gain from bigger ones
 _FANOUT = 4  # fragments of one size tier merged at once
