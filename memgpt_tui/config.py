@@ -60,6 +60,8 @@ class Limits(BaseModel):
     keep_last_messages: int = 3
     summarize_to_fraction: float = 0.5
     verify_retries: int = 10
+    function_argument_chars: int = 20_000  # one call's arguments, and a reply's inner monologue
+    message_chars: int = 100_000  # what the user sends or edits at once (a paste)
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -26,6 +26,7 @@ from ..model.errors import AgentError
 from ..model.messages import Message, user_message
 from ..model.records import CheckpointInfo, Page, Passage
 from ..model.state import AgentConfig, AgentState, Block
+from ..model.text import clean, size
 from ..model.view import AgentView
 from ..store.api import AgentStore
 from ..store.facade import AsyncStore
@@ -38,6 +39,11 @@ from .turns import Turns
 from .window import ContextWindow
 
 log = logging.getLogger(__name__)
+
+TOO_LONG_HINT = (
+    "Nothing was sent. Shorten it, or load long text as a data source (memgpt-tui load NAME FILE) "
+    "and /attach NAME: the agent then finds it in archival memory."
+)
 
 
 class Agent:
@@ -262,13 +268,26 @@ class Agent:
 
     # ------------------------------------------------------------- conversation
 
+    def refusal(self, text: str) -> str | None:
+        """Why ``text`` is too long to send or edit in, said before anything is kept; None when it is not."""
+        limit = self.limits.message_chars
+        if len(text) > limit:
+            return f"The text is {size(len(text))}, over the limit of {limit:,} characters."
+        return None
+
     async def send(self, text: str) -> None:
-        """The human says ``text``: persist it, then run the chain of steps it starts."""
+        """The human says ``text``: persist it, then run the chain of steps it starts. A message that
+        could never fit the context window is refused whole (an error event says its size and the
+        limit); nothing of it is kept."""
+        text = clean(text)
         entered = False
         try:
             async with self.turns.turn():
                 entered = True
                 message = user_message(text, self.state.step + 1)
+                if refusal := self.refusal(text) or await self.window.refusal(message):
+                    self.emit(ev.Error(refusal, TOO_LONG_HINT, retryable=False))
+                    return
                 self.session.store.append_messages([message])
                 self.window.recall_count += 1
                 await self.steps.chain(message, "user", persisted=True, fresh=True)
@@ -340,12 +359,14 @@ class Agent:
 
     async def rethink(self, text: str) -> None:
         """Replace the inner monologue of the last assistant message."""
+        text = self._edit_text(text)
         async with self.turns.turn():
             index = self._last_assistant(lambda m: True)
             await self._replace(index, self.buffer[index].model_copy(update={"content": text}), "/rethink")
 
     async def rewrite(self, text: str) -> None:
         """Replace what the agent last said to the user."""
+        text = self._edit_text(text)
         async with self.turns.turn():
             index = self._last_assistant(lambda m: any(c.name == "send_message" for c in m.tool_calls))
             message = self.buffer[index]
@@ -356,6 +377,11 @@ class Agent:
                 for c in message.tool_calls
             )
             await self._replace(index, message.model_copy(update={"tool_calls": calls}), "/rewrite")
+
+    def _edit_text(self, text: str) -> str:
+        if refusal := self.refusal(text):
+            raise AgentError(refusal)
+        return clean(text)
 
     def _last_assistant(self, predicate: Callable[[Message], bool]) -> int:
         buffer = self.buffer
@@ -374,6 +400,7 @@ class Agent:
 
     async def update_block(self, label: str, value: str) -> None:
         """The user edits a core memory block (read-only blocks are read-only for the agent only)."""
+        value = clean(value)
         async with self.turns.turn():
             block = self.state.block(label)
             if block is None:
@@ -387,6 +414,7 @@ class Agent:
             )
 
     async def add_block(self, label: str, value: str = "", limit: int | None = None) -> None:
+        label, value = clean(label), clean(value)
         async with self.turns.turn():
             if self.state.block(label) is not None:
                 raise AgentError(f"A block labelled {label!r} already exists.")
@@ -412,6 +440,7 @@ class Agent:
 
     async def insert_archival(self, text: str) -> str:
         """The user adds a passage (the agent uses archival_memory_insert); checkpointed like any change."""
+        text = self._edit_text(text)
         async with self.turns.turn():
             ids = await self.session.store.archival_insert([text])
             self.window.archival_count += 1
@@ -420,6 +449,7 @@ class Agent:
             return ids[0]
 
     async def update_archival(self, passage_id: str, text: str) -> None:
+        text = self._edit_text(text)
         async with self.turns.turn():
             await self.session.store.archival_update(passage_id, text)
             self.session.checkpoint(None, "user edited an archival passage")

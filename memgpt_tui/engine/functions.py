@@ -15,6 +15,7 @@ from ..model.clock import format_time, now
 from ..model.messages import Message
 from ..model.records import Page
 from ..model.state import AgentState
+from ..model.text import clean_value, size
 
 
 class _Args(BaseModel):
@@ -187,12 +188,19 @@ class FunctionRunner:
         if model is None:
             known = ", ".join(ARG_MODELS)
             return Outcome(False, f"No function named {name!r}. Available functions: {known}.")
+        limit = self.limits.function_argument_chars
+        if len(raw_arguments) > limit:
+            return Outcome(
+                False,
+                f"The arguments of {name} are {size(len(raw_arguments))}, over the limit of {limit:,} "
+                "characters. Split the text into smaller calls.",
+            )
         try:
             loaded = json.loads(raw_arguments or "{}")
             if not isinstance(loaded, dict):
                 raise ValueError("arguments must be a JSON object")
-            args = model.model_validate(loaded)
-        except (ValueError, ValidationError) as exc:
+            args = model.model_validate(clean_value(loaded))
+        except (ValueError, RecursionError, ValidationError) as exc:
             return Outcome(False, f"Invalid arguments for {name}: {_brief(exc)}")
         handler: Callable[[Any], Awaitable[Outcome]] = getattr(self, f"_{name}")
         try:

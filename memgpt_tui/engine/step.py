@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from ..llm.base import LLMResponse
+from ..llm.base import LLMResponse, LLMToolCall
 from ..model import events as ev
 from ..model.clock import new_id, now
 from ..model.errors import ContextFull, ContextOverflowError, LLMError
 from ..model.messages import Message, ToolCall
 from ..model.records import Page, Passage
+from ..model.text import clean, clean_json, redact, size
 from .context import Assembled
 from .functions import SEARCHES, TOOL_SCHEMAS, FunctionRunner, Outcome, package_result
 from .prompts import failed_heartbeat, memory_warning, requested_heartbeat
@@ -23,7 +25,10 @@ from .session import Session
 from .turns import Turns
 from .window import ContextWindow
 
+log = logging.getLogger(__name__)
+
 PROMPT_HISTORY = 200
+MAX_NAME = 200  # characters of a function name kept from a reply
 
 
 class StepLoop:
@@ -32,6 +37,8 @@ class StepLoop:
         self.window = window
         self.turns = turns
         self.unanswered: Message | None = None  # a user message whose step never completed
+        # Why the chain has shown the user nothing so far ("" once it has shown something).
+        self._silence: str | None = None
 
     async def chain(
         self, first: Message, reason: ev.StepReason, persisted: bool = False, fresh: bool = False
@@ -40,6 +47,7 @@ class StepLoop:
         input was persisted by this call, so a cancel takes it back out of recall (the UI keeps the text)."""
         next_input: Message | None = first
         steps = 0
+        self._silence = None
         while next_input is not None:
             if steps == self.s.limits.chain_limit:
                 self.s.emit(
@@ -55,15 +63,25 @@ class StepLoop:
                 self.s.emit(ev.StepCancelled(self.s.state.step + 1, self._take_back(current, fresh)))
                 raise
             except LLMError as exc:
-                self.s.emit(
-                    ev.Error(str(exc), exc.hint or "Use /retry to try again.", retryable=exc.retryable)
-                )
+                hint = redact(exc.hint) or "Use /retry to try again."
+                self.s.emit(ev.Error(redact(str(exc)), hint, retryable=exc.retryable))
                 return
             except ContextFull as exc:
                 self.s.emit(ev.Error(str(exc), "Shorten core memory or the last message, then /retry."))
                 return
+            except Exception as exc:  # the last resort: whatever went wrong, the chain ends cleanly
+                log.exception("step %s failed", self.s.state.step + 1)
+                self.s.emit(
+                    ev.Error(
+                        redact(f"Unexpected error: {type(exc).__name__}: {exc}"),
+                        "Details are in the log file. Your message is kept: /retry sends it again.",
+                    )
+                )
+                return
             persisted = fresh = False
             steps += 1
+        if self._silence:
+            self.s.emit(ev.Notice("warning", f"{self._silence}; /retry asks again."))
 
     def _take_back(self, current: Message, fresh: bool) -> str | None:
         """A cancelled step's user message leaves recall when this chain persisted it; its text is returned."""
@@ -81,6 +99,12 @@ class StepLoop:
         self.s.emit(ev.StepStarted(number, reason))
         await self.window.fit(incoming)
         response, assembled = await self._call_verified(incoming, number)
+        if not (response.content or response.tool_calls or response.parse_error):
+            # Nothing to keep: the input stays unanswered (a user message waits for /retry).
+            if self._silence != "":
+                self._silence = _silence(response)
+            self.s.emit(ev.StepFinished(number, None, ()))
+            return None, reason
         if self.unanswered is incoming:
             self.unanswered = None  # from here on the step completes even if cancelled
         return await self.turns.commit(self._commit(number, incoming, persisted, response, assembled))
@@ -113,8 +137,11 @@ class StepLoop:
             counting = asyncio.ensure_future(builder.count_new(messages)) if assembled.bounded else None
             try:
                 response = await self.s.llm.complete(
-                    assembled.messages, TOOL_SCHEMAS, on_token=lambda ch, t: self.s.emit(ev.Token(ch, t))
+                    assembled.messages,
+                    TOOL_SCHEMAS,
+                    on_token=lambda ch, t: self.s.emit(ev.Token(ch, clean(t))),
                 )
+                response = _cleaned(response, self.s.limits.function_argument_chars)
                 if counting is not None:
                     await counting
                     assembled = await window.assemble(messages)
@@ -140,10 +167,17 @@ class StepLoop:
         assembled: Assembled,
     ) -> tuple[Message | None, ev.StepReason]:
         s, window, state = self.s, self.window, self.s.state
+        limit = s.limits.function_argument_chars
         calls = tuple(
-            ToolCall(id=c.id or f"call_{new_id()}", name=c.name, arguments=c.arguments)
+            ToolCall(
+                id=c.id or f"call_{new_id()}", name=c.name, arguments=_kept_arguments(c.arguments, limit)
+            )
             for c in response.tool_calls
         )
+        if not calls and self._silence is None and not response.parse_error:
+            self._silence = "The model returned only its thoughts and sent no message"
+        elif calls:
+            self._silence = ""  # something was shown: the chain is not silent
         content = response.content if not response.parse_error else (response.raw or response.content)
         assistant = Message(
             role="assistant", kind="assistant", content=content, tool_calls=calls, step=number
@@ -156,9 +190,9 @@ class StepLoop:
             response.parse_error and f"Could not read your reply as a function call: {response.parse_error}"
         )
         wants_heartbeat = edited = False
-        for call in calls:
+        for call, sent in zip(calls, response.tool_calls, strict=True):
             s.emit(ev.FunctionCalled(call.id, call.name, loose_json(call.arguments)))
-            outcome = await runner.run(call.name, call.arguments)
+            outcome = await runner.run(call.name, sent.arguments)
             results.append(
                 Message(
                     role="tool",
@@ -244,6 +278,46 @@ class _Recall:
         return await self.store.archival_search(query, page, self.page_size)
 
 
+def _cleaned(response: LLMResponse, limit: int) -> LLMResponse:
+    """A reply as the rest of the app may see it: no control characters or lone surrogates anywhere,
+    the inner monologue no longer than a function's arguments may be."""
+    if response.content:
+        response.content = _truncated(clean(response.content), limit)
+    if response.raw:
+        response.raw = _truncated(clean(response.raw), limit)
+    if response.parse_error:
+        response.parse_error = _truncated(clean(response.parse_error), limit)
+    response.tool_calls = [
+        LLMToolCall(
+            id=clean(c.id)[:MAX_NAME], name=clean(c.name)[:MAX_NAME], arguments=clean_json(c.arguments)
+        )
+        for c in response.tool_calls
+    ]
+    return response
+
+
+def _truncated(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [truncated, {len(text) - limit:,} more characters]"
+
+
+def _kept_arguments(arguments: str, limit: int) -> str:
+    """What recall keeps of a call's arguments: oversized ones (which the call refuses) are left out,
+    so the call cannot crowd the window for good."""
+    if len(arguments) <= limit:
+        return arguments
+    return json.dumps({"_omitted": f"{size(len(arguments))} of arguments, over the limit of {limit:,}"})
+
+
+def _silence(response: LLMResponse) -> str:
+    why = {
+        "content_filter": " (the provider's content filter stopped it)",
+        "length": " (it was cut off at the output token limit)",
+    }.get(response.finish_reason or "", "")
+    return f"The model returned no reply{why}"
+
+
 def _verification_problem(response: LLMResponse) -> str | None:
     if response.parse_error:
         return "unreadable reply"
@@ -259,7 +333,7 @@ def loose_json(text: str) -> dict[str, Any]:
     """Function arguments as a dict, whatever the model wrote (unreadable text under ``_raw``)."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"_raw": text}
     return value if isinstance(value, dict) else {"_raw": text}
 

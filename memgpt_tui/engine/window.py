@@ -109,6 +109,21 @@ class ContextWindow:
         if exact.breakdown.total + self.reply_reserve() > self.limit:
             await self.evict(incoming, self.summarize_target())
 
+    async def refusal(self, message: Message) -> str | None:
+        """Why ``message`` cannot fit the window even alone with the fixed prompt; None when it can."""
+        room = self.limit - self.reply_reserve()
+        if (await self.assemble([message], bounded=True)).breakdown.total <= room:
+            return None
+        needed = (await self.assemble([message])).breakdown
+        self.builder.forget([message.id])
+        if needed.total <= room:
+            return None
+        return (
+            f"The message is {needed.messages:,} tokens; with the fixed prompt ({needed.total - needed.messages:,} "
+            f"tokens) and room for a reply it needs {needed.total + self.reply_reserve():,}, more than the "
+            f"context window of {self.limit:,}."
+        )
+
     def summarize_target(self) -> int:
         return int(self.limit * self.s.limits.summarize_to_fraction)
 

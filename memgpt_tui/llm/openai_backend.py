@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import openai
 
-from memgpt_tui.llm import json_mode
+from memgpt_tui.llm import json_mode, wire
 from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.json_mode import ResponseFormatKind
 from memgpt_tui.llm.layout import JsonModeLayout, NativeLayout
@@ -24,9 +24,14 @@ from memgpt_tui.llm.openai_errors import (
 from memgpt_tui.llm.streaming import PartialJSON
 from memgpt_tui.llm.tokenizers import default_tokenizer
 from memgpt_tui.model.state import BACKEND_DEFAULTS, FunctionCalling
+from memgpt_tui.model.text import register_secret
 
 # Local servers accept any key, but the client refuses to start without one.
 PLACEHOLDER_KEY = "sk-no-key-required"
+# The text of one reply (content and arguments), a few times more than the longest output any model
+# writes in one go; and what the server may send for it, envelopes included.
+MAX_REPLY_CHARS = 1 << 20
+MAX_SENT_CHARS = 16 * MAX_REPLY_CHARS
 
 
 class OpenAIBackend:
@@ -76,6 +81,7 @@ class OpenAIBackend:
         except openai.OpenAIError as exc:
             raise to_llm_error(exc, base_url or "the OpenAI API") from exc
         self.base_url = str(self._client.base_url).rstrip("/")
+        register_secret(self._client.api_key)
         self.tokenizer = tokenizer or default_tokenizer(name, model, self.base_url, self._client.api_key)
         self.layout: PromptLayout = (
             JsonModeLayout(self.tokenizer, fold_system=fold_system)
@@ -141,26 +147,29 @@ class OpenAIBackend:
         raw = {key: params[key] for key in bulky if key in params}
         params = {key: value for key, value in params.items() if key not in bulky}
         params.update(messages=[], extra_body=raw)
-        if not self.stream:
-            reply.whole(await self._client.chat.completions.create(**params))
-            return
-        # Streamed events are read as plain JSON: building a typed chunk object per event costs more
-        # than everything else the engine does in a step. The client still sends the request and
-        # turns error statuses into its exceptions.
+        # Replies are read as plain JSON and validated against the few fields the app reads (wire.py):
+        # building the client's typed object per streamed event costs more than everything else the
+        # engine does in a step, and it would accept any shape. The client still sends the request
+        # and turns error statuses into its exceptions.
         create = self._client.chat.completions.with_streaming_response.create
         async with create(**params) as response:
+            if not self.stream:
+                raw = bytearray()
+                async for piece in response.iter_bytes():
+                    reply.bound(len(piece))
+                    raw += piece
+                reply.whole(_checked(wire.Completion, wire.decode(bytes(raw)), response))
+                return
             async for line in response.iter_lines():
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                event = json.loads(data)
-                if isinstance(event, dict) and event.get("error"):
-                    error = event["error"]
-                    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-                    raise openai.APIError(message, response.http_request, body=error)
-                reply.chunk(event)
+                if not data:
+                    continue
+                reply.bound(len(data))
+                reply.chunk(_checked(wire.Chunk, wire.decode(data), response))
 
     def _drop_rejected_feature(self, exc: BaseException, params: dict[str, Any]) -> bool:
         """Turn off an optional feature the server refused; True when there is something to retry."""
@@ -191,6 +200,16 @@ class OpenAIBackend:
             await close()
 
 
+def _checked(model: type[wire.Shape], event: Any, response: Any) -> Any:
+    """``event`` validated; an error object inside a 200 raises the client's error, as a status would."""
+    if isinstance(event, dict) and event.get("error"):
+        error = event["error"]
+        message = error.get("message") if isinstance(error, dict) else None
+        text = message if isinstance(message, str) else json.dumps(error, ensure_ascii=False)[:500]
+        raise openai.APIError(text, response.http_request, body=error if isinstance(error, dict) else None)
+    return wire.validate(model, event)
+
+
 def _retry_after(exc: BaseException) -> float | None:
     """The server's own Retry-After, in seconds, when it sent one."""
     if not isinstance(exc, openai.APIStatusError):
@@ -212,9 +231,9 @@ class _ToolCallParts:
 
 
 class _Reply:
-    """Assembles a response from streamed chunks (or one whole completion), forwarding tokens as
-    they arrive: content as "thought", send_message's text as "message". With ``json_tools`` set,
-    the content is a JSON-mode reply, parsed against those tools at the end."""
+    """Assembles a response from validated streamed chunks (or one whole completion), forwarding
+    tokens as they arrive: content as "thought", send_message's text as "message". With
+    ``json_tools`` set, the content is a JSON-mode reply, parsed against those tools at the end."""
 
     def __init__(self, on_token: OnToken | None, json_tools: list[dict[str, Any]] | None) -> None:
         self._on_token = on_token
@@ -223,6 +242,7 @@ class _Reply:
         self._json_stream = json_mode.ReplyStream(self._emit) if streaming_json else None
         self._content: list[str] = []
         self._calls: dict[int, _ToolCallParts] = {}
+        self._size = self._sent = 0
         self.emitted = False
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
@@ -233,43 +253,60 @@ class _Reply:
             self.emitted = True
             self._on_token(channel, text)
 
-    def chunk(self, chunk: dict[str, Any]) -> None:
-        """One streamed event, as the JSON the server sent."""
-        if usage := chunk.get("usage"):
-            self.prompt_tokens = usage.get("prompt_tokens")
-            self.completion_tokens = usage.get("completion_tokens")
-        for choice in chunk.get("choices") or ():
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
-            delta = choice.get("delta")
-            if not delta:
-                continue
-            if content := delta.get("content"):
-                self._add_content(content)
-            for part in delta.get("tool_calls") or ():
-                call = self._calls.setdefault(part.get("index") or 0, _ToolCallParts())
-                call.id = part.get("id") or call.id
-                if function := part.get("function"):
-                    call.name = call.name or function.get("name") or ""
-                    self._add_arguments(call, function.get("arguments") or "")
+    def bound(self, size: int) -> None:
+        """Count what the server sent; past ``MAX_SENT_CHARS`` the reply is refused."""
+        self._sent += size
+        if self._sent > MAX_SENT_CHARS:
+            raise wire.MalformedReply(
+                f"the server sent more than {MAX_SENT_CHARS:,} characters for one reply"
+            )
 
-    def whole(self, completion: Any) -> None:
+    def _grow(self, text: str) -> None:
+        self._size += len(text)
+        if self._size > MAX_REPLY_CHARS:
+            raise wire.MalformedReply(
+                f"it passed {MAX_REPLY_CHARS:,} characters, more than any reply the app can use"
+            )
+
+    def chunk(self, chunk: wire.Chunk) -> None:
+        self._usage(chunk.usage)
+        for choice in chunk.choices or ():
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.content:
+                self._add_content(delta.content)
+            for part in delta.tool_calls or ():
+                call = self._calls.setdefault(part.index, _ToolCallParts())
+                call.id = part.id or call.id
+                if part.function is not None:
+                    call.name = call.name or part.function.name or ""
+                    self._add_arguments(call, part.function.arguments or "")
+
+    def whole(self, completion: wire.Completion) -> None:
         self._usage(completion.usage)
         if not completion.choices:
             return
         choice = completion.choices[0]
         self.finish_reason = choice.finish_reason
-        self._content.append(choice.message.content or "")
+        if choice.message is None:
+            return
+        self._grow(content := choice.message.content or "")
+        self._content.append(content)
         for index, tool_call in enumerate(choice.message.tool_calls or ()):
             call = self._calls.setdefault(index, _ToolCallParts())
-            call.id, call.name = tool_call.id, tool_call.function.name
-            call.arguments.text = tool_call.function.arguments or ""
+            call.id, call.name = tool_call.id or "", tool_call.function.name or ""
+            self._grow(arguments := tool_call.function.arguments or "")
+            call.arguments.text = arguments
 
-    def _usage(self, usage: Any) -> None:
+    def _usage(self, usage: wire.Usage | None) -> None:
         if usage is not None:
             self.prompt_tokens = usage.prompt_tokens
             self.completion_tokens = usage.completion_tokens
 
     def _add_content(self, text: str) -> None:
+        self._grow(text)
         self._content.append(text)
         if self._json_stream is not None:
             self._json_stream.feed(text)
@@ -277,6 +314,7 @@ class _Reply:
             self._emit("thought", text)
 
     def _add_arguments(self, call: _ToolCallParts, text: str) -> None:
+        self._grow(text)
         if call.name != "send_message" or self._on_token is None:
             call.arguments.text += text  # nobody watches these arguments grow: skip the parsing
             return

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import openai
 
 from ..model.errors import AuthError, BackendUnavailable, ContextOverflowError, LLMError
+from ..model.text import redact
 
 # Wordings of "prompt longer than the window" across OpenAI, llama.cpp, llama-cpp-python, vLLM,
 # LM Studio, text-generation-webui and friends.
@@ -150,7 +151,7 @@ _RULES = (
 def to_llm_error(exc: BaseException, base_url: str, attempts: int = 1) -> LLMError:
     rule = next((rule for rule in _RULES if rule.applies(exc)), None)
     if rule is None:
-        return LLMError(str(exc) or type(exc).__name__)
+        return LLMError(redact(str(exc) or type(exc).__name__))
     message = rule.message.format(
         url=base_url,
         after=f" (after {attempts} attempts)" if attempts > 1 else "",
@@ -158,4 +159,4 @@ def to_llm_error(exc: BaseException, base_url: str, attempts: int = 1) -> LLMErr
         status=_status(exc),
         exc=exc,
     )
-    return rule.error(message, rule.hint)
+    return rule.error(redact(message), rule.hint)

@@ -54,6 +54,11 @@ def lookup(obj: Any, path: tuple[str, ...]) -> Any:
     return obj
 
 
+# Text is parsed again as each piece arrives, which grows quadratically: past this length the fields
+# stop growing on screen, and the whole reply is read once at the end.
+WATCH_CHARS = 64 * 1024
+
+
 class PartialJSON:
     """Accumulates JSON text and tells, per string field, what arrived since it was last asked."""
 
@@ -69,6 +74,8 @@ class PartialJSON:
         are kept as far as they go; an escape cut in half is left out until its remaining characters
         arrive, so a field's value only ever grows."""
         self.text += delta
+        if len(self._json) > WATCH_CHARS:
+            return {}
         new, self._read = self.text[self._read :], len(self.text)
         if not self._json:
             start = new.find("{")

@@ -23,6 +23,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -53,6 +54,7 @@ class Reply:
     chunk_delay: float = 0.0  # streamed: seconds between events, to stream at a model's pace
     cut_after: int | None = None  # streamed: drop the connection after this many events
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as the 200 body as it is (SSE or JSON), whatever it holds
 
     @classmethod
     def tool_call(
@@ -136,7 +138,7 @@ class FakeOpenAIServer:
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._serve, name="fake-openai", daemon=True)
 
@@ -175,6 +177,11 @@ class FakeOpenAIServer:
         with self._lock:
             self._queue.extend(replies)
 
+    def unscript(self) -> None:
+        """Forget the replies no request took."""
+        with self._lock:
+            self._queue.clear()
+
     @property
     def pending(self) -> int:
         with self._lock:
@@ -206,6 +213,12 @@ class FakeOpenAIServer:
             if value is not None and (feature != "tool_choice" or value == "required"):
                 return _REJECTIONS[feature]
         return None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up is no news
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
@@ -279,6 +292,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.status != 200:
             self._json(reply.status, {"error": reply.error}, reply.headers)
+            return
+        if reply.raw is not None:
+            kind = "text/event-stream" if body.get("stream") else "application/json"
+            self._send(200, kind, reply.raw, reply.headers)
             return
         usage = _usage(reply, body)
         if body.get("stream"):

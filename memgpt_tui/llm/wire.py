@@ -1,0 +1,137 @@
+"""The chat completion replies a server sends, validated where they enter: a streamed chunk or a whole
+completion that does not have this shape is a ``MalformedReply``, never a crash further on.
+
+The models hold only the fields the app reads and accept what compatible servers commonly vary on
+(missing ids and indexes, ``null`` for empty, arguments sent as an object); anything of the wrong type
+is refused. The official ``openai`` types are not used here because they require fields many
+compatible servers leave out and cost more per streamed event than the rest of a step.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..model.errors import LLMError
+
+MAX_TOOL_CALLS = 64  # parallel calls in one reply; an index past it is garbage
+MAX_TOKENS = 10**9
+
+
+class MalformedReply(LLMError):
+    """The server's reply is not a chat completion the app can read."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(
+            f"The model server sent a malformed reply: {problem}.",
+            "Use /retry to ask again. If it keeps happening, the server is not fully OpenAI-compatible: "
+            "try --function-calling json.",
+        )
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _as_text(value: Any) -> Any:
+    """Arguments some servers send as a JSON object instead of JSON text."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
+
+
+class Function(Shape):
+    name: str | None = None
+    arguments: str | None = None
+
+    _arguments = field_validator("arguments", mode="before")(_as_text)
+
+
+class ToolCallDelta(Shape):
+    index: int = Field(0, ge=0, lt=MAX_TOOL_CALLS)
+    id: str | None = None
+    function: Function | None = None
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _default_index(cls, value: Any) -> Any:
+        return 0 if value is None else value
+
+
+class Delta(Shape):
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+
+
+class ChunkChoice(Shape):
+    delta: Delta | None = None
+    finish_reason: str | None = None
+
+
+class Usage(Shape):
+    prompt_tokens: int | None = Field(None, ge=0, le=MAX_TOKENS)
+    completion_tokens: int | None = Field(None, ge=0, le=MAX_TOKENS)
+
+
+def _optional_usage(value: Any, handler: Any) -> Usage | None:
+    """Token counts only inform the gauge: counts that make no sense are dropped, not fatal."""
+    try:
+        return handler(value)  # type: ignore[no-any-return]
+    except ValidationError:
+        return None
+
+
+class _Reply(Shape):
+    usage: Usage | None = None
+    error: Any = None
+
+    _usage = field_validator("usage", mode="wrap")(_optional_usage)
+
+
+class Chunk(_Reply):
+    choices: list[ChunkChoice] | None = None
+
+
+class ToolCall(Shape):
+    id: str | None = None
+    function: Function
+
+
+class Message(Shape):
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class Choice(Shape):
+    message: Message | None = None
+    finish_reason: str | None = None
+
+
+class Completion(_Reply):
+    choices: list[Choice] | None = None
+
+
+def decode(data: str | bytes) -> Any:
+    """One JSON document from the server (raw control characters inside strings allowed)."""
+    try:
+        return json.loads(data, strict=False)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedReply(f"not JSON ({_brief(exc)}): {_preview(data)}") from None
+
+
+def validate(model: type[Chunk] | type[Completion], value: Any) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the reply"
+        raise MalformedReply(f"{where}: {first['msg']}") from None
+
+
+def _brief(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
+
+
+def _preview(data: str | bytes, limit: int = 80) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return repr(text if len(text) <= limit else text[:limit] + "...")
