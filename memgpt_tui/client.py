@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from .config import Settings
 from .engine.agent import Agent
 from .model import events as ev
+from .model.text import redact
 
 T = TypeVar("T")
 
@@ -99,6 +100,10 @@ class Client:
         unsubscribe = target.subscribe(events.append)
         try:
             self._call(target.send(text))
+        except Exception as exc:  # the last resort: the message is in recall, ready for a retry
+            raise ClientError(
+                redact(f"Unexpected error: {type(exc).__name__}: {exc}. Your message is kept in recall.")
+            ) from exc
         finally:
             unsubscribe()
         errors = [e for e in events if isinstance(e, ev.Error)]

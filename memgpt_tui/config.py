@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .model.state import Backend, EmbeddingBackend, FunctionCalling
+from .model.text import RedactingFilter
 
 APP = "memgpt-tui"
 
@@ -238,4 +239,6 @@ def setup_logging(debug: bool) -> Path:
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     return path

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import sys
 from typing import TextIO
 
@@ -11,7 +13,10 @@ from . import commands, runtime
 from .config import ConfigError, Settings, setup_logging
 from .engine.agent import Agent
 from .model import events as ev
-from .model.errors import StoreError
+from .model.errors import AgentError, StoreError
+from .model.text import redact
+
+log = logging.getLogger(__name__)
 
 DIM, BOLD, RED, YELLOW, RESET = "\x1b[2m", "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 
@@ -58,6 +63,8 @@ async def run(
     """Read lines until /exit or end of input; every completed step is already checkpointed."""
     stdin = stdin or sys.stdin
     out = out or sys.stdout
+    if isinstance(stdin, io.TextIOWrapper):  # bytes that are not UTF-8 must not lose the line
+        stdin.reconfigure(errors="replace")
     printer = Printer(out, agent.name)
     unsubscribe = agent.subscribe(printer)
     prompt = out.isatty() and stdin.isatty()
@@ -76,20 +83,34 @@ async def run(
             text = line.rstrip("\n")
             if not text.strip():
                 continue
-            if text.startswith("/"):
-                try:
-                    result = await commands.run(agent, text, attach)
-                except commands.CommandError as exc:
-                    printer.line(f"✗ {exc}")
-                    continue
-                if result.text:
-                    printer.line(result.text)
-                if result.exit:
-                    break
-            else:
-                await agent.send(text)
+            if await _one(agent, text, attach, printer):
+                break
     finally:
         unsubscribe()
+
+
+async def _one(agent: Agent, text: str, attach: commands.Attach | None, printer: Printer) -> bool:
+    """Run one line: a command or a message. True when it asks to exit. Nothing raises past here:
+    the message stays in recall for /retry whatever went wrong."""
+    try:
+        if not text.startswith("/"):
+            await agent.send(text)
+            return False
+        result = await commands.run(agent, text, attach)
+    except (commands.CommandError, AgentError, StoreError, ConfigError) as exc:
+        printer.line(f"✗ {redact(str(exc))}")
+        return False
+    except Exception as exc:
+        log.exception("line mode: %r failed", text[:80])
+        kept = "" if text.startswith("/") else " Your message is kept: /retry sends it again."
+        printer.line(
+            redact(f"✗ Unexpected error: {type(exc).__name__}: {exc}")
+            + f"\n  Details are in the log file.{kept}"
+        )
+        return False
+    if result.text:
+        printer.line(result.text)
+    return result.exit
 
 
 async def main(settings: Settings, *, first: bool, debug: bool) -> int:

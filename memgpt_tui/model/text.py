@@ -4,6 +4,7 @@ log): ``clean`` removes what the storage and the terminal must never see; ``reda
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -81,3 +82,14 @@ def _redact_shape(match: re.Match[str]) -> str:
         return "sk-[redacted]"
     prefix = re.match(r"(?i)(bearer\s+|[^:=]*[:=]\s*[\"']?)", found)
     return f"{prefix.group() if prefix else ''}[redacted]"
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts keys from a log record's message and traceback before a handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True

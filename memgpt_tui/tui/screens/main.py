@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ...model import events as ev
+from ...model.text import redact
 from ..bridge import Bridge
 from ..messages import EngineMessage, message_for
 from ..transcript import STEPS, SystemKind
@@ -170,6 +171,11 @@ class MainScreen(Screen[None]):
                 "The agent is still working: wait for it, or press Esc to cancel.", severity="warning"
             )
             return
+        if refusal := self.agent.refusal(text):  # a paste too large to send: neither shown nor kept
+            from ...engine.agent import TOO_LONG_HINT
+
+            self.say("error", refusal, TOO_LONG_HINT)
+            return
         await self.conversation.add_user(text)
         self.start_step(self.agent.send(text), "thinking…")
 
@@ -226,12 +232,12 @@ class MainScreen(Screen[None]):
         from ...model.errors import AgentError, StoreError
 
         if isinstance(error, AgentError | StoreError | ConfigError):  # these say what to do
-            self.say("error", str(error))
+            self.say("error", redact(str(error)))
             return
         log.error("step failed", exc_info=error)
         self.say(
             "error",
-            f"Unexpected error: {error}",
+            redact(f"Unexpected error: {type(error).__name__}: {error}"),
             "Details are in the log file. Your message is kept: /retry sends it again.",
         )
 
