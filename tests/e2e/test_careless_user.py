@@ -13,7 +13,17 @@ from tests.fakes.openai_server import Reply
 
 def plain(env, stdin: bytes, url: str) -> subprocess.CompletedProcess[bytes]:  # noqa: F811
     return subprocess.run(
-        [sys.executable, "-m", "memgpt_tui", "run", "--plain", "--agent", "care", "--first", *backend_flags(url)],
+        [
+            sys.executable,
+            "-m",
+            "memgpt_tui",
+            "run",
+            "--plain",
+            "--agent",
+            "care",
+            "--first",
+            *backend_flags(url),
+        ],
         input=stdin,
         capture_output=True,
         env=env,
