@@ -559,6 +559,10 @@ class LanceAgentStore(AgentStore):
                 raise NotFound(f"No checkpoint {checkpoint_id!r} in agent {self.name!r}.")
             to_seq = self._checkpoint_seq[checkpoint_id]
         state = self.checkpoint_state(checkpoint_id)
+        if (pending := self.pending_user_messages()) and (head := self.head()) is not None:
+            # The human's unanswered words are newer than the head: pin them first, so that restoring
+            # the head before this restore (an undo) brings them back too.
+            self.checkpoint(head, None, f"before a restore: {len(pending)} unanswered messages kept")
         self._rewind(to_seq, keep_user=False)
         label = f"restored {target.label or f'step {target.step}'}"
         when = target.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
