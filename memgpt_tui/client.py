@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,6 +83,27 @@ class Client:
         from . import runtime
 
         return [info.model_dump() for info in runtime.agent_infos(self.settings)]
+
+    def import_agent(
+        self, path: str | Path, name: str | None = None, agents: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Import a memgpt-tui export, a Letta Agent File or a MemGPT CLI home (only ``agents`` of it,
+        if given). Returns what was found (``kind``), the agents created (``agents``, with counts),
+        ``notes`` and what could not be carried over (``skipped``); raises StoreError on bad input."""
+        from . import runtime
+
+        return asdict(runtime.import_agent(self.settings, path, name, agents))
+
+    def export_agent(self, agent: str, file: str | Path, fmt: str | None = None) -> Path:
+        """Write an agent to ``file``: our own format, ``af`` (Letta Agent File) or ``md`` (Markdown);
+        by default as the file's suffix says."""
+        from . import runtime
+        from .transfer.formats import export_open
+
+        opened = self._agents.get(agent)
+        if opened is not None:  # its store is locked by this client: export from it
+            return self._call(asyncio.to_thread(export_open, opened.store, opened.state, Path(file), fmt))
+        return runtime.export_agent(self.settings, agent, str(file), fmt)
 
     def delete_agent(self, agent: str) -> None:
         from . import runtime

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from .engine.agent import Agent
-from .model.clock import format_time
-from .model.errors import AgentError
+from .model.clock import format_time, now
+from .model.errors import AgentError, StoreError
 from .model.messages import Message
 from .model.records import CheckpointInfo
 
@@ -44,6 +46,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("/summarize", "", "Fold the older half of the context window into the summary"),
     Command("/attach", "<source>", "Copy a loaded data source into archival memory"),
     Command("/tokens", "", "Show the context window's token breakdown", read_only=True),
+    Command(
+        "/export",
+        "[path]",
+        "Write the conversation as Markdown (a .af path: a Letta Agent File)",
+        runs_bare=True,
+    ),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 
@@ -131,7 +139,22 @@ async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) ->
             return Result(f"Attached {arg!r}: {added} passages.")
         case "/tokens":
             return Result(tokens_text(agent))
+        case "/export":
+            path = await export(agent, arg)
+            return Result(f"Exported the conversation to {path}")
     return Result()
+
+
+async def export(agent: Agent, path: str) -> Path:
+    """/export: the open agent as it is now; Markdown unless the path names another format."""
+    from .transfer.formats import export_open  # pyarrow and friends: not at the TUI's start
+
+    file = Path(path or f"{agent.name}-{now():%Y%m%d-%H%M%S}.md").expanduser()
+    fmt = None if file.suffix.lower() in (".md", ".af", ".agent", ".zip") else "md"
+    try:
+        return await asyncio.to_thread(export_open, agent.store, agent.state, file, fmt)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _int(text: str, default: int | None) -> int | None:

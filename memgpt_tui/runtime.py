@@ -169,13 +169,6 @@ def export_agent(settings: Settings, name: str, file: str, fmt: str | None = Non
     return formats.export_agent(settings.agents_root(), name, Path(file), fmt)
 
 
-async def export_open(agent: Agent, file: str) -> Path:
-    """/export: the open agent as it is now, in the format the file's suffix names (Markdown by default)."""
-    path = Path(file).expanduser()
-    fmt = None if path.suffix.lower() in (".md", ".af", ".agent", ".zip") else "md"
-    return await asyncio.to_thread(formats.export_open, agent.store, agent.state, path, fmt)
-
-
 def import_agent(
     settings: Settings,
     path: str | Path,

@@ -54,9 +54,13 @@ def import_path(
         return ImportReport("memgpt-tui export", [ImportedSummary(target, target, 0, 0, 0, {})])
     imported = _read(path, list(wanted))
     names = _names(imported, name)
-    if not source_model:
-        for agent in imported.agents:
+    for agent in imported.agents:
+        if not source_model:
             agent.model = {}
+        elif not agent.model:
+            agent.notes.append(
+                f"its model settings, which map onto no backend here (it uses {base.backend}:{base.model})"
+            )
     summaries = write(root, imported, base, embedder, names, on_progress)
     skipped = imported.skipped + [f"{a.name}: {note}" for a in imported.agents for note in a.notes]
     return ImportReport(imported.kind, summaries, imported.notes, skipped)

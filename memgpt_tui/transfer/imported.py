@@ -175,7 +175,13 @@ def model_settings(llm: dict[str, Any]) -> ModelSettings:
             "function_calling": "native",
         }
     if kind == "openai" and model:
-        return {**settings, "backend": "openai-compatible", "model": model, "base_url": endpoint}
+        return {
+            **settings,
+            "backend": "openai-compatible",
+            "model": model,
+            "base_url": endpoint,
+            "function_calling": "native",
+        }
     if kind in _COMPATIBLE and endpoint and model:
         base = endpoint.rstrip("/")
         return {

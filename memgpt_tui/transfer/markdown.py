@@ -39,18 +39,18 @@ def render(state: AgentState, messages: Sequence[Message]) -> str:
             for call in m.tool_calls:
                 out += _call(call, results.get(call.id))
         elif m.role == "tool" and m.tool_call_id not in called:
-            out += _details(f"Function result: {m.name or 'unknown'}", _fenced(m.content or ""))
+            out += _details(f"Function result: {m.name or 'unknown'}", _fenced(*_pretty(m.content or "")))
         elif m.role == "user":
-            out += ["", *_details(f"{_EVENTS.get(m.kind, 'System event')} · {when}", _event_text(m))]
+            out += _details(f"{_EVENTS.get(m.kind, 'System event')} · {when}", _event_text(m))
     return "\n".join(out).rstrip() + "\n"
 
 
 def _call(call: ToolCall, result: Message | None) -> list[str]:
     if call.name == "send_message":
         return ["", _argument(call.arguments, "message") or call.arguments]
-    body = f"Arguments:\n\n{_fenced(_pretty(call.arguments))}"
+    body = f"Arguments:\n\n{_fenced(*_pretty(call.arguments))}"
     if result is not None:
-        body += f"\n\nResult:\n\n{_fenced(_pretty(result.content or ''))}"
+        body += f"\n\nResult:\n\n{_fenced(*_pretty(result.content or ''))}"
     return _details(f"Function call: {call.name}", body)
 
 
@@ -58,18 +58,19 @@ def _details(summary: str, body: str) -> list[str]:
     return ["", f"<details><summary>{summary}</summary>", "", body, "", "</details>"]
 
 
-def _fenced(text: str) -> str:
+def _fenced(text: str, language: str = "") -> str:
     """A code block whose fence is longer than any run of backticks inside."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}\n{fence}"
+    return f"{fence}{language}\n{text}\n{fence}"
 
 
-def _pretty(text: str) -> str:
+def _pretty(text: str) -> tuple[str, str]:
+    """The text, indented if it is JSON, and the language of its code block."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), "json"
     except ValueError:
-        return text
+        return text, ""
 
 
 def _argument(arguments: str, key: str) -> str | None:

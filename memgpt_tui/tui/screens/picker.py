@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from .importing import ImportModal
 from .listing import ListScreen
 from .modals import ConfirmModal
 
@@ -29,6 +30,7 @@ class AgentPicker(ListScreen[str]):
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("n", "new", "New agent"),
+        Binding("i", "import_agents", "Import ..."),
         Binding("d,delete", "delete", "Delete"),
         Binding("q,escape", "close", "Quit"),
     ]
@@ -42,18 +44,21 @@ class AgentPicker(ListScreen[str]):
 
     def compose_list(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="agents")
-        yield Static("No agents yet: press n to create one.", id="picker-empty")
+        yield Static("No agents yet: press n to create one, or i to import one.", id="picker-empty")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("Name", "Model", "Last used", "Messages", "Archival")
         for info in self.infos:
-            used = f"{info.last_used.astimezone():%Y-%m-%d %H:%M}" if info.last_used else "never"
-            table.add_row(
-                info.name, f"{info.backend}:{info.model}", used, info.messages, info.archival, key=info.name
-            )
+            self._add_row(info)
         self._update_empty()
         table.focus()
+
+    def _add_row(self, info: AgentInfo) -> None:
+        used = f"{info.last_used.astimezone():%Y-%m-%d %H:%M}" if info.last_used else "never"
+        self.query_one(DataTable).add_row(
+            info.name, f"{info.backend}:{info.model}", used, info.messages, info.archival, key=info.name
+        )
 
     def _update_empty(self) -> None:
         empty = not self.infos
@@ -76,6 +81,27 @@ class AgentPicker(ListScreen[str]):
 
     def action_new(self) -> None:
         self.dismiss(NEW_AGENT)
+
+    @work(exclusive=True, group="import")
+    async def action_import_agents(self) -> None:
+        names = await self.app.push_screen_wait(ImportModal(self.settings))
+        if not names:
+            return
+        infos = await asyncio.to_thread(self._infos)
+        for info in infos:
+            if info.name in names:
+                self.infos.append(info)
+                self._add_row(info)
+        self._update_empty()
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index(names[0]))
+        table.focus()
+
+    def _infos(self) -> list[AgentInfo]:
+        from ... import runtime
+        from ...config import Settings
+
+        return runtime.agent_infos(self.settings or Settings.load())
 
     @work(exclusive=True, group="delete")
     async def action_delete(self) -> None:
