@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .model.state import Backend, EmbeddingBackend, FunctionCalling
@@ -112,6 +112,21 @@ class Settings(BaseSettings):
     store_uri: str | None = Field(default=None, description="LanceDB URI root; a local path or s3://...")
     no_verify: bool = False
     limits: Limits = Limits()
+    keymap: dict[str, Any] = Field(default_factory=dict, description="binding id -> keys; checked by the TUI")
+
+    @field_validator("keymap", mode="before")
+    @classmethod
+    def _flat_keymap(cls, value: Any) -> Any:
+        """Binding ids are dotted, and TOML reads ``main.find = "ctrl+f"`` as a nested table."""
+        if not isinstance(value, dict):
+            return value
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, dict):
+                flat.update({f"{key}.{k}": v for k, v in cls._flat_keymap(item).items()})
+            else:
+                flat[key] = item
+        return flat
 
     @classmethod
     def settings_customise_sources(

@@ -40,6 +40,8 @@ from .window import ContextWindow
 
 log = logging.getLogger(__name__)
 
+FIND_LIMIT = 1000  # matches a find in the conversation steps through
+
 TOO_LONG_HINT = (
     "Nothing was sent. Shorten it, or load long text as a data source (memgpt-tui load NAME FILE) "
     "and /attach NAME: the agent then finds it in archival memory."
@@ -476,6 +478,13 @@ class Agent:
     async def search_recall(self, query: str, page: int = 0) -> Page[Message]:
         await self.wait_open()
         return await self.session.store.search_messages(query, page, self.limits.page_size)
+
+    async def find_messages(self, query: str) -> list[str]:
+        """The ids of the recall messages matching ``query`` (the full-text search of ``search_recall``,
+        its best ``FIND_LIMIT``), oldest first: the conversation's find steps through them."""
+        await self.wait_open()
+        found = await self.session.store.search_messages(query, 0, FIND_LIMIT)
+        return sorted(m.id for m in found.items)
 
     async def search_recall_by_date(self, start: date, end: date, page: int = 0) -> Page[Message]:
         await self.wait_open()

@@ -36,8 +36,8 @@ from ..model.records import CheckpointInfo, Page, Passage
 from ..model.state import AgentState
 from . import paths, preview, states, upkeep
 from .api import AgentStore, Embedder
-from .journal import Journal, Record, read_segment
-from .lock import AgentLock
+from .journal import Journal, Record, SharedJournal, read_segment
+from .lock import LEASE_SECONDS, lock_for
 from .meta import AgentMeta, AttachedSource, check_embedding, read_meta, write_meta
 from .rows import (
     ALL_TABLES,
@@ -75,6 +75,7 @@ class StoreTuning:
     fts_candidates: int = 1_000  # recall hits ranked per full-text search
     bulk_rows: int = 256  # archival inserts larger than this bypass the journal
     recent_cache: int = 1_024  # messages kept in memory for get_messages
+    lease_seconds: float = LEASE_SECONDS  # the term of the writer's lease in an object store (lock.py)
 
 
 _META_EVERY = timedelta(seconds=30)
@@ -104,11 +105,14 @@ class LanceAgentStore(AgentStore):
         if embedder is not None:
             check_embedding(self._meta, embedder.model, embedder.dim)
         state_dir = self._state_dir = paths.local_state_dir(uri)
-        self._lock_file = AgentLock(state_dir / "lock", name).acquire()
+        self._lock_file = lock_for(uri, name, self.tuning.lease_seconds).acquire()
         self._closed = False
+        self._shared: SharedJournal | None = None
         try:
             self._open(state_dir, create)
         except BaseException:
+            self._closed = True
+            self._stop_uploads()
             self._lock_file.release()
             raise
 
@@ -124,9 +128,10 @@ class LanceAgentStore(AgentStore):
         self._lock = threading.RLock()  # in-memory views, seq and journal order
         self._flush_lock = threading.Lock()  # one writer into Lance at a time
         self._journal = Journal(state_dir / "journal")
-        for segment in self._journal.segments():  # what the last session journaled but never applied
-            self._tables.apply(read_segment(segment), replay=True)
-            self._journal.remove(segment)
+        self._shared = None if paths.is_local(self.uri) else SharedJournal(self.uri)
+        if self._shared is not None:
+            self._start_uploads()
+        self._replay_journal()
         self._ops: list[Record] = []
         self._backlog: list[tuple[Path, list[Record], bool]] = []
         self._commits = dict.fromkeys(ALL_TABLES, 0)
@@ -148,6 +153,90 @@ class LanceAgentStore(AgentStore):
         )
         self._writer.start()
 
+    def _replay_journal(self) -> None:
+        """Apply what the last session journaled but never applied: the local segments of a local
+        store; the shared journal of one in an object store (whose local segments may predate writes
+        made from another machine since)."""
+        for segment in self._journal.segments():
+            if self._shared is None:
+                self._tables.apply(read_segment(segment), replay=True)
+            elif lost := read_segment(segment):
+                log.warning("agent %s: %d records of an unfinished step were dropped", self.name, len(lost))
+            self._journal.remove(segment)
+        if self._shared is not None:
+            pending = self._shared.pending()
+            for _, records in pending:
+                self._tables.apply(records, replay=True)
+            self._shared.remove([name for name, _ in pending])
+
+    # ------------------------------------------------------- the shared journal (object stores)
+
+    def _start_uploads(self) -> None:
+        self._unsent: list[Record] = []  # journaled since the last checkpoint
+        self._outbox: list[list[Record]] = []  # committed steps waiting for their upload
+        self._uploaded: list[tuple[str, int]] = []  # object name, last seq: to delete once applied
+        self._send = threading.Condition()
+        self._sent = threading.Event()  # the outbox is empty
+        self._sent.set()
+        self._applied_seq = 0  # every seq up to this one is in the tables
+        self._uploader = threading.Thread(target=self._upload_loop, name="store-upload", daemon=True)
+        self._uploader.start()
+
+    def _stop_uploads(self) -> None:
+        """Once closed: let the uploader finish the upload in hand and end."""
+        if self._shared is not None:
+            with self._send:
+                self._send.notify()
+            self._uploader.join()
+
+    def _upload_loop(self) -> None:
+        assert self._shared is not None
+        while True:
+            with self._send:
+                while not self._outbox and not self._closed:
+                    self._send.wait()
+                if self._closed:  # close() applies everything to the tables itself
+                    return
+                batch = self._outbox[0]
+            try:
+                name = self._shared.put(batch)
+            except StoreError:
+                log.exception("agent %s: uploading a step to the shared journal failed", self.name)
+                self._stop.wait(1.0)
+                continue
+            with self._send:
+                self._outbox.pop(0)
+                self._uploaded.append((name, batch[-1]["seq"]))
+                if not self._outbox:
+                    self._sent.set()
+
+    def _commit_step(self) -> None:
+        """Hand the step's records to the uploader (on the loop: no waiting here)."""
+        with self._send:
+            if self._unsent:
+                self._outbox.append(self._unsent)
+                self._unsent = []
+                self._sent.clear()
+                self._send.notify()
+
+    def _await_upload(self) -> None:
+        """Before a new step writes, the last one must be in the store: a kill loses at most one step."""
+        if not self._sent.wait(self.tuning.lease_seconds):
+            raise StoreError(
+                f"The object store of agent {self.name!r} has not taken the last step for "
+                f"{self.tuning.lease_seconds:.0f} s; it is still being retried. Check the network, "
+                "and try again."
+            )
+
+    def _forget_uploaded(self) -> None:
+        """Delete the shared journal's objects whose records are all in the tables now."""
+        if self._shared is None:
+            return
+        with self._send:
+            done = [name for name, last in self._uploaded if last <= self._applied_seq]
+            self._uploaded = [(n, last) for n, last in self._uploaded if last > self._applied_seq]
+        self._shared.remove(done)
+
     # ---------------------------------------------------------------- lifecycle
 
     def close(self) -> None:
@@ -157,6 +246,7 @@ class LanceAgentStore(AgentStore):
         self._stop.set()
         self._wake.set()
         self._writer.join()
+        self._stop_uploads()
         if self._search_pool is not None:
             self._search_pool.shutdown()
         try:
@@ -520,6 +610,8 @@ class LanceAgentStore(AgentStore):
             self._checkpoint_seq[info.id] = seq
             self._pending_states[info.id] = packed
             self._meta.backend, self._meta.model = state.config.backend, state.config.model
+            if self._shared is not None:
+                self._commit_step()
         return info
 
     def checkpoints(self) -> list[CheckpointInfo]:
@@ -582,6 +674,11 @@ class LanceAgentStore(AgentStore):
     def _append(self, record: Record) -> None:
         if self._closed:
             raise StoreError(f"The store of agent {self.name!r} is closed.")
+        self._lock_file.check()
+        if self._shared is not None:
+            if not self._unsent:
+                self._await_upload()
+            self._unsent.append(record)
         self._journal.append(record)
         self._ops.append(record)
         if len(self._ops) >= self.tuning.flush_records:
@@ -655,6 +752,9 @@ class LanceAgentStore(AgentStore):
         with self._flush_lock, self._lock:
             self._append({"op": "restore", "seq": self._next_seq(), "to": to_seq, "keep_user": keep_user})
             self._flush_locked()
+            if self._shared is not None:
+                # in the tables now; a restore must never be replayed over later writes
+                self._unsent = []
             self._reload()
 
     def _flush(self) -> None:
@@ -662,6 +762,7 @@ class LanceAgentStore(AgentStore):
             self._flush_locked()
 
     def _flush_locked(self) -> None:
+        self._lock_file.check()
         with self._lock:
             if self._ops:
                 segment = self._journal.rotate()
@@ -687,9 +788,12 @@ class LanceAgentStore(AgentStore):
                         self._pending_states.pop(op["row"]["id"], None)
                 for name in touched:
                     self._commits[name] += 1
+                if self._shared is not None and ops:
+                    self._applied_seq = max(self._applied_seq, max(op["seq"] for op in ops))
+        self._forget_uploaded()
 
     def _write_loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self._lock_file.held:
             self._wake.wait(self.tuning.flush_interval)
             self._wake.clear()
             try:

@@ -4,6 +4,10 @@ Records go to numbered segment files, one line each: ``<crc32 hex> <json>\\n``. 
 with a single ``write(2)``, so a killed process leaves whole lines plus at most one torn tail, which the
 checksum rejects. There is no fsync: surviving the process dying is the goal; surviving the machine
 losing power is left to the OS. A segment is deleted once its records are in the Lance tables.
+
+An agent in an object store also keeps a ``SharedJournal`` there: each committed step's records as one
+object, deleted once the writer has applied them. The local segments of such an agent only batch the
+writer's work: another machine may have opened the agent since, so they are never replayed.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from . import location, paths
 
 Record = dict[str, Any]
 
@@ -36,16 +43,20 @@ def decode(line: bytes) -> Record | None:
     return record if isinstance(record, dict) else None
 
 
-def read_segment(path: Path) -> list[Record]:
+def _valid_prefix(lines: Iterable[bytes]) -> list[Record]:
     """Every valid record up to the first torn or corrupt line."""
     records = []
-    with path.open("rb") as handle:
-        for line in handle:
-            record = decode(line)
-            if record is None:
-                break
-            records.append(record)
+    for line in lines:
+        record = decode(line)
+        if record is None:
+            break
+        records.append(record)
     return records
+
+
+def read_segment(path: Path) -> list[Record]:
+    with path.open("rb") as handle:
+        return _valid_prefix(handle)
 
 
 class Journal:
@@ -99,3 +110,27 @@ class Journal:
         self._next += 1
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._written = False
+
+
+class SharedJournal:
+    """Records in the object store, one object per committed step, named by their first ``seq``."""
+
+    def __init__(self, store_uri: str) -> None:
+        self.uri = paths.join(store_uri, "journal")
+
+    def put(self, records: Sequence[Record]) -> str:
+        name = f"{records[0]['seq']:012d}-{records[-1]['seq']:012d}.log"
+        location.write_bytes(paths.join(self.uri, name), b"".join(encode(r) for r in records))
+        return name
+
+    def pending(self) -> list[tuple[str, list[Record]]]:
+        """The objects left unapplied (by a holder that was killed), oldest first, with their records."""
+        found = []
+        for name in location.list_files(self.uri):
+            data = location.read_bytes(paths.join(self.uri, name))
+            if data is not None:
+                found.append((name, _valid_prefix(data.splitlines(keepends=True))))
+        return found
+
+    def remove(self, names: Sequence[str]) -> None:
+        location.delete_files(self.uri, list(names))

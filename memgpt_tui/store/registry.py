@@ -20,7 +20,7 @@ from ..model.clock import now
 from ..model.errors import AgentLocked, StoreError
 from . import location, paths
 from .api import Embedder
-from .lock import AgentLock
+from .lock import lock_for
 from .meta import AgentMeta, EmbeddingInfo, check_embedding, read_meta, write_meta
 from .rows import ALL_TABLES
 
@@ -92,17 +92,36 @@ def create_store(
     """A new, empty agent store; refuses a name that is taken (by an agent or anything else)."""
     uri = paths.store_uri(root, name)
     if location.exists(uri):
-        raise StoreError(f"An agent named {name!r} already exists. Pick another name, or delete it first.")
+        raise _taken(name)
     from .agent_store import LanceAgentStore
 
     meta = AgentMeta(name=name, embedding=EmbeddingInfo(model=embedder.model, dim=embedder.dim))
-    location.make_dir(uri)
+    _claim(uri, name)
     try:
         write_meta(uri, meta)
         return LanceAgentStore(uri, name, embedder, create=True, tuning=tuning)
     except BaseException:
         _remove(uri)
         raise
+
+
+def _taken(name: str) -> StoreError:
+    return StoreError(f"An agent named {name!r} already exists. Pick another name, or delete it first.")
+
+
+def _claim(uri: str, name: str) -> None:
+    """Make the agent's directory, failing if another process made it first: two processes creating
+    one name at once must not both go on (the loser's cleanup would delete the winner's agent)."""
+    if not paths.is_local(uri):
+        location.make_dir(uri)
+        return
+    path = paths.local_path(uri)
+    for parent in reversed([p for p in path.parents if not p.exists()]):  # private from the top down
+        parent.mkdir(mode=0o700, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        raise _taken(name) from None
 
 
 def open_store(
@@ -122,7 +141,7 @@ def delete(root: str, name: str) -> None:
     if not location.exists(uri):
         raise StoreError(f"No agent named {name!r} in {root}.")
     read_meta(uri, name)
-    with AgentLock(paths.local_state_dir(uri) / "lock", name):
+    with lock_for(uri, name):
         _remove(uri)
 
 
@@ -191,7 +210,7 @@ def import_agent(root: str, file: Path, name: str | None = None, embedder: Embed
     meta = header.agent.model_copy(update={"name": target})
     location.make_dir(uri)
     try:
-        with AgentLock(paths.local_state_dir(uri) / "lock", target):
+        with lock_for(uri, target):
             created = StoreTables(uri, meta.embedding.dim, create=True)
             for table_name, data in tables.items():
                 if data.num_rows:

@@ -17,6 +17,7 @@ from lancedb.index import FTS, BTree
 from lancedb.table import Table
 
 from ..model.errors import StoreError
+from . import location
 from .journal import Record
 from .rows import (
     ALL_TABLES,
@@ -60,7 +61,7 @@ class _Changes:
 
 class StoreTables:
     def __init__(self, uri: str, dim: int, *, create: bool) -> None:
-        self.db = lancedb.connect(uri)
+        self.db = lancedb.connect(uri, storage_options=location.storage_options(uri))
         self.schemas = {
             MESSAGES: messages_schema(),
             ARCHIVAL: archival_schema(dim),

@@ -26,6 +26,8 @@ from .widgets.loading import LoadingDots
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from textual.dom import DOMNode
+
     from ..engine.agent import Agent
     from .screens.main import MainScreen
 
@@ -36,7 +38,10 @@ class MemGPTApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "memgpt-tui"
     COMMANDS = App.COMMANDS | {AgentCommands}
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("ctrl+p", "command_palette", "Command palette", show=False, priority=True, id="app.commands"),
+    ]
 
     def __init__(
         self, settings: Settings, first: bool = False, debug: bool = False, agent: Agent | None = None
@@ -48,6 +53,8 @@ class MemGPTApp(App[None]):
         self.debug_log = debug
         self.agent = agent
         self.owns_agent = agent is None
+        self.keymap: dict[str, str] = {}  # the user's rebindings in force, by binding id
+        self._clashes: set[tuple[str, str]] = set()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         from .themes import THEME_VARIABLE_DEFAULTS
@@ -63,6 +70,7 @@ class MemGPTApp(App[None]):
     def on_mount(self) -> None:
         # Themes load after the first frame: reading and applying them costs ~40 ms of first paint.
         self.call_after_refresh(self._start_themes)
+        self.call_after_refresh(self._start_keymap)
         self.startup()
 
     def _start_themes(self) -> None:
@@ -73,6 +81,39 @@ class MemGPTApp(App[None]):
         except Exception as exc:  # a broken theme file must not keep anyone from their agent
             log.exception("themes")
             self.notify(f"Themes could not be loaded: {exc}", severity="warning")
+
+    def _start_keymap(self) -> None:
+        """Apply ``[keymap]`` from the config; a binding that cannot be applied keeps its default."""
+        if not self.settings.keymap:
+            return
+        from .keymap import check, known_ids
+
+        self.keymap, problems = check(self.settings.keymap, known_ids())
+        self.set_keymap(self.keymap)
+        if problems:
+            log.warning("keymap: %s", problems)
+            self.notify(
+                "\n".join(problems) + "\nThese keep their default keys.",
+                title="Keymap in config.toml",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A rebinding took a key another binding had: say so once per key."""
+        for binding in clashed_bindings:
+            if (binding.key, binding.action) in self._clashes:
+                continue
+            self._clashes.add((binding.key, binding.action))
+            self.notify(
+                f"{binding.key} was also the key for {binding.description or binding.action!r}: "
+                "the keymap's binding takes it.",
+                title="Keymap in config.toml",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
 
     def loading(self, text: str) -> None:
         self.query_one("#loading-status", Static).update(Content(text))

@@ -102,9 +102,9 @@ class CheckpointBrowser(ListScreen["CheckpointInfo"]):
     HEADING_ID = "checkpoints-title"
     HEADING = "Checkpoints"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("enter,r", "restore", "Restore"),
-        Binding("u", "undo", "Undo last restore"),
+        Binding("escape", "close", "Close", id="checkpoints.close"),
+        Binding("enter,r", "restore", "Restore", id="checkpoints.restore"),
+        Binding("u", "undo", "Undo last restore", id="checkpoints.undo"),
     ]
 
     def __init__(self, agent: Agent) -> None:

@@ -1,13 +1,13 @@
-"""Help: every key and every slash command, generated from the bindings and the command registry."""
+"""Help: every key and every slash command, generated from the bindings (with the user's keymap) and
+the command registry."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -16,9 +16,8 @@ INPUT_KEYS = (
     ("enter", "Send the message or command"),
     ("up", "Previous input (on the first line)"),
     ("down", "Next input (on the last line)"),
-    ("tab", "Complete a slash command"),
+    ("tab", "Complete a slash command, or move to the next pane"),
 )
-APP_KEYS = (("ctrl+p", "Command palette: every command and screen"), ("ctrl+q", "Quit"))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -33,22 +32,30 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._commands(), id="help-commands")
 
     def _keys(self) -> Content:
+        from ..app import MemGPTApp
+        from ..keymap import bindings_of, keys_in_force
         from ..widgets.chat_input import ChatInput
+        from ..widgets.conversation import Conversation
         from ..widgets.core_memory import BlockView
+        from ..widgets.find_bar import FindInput
         from .main import MainScreen
 
-        def rows(bindings: list[Any], extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
+        keymap: dict[str, str] = getattr(self.app, "keymap", {})
+
+        def rows(*classes: type[DOMNode], extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
             out = [(self._key(key), what) for key, what in extra]
-            for binding in bindings:
-                assert isinstance(binding, Binding)
-                out.append((" / ".join(self._key(k) for k in binding.key.split(",")), binding.description))
+            for binding in (b for cls in classes for b in bindings_of(cls)):
+                keys = keys_in_force(binding, keymap)
+                out.append((" / ".join(self._key(k) for k in keys.split(",")), binding.description))
             return out
 
         return Content("\n").join(
             [
-                _table("Main screen", rows(MainScreen.BINDINGS, APP_KEYS)),
-                _table("Input", rows(ChatInput.BINDINGS, INPUT_KEYS)),
-                _table("Core memory block (focused)", rows(BlockView.BINDINGS)),
+                _table("Main screen", rows(MainScreen, MemGPTApp)),
+                _table("Input", rows(ChatInput, extra=INPUT_KEYS)),
+                _table("Conversation (focused: Tab, or a click)", rows(Conversation)),
+                _table("Find in the conversation", rows(FindInput)),
+                _table("Core memory block (focused)", rows(BlockView)),
             ]
         )
 

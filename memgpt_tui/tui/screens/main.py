@@ -26,6 +26,7 @@ from ..widgets.chat_input import ChatInput
 from ..widgets.context_gauge import ContextGauge
 from ..widgets.conversation import Conversation
 from ..widgets.core_memory import BlockView, CoreMemoryPane
+from ..widgets.find_bar import FindBar
 from ..widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class MainScreen(Screen[None]):
     ]
     BINDINGS = [
         Binding("escape", "cancel_step", "Cancel step", id="main.cancel"),
+        Binding("ctrl+f", "find", "Find", id="main.find"),
         Binding("ctrl+b", "memory_browser", "Search memory", id="main.memory_browser"),
         Binding("ctrl+r", "checkpoints", "Checkpoints", id="main.checkpoints"),
         Binding("f2", "edit_memory", "Core memory", id="main.core_memory"),
@@ -69,6 +71,7 @@ class MainScreen(Screen[None]):
         # Held, not queried: engine events may still arrive while the screen is torn down.
         self.conversation = Conversation(agent, id="conversation")
         self.memory = CoreMemoryPane(agent, id="core-memory")
+        self.find = FindBar(agent, self.conversation, id="find")
         self.gauge = ContextGauge(id="gauge")
         self.status = StatusLine(id="status")
         self.suggestions = Static(id="suggestions")
@@ -91,6 +94,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="side"):
                 yield self.memory
                 yield self.gauge
+        yield self.find
         yield self.status
         yield self.suggestions
         yield self.chat
@@ -285,6 +289,13 @@ class MainScreen(Screen[None]):
 
     def action_focus_input(self) -> None:
         self.chat.focus()
+
+    def action_find(self) -> None:
+        self.find.open()
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
+        (self.conversation if self.conversation.selected is not None else self.chat).focus()
 
     def action_help(self) -> None:
         from .help import HelpScreen

@@ -169,15 +169,15 @@ class MemoryBrowser(Screen[None]):
 
     CSS_PATH = "memory_browser.tcss"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("pagedown", "page(1)", "Next page", priority=True, show=False),
-        Binding("pageup", "page(-1)", "Prev page", priority=True, show=False),
-        Binding("right_square_bracket", "page(1)", "Next page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page"),
-        Binding("a", "add", "Add"),
-        Binding("e", "edit", "Edit"),
-        Binding("d,delete", "delete", "Delete"),
-        Binding("slash", "focus_query", "Search", show=False),
+        Binding("escape", "close", "Close", id="memory.close"),
+        Binding("pagedown", "page(1)", "Next page", priority=True, show=False, id="memory.page_down"),
+        Binding("pageup", "page(-1)", "Prev page", priority=True, show=False, id="memory.page_up"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="memory.next_page"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", id="memory.previous_page"),
+        Binding("a", "add", "Add", id="memory.add"),
+        Binding("e", "edit", "Edit", id="memory.edit"),
+        Binding("d,delete", "delete", "Delete", id="memory.delete"),
+        Binding("slash", "focus_query", "Search", show=False, id="memory.search"),
     ]
 
     def __init__(self, agent: Agent, tab: str = "recall") -> None:

@@ -15,8 +15,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     CSS_PATH = "modals.tcss"
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("n,escape", "answer(False)", "No", show=False),
+        Binding("y", "answer(True)", "Yes", show=False, id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", show=False, id="confirm.no"),
     ]
 
     def __init__(self, question: str, confirm: str = "Yes", *, danger: bool = False) -> None:
@@ -48,8 +48,8 @@ class TextEditModal(ModalScreen["str | None"]):
 
     CSS_PATH = "modals.tcss"
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "save", "Save", priority=True, id="editor.save"),
+        Binding("escape", "cancel", "Cancel", id="editor.cancel"),
     ]
 
     def __init__(self, title: str, text: str = "") -> None:

@@ -28,11 +28,11 @@ class AgentPicker(ListScreen[str]):
     HEADING_ID = "picker-title"
     HEADING = "Agents"
     BINDINGS = [
-        Binding("enter", "open", "Open"),
-        Binding("n", "new", "New agent"),
+        Binding("enter", "open", "Open", id="picker.open"),
+        Binding("n", "new", "New agent", id="picker.new"),
         Binding("i", "import_agents", "Import ..."),
-        Binding("d,delete", "delete", "Delete"),
-        Binding("q,escape", "close", "Quit"),
+        Binding("d,delete", "delete", "Delete", id="picker.delete"),
+        Binding("q,escape", "close", "Quit", id="picker.quit"),
     ]
 
     def __init__(self, infos: list[AgentInfo], settings: Settings | None = None) -> None:

@@ -112,8 +112,8 @@ class SetupScreen(Screen["Settings | None"]):
 
     CSS_PATH = "setup.tcss"
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Create agent", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Create agent", priority=True, id="setup.create"),
+        Binding("escape", "cancel", "Cancel", id="setup.cancel"),
     ]
     CONNECTION_TIMEOUT = 10.0
 

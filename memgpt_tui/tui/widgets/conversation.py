@@ -7,10 +7,13 @@ the reader follows the bottom. A 10k-message agent costs what a 100-message one 
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 from typing import TYPE_CHECKING, Literal
 
 from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -46,6 +49,8 @@ WINDOW = 100  # messages per older page
 MAX_ROWS = 300
 KEEP_ROWS = 150
 NEAR_TOP = 3  # lines from the top where the next older page starts loading
+WALK = 1000  # messages read per call on the way back to a find's match
+AROUND = 40  # messages mounted on each side of a match far back
 OUT_OF_CONTEXT = (
     "Messages above are out of the agent's context window: in recall memory, folded into its summary"
 )
@@ -53,6 +58,11 @@ OUT_OF_CONTEXT = (
 
 class Conversation(VerticalScroll):
     BORDER_TITLE = "Conversation"
+    BINDINGS = [
+        Binding("up", "select(-1)", "Previous message", show=False, id="conversation.previous"),
+        Binding("down", "select(1)", "Next message", show=False, id="conversation.next"),
+        Binding("c", "copy", "Copy message", id="conversation.copy"),
+    ]
 
     class Line(Message, bubble=False):
         """A system line or error from the UI itself (command output), kept in order with engine events."""
@@ -69,6 +79,12 @@ class Conversation(VerticalScroll):
         self._boundary: str | None = None  # the oldest message in the agent's context window
         self._exhausted = False
         self._loading = False
+        self._paging = asyncio.Lock()  # one page load at a time: the reader's scrolling or a find
+        # After a find far back: the messages between its page and the rows below, read but not mounted.
+        self._gap: Static | None = None
+        self._held: list[StoredMessage] = []
+        self._after_gap: tuple[str | None, bool] | None = None  # the paging state of the rows below it
+        self._selected: Widget | None = None  # the message up/down and copy act on
         self._step_rows: list[Widget] = []  # rows of the step in flight, tied to its message when it ends
         self._user: Widget | None = None  # the message that started the step in flight
         self._thought: ThoughtRow | None = None
@@ -96,6 +112,7 @@ class Conversation(VerticalScroll):
         self._oldest = messages[0].id if messages else None
         self._reset_live()
         rows = [row_for(e, self.agent.name) for e in self._entries(messages)]
+        self._close_gap(restore=False)
         with self.app.batch_update():
             await self.remove_children([c for c in self.children if c is not self._edge])
             await self.mount_all(rows)
@@ -104,23 +121,98 @@ class Conversation(VerticalScroll):
 
     async def _load_older(self) -> None:
         """The page before the oldest mounted message (``_loading`` is already set by the caller)."""
+        async with self._paging:
+            self._loading = True
+            self._edge.update(Content("Loading older messages…"))
+            try:
+                batch, self._exhausted = await older_messages(self.agent, self._oldest, WINDOW)
+                if batch:
+                    self._oldest = batch[0].id
+                    rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
+                    height, y = self.virtual_size.height, self.scroll_y
+                    await self.mount_all(rows, after=self._edge)
+                    # Keep the reader's place: the new rows grow the content above the viewport.
+                    self.call_after_refresh(
+                        lambda: self.scroll_to(
+                            y=y + self.virtual_size.height - height, animate=False, immediate=True
+                        )
+                    )
+            finally:
+                self._loading = False
+                self._update_edge()
+
+    async def _jump(self, target: str) -> None:
+        """Mount the messages around ``target``, older than every mounted one. Those between it and the
+        mounted rows are read but held behind a gap row, and mounted as the reader scrolls down to it:
+        a jump far back costs one page of rows, not every row in between."""
+        self._loading = True
         self._edge.update(Content("Loading older messages…"))
         try:
-            batch, self._exhausted = await older_messages(self.agent, self._oldest, WINDOW)
-            if batch:
-                self._oldest = batch[0].id
-                rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
-                height, y = self.virtual_size.height, self.scroll_y
-                await self.mount_all(rows, after=self._edge)
-                # Keep the reader's place: the new rows grow the content above the viewport.
-                self.call_after_refresh(
-                    lambda: self.scroll_to(
-                        y=y + self.virtual_size.height - height, animate=False, immediate=True
-                    )
-                )
+            found: list[StoredMessage] = []
+            oldest, exhausted = self._oldest, self._exhausted
+            while not exhausted and (oldest is None or oldest > target):
+                page, exhausted = await older_messages(self.agent, oldest, WALK)
+                if not page:
+                    break
+                found, oldest = page + found, page[0].id
+            if not found:
+                return
+            at = bisect.bisect_left([m.id for m in found], target)
+            start = _unit_start(found, max(at - AROUND, 0))
+            end = _unit_start(found, at + AROUND)
+            shown, held = found[start:end], found[end:]
+            if len(held) <= WINDOW:  # close by: mount it all
+                shown, held = found[start:], []
+            if held:
+                self._after_gap = (self._oldest, self._exhausted)
+                self._held = held
+            self._oldest, self._exhausted = shown[0].id, exhausted and start == 0
+            rows = [row_for(e, self.agent.name) for e in self._entries(shown)]
+            if held:
+                self._gap = Static(classes="gap")
+                self._update_gap()
+                rows.append(self._gap)
+            await self.mount_all(rows, after=self._edge)
         finally:
             self._loading = False
             self._update_edge()
+
+    def _update_gap(self) -> None:
+        if self._gap is not None:
+            n = len(self._held)
+            self._gap.update(
+                Content(f"↓ {n} newer messages not shown yet: scroll down or click to load them")
+            )
+
+    async def _fill_gap(self) -> None:
+        """Mount the next page of held messages just above the gap; the gap goes once all are shown."""
+        async with self._paging:
+            if not self._held:
+                return
+            end = _unit_start(self._held, WINDOW)
+            batch, self._held = self._held[:end], self._held[end:]
+            rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
+            await self.mount_all(rows, before=self._gap)
+            if self._held:
+                self._update_gap()
+            else:
+                await self.remove_children(self._close_gap(restore=False))
+
+    def _close_gap(self, restore: bool) -> list[Widget]:
+        """Forget the held messages and return the gap row to remove; ``restore``: the rows above it
+        too, and the paging state of the rows below it comes back."""
+        gap, self._gap = self._gap, None
+        if gap is None:
+            return []
+        children = list(self.children)
+        doomed = children[children.index(self._edge) + 1 : children.index(gap)] if restore else []
+        if restore and self._after_gap is not None:
+            self._oldest, self._exhausted = self._after_gap
+        self._held, self._after_gap = [], None
+        return [*doomed, gap]
+
+    def _in_gap(self, message_id: str) -> bool:
+        return bool(self._held) and self._held[0].id <= message_id <= self._held[-1].id
 
     def _entries(self, messages: list[StoredMessage]) -> list[Entry]:
         """Entries with a divider where the agent's context window begins."""
@@ -139,6 +231,9 @@ class Conversation(VerticalScroll):
         # Only a reader scrolling up: pruning can also leave the content at the top.
         if y <= NEAR_TOP and self.max_scroll_y > 0:
             self._want_older()
+        gap = self._gap
+        if gap is not None and gap.virtual_region.y < y + self.scrollable_content_region.height:
+            self._want_gap()
 
     # At the top the scroll position cannot change, so the wheel and keys ask for more themselves.
 
@@ -164,6 +259,28 @@ class Conversation(VerticalScroll):
     def on_click(self, event: events.Click) -> None:
         if event.widget is self._edge:
             self._want_older()
+            return
+        if event.widget is self._gap:
+            self._want_gap()
+            return
+        row = (
+            next((w for w in event.widget.ancestors_with_self if w.parent is self), None)
+            if event.widget
+            else None
+        )
+        if row is not None:
+            self.select(row, scroll=False)
+
+    def _want_gap(self) -> None:
+        if not self._loading:
+            self._loading = True
+            self.run_worker(self._filling_gap(), group="gap")
+
+    async def _filling_gap(self) -> None:
+        try:
+            await self._fill_gap()
+        finally:
+            self._loading = False
 
     def _want_older(self) -> None:
         if not self._exhausted and not self._loading and self._oldest is not None:
@@ -172,16 +289,91 @@ class Conversation(VerticalScroll):
 
     def _prune(self) -> None:
         """Unmount the oldest rows once the window is large and the reader is at the bottom."""
-        rows = [c for c in self.children if c is not self._edge]
-        if len(rows) <= MAX_ROWS or self.scroll_y < self.max_scroll_y:
+        rows = self.rows()
+        if len(rows) <= MAX_ROWS or self.scroll_y < self.max_scroll_y or self._loading:
             return
         for i in range(len(rows) - KEEP_ROWS, len(rows)):
             source = getattr(rows[i], "source_id", None)
             if source is not None and source != getattr(rows[i - 1], "source_id", None):
+                doomed = rows[:i]
+                gap = self._gap
+                if gap is not None and self.children.index(gap) < self.children.index(rows[i]):
+                    doomed += self._close_gap(restore=False)
                 self._oldest, self._exhausted = source, False
-                self.remove_children(rows[:i])
+                self.remove_children(doomed)
                 self._update_edge()
                 return
+
+    # ---------------------------------------------------------------- selection
+
+    def rows(self) -> list[Widget]:
+        return [c for c in self.children if c is not self._edge and c is not self._gap]
+
+    @property
+    def selected(self) -> Widget | None:
+        row = self._selected
+        return row if row is not None and row.parent is self else None
+
+    def select(self, row: Widget | None, scroll: bool = True, center: bool = False) -> None:
+        """Mark ``row`` as the message that copy acts on, and bring it into view."""
+        if self._selected is not None:
+            self._selected.remove_class("-selected")
+        self._selected = row
+        if row is None:
+            return
+        row.add_class("-selected")
+        if center:
+            self.call_after_refresh(lambda: self.scroll_to_center(row, animate=False, immediate=True))
+        elif scroll:
+            self.scroll_to_widget(row, animate=False, immediate=True)
+
+    def action_select(self, step: int) -> None:
+        """Up/down: the previous or next message; at first, the one at the viewport's edge."""
+        rows = self.rows()
+        if not rows:
+            return
+        current = self.selected
+        if current is None:
+            top, bottom = self.scroll_y, self.scroll_y + self.scrollable_content_region.height
+            shown = [r for r in rows if r.virtual_region.bottom > top and r.virtual_region.y < bottom]
+            chosen = (shown or rows)[-1 if step < 0 else 0]
+        else:
+            index = rows.index(current) + step
+            if index < 0:
+                self._want_older()
+            chosen = rows[min(max(index, 0), len(rows) - 1)]
+        self.select(chosen)
+
+    def action_copy(self) -> None:
+        """Copy the selected message (a reply's text, a call with its result) to the clipboard."""
+        row = self.selected
+        if row is None:
+            self.notify("Select a message first: ↑/↓ or a click.", severity="warning")
+            return
+        text = plain(row)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text)} characters.", timeout=3)
+
+    async def reveal(self, message_id: str, words: list[str]) -> bool:
+        """Select the row showing recall message ``message_id``, loading older pages until it is
+        mounted; of a message's rows, the first holding one of ``words``. False when it is gone."""
+        async with self._paging:
+            if self._gap is not None and (message_id < (self._oldest or "") or self._in_gap(message_id)):
+                await self.remove_children(self._close_gap(restore=True))  # then jump from the rows below
+            if self._oldest is None or message_id < self._oldest:
+                await self._jump(message_id)
+        rows = [r for r in self.rows() if getattr(r, "source_id", None) is not None]
+        # Rows of the live step share its first message's id: the hit is in the last one at or before it.
+        at = max((r.source_id for r in rows if r.source_id <= message_id), default=None)  # type: ignore[attr-defined]
+        if at is None:
+            return False
+        candidates = [r for r in rows if r.source_id == at and getattr(r, "kind", "") != "divider"]  # type: ignore[attr-defined]
+        if not candidates:
+            return False
+        lowered = [w.lower() for w in words]
+        row = next((r for r in candidates if any(w in plain(r).lower() for w in lowered)), candidates[0])
+        self.select(row, center=True)
+        return True
 
     # -------------------------------------------------------------- live step
 
@@ -328,3 +520,17 @@ class Conversation(VerticalScroll):
         self._reset_live()
         if message.event.next_reason is None:
             self.call_after_refresh(self._prune)  # once the new rows are laid out
+
+
+def plain(row: Widget) -> str:
+    """A row's text as copy puts it on the clipboard."""
+    copy_text = getattr(row, "copy_text", None)
+    return copy_text() if callable(copy_text) else ""
+
+
+def _unit_start(messages: list[StoredMessage], index: int) -> int:
+    """``index``, or the first one after it that is not a tool result: a slice never starts with a
+    result cut off from its call."""
+    while index < len(messages) and messages[index].kind == "tool_result":
+        index += 1
+    return index

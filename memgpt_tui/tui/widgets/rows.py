@@ -44,6 +44,9 @@ class UserRow(Static):
         self.text = text
         self.source_id = source_id
 
+    def copy_text(self) -> str:
+        return self.text
+
 
 class ThoughtRow(Static):
     """Inner monologue: private to the agent, shown dimmed. Grows while thought tokens stream in."""
@@ -59,6 +62,9 @@ class ThoughtRow(Static):
 
     def add(self, fragment: str) -> None:
         self.set_text(self.text + fragment)
+
+    def copy_text(self) -> str:
+        return self.text.strip()
 
 
 class ReplyRow(Widget):
@@ -83,6 +89,9 @@ class ReplyRow(Widget):
 
     def render(self) -> Visual:
         return self._body
+
+    def copy_text(self) -> str:
+        return self.text
 
     def add(self, fragment: str) -> None:
         self._update(self.text + fragment, streaming=True)
@@ -134,6 +143,15 @@ class ToolRow(Collapsible):
         status = {None: "…", True: "ok", False: "failed"}[entry.ok]
         return escape(f"{entry.name}({args})  {status}")
 
+    def copy_text(self) -> str:
+        """The call and its result, as the expanded row shows them."""
+        entry = self.entry
+        arguments = json.dumps(entry.arguments, indent=2, ensure_ascii=False)
+        text = f"{entry.name}\narguments:\n{arguments}"
+        if entry.result is not None:
+            text += f"\nresult ({'ok' if entry.ok else 'failed'}):\n{entry.result}"
+        return text
+
     def _refresh_body(self) -> None:
         entry = self.entry
         parts = [Content.styled("arguments\n", "bold")]
@@ -152,6 +170,10 @@ class SystemRow(Static):
         super().__init__(Content(f"{icon} {text}" if icon else text), classes=f"row system -{kind}")
         self.kind = kind
         self.source_id = source_id
+        self._plain = text
+
+    def copy_text(self) -> str:
+        return self._plain
 
 
 class ErrorRow(Static):
@@ -161,6 +183,10 @@ class ErrorRow(Static):
             body = body + Content(f"\n  {hint}")
         super().__init__(body, classes="row error")
         self.source_id = source_id
+        self._plain = f"{text}\n{hint}" if hint else text
+
+    def copy_text(self) -> str:
+        return self._plain
 
 
 # The live step updates these rows as events arrive, so it needs their own types back.
