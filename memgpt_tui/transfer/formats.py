@@ -68,6 +68,8 @@ def import_path(
 
 def _read(path: Path, wanted: list[str]) -> Imported:
     if path.is_dir():
+        if (path / "sqlite.db").is_file() and not memgpt_home.is_home(path):
+            raise ImportError_(memgpt_home.layout_message(path, ""))
         if not memgpt_home.is_home(path):
             raise ImportError_(
                 f"{path} is a directory but not a MemGPT home (it has no config file); nothing was imported."

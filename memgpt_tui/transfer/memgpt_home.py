@@ -50,7 +50,7 @@ def read_home(home: Path, wanted: list[str]) -> Imported:
     config = _ini(home / "config")
     version = config.get("version", "memgpt_version", fallback="")
     if not version.startswith("0.3"):
-        raise ImportError_(_layout_message(home, version))
+        raise ImportError_(layout_message(home, version))
     notes = []
     recall_dir = _where(config, "recall_storage", home, notes)
     metadata_dir = _where(config, "metadata_storage", home, notes)
@@ -82,10 +82,10 @@ def read_home(home: Path, wanted: list[str]) -> Imported:
     return Imported(f"MemGPT {version} home", agents, notes, skipped)
 
 
-def _layout_message(home: Path, version: str) -> str:
-    if version.startswith(("0.4", "0.5", "0.6", "0.7")) or (home / "letta").exists():
+def layout_message(home: Path, version: str) -> str:
+    if version.startswith(("0.4", "0.5", "0.6", "0.7")) or not (home / "config").is_file():
         return (
-            f"{home} is a MemGPT {version} / Letta home, which memgpt-tui cannot read; "
+            f"{home} is a {f'MemGPT {version} / ' if version else ''}Letta home, which memgpt-tui cannot read; "
             "export the agent from Letta as an Agent File (.af) and import that."
         )
     if (home / "agents").is_dir():

@@ -134,3 +134,25 @@ async def test_update_block_by_user(make_agent):
     await agent.add_block("project", "Writing a thesis.")
     assert agent.memory()["project"] == "Writing a thesis."
     assert "<project" in (await agent.window.assemble()).messages[0]["content"]
+
+
+async def test_export_writes_the_open_conversation(make_agent, llm, tmp_path, monkeypatch):
+    agent, _ = await make_agent()
+    llm.queue(call("core_memory_append", "Worth keeping.", heartbeat=True, label="human", content="Likes tea"))
+    llm.queue(say("Tea it is."))
+    await agent.send("I like tea.")
+    monkeypatch.chdir(tmp_path)
+
+    result = await commands.run(agent, "/export")  # Markdown, named after the agent, here
+    written = next(tmp_path.glob(f"{agent.name}-*.md"))
+    assert result.text == f"Exported the conversation to {written.name}"
+    text = written.read_text()
+    assert "I like tea." in text and "Tea it is." in text
+    assert "<details><summary>Function call: core_memory_append</summary>" in text and "Likes tea" in text
+
+    await commands.run(agent, f"/export {tmp_path / 'tea.af'}")
+    exported = json.loads((tmp_path / "tea.af").read_text())
+    assert any("Likes tea" in b["value"] for b in exported["blocks"])
+
+    with pytest.raises(commands.CommandError, match="Cannot write"):
+        await commands.run(agent, f"/export {tmp_path / 'no' / 'such' / 'dir.md'}")

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from memgpt_tui import cli
+from memgpt_tui import cli, runtime
 from memgpt_tui.client import Client
+from memgpt_tui.config import Settings
 from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.transfer.formats import export_agent, import_path
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -49,6 +50,13 @@ def test_cli_import_says_what_it_found_and_what_it_left(
     assert "Imported 'quiet' (was 'Quiet Helper'): 3 in context, 0 more in recall, 1 archival passages" in out
     assert "Not carried over: the API keys in credentials (openai.key)" in out and CANARY not in out
     assert "Chat with: memgpt-tui --agent quiet" in out
+    # model flags before the subcommand: the agent uses them instead of the home's settings
+    assert cli.main(["--backend", "embedded", "import", str(memgpt_home), "--agent", "ada_companion"]) == 0
+    assert "; model" not in capsys.readouterr().out
+    assert {i.name: i.backend for i in runtime.agent_infos(Settings.load())} == {
+        "quiet": "openai-compatible",
+        "ada_companion": "embedded",
+    }
 
 
 @pytest.mark.parametrize("fmt", ["md", "af"])
