@@ -138,7 +138,9 @@ async def test_update_block_by_user(make_agent):
 
 async def test_export_writes_the_open_conversation(make_agent, llm, tmp_path, monkeypatch):
     agent, _ = await make_agent()
-    llm.queue(call("core_memory_append", "Worth keeping.", heartbeat=True, label="human", content="Likes tea"))
+    llm.queue(
+        call("core_memory_append", "Worth keeping.", heartbeat=True, label="human", content="Likes tea")
+    )
     llm.queue(say("Tea it is."))
     await agent.send("I like tea.")
     monkeypatch.chdir(tmp_path)
