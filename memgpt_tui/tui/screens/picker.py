@@ -30,7 +30,7 @@ class AgentPicker(ListScreen[str]):
     BINDINGS = [
         Binding("enter", "open", "Open", id="picker.open"),
         Binding("n", "new", "New agent", id="picker.new"),
-        Binding("i", "import_agents", "Import ..."),
+        Binding("i", "import_agents", "Import ...", id="picker.import"),
         Binding("d,delete", "delete", "Delete", id="picker.delete"),
         Binding("q,escape", "close", "Quit", id="picker.quit"),
     ]
