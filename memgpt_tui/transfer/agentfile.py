@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..engine.functions import TOOL_SCHEMAS
 from ..engine.prompts import memory_header, render_core, summary_alert
@@ -20,7 +21,7 @@ from ..model.state import AgentConfig, AgentState, Block
 from .imported import (
     Imported,
     ImportedAgent,
-    ImportError_,
+    ImportFailed,
     RawMessage,
     model_settings,
     parse_time,
@@ -46,7 +47,7 @@ def looks_like(path: Path) -> bool:
 def load_json(path: Path) -> dict[str, Any]:
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise ImportError_(
+        raise ImportFailed(
             f"{path} is {size / 1e6:.0f} MB; Agent Files over {MAX_BYTES // 2**20} MB are refused. Nothing was imported."
         )
     try:
@@ -54,9 +55,9 @@ def load_json(path: Path) -> dict[str, Any]:
         if isinstance(data, str):  # the whole file is one JSON string holding the JSON
             data = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ImportError_(f"{path} is not valid JSON ({exc}); nothing was imported.") from exc
+        raise ImportFailed(f"{path} is not valid JSON ({exc}); nothing was imported.") from exc
     if not isinstance(data, dict):
-        raise ImportError_(f"{path} holds no Agent File object; nothing was imported.")
+        raise ImportFailed(f"{path} holds no Agent File object; nothing was imported.")
     return data
 
 
@@ -69,10 +70,10 @@ def read_agent_file(path: Path, wanted: Sequence[str]) -> Imported:
             f"Letta Agent File (v1, Letta {data.get('version', '?')})", [_read_v1(data, path)]
         )
     else:
-        raise ImportError_(f"{path} is JSON but not a Letta Agent File (no agents or core_memory).")
+        raise ImportFailed(f"{path} is JSON but not a Letta Agent File (no agents or core_memory).")
     by_name = {a.name: a for a in imported.agents}
     if missing := [n for n in wanted if n not in by_name]:
-        raise ImportError_(
+        raise ImportFailed(
             f"No agent named {', '.join(map(repr, missing))} in {path} (it has: {', '.join(by_name)})."
         )
     if wanted:
@@ -92,14 +93,14 @@ def _read_v2(data: dict[str, Any], path: Path) -> list[ImportedAgent]:
         name = agent.get("name") or agent["id"]
         for ref, table in (("block_ids", blocks), ("tool_ids", tools)):
             if dangling := [i for i in agent.get(ref) or [] if i not in table]:
-                raise ImportError_(
+                raise ImportFailed(
                     f"{path}: agent {name!r} refers to {ref[:-4]} {dangling[0]!r}, which the file does not hold."
                 )
         messages = agent.get("messages") or []
         by_id = {m["id"]: m for m in messages}
         context = agent.get("in_context_message_ids") or []
         if dangling := [i for i in context if i not in by_id]:
-            raise ImportError_(
+            raise ImportFailed(
                 f"{path}: agent {name!r} has in-context message {dangling[0]!r}, which it does not hold."
             )
         imported = _agent(
@@ -124,13 +125,13 @@ def _check_ids(data: dict[str, Any], path: Path) -> None:
     for key in ("agents", "blocks", "tools", "sources", "files", "groups", "mcp_servers"):
         for item in data.get(key) or []:
             if not isinstance(item, dict) or not item.get("id"):
-                raise ImportError_(f"{path}: an entry of {key!r} has no id; nothing was imported.")
+                raise ImportFailed(f"{path}: an entry of {key!r} has no id; nothing was imported.")
             ids.append(item["id"])
             ids.extend(m.get("id") for m in item.get("messages") or [] if isinstance(m, dict))
     if None in ids:
-        raise ImportError_(f"{path}: a message has no id; nothing was imported.")
+        raise ImportFailed(f"{path}: a message has no id; nothing was imported.")
     if dupes := [i for i, n in Counter(ids).items() if n > 1]:
-        raise ImportError_(f"{path}: the id {dupes[0]!r} is used twice; nothing was imported.")
+        raise ImportFailed(f"{path}: the id {dupes[0]!r} is used twice; nothing was imported.")
 
 
 # ------------------------------------------------------------------ v1
@@ -141,10 +142,10 @@ def _read_v1(data: dict[str, Any], path: Path) -> ImportedAgent:
     for n, m in enumerate(messages):
         m.setdefault("id", f"message-{n}")
     if len({m["id"] for m in messages}) != len(messages):
-        raise ImportError_(f"{path}: two messages share an id; nothing was imported.")
+        raise ImportFailed(f"{path}: two messages share an id; nothing was imported.")
     indices = data.get("in_context_message_indices") or []
     if bad := [i for i in indices if not isinstance(i, int) or not 0 <= i < len(messages)]:
-        raise ImportError_(f"{path}: in-context index {bad[0]!r} points at no message; nothing was imported.")
+        raise ImportFailed(f"{path}: in-context index {bad[0]!r} points at no message; nothing was imported.")
     return _agent(
         data.get("name") or path.stem,
         data,
@@ -384,6 +385,9 @@ def _status(content: str | None) -> Any:
 def _llm_config(config: AgentConfig) -> dict[str, Any]:
     kind = {"openai": "openai", "openai-compatible": "openai", "embedded": "llamacpp"}[config.backend]
     endpoint = config.base_url or ("https://api.openai.com/v1" if config.backend == "openai" else None)
+    if endpoint:  # a user:password in the URL is a secret
+        parts = urlsplit(endpoint)
+        endpoint = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return {
         "model": config.model,
         "model_endpoint_type": kind,

@@ -15,7 +15,7 @@ from ..model.state import AgentConfig, AgentState
 from ..store import paths, registry
 from ..store.api import AgentStore, Embedder
 from . import agentfile, markdown, memgpt_home
-from .imported import Imported, ImportedSummary, ImportError_, safe_name, write
+from .imported import Imported, ImportedSummary, ImportFailed, safe_name, write
 
 Format = Literal["memgpt-tui", "af", "md"]
 FORMATS: tuple[Format, ...] = ("memgpt-tui", "af", "md")
@@ -44,10 +44,10 @@ def import_path(
     source's model settings where they map onto a backend here, else ``base`` as it is."""
     path = path.expanduser()
     if not path.exists():
-        raise ImportError_(f"No such file or directory: {path}")
+        raise ImportFailed(f"No such file or directory: {path}")
     if path.is_file() and zipfile.is_zipfile(path):
         if wanted:
-            raise ImportError_(
+            raise ImportFailed(
                 "--agent picks agents from a MemGPT home or Agent File; a memgpt-tui export holds one."
             )
         target = registry.import_agent(root, path, name, embedder)
@@ -69,25 +69,25 @@ def import_path(
 def _read(path: Path, wanted: list[str]) -> Imported:
     if path.is_dir():
         if (path / "sqlite.db").is_file() and not memgpt_home.is_home(path):
-            raise ImportError_(memgpt_home.layout_message(path, ""))
+            raise ImportFailed(memgpt_home.layout_message(path, ""))
         if not memgpt_home.is_home(path):
-            raise ImportError_(
+            raise ImportFailed(
                 f"{path} is a directory but not a MemGPT home (it has no config file); nothing was imported."
             )
         return memgpt_home.read_home(path, wanted)
     if agentfile.looks_like(path):
         return agentfile.read_agent_file(path, wanted)
-    raise ImportError_(f"{path} is neither a memgpt-tui export, a Letta Agent File nor a MemGPT home.")
+    raise ImportFailed(f"{path} is neither a memgpt-tui export, a Letta Agent File nor a MemGPT home.")
 
 
 def _names(imported: Imported, name: str | None) -> list[str]:
     if name is not None and len(imported.agents) != 1:
-        raise ImportError_(
+        raise ImportFailed(
             f"--name renames one agent, but this {imported.kind} holds {len(imported.agents)}; pick one with --agent."
         )
     names = [paths.check_name(name)] if name else [safe_name(a.name) for a in imported.agents]
     if len(set(names)) != len(names):
-        raise ImportError_(
+        raise ImportFailed(
             "Two agents would get the same name; import them one at a time with --agent and --name."
         )
     return names

@@ -28,7 +28,7 @@ _OPENAI = "https://api.openai.com/v1"
 _COMPATIBLE = {"ollama", "vllm", "lmstudio", "lmstudio-legacy", "llamacpp", "koboldcpp"}
 
 
-class ImportError_(StoreError):
+class ImportFailed(StoreError):
     """The source cannot be imported; the text says why in one line."""
 
 
@@ -214,7 +214,7 @@ def write(
     """Create one agent per imported agent, under ``names``; all or none."""
     for target in names:
         if registry.exists(root, target):
-            raise ImportError_(
+            raise ImportFailed(
                 f"An agent named {target!r} already exists; import under another name (--name), or delete it first."
             )
     done: list[str] = []

@@ -20,7 +20,7 @@ from .imported import (
     Imported,
     ImportedAgent,
     ImportedPassage,
-    ImportError_,
+    ImportFailed,
     RawMessage,
     model_settings,
     parse_time,
@@ -50,22 +50,22 @@ def read_home(home: Path, wanted: list[str]) -> Imported:
     config = _ini(home / "config")
     version = config.get("version", "memgpt_version", fallback="")
     if not version.startswith("0.3"):
-        raise ImportError_(layout_message(home, version))
+        raise ImportFailed(layout_message(home, version))
     notes = []
     recall_dir = _where(config, "recall_storage", home, notes)
     metadata_dir = _where(config, "metadata_storage", home, notes)
     db = metadata_dir / "sqlite.db"
     if not db.is_file():
-        raise ImportError_(f"{home} is a MemGPT {version} home without its sqlite.db; nothing was imported.")
+        raise ImportFailed(f"{home} is a MemGPT {version} home without its sqlite.db; nothing was imported.")
     rows = _query(db, "SELECT * FROM agents", ())
     by_name = {row["name"]: row for row in rows}
     if missing := [n for n in wanted if n not in by_name]:
-        raise ImportError_(
+        raise ImportFailed(
             f"No agent named {', '.join(map(repr, missing))} in {home} (it has: {', '.join(by_name) or 'none'})."
         )
     chosen = [by_name[n] for n in wanted] if wanted else rows
     if not chosen:
-        raise ImportError_(f"{home} is a MemGPT {version} home with no agents; nothing was imported.")
+        raise ImportFailed(f"{home} is a MemGPT {version} home with no agents; nothing was imported.")
     archival = config.get("archival_storage", "type", fallback="chroma")
     chroma = _where(config, "archival_storage", home / "chroma", notes) / "chroma.sqlite3"
     agents = []
@@ -98,7 +98,7 @@ def _ini(path: Path) -> configparser.ConfigParser:
     try:
         parser.read(path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ImportError_(f"{path} is not a readable MemGPT config ({exc.__class__.__name__}).") from exc
+        raise ImportFailed(f"{path} is not a readable MemGPT config ({exc.__class__.__name__}).") from exc
     return parser
 
 
@@ -119,7 +119,7 @@ def _query(db: Path, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
             con.row_factory = sqlite3.Row
             return [dict(r) for r in con.execute(sql, args)]
     except sqlite3.Error as exc:
-        raise ImportError_(f"{db} cannot be read ({exc}); nothing was imported.") from exc
+        raise ImportFailed(f"{db} cannot be read ({exc}); nothing was imported.") from exc
 
 
 def _credential_keys(path: Path) -> list[str]:
@@ -138,7 +138,7 @@ def _agent(row: dict[str, Any], recall_db: Path) -> ImportedAgent:
     blocks = _blocks(state, name)
     ids = state.get("messages")
     if not isinstance(ids, list):
-        raise ImportError_(f"Agent {name!r} has no message list in its state; nothing was imported.")
+        raise ImportFailed(f"Agent {name!r} has no message list in its state; nothing was imported.")
     system = state.get("system") or row.get("system") or ""
     rows = _query(recall_db, f"SELECT * FROM {RECALL_TABLE} WHERE agent_id = ?", (str(row["id"]),))
     messages = [_message(r) for r in rows]
@@ -183,9 +183,9 @@ def _json(value: Any, name: str, what: str, optional: bool = False) -> dict[str,
     try:
         data = json.loads(value) if isinstance(value, str | bytes) else value
     except ValueError as exc:
-        raise ImportError_(f"Agent {name!r} has an unreadable {what} ({exc}); nothing was imported.") from exc
+        raise ImportFailed(f"Agent {name!r} has an unreadable {what} ({exc}); nothing was imported.") from exc
     if not isinstance(data, dict):
-        raise ImportError_(f"Agent {name!r} has no {what}; nothing was imported.")
+        raise ImportFailed(f"Agent {name!r} has no {what}; nothing was imported.")
     return data
 
 
@@ -209,7 +209,7 @@ def _blocks(state: dict[str, Any], name: str) -> list[Block]:
             for label in ("persona", "human")
             for text in [str(state.get(label) or "")]
         ]
-    raise ImportError_(f"Agent {name!r} has a state this importer does not know; nothing was imported.")
+    raise ImportFailed(f"Agent {name!r} has a state this importer does not know; nothing was imported.")
 
 
 def _message(row: dict[str, Any]) -> RawMessage:

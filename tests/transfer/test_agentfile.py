@@ -247,3 +247,20 @@ def test_json_that_is_not_an_agent_file(
     assert "not a Letta Agent File" in _fails(path, root, embedder, base)
     path.write_text('{"agents": [')
     assert "not valid JSON" in _fails(path, root, embedder, base)
+
+
+def test_the_export_holds_no_password_from_a_server_url(
+    root: str, embedder: HashEmbedder, base: AgentConfig, tmp_path: Path
+) -> None:
+    config = base.model_copy(
+        update={
+            "backend": "openai-compatible",
+            "model": "llama3.1",
+            "base_url": "http://bob:hunter2@gpu:8080/v1",
+        }
+    )
+    import_path(root, V1, "private", [], config, embedder, source_model=False)
+    text = export_agent(root, "private", tmp_path / "private.af").read_text()
+
+    assert "hunter2" not in text
+    assert json.loads(text)["agents"][0]["llm_config"]["model_endpoint"] == "http://gpu:8080/v1"
