@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, get_args
 
 from .config import ConfigError, Settings, list_texts
-from .model.errors import StoreError
+from .model.errors import AgentError, StoreError
 from .model.state import Backend, FunctionCalling
 
 AGENT_FLAGS = ("agent", "persona", "human", "backend", "model", "base_url", "context_window")
@@ -91,8 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         return _run(args, settings)
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, AgentError) as exc:
         print(f"memgpt-tui: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only home, a file where a directory should be
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"memgpt-tui: cannot use{where}: {exc.strerror or exc}. memgpt-tui needs to write there: "
+            "fix it, or set MEMGPT_TUI_HOME to another directory.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -44,8 +44,9 @@ def config_path() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with 0700 on the leaf: memories are personal data."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` 0700, and the parents it needs too: memories are personal data."""
+    for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        missing.mkdir(mode=0o700, exist_ok=True)
     path.chmod(0o700)
     return path
 
@@ -80,8 +81,10 @@ def file_values() -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}. Fix it or delete it to start over.") from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from exc
 
 
 class ConfigError(Exception):
@@ -247,7 +250,7 @@ def read_text(kind: str, name: str) -> str:
 
 
 def setup_logging(debug: bool) -> Path:
-    logs = ensure_private_dir(home_dir() / "logs")
+    logs = ensure_private_dir(ensure_private_dir(home_dir()) / "logs")
     path = logs / "memgpt-tui.log"
     logging.basicConfig(
         filename=path,

@@ -119,7 +119,7 @@ async def main(settings: Settings, *, first: bool, debug: bool) -> int:
     name = settings.agent or runtime.new_agent_name(settings)
     try:
         agent = await runtime.open_agent(settings, name, greet=not first)
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, AgentError) as exc:
         print(f"memgpt-tui: {exc}", file=sys.stderr)
         return 2
     if not settings.agent:

@@ -39,7 +39,7 @@ def agent_config(settings: Settings) -> AgentConfig:
         model=model,
         base_url=settings.base_url,
         function_calling=settings.function_calling or defaults.function_calling,
-        context_window=settings.context_window or defaults.context_window,
+        context_window=_context_window(settings.context_window, defaults.context_window),
         embedding_backend=settings.embedding_backend,
         embedding_model=embedder.model,
         embedding_dim=embedder.dim,
@@ -47,6 +47,14 @@ def agent_config(settings: Settings) -> AgentConfig:
         human=settings.human,
         no_verify=settings.no_verify,
     )
+
+
+def _context_window(asked: int | None, default: int) -> int:
+    if asked is None:
+        return default
+    if asked < 1:
+        raise ConfigError(f"The context window must be a positive number of tokens, not {asked}.")
+    return asked
 
 
 def embedder_for(settings: Settings) -> Embedder:
@@ -79,7 +87,7 @@ async def create_agent(settings: Settings, name: str, *, greet: bool = False) ->
     store = await asyncio.to_thread(
         registry.create_store, settings.agents_root(), name, embedder_for(settings)
     )
-    async with _Opening(store) as opening:
+    async with _Opening(store, remove=(settings.agents_root(), name)) as opening:
         return await Agent.create(
             name,
             store,
@@ -101,11 +109,26 @@ async def open_agent(settings: Settings, name: str, *, create: bool = True, gree
             raise ConfigError(f"No agent named {name!r}. Create it with: memgpt-tui --agent {name}")
         return await create_agent(settings, name, greet=greet)
     store: AgentStore = await asyncio.to_thread(registry.open_store, root, name, embedder_for(settings))
-    async with _Opening(store) as opening:
-        head = await asyncio.to_thread(store.head)
-        if head is None:
-            raise ConfigError(f"Agent {name!r} has no saved state; delete it with: memgpt-tui delete {name}")
-        return await Agent.load(store, await opening.model(head.config, settings), settings.limits, head)
+    try:
+        async with _Opening(store) as opening:
+            head = await asyncio.to_thread(store.head)
+            if head is None:
+                raise _Unfinished
+            return await Agent.load(store, await opening.model(head.config, settings), settings.limits, head)
+    except _Unfinished:
+        # Creation ends with the first checkpoint: without one it was interrupted (a kill), and
+        # there is nothing of the user's to keep.
+        await asyncio.to_thread(registry.delete, root, name)
+        if not create:
+            raise ConfigError(
+                f"Agent {name!r} was never fully created (interrupted) and was removed. "
+                f"Create it again with: memgpt-tui --agent {name}"
+            ) from None
+        return await create_agent(settings, name, greet=greet)
+
+
+class _Unfinished(Exception):
+    """An agent store without a checkpoint."""
 
 
 async def open_previewed(agent: Agent, settings: Settings) -> None:
@@ -121,9 +144,10 @@ class _Opening:
     """What an agent being opened holds: the store, and the model backend once built. If the opening
     fails, both are closed."""
 
-    def __init__(self, store: AgentStore) -> None:
+    def __init__(self, store: AgentStore, remove: tuple[str, str] | None = None) -> None:
         self.store = store
         self.llm: LLMBackend | None = None
+        self.remove = remove  # (root, name) of an agent being created: deleted if that fails
 
     async def model(self, config: AgentConfig, settings: Settings) -> LLMBackend:
         # Built in a thread: importing the client and loading a vocabulary would stall a UI's loop.
@@ -141,6 +165,8 @@ class _Opening:
             if self.llm is not None:
                 await self.llm.aclose()
             await asyncio.to_thread(self.store.close)
+            if self.remove is not None:
+                await asyncio.to_thread(registry.delete, *self.remove)
 
 
 def agent_infos(settings: Settings) -> list[AgentInfo]:

@@ -83,6 +83,7 @@ class Agent:
         state = AgentState(name=name, config=config, system_prompt=system_prompt, blocks=blocks)
         agent = cls(state, limits)
         agent._attach(store, llm)
+        await agent.window.check_room()
         agent.session.opened.set()
         initial = boot_sequence() + ([login_event(0, "Never (first login)")] if login else [])
         agent.session.store.append_messages(initial)

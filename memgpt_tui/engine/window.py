@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..model import events as ev
-from ..model.errors import ContextFull
+from ..model.errors import AgentError, ContextFull
 from ..model.messages import Message
 from .context import Assembled, ContextBuilder
 from .functions import TOOL_SCHEMAS
 from .session import Session
 from .summarizer import eviction_count, summarize
+
+MESSAGE_ROOM = 1024  # tokens a window must leave for messages beyond its fixed prompt and a reply
 
 
 class ContextWindow:
@@ -108,6 +110,18 @@ class ContextWindow:
         exact = await self.assemble(window)
         if exact.breakdown.total + self.reply_reserve() > self.limit:
             await self.evict(incoming, self.summarize_target())
+
+    async def check_room(self) -> None:
+        """Refuse a window too small for the fixed prompt (system prompt, functions, core memory), a
+        reply and a conversation: the agent could never answer in it."""
+        fixed = (await self.assemble([])).breakdown.total
+        needed = fixed + self.reply_reserve() + MESSAGE_ROOM
+        if self.limit < needed:
+            raise AgentError(
+                f"A context window of {self.limit:,} tokens cannot hold the fixed prompt ({fixed:,} tokens: "
+                "system prompt, functions and core memory), a reply and a conversation. "
+                f"Use --context-window {needed:,} or more."
+            )
 
     async def refusal(self, message: Message) -> str | None:
         """Why ``message`` cannot fit the window even alone with the fixed prompt; None when it can."""

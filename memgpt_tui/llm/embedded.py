@@ -49,13 +49,15 @@ _HINT = (
 _MAX_REPLY_TOKENS = 512
 
 
-# Runs llama_cpp.server after asking Linux to stop it when its parent goes away (PR_SET_PDEATHSIG),
-# so a killed or hung-up app (kill -9, a closed terminal) never leaves the model server behind. The
-# signal is tied to the thread that started it, which is the event loop's.
+# Runs llama_cpp.server after asking Linux to kill it when its parent goes away (PR_SET_PDEATHSIG),
+# so a killed or hung-up app (kill -9, a closed terminal) never leaves the model server behind. SIGKILL,
+# not SIGTERM: a graceful shutdown would first finish the request in flight, for seconds, and the
+# server holds nothing worth saving. The signal is tied to the thread that started it, which is the
+# event loop's.
 _LAUNCHER = """
 import ctypes, runpy, signal
 try:
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
 except (AttributeError, OSError):
     pass
 runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)

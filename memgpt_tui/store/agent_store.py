@@ -16,7 +16,7 @@ import bisect
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,8 +26,9 @@ from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
-from lancedb.index import IvfSq
+from lancedb.index import FTS, IvfSq
 from lancedb.query import ColumnOrdering, LanceVectorQueryBuilder
+from lancedb.table import Table
 
 from ..model.clock import new_id, now
 from ..model.errors import EmbeddingMismatch, NotFound, StoreError
@@ -110,20 +111,25 @@ class LanceAgentStore(AgentStore):
         self._shared: SharedJournal | None = None
         try:
             self._open(state_dir, create)
-        except BaseException:
+        except BaseException as exc:
             self._closed = True
             self._stop_uploads()
             self._lock_file.release()
+            if isinstance(exc, RuntimeError | pa.ArrowException):  # Lance could not read its files
+                raise self._damaged(exc) from exc
             raise
+
+    def _damaged(self, exc: BaseException) -> StoreError:
+        return StoreError(
+            f"Agent {self.name!r} at {self.uri} is damaged: {exc}. It was left untouched; "
+            f"import it again from an export, or delete it with: memgpt-tui delete {self.name}"
+        )
 
     def _open(self, state_dir: Path, create: bool) -> None:
         try:
             self._tables = StoreTables(self.uri, self._meta.embedding.dim, create=create)
         except StoreError as exc:
-            raise StoreError(
-                f"Agent {self.name!r} at {self.uri} is damaged: {exc}. It was left untouched; "
-                f"import it again from an export, or delete it with: memgpt-tui delete {self.name}"
-            ) from exc
+            raise self._damaged(exc) from exc
         self._preview_gone = False
         self._lock = threading.RLock()  # in-memory views, seq and journal order
         self._flush_lock = threading.Lock()  # one writer into Lance at a time
@@ -368,12 +374,14 @@ class LanceAgentStore(AgentStore):
         self.sync()
         if not query.strip():
             return _page([], 0, page, page_size)
-        hits = (
-            self._tables[MESSAGES]
-            .search(query, query_type="fts", fts_columns="text")
-            .limit(self.tuning.fts_candidates)
-            .select(_FTS_COLUMNS)
-            .to_arrow()
+        hits = self._text_search(
+            MESSAGES,
+            lambda table: (
+                table.search(query, query_type="fts", fts_columns="text")
+                .limit(self.tuning.fts_candidates)
+                .select(_FTS_COLUMNS)
+                .to_arrow()
+            ),
         )
         ranked = sorted(zip(hits["_score"].to_pylist(), hits["id"].to_pylist(), strict=True), reverse=True)
         ids = [item_id for _, item_id in ranked]
@@ -502,14 +510,30 @@ class LanceAgentStore(AgentStore):
 
     def _text_matches(self, query: str) -> list[int]:
         """Row ids of the best BM25 matches, best first."""
-        hits = (
-            self._tables[ARCHIVAL]
-            .search(query, query_type="fts", fts_columns="text")
-            .with_row_id(True)
-            .limit(self.tuning.search_candidates)
-            .select(["_score"])
+        hits = self._text_search(
+            ARCHIVAL,
+            lambda table: (
+                table.search(query, query_type="fts", fts_columns="text")
+                .with_row_id(True)
+                .limit(self.tuning.search_candidates)
+                .select(["_score"])
+                .to_arrow()
+            ),
         )
-        return hits.to_arrow()["_rowid"].to_pylist()
+        return hits["_rowid"].to_pylist()
+
+    def _text_search(self, name: str, run: Callable[[Table], pa.Table]) -> pa.Table:
+        """``run`` on the table; a text index whose files are gone (deleted by hand, half copied) is
+        rebuilt from the rows, once, instead of failing every search from then on."""
+        try:
+            return run(self._tables[name])
+        except RuntimeError as exc:
+            if "_indices" not in str(exc):
+                raise
+            log.warning("agent %s: rebuilding the text index of %s (%s)", self.name, name, exc)
+            with self._upkeep_lock:
+                self._tables[name].create_index("text", config=FTS(), replace=True)
+            return run(self._tables[name])
 
     def _searcher(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..engine.functions import TOOL_SCHEMAS
 from ..engine.prompts import memory_header, render_core, summary_alert
-from ..model.clock import now
+from ..model.clock import format_time, now
 from ..model.messages import Message, Role, ToolCall
 from ..model.state import AgentConfig, AgentState, Block
 from .imported import (
@@ -108,7 +108,7 @@ def _read_v2(data: dict[str, Any], path: Path) -> list[ImportedAgent]:
             agent,
             [_block(blocks[i]) for i in agent.get("block_ids") or []]
             + [_block(b) for b in agent.get("memory_blocks") or []],
-            [m for raw in messages for m in _messages(raw)],
+            messages,
             context,
             [tools[i].get("name", i) for i in agent.get("tool_ids") or []],
         )
@@ -150,7 +150,7 @@ def _read_v1(data: dict[str, Any], path: Path) -> ImportedAgent:
         data.get("name") or path.stem,
         data,
         [_block(b) for b in data.get("core_memory") or []],
-        [m for raw in messages for m in _messages(raw)],
+        messages,
         [messages[i]["id"] for i in indices],
         [t.get("name", "?") for t in data.get("tools") or []],
     )
@@ -163,18 +163,22 @@ def _agent(
     name: str,
     agent: dict[str, Any],
     blocks: list[Block],
-    messages: list[RawMessage],
+    raw_messages: list[dict[str, Any]],
     context: list[str],
     tool_names: list[str],
 ) -> ImportedAgent:
+    replies_in_text = agent.get("agent_type") not in (None, "memgpt_agent")
+    converted = {raw["id"]: _messages(raw, replies_in_text) for raw in raw_messages}
+    messages = [m for ms in converted.values() for m in ms]
     roles = {m.source_id: m.role for m in messages}
     kept = [m for m in messages if m.role != "system"]
+    window = [m.source_id for i in context for m in converted.get(i, []) if m.role != "system"]
     imported = ImportedAgent(
         name=name,
         system_prompt=agent.get("system") or "",
         blocks=blocks,
         messages=kept,
-        in_context=without_orphans([i for i in context if roles.get(i, "system") != "system"], roles),
+        in_context=without_orphans(window, roles),
         model=model_settings(agent.get("llm_config") or {}),
         created_at=parse_time(agent["created_at"]) if agent.get("created_at") else None,
     )
@@ -185,7 +189,11 @@ def _agent(
     if agent.get("tool_rules"):
         imported.notes.append(f"{len(agent['tool_rules'])} tool rules")
     if agent.get("agent_type") not in (None, "memgpt_agent"):
-        imported.notes.append(f"the agent type {agent['agent_type']} (it runs here as a MemGPT agent)")
+        replies = sum(len(ms) == 2 and ms[1].source_id.endswith("#reply") for ms in converted.values())
+        imported.notes.append(
+            f"the agent type {agent['agent_type']}: it runs here as a MemGPT agent"
+            + (f" ({replies} plain-text replies became send_message calls)" if replies else "")
+        )
     return imported
 
 
@@ -200,15 +208,23 @@ def _block(block: dict[str, Any]) -> Block:
     )
 
 
-def _text(content: Any) -> str | None:
+def _text(content: Any, kinds: tuple[str, ...] = ("text", "reasoning")) -> str | None:
+    """The text of a message's content: a string, or the parts of the given types joined."""
     if content is None or isinstance(content, str):
         return content
-    parts = [p.get("text") or p.get("reasoning") or "" for p in content if isinstance(p, dict)]
-    return "\n".join(p for p in parts if p) or None
+    parts = [p.get(p.get("type", "text")) or p.get("text") for p in content if isinstance(p, dict)]
+    kept = [
+        t
+        for p, t in zip(content, parts, strict=True)
+        if isinstance(p, dict) and p.get("type", "text") in kinds
+    ]
+    return "\n".join(t for t in kept if t) or None
 
 
-def _messages(raw: dict[str, Any]) -> list[RawMessage]:
-    """One Letta message as ours; a tool message with several returns becomes one per return."""
+def _messages(raw: dict[str, Any], replies_in_text: bool) -> list[RawMessage]:
+    """One Letta message as ours. A tool message with several returns becomes one per return; with
+    ``replies_in_text`` (agent types that answer in plain text), an assistant's text becomes a
+    ``send_message`` call and its result, as MemGPT agents answer."""
     role = raw.get("role")
     if role not in ("system", "user", "assistant", "tool"):
         return []
@@ -234,6 +250,18 @@ def _messages(raw: dict[str, Any]) -> list[RawMessage]:
                 name=raw.get("name"),
             )
             for n, r in enumerate(returns)
+        ]
+    reply = _text(raw.get("content"), ("text",))
+    if valid == "assistant" and replies_in_text and not calls and reply:
+        call = ToolCall(
+            id=f"{raw['id']}-reply", name="send_message", arguments=json.dumps({"message": reply})
+        )
+        result = json.dumps({"status": "OK", "message": "None", "time": format_time(created)})
+        return [
+            RawMessage(raw["id"], "assistant", _text(raw.get("content"), ("reasoning",)), created, (call,)),
+            RawMessage(
+                f"{raw['id']}#reply", "tool", result, created, tool_call_id=call.id, name="send_message"
+            ),
         ]
     return [
         RawMessage(

@@ -264,3 +264,43 @@ def test_the_export_holds_no_password_from_a_server_url(
 
     assert "hunter2" not in text
     assert json.loads(text)["agents"][0]["llm_config"]["model_endpoint"] == "http://gpu:8080/v1"
+
+
+def test_plain_text_replies_of_newer_letta_agents_become_send_message(
+    tmp_path: Path, root: str, embedder: HashEmbedder, base: AgentConfig
+) -> None:
+    """A letta_v1_agent answers in plain text with its reasoning beside it; here it answers as MemGPT."""
+
+    def converse(data: dict[str, Any]) -> None:
+        agent = data["agents"][0]
+        agent["messages"] += [
+            {"id": "message-1", "role": "user", "content": [{"type": "text", "text": "Hi, I'm Sarah."}]},
+            {
+                "id": "message-2",
+                "role": "assistant",
+                "content": [
+                    {"type": "reasoning", "reasoning": "A new user, Sarah."},
+                    {"type": "text", "text": "Hello Sarah!"},
+                ],
+            },
+        ]
+        agent["in_context_message_ids"] += ["message-1", "message-2"]
+
+    path = _v2_variant(tmp_path, converse)
+    import_path(root, path, "sarah", [], base, embedder)
+
+    store = registry.open_store(root, "sarah", embedder)
+    try:
+        state = store.head()
+        assert state is not None
+        user, thought, result = store.get_messages(state.in_context_ids)
+    finally:
+        store.close()
+    assert user.user_text() == "Hi, I'm Sarah."
+    assert thought.content == "A new user, Sarah."
+    assert [(c.name, json.loads(c.arguments)) for c in thought.tool_calls] == [
+        ("send_message", {"message": "Hello Sarah!"})
+    ]
+    assert result.tool_call_id == thought.tool_calls[0].id and json.loads(result.content)["status"] == "OK"
+    markdown = export_agent(root, "sarah", tmp_path / "sarah.md").read_text()
+    assert "\nHello Sarah!\n" in markdown and "A new user, Sarah." in markdown
