@@ -307,6 +307,32 @@ async def test_the_server_goes_when_the_app_does(home: Path, ending: str) -> Non
     assert code == (-signals[ending] if ending in signals else 0)
 
 
+async def test_a_killed_app_takes_the_server_down_mid_request(home: Path) -> None:
+    """kill -9 while the model is generating: the server must not finish the request first."""
+    script = (
+        "import asyncio, threading, time, urllib.request, json\n"
+        "from memgpt_tui.llm.embedded import EmbeddedServer\n"
+        "server = EmbeddedServer(n_ctx=512)\n"
+        "asyncio.run(server.start())\n"
+        "body = json.dumps({'prompt': 'Once upon a time', 'max_tokens': 400, 'ignore_eos': True}).encode()\n"
+        "request = urllib.request.Request(server.base_url.removesuffix('/v1') + '/v1/completions', body,\n"
+        "                                 {'Content-Type': 'application/json'})\n"
+        "threading.Thread(target=urllib.request.urlopen, args=(request,), daemon=True).start()\n"
+        "time.sleep(1.0)\n"
+        "print(server.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert app.stdout is not None
+    pid = int(await asyncio.to_thread(app.stdout.readline))
+    app.send_signal(signal.SIGKILL)
+    await asyncio.to_thread(app.wait, 30)
+    gone = await wait_gone(pid, 3.0)
+    if not gone:
+        os.killpg(pid, signal.SIGKILL)
+    assert gone, "the model server finished its request after the app was killed"
+
+
 async def test_a_missing_model_file_is_a_clear_error(home: Path, tmp_path: Path, tools: list) -> None:
     missing = tmp_path / "nowhere.gguf"
     llm = EmbeddedBackend(server=EmbeddedServer(missing))
