@@ -40,12 +40,12 @@ from .window import ContextWindow
 
 log = logging.getLogger(__name__)
 
-FIND_LIMIT = 1000  # matches a find in the conversation steps through
-
 TOO_LONG_HINT = (
     "Nothing was sent. Shorten it, or load long text as a data source (memgpt-tui load NAME FILE) "
     "and /attach NAME: the agent then finds it in archival memory."
 )
+
+FIND_LIMIT = 1000  # matches a find in the conversation steps through
 
 
 class Agent:

@@ -124,25 +124,6 @@ def _claim(uri: str, name: str) -> None:
         raise _taken(name) from None
 
 
-def _taken(name: str) -> StoreError:
-    return StoreError(f"An agent named {name!r} already exists. Pick another name, or delete it first.")
-
-
-def _claim(uri: str, name: str) -> None:
-    """Make the agent's directory, failing if another process made it first: two processes creating
-    one name at once must not both go on (the loser's cleanup would delete the winner's agent)."""
-    if not paths.is_local(uri):
-        location.make_dir(uri)
-        return
-    path = paths.local_path(uri)
-    for parent in reversed([p for p in path.parents if not p.exists()]):  # private from the top down
-        parent.mkdir(mode=0o700, exist_ok=True)
-    try:
-        path.mkdir(mode=0o700)
-    except FileExistsError:
-        raise _taken(name) from None
-
-
 def open_store(
     root: str, name: str, embedder: Embedder | None, tuning: StoreTuning | None = None
 ) -> LanceAgentStore:
