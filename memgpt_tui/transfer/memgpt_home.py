@@ -51,7 +51,12 @@ def read_home(home: Path, wanted: list[str]) -> Imported:
     version = config.get("version", "memgpt_version", fallback="")
     if not version.startswith("0.3"):
         raise ImportFailed(layout_message(home, version))
-    notes = []
+    for section in ("recall_storage", "metadata_storage"):
+        if (kind := config.get(section, "type", fallback="sqlite")) != "sqlite":
+            raise ImportFailed(
+                f"{home} keeps its {section.split('_')[0]} in {kind}; memgpt-tui reads MemGPT homes on SQLite only."
+            )
+    notes: list[str] = []
     recall_dir = _where(config, "recall_storage", home, notes)
     metadata_dir = _where(config, "metadata_storage", home, notes)
     db = metadata_dir / "sqlite.db"
@@ -125,7 +130,10 @@ def _query(db: Path, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
 def _credential_keys(path: Path) -> list[str]:
     if not path.is_file():
         return []
-    parser = _ini(path)
+    try:
+        parser = _ini(path)
+    except ImportFailed:  # unreadable: nothing is taken from it either way
+        return ["an unreadable file"]
     return [f"{s}.{k}" for s in parser.sections() for k, v in parser.items(s) if "key" in k and v.strip()]
 
 
@@ -252,9 +260,10 @@ def _passages(chroma: Path, agent_id: str) -> list[ImportedPassage]:
         chroma,
         "SELECT e.id AS row, e.embedding_id AS id, m.key, m.string_value, m.int_value, m.float_value, m.bool_value "
         "FROM embeddings e JOIN embedding_metadata m ON m.id = e.id "
-        "WHERE e.id IN (SELECT id FROM embedding_metadata WHERE key = 'agent_id' AND string_value = ?) "
+        "JOIN segments s ON s.id = e.segment_id JOIN collections c ON c.id = s.collection "
+        "WHERE c.name = ? AND e.id IN (SELECT id FROM embedding_metadata WHERE key = 'agent_id' AND string_value = ?) "
         "ORDER BY e.id",
-        (agent_id,),
+        (ARCHIVAL_COLLECTION, agent_id),
     )
     found: dict[int, dict[str, Any]] = {}
     for r in rows:

@@ -226,6 +226,8 @@ def test_older_and_newer_layouts_get_a_clear_message(
     assert "Agent File (.af)" in _fails(memgpt_home, root, embedder, base)
     config.write_text(text.replace("memgpt_version = 0.3.25", "memgpt_version = 0.2.12"))
     assert "MemGPT 0.2 home" in _fails(memgpt_home, root, embedder, base)
+    config.write_text(text.replace("type = sqlite", "type = postgres", 1))
+    assert "reads MemGPT homes on SQLite only" in _fails(memgpt_home, root, embedder, base)
     config.unlink()  # a Letta home: sqlite.db, no INI config
     assert "is a Letta home" in _fails(memgpt_home, root, embedder, base)
 
