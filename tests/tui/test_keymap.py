@@ -62,10 +62,11 @@ async def test_keymap_rebinds_by_id_and_help_shows_the_keys_in_force(make_agent,
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         shown = help_text(app)
-        find_line = next(line for line in shown.splitlines() if line.rstrip().endswith("Find"))
-        assert "^g" in find_line and "^f" not in find_line
-        copy_line = next(line for line in shown.splitlines() if line.rstrip().endswith("Copy message"))
-        assert "y / ^y" in copy_line
+        # each key with what it does and the id a keymap rebinds it by
+        find_line = next(line for line in shown.splitlines() if line.rstrip().endswith("main.find"))
+        assert find_line.startswith("^g ") and " Find " in find_line and "^f" not in find_line
+        copy_line = next(line for line in shown.splitlines() if line.rstrip().endswith("conversation.copy"))
+        assert copy_line.startswith("y / ^y ") and "Copy message" in copy_line
 
 
 async def test_a_bad_keymap_is_explained_at_start_and_the_defaults_stay(make_agent, home) -> None:

@@ -42,11 +42,11 @@ class HelpScreen(ModalScreen[None]):
 
         keymap: dict[str, str] = getattr(self.app, "keymap", {})
 
-        def rows(*classes: type[DOMNode], extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
-            out = [(self._key(key), what) for key, what in extra]
+        def rows(*classes: type[DOMNode], extra: tuple[tuple[str, str], ...] = ()) -> list[Row]:
+            out = [(self._key(key), what, "") for key, what in extra]
             for binding in (b for cls in classes for b in bindings_of(cls)):
-                keys = keys_in_force(binding, keymap)
-                out.append((" / ".join(self._key(k) for k in keys.split(",")), binding.description))
+                keys = " / ".join(self._key(k) for k in keys_in_force(binding, keymap).split(","))
+                out.append((keys, binding.description, binding.id or ""))
             return out
 
         return Content("\n").join(
@@ -65,13 +65,20 @@ class HelpScreen(ModalScreen[None]):
     def _commands(self) -> Content:
         from ...commands import COMMANDS
 
-        return _table("Commands", [(f"{c.name} {c.args}".strip(), c.help) for c in COMMANDS])
+        return _table("Commands", [(f"{c.name} {c.args}".strip(), c.help, "") for c in COMMANDS])
 
 
-def _table(title: str, rows: list[tuple[str, str]]) -> Content:
-    width = max(len(k) for k, _ in rows)
+Row = tuple[str, str, str]  # keys, what they do, the binding id a keymap rebinds them by
+
+
+def _table(title: str, rows: list[Row]) -> Content:
+    width = max(len(k) for k, _, _ in rows)
+    described = max(len(w) for _, w, _ in rows)
     lines = [Content.from_markup("[b $accent]$title[/]\n", title=title)]
     lines += [
-        Content.from_markup("[b]$key[/]  $what\n", key=key.ljust(width), what=what) for key, what in rows
+        Content.from_markup(
+            "[b]$key[/]  $what  [dim]$id[/]\n", key=key.ljust(width), what=what.ljust(described), id=id_
+        )
+        for key, what, id_ in rows
     ]
     return Content.assemble(*lines)

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 class FindInput(Input):
     BINDINGS = [
-        Binding("enter,up", "step(1)", "Older match", id="find.next"),
-        Binding("shift+enter,down", "step(-1)", "Newer match", id="find.previous"),
+        # Terminals without the kitty protocol send Enter for shift+enter: the arrows always work.
+        Binding("enter,up", "step(1)", "Older match", key_display="⏎/↑", id="find.next"),
+        Binding("shift+enter,down", "step(-1)", "Newer match", key_display="⇧⏎/↓", id="find.previous"),
         Binding("escape", "close", "Close find", id="find.close"),
     ]
 
