@@ -86,22 +86,25 @@ class MemGPTApp(App[None]):
         """Apply ``[keymap]`` from the config; a binding that cannot be applied keeps its default."""
         if not self.settings.keymap:
             return
-        from .keymap import check, known_ids
+        from .keymap import check, known_ids, taken_keys
 
         self.keymap, problems = check(self.settings.keymap, known_ids())
         self.set_keymap(self.keymap)
         if problems:
-            log.warning("keymap: %s", problems)
-            self.notify(
-                "\n".join(problems) + "\nThese keep their default keys.",
-                title="Keymap in config.toml",
-                severity="warning",
-                timeout=15,
-                markup=False,
-            )
+            problems.append("These keep their default keys.")
+        for lines in (problems, taken_keys(self.keymap)):
+            if lines:
+                log.warning("keymap: %s", lines)
+                self.notify(
+                    "\n".join(lines),
+                    title="Keymap in config.toml",
+                    severity="warning",
+                    timeout=15,
+                    markup=False,
+                )
 
     def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
-        """A rebinding took a key another binding had: say so once per key."""
+        """A rebinding took a key a built-in widget binding had (ours are checked at start): say so once."""
         for binding in clashed_bindings:
             if (binding.key, binding.action) in self._clashes:
                 continue

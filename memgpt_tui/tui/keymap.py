@@ -99,3 +99,21 @@ def check(keymap: Mapping[str, object], known: Mapping[str, Binding]) -> tuple[d
 def keys_in_force(binding: Binding, keymap: Mapping[str, str]) -> str:
     """The keys a binding answers to: the user's, when the keymap rebinds it."""
     return keymap.get(binding.id, binding.key) if binding.id else binding.key
+
+
+def taken_keys(keymap: Mapping[str, str]) -> list[str]:
+    """One sentence per key the keymap gives a binding that another binding of the same screen or widget
+    had by default: Textual moves the key, and the other binding loses it."""
+    out = []
+    for cls in binding_classes():
+        defaults = {
+            key.strip(): b for b in bindings_of(cls) if b.id not in keymap for key in b.key.split(",")
+        }
+        for binding in bindings_of(cls):
+            for key in keymap.get(binding.id or "", "").split(","):
+                if (other := defaults.get(key)) is not None:
+                    out.append(
+                        f"{key} now runs {binding.id} ({binding.description}) "
+                        f"instead of {other.id} ({other.description})."
+                    )
+    return out

@@ -105,3 +105,15 @@ def test_key_check() -> None:
         assert valid_key(key), key
     for key in ("", "ctrl+", "hyper+ctrl+wat", "ctl+g", "f1+ctrl"):
         assert not valid_key(key), key
+
+
+async def test_a_key_taken_from_another_binding_is_reported(make_agent, home) -> None:
+    agent = await make_agent()
+    app, notes = configured_app(home, agent, '[keymap]\n"main.find" = "ctrl+b"\n')
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await pilot.press("ctrl+b")
+        assert main.find.display, "the keymap's binding takes the key"
+        await wait_until(pilot, lambda: any("ctrl+b now runs" in text for _, text in notes))
+        clash = next(text for _, text in notes if "ctrl+b now runs" in text)
+        assert clash == "ctrl+b now runs main.find (Find) instead of main.memory_browser (Search memory)."
