@@ -83,7 +83,8 @@ def _read(path: Path, wanted: list[str]) -> Imported:
 def _names(imported: Imported, name: str | None) -> list[str]:
     if name is not None and len(imported.agents) != 1:
         raise ImportFailed(
-            f"--name renames one agent, but this {imported.kind} holds {len(imported.agents)}; pick one with --agent."
+            f"A new name is for one agent, but this {imported.kind} holds {len(imported.agents)}: "
+            "pick one (--agent NAME) to rename it."
         )
     names = [paths.check_name(name)] if name else [safe_name(a.name) for a in imported.agents]
     if len(set(names)) != len(names):

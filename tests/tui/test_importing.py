@@ -38,6 +38,12 @@ async def test_import_from_the_picker(tmp_path: Path) -> None:
         assert "No such file or directory" in str(_result(app).render())
 
         app.screen.query_one("#import-path", Input).value = str(tmp_path / ".memgpt")
+        app.screen.query_one("#import-name", Input).value = "ada"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "pick one" in str(_result(app).render()), timeout=60)
+        assert runtime.agent_infos(settings) == []  # nothing half-created
+
+        app.screen.query_one("#import-name", Input).value = ""
         await pilot.press("enter")
         await wait_until(pilot, lambda: "Imported" in str(_result(app).render()), timeout=60)
         shown = str(_result(app).render())

@@ -36,6 +36,7 @@ class ImportModal(ModalScreen["list[str]"]):
                 markup=False,
             )
             yield Input(placeholder="path, e.g. ~/.memgpt", id="import-path")
+            yield Input(placeholder="only these agents of it, comma-separated (optional)", id="import-agents")
             yield Input(placeholder="new name (optional, one agent only)", id="import-name")
             yield Static("", id="import-result", markup=False)
             with Horizontal(classes="buttons"):
@@ -52,14 +53,15 @@ class ImportModal(ModalScreen["list[str]"]):
         if not path:
             self._show("Type the path to import first.", error=True)
             return
-        self._import(path, self.query_one("#import-name", Input).value.strip() or None)
+        agents = [a.strip() for a in self.query_one("#import-agents", Input).value.split(",") if a.strip()]
+        self._import(path, self.query_one("#import-name", Input).value.strip() or None, agents)
 
     @work(exclusive=True, group="import")
-    async def _import(self, path: str, name: str | None) -> None:
+    async def _import(self, path: str, name: str | None, agents: list[str]) -> None:
         self.query_one("#import", Button).disabled = True
         self._show(f"Importing {path} ...")
         try:
-            lines, names = await asyncio.to_thread(self._run, path, name)
+            lines, names = await asyncio.to_thread(self._run, path, name, agents)
         except Exception as exc:  # a bad path or file: the message says why, in one line
             self._show(str(exc), error=True)
             return
@@ -68,12 +70,12 @@ class ImportModal(ModalScreen["list[str]"]):
         self.imported += names
         self._show("\n".join(lines))
 
-    def _run(self, path: str, name: str | None) -> tuple[list[str], list[str]]:
+    def _run(self, path: str, name: str | None, agents: list[str]) -> tuple[list[str], list[str]]:
         """Runs in a thread: the runtime is slow to import the first time, and imports embed."""
         from ... import runtime
         from ...config import Settings
 
-        report = runtime.import_agent(self.settings or Settings.load(), path, name)
+        report = runtime.import_agent(self.settings or Settings.load(), path, name, agents)
         return runtime.import_lines(report), [a.name for a in report.agents]
 
     def _show(self, text: str, *, error: bool = False) -> None:
