@@ -757,6 +757,12 @@ class LanceAgentStore(AgentStore):
             return False
         if self._tables[ARCHIVAL].count_rows(f"origin > {head}"):
             return False
+        if self._checkpoints:  # a restore cut short brings back older rows: the counts tell
+            info, since = self._checkpoints[-1], self._tables[MESSAGES].count_rows(f"origin > {head}")
+            if self._tables[MESSAGES].count_rows() != info.messages + since:
+                return False
+            if self._tables[ARCHIVAL].count_rows() != info.archival:
+                return False
         for name in (MESSAGES, ARCHIVAL):
             removed = self._tables.rows(attic(name), f"seq <= {head} AND del_seq > {head}", ["id", "origin"])
             if not removed.num_rows:
