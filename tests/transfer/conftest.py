@@ -15,13 +15,17 @@ LETTA = FIXTURES / "letta"  # two Letta exports: v1 with a conversation, v2 stor
 CANARY = "sk-canary-0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # the key in the fixture's credentials
 
 
-@pytest.fixture(scope="session")
-def packed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The MemGPT 0.3.25 home made by tests/fixtures/make_memgpt_home.py, unpacked once."""
-    where = tmp_path_factory.mktemp("memgpt-fixture")
-    with tarfile.open(FIXTURES / "memgpt-0.3.25-home.tar.xz") as tar:
+def unpack(name: str, where: Path) -> Path:
+    """A MemGPT home made by tests/fixtures/make_memgpt_home.py with a real pymemgpt release."""
+    with tarfile.open(FIXTURES / name) as tar:
         tar.extractall(where, filter="data")
     return where / ".memgpt"
+
+
+@pytest.fixture(scope="session")
+def packed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pymemgpt 0.3.25 home, unpacked once."""
+    return unpack("memgpt-0.3.25-home.tar.xz", tmp_path_factory.mktemp("memgpt-fixture"))
 
 
 @pytest.fixture

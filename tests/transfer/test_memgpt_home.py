@@ -15,7 +15,7 @@ from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store import registry
 from memgpt_tui.transfer.formats import import_path
 from tests.store.helpers import HashEmbedder
-from tests.transfer.conftest import CANARY, left_behind
+from tests.transfer.conftest import CANARY, left_behind, unpack
 
 
 def _rows(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -113,37 +113,36 @@ def test_paths_written_for_another_machine_fall_back_to_the_directory_given(
     assert report.agents[0].archival == 5
 
 
-def _reshape(home: Path, shape: str) -> None:
-    """Rewrite every agents.state as an older pymemgpt wrote it."""
-    db = home / "sqlite.db"
-    with closing(sqlite3.connect(db)) as con:
-        for agent_id, raw in con.execute("SELECT id, state FROM agents").fetchall():
-            state = json.loads(raw)
-            memory = state.pop("memory")
-            old = {"persona": memory["persona"]["value"], "human": memory["human"]["value"], **state}
-            if shape == "0.3.0-0.3.17":
-                old["functions"] = [{"name": "send_message", "parameters": {}}]
-            con.execute("UPDATE agents SET state = ? WHERE id = ?", (json.dumps(old), agent_id))
-        con.commit()
-
-
-@pytest.mark.parametrize("shape", ["0.3.0-0.3.17", "0.3.18", "0.3.19-0.3.25"])
+@pytest.mark.parametrize(
+    ("version", "keys"),
+    [
+        ("0.3.10", ["persona", "human", "system", "functions", "messages"]),  # 0.3.0-0.3.17
+        ("0.3.18", ["system", "persona", "human", "messages"]),
+        ("0.3.25", ["system", "memory", "messages"]),  # 0.3.19-0.3.25
+    ],
+)
 def test_each_agent_state_shape(
-    shape: str, memgpt_home: Path, root: str, embedder: HashEmbedder, base: AgentConfig
+    version: str, keys: list[str], tmp_path: Path, root: str, embedder: HashEmbedder, base: AgentConfig
 ) -> None:
-    source, window = _source(memgpt_home, "ada_companion")
-    if shape != "0.3.19-0.3.25":
-        _reshape(memgpt_home, shape)
-    import_path(root, memgpt_home, None, ["ada_companion"], base, embedder)
+    """Homes written by three real pymemgpt releases, one per shape of agents.state."""
+    home = unpack(f"memgpt-{version}-home.tar.xz", tmp_path)
+    source, window = _source(home, "ada_companion")
+    assert list(source["state"]) == keys
+    report = import_path(root, home, None, [], base, embedder)
 
+    assert report.kind == f"MemGPT {version} home" and not any("tools" in s for s in report.skipped)
     store, state = _opened(root, "ada_companion", embedder)
     try:
-        memory = source["state"]["memory"]
+        memory = source["state"].get("memory") or {
+            k: {"value": source["state"][k]} for k in ("persona", "human")
+        }
         assert {b.label: b.value for b in state.blocks} == {
             k: memory[k]["value"] for k in ("persona", "human")
         }
+        assert "Lives in Lisbon; cat named Pixel" in state.block("human").value
         assert all(b.limit == 2000 for b in state.blocks)
         assert [m.content for m in store.get_messages(state.in_context_ids)] == [r["text"] for r in window]
+        assert store.archival_count() == 5
     finally:
         store.close()
 
