@@ -254,3 +254,16 @@ class _FailsOn(HashEmbedder):
 def test_a_failure_half_way_leaves_no_agent_behind(memgpt_home: Path, root: str, base: AgentConfig) -> None:
     """The second agent fails while its archival is embedded: the first one, complete, goes too."""
     _fails(memgpt_home, root, _FailsOn("The quiet helper keeps to itself."), base)
+
+
+def test_a_home_grown_by_the_benchmark(
+    tmp_path: Path, root: str, embedder: HashEmbedder, base: AgentConfig
+) -> None:
+    """bench/import_home.py grows the fixture's recall; the import keeps its window and the rest as recall."""
+    from bench.import_home import WINDOW, scale
+
+    home = unpack("memgpt-0.3.25-home.tar.xz", tmp_path)
+    assert scale(home, 600) == 600
+    summary = import_path(root, home, None, ["ada_companion"], base, embedder).agents[0]
+
+    assert summary.in_context <= WINDOW and summary.in_context + summary.recall == 600 - 7  # 7 system copies
