@@ -114,6 +114,20 @@ async def test_find_jumps_to_messages_not_mounted_yet_and_steps_through_them(mak
         assert not main.find.display and conv.has_focus
         await pilot.press("c")
         assert pilot.app.clipboard == "question 200 about the zebra"
+        # stepping down from the last row above the gap mounts what it holds: no message is skipped
+        assert conv._gap is not None
+        children = list(conv.children)
+        above = children[children.index(conv._gap) - 1]
+        conv.select(above)
+        last = max(
+            int(r.text.split()[1]) for r in children[: children.index(above)] if isinstance(r, UserRow)
+        )
+        seen = []
+        for _ in range(6):
+            await pilot.press("down")
+            if isinstance(conv.selected, UserRow):
+                seen.append(int(conv.selected.text.split()[1]))
+        assert seen == [last + 1, last + 2]
         # scrolling down to the gap mounts what it holds, until nothing is missing
         for _ in range(20):
             if conv._gap is None:

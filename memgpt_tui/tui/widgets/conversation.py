@@ -327,12 +327,18 @@ class Conversation(VerticalScroll):
         elif scroll:
             self.scroll_to_widget(row, animate=False, immediate=True)
 
-    def action_select(self, step: int) -> None:
-        """Up/down: the previous or next message; at first, the one at the viewport's edge."""
+    async def action_select(self, step: int) -> None:
+        """Up/down: the previous or next message; at first, the one at the viewport's edge. Moving down
+        onto the gap of a find mounts what it holds first, so no message is stepped over."""
+        current = self.selected
+        gap = self._gap
+        if step > 0 and current is not None and gap is not None:
+            children = list(self.children)
+            if children.index(gap) == children.index(current) + 1:
+                await self._fill_gap()
         rows = self.rows()
         if not rows:
             return
-        current = self.selected
         if current is None:
             top, bottom = self.scroll_y, self.scroll_y + self.scrollable_content_region.height
             shown = [r for r in rows if r.virtual_region.bottom > top and r.virtual_region.y < bottom]
