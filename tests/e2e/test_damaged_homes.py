@@ -137,3 +137,27 @@ def test_a_file_where_a_directory_belongs_is_a_clear_message(tmp_path, openai_fa
     )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "agents" in run.stderr and "Not a directory" in run.stderr
+
+
+def test_delete_and_export_refuse_an_open_agent_and_a_foreign_directory(home, tmp_path):  # noqa: F811
+    root = str(home / "agents")
+    store = registry.create_store(root, "busy", HashEmbedder())
+    foreign = home / "agents" / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"meow")
+    try:
+        for attempt in (
+            lambda: registry.delete(root, "busy"),
+            lambda: registry.export_agent(root, "busy", tmp_path / "busy.zip"),
+        ):
+            with pytest.raises(StoreError, match="open in another memgpt-tui"):
+                attempt()
+    finally:
+        store.close()
+    for attempt in (
+        lambda: registry.delete(root, "photos"),
+        lambda: registry.export_agent(root, "photos", tmp_path / "photos.zip"),
+    ):
+        with pytest.raises(StoreError, match="not a memgpt-tui agent store"):
+            attempt()
+    assert (foreign / "cat.jpg").read_bytes() == b"meow"
