@@ -115,7 +115,7 @@ def _read_v2(data: dict[str, Any], path: Path) -> list[ImportedAgent]:
         agents.append(imported)
     for key in _UNCARRIED:
         if data.get(key) and agents:
-            agents[0].notes.append(f"the file's {len(data[key])} {key.replace('_', ' ')}")
+            agents[0].skipped.append(f"the file's {len(data[key])} {key.replace('_', ' ')}")
     return agents
 
 
@@ -183,14 +183,14 @@ def _agent(
         created_at=parse_time(agent["created_at"]) if agent.get("created_at") else None,
     )
     if foreign := sorted(set(tool_names) - _OUR_NAMES):
-        imported.notes.append(f"tools that are not memgpt-tui functions: {', '.join(foreign)}")
+        imported.skipped.append(f"tools that are not memgpt-tui functions: {', '.join(foreign)}")
     if copies := len(messages) - len(kept):
-        imported.notes.append(f"{copies} system messages (it is rebuilt from the prompt and core memory)")
+        imported.skipped.append(f"{copies} system messages (it is rebuilt from the prompt and core memory)")
     if agent.get("tool_rules"):
-        imported.notes.append(f"{len(agent['tool_rules'])} tool rules")
+        imported.skipped.append(f"{len(agent['tool_rules'])} tool rules")
     if agent.get("agent_type") not in (None, "memgpt_agent"):
         replies = sum(len(ms) == 2 and ms[1].source_id.endswith("#reply") for ms in converted.values())
-        imported.notes.append(
+        imported.skipped.append(
             f"the agent type {agent['agent_type']}: it runs here as a MemGPT agent"
             + (f" ({replies} plain-text replies became send_message calls)" if replies else "")
         )

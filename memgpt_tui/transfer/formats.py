@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -38,7 +38,6 @@ def import_path(
     embedder: Embedder,
     *,
     source_model: bool = True,
-    on_progress: Callable[[str], None] = lambda _: None,
 ) -> ImportReport:
     """Import every agent (or the ``wanted`` ones) that ``path`` holds. ``source_model``: use the
     source's model settings where they map onto a backend here, else ``base`` as it is."""
@@ -58,11 +57,11 @@ def import_path(
         if not source_model:
             agent.model = {}
         elif not agent.model:
-            agent.notes.append(
+            agent.skipped.append(
                 f"its model settings, which map onto no backend here (it uses {base.backend}:{base.model})"
             )
-    summaries = write(root, imported, base, embedder, names, on_progress)
-    skipped = imported.skipped + [f"{a.name}: {note}" for a in imported.agents for note in a.notes]
+    summaries = write(root, imported, base, embedder, names)
+    skipped = imported.skipped + [f"{a.name}: {note}" for a in imported.agents for note in a.skipped]
     return ImportReport(imported.kind, summaries, imported.notes, skipped)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,7 +61,7 @@ class ImportedAgent:
     passages: list[ImportedPassage] = field(default_factory=list)
     model: ModelSettings = field(default_factory=dict)
     created_at: datetime | None = None
-    notes: list[str] = field(default_factory=list)  # what could not be carried over
+    skipped: list[str] = field(default_factory=list)  # what could not be carried over
 
 
 @dataclass
@@ -209,7 +209,6 @@ def write(
     base: AgentConfig,
     embedder: Embedder,
     names: Sequence[str],
-    on_progress: Callable[[str], None] = lambda _: None,
 ) -> list[ImportedSummary]:
     """Create one agent per imported agent, under ``names``; all or none."""
     for target in names:
@@ -221,7 +220,6 @@ def write(
     summaries = []
     try:
         for agent, target in zip(imported.agents, names, strict=True):
-            on_progress(f"Importing {agent.name!r} as {target!r}")
             summaries.append(_write_one(root, agent, target, base, embedder, imported.kind))
             done.append(target)
     except BaseException:

@@ -77,7 +77,7 @@ def read_home(home: Path, wanted: list[str]) -> Imported:
     for row in chosen:
         agent = _agent(row, recall_dir / "sqlite.db")
         if archival != "chroma":
-            agent.notes.append(f"archival memory in {archival} storage (only Chroma is read)")
+            agent.skipped.append(f"archival memory in {archival} storage (only Chroma is read)")
         elif chroma.is_file():
             agent.passages = _passages(chroma, str(row["id"]))
         agents.append(agent)
@@ -163,16 +163,16 @@ def _agent(row: dict[str, Any], recall_db: Path) -> ImportedAgent:
         created_at=parse_time(row["created_at"]) if row.get("created_at") else None,
     )
     if absent:
-        agent.notes.append(f"{len(absent)} in-context messages that recall does not hold")
+        agent.skipped.append(f"{len(absent)} in-context messages that recall does not hold")
     if copies := len(messages) - len(agent.messages):
-        agent.notes.append(
+        agent.skipped.append(
             f"{copies} stored copies of the system message (it is rebuilt from the prompt and core memory)"
         )
     tools = [f.get("name") for f in state.get("functions") or [] if isinstance(f, dict)] + _names(
         row.get("tools")
     )
     if foreign := sorted({str(t) for t in tools} - set(FUNCTION_NAMES)):
-        agent.notes.append(f"tools that are not memgpt-tui functions: {', '.join(foreign)}")
+        agent.skipped.append(f"tools that are not memgpt-tui functions: {', '.join(foreign)}")
     return agent
 
 
