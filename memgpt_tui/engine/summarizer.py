@@ -8,10 +8,12 @@ from ..llm.base import LLMBackend
 from ..model.clock import format_time
 from ..model.errors import LLMError
 from ..model.messages import Message
+from ..model.text import clean
 from .prompts import template
 
 # Per-message cap when feeding evicted text to the summariser; recall keeps the full text anyway.
 MESSAGE_CHARS = 1500
+SUMMARY_CHARS_PER_WORD = 20  # a generous bound: a summary asked for N words gets 20 N characters
 
 
 def unit_starts(buffer: Sequence[Message]) -> list[int]:
@@ -73,7 +75,8 @@ async def summarize(
             reply = await llm.complete(prompt, [], require_tool=False)
         except LLMError:
             reply = None
-        text = (reply.content or "").strip() if reply else ""
+        # The model's text is cleaned and cut like any reply: the summary stays in every prompt.
+        text = clean(reply.content or "").strip()[: word_limit * SUMMARY_CHARS_PER_WORD] if reply else ""
         if not text:
             span = f"{format_time(evicted[0].created_at)} to {format_time(evicted[-1].created_at)}"
             text = f"{summary} {len(evicted)} messages from {span} were moved to recall memory.".strip()
