@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from memgpt_tui.engine.summarizer import eviction_count
+from memgpt_tui.engine.summarizer import eviction_count, summarize
 from memgpt_tui.model import events as ev
 from memgpt_tui.model.errors import ContextOverflowError
-from memgpt_tui.model.messages import Message
-from tests.fakes.scripted_llm import say
+from memgpt_tui.model.messages import Message, user_message
+from tests.fakes.scripted_llm import ScriptedLLM, say
 
 WORDS = " ".join(["word"] * 60)
 
@@ -161,3 +161,11 @@ async def test_context_full_is_a_clear_error(make_agent, llm):
     error = rec.of(ev.Error)[0]
     assert "window holds 300" in error.text
     assert agent.unanswered() is not None
+
+
+async def test_a_summary_from_the_model_is_cleaned_and_bounded():
+    llm = ScriptedLLM(summary="half \ud800 pair \x00 " * 100_000)
+    summary = await summarize(llm, None, [user_message("hello", 1)], word_limit=150)
+    summary.encode("utf-8")
+    assert "\x00" not in summary and summary.startswith("half \ufffd pair")
+    assert len(summary) <= 150 * 20
