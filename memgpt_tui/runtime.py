@@ -220,11 +220,12 @@ def import_lines(report: ImportReport) -> list[str]:
     lines = [f"Found a {report.kind}."]
     for a in report.agents:
         renamed = f" (was {a.source_name!r})" if a.source_name != a.name else ""
-        counts = f": {a.in_context} in context, {a.recall} more in recall, {a.archival} archival passages"
+        if report.kind == formats.EXPORT_KIND:  # everything, as it was exported
+            counts = f": {a.recall} messages, {a.archival} archival passages and its checkpoints"
+        else:
+            counts = f": {a.in_context} in context, {a.recall} more in recall, {a.archival} archival passages"
         model = f"; model {a.model['backend']}:{a.model['model']}" if a.model.get("backend") else ""
-        lines.append(
-            f"Imported {a.name!r}{renamed}{counts if report.kind != 'memgpt-tui export' else ''}{model}."
-        )
+        lines.append(f"Imported {a.name!r}{renamed}{counts}{model}.")
     lines += [f"Note: {note}." for note in report.notes]
     lines += [f"Not carried over: {item}." for item in report.skipped]
     return lines

@@ -19,6 +19,7 @@ from .imported import Imported, ImportedSummary, ImportFailed, safe_name, write
 
 Format = Literal["memgpt-tui", "af", "md"]
 FORMATS: tuple[Format, ...] = ("memgpt-tui", "af", "md")
+EXPORT_KIND = "memgpt-tui export"
 
 
 @dataclass
@@ -50,7 +51,9 @@ def import_path(
                 "--agent picks agents from a MemGPT home or Agent File; a memgpt-tui export holds one."
             )
         target = registry.import_agent(root, path, name, embedder)
-        return ImportReport("memgpt-tui export", [ImportedSummary(target, target, 0, 0, 0, {})])
+        info = next(i for i in registry.list_agents(root) if i["name"] == target)
+        whole = ImportedSummary(target, target, 0, info["messages"], info["archival"], {})
+        return ImportReport(EXPORT_KIND, [whole])
     imported = _read(path, list(wanted))
     names = _names(imported, name)
     for agent in imported.agents:

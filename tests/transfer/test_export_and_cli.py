@@ -130,3 +130,17 @@ def test_an_imported_agent_talks_with_its_memory(memgpt_home: Path, root: str) -
         assert "Good night, Ada." in json.dumps(prompt[1:])  # the imported window
         assert "How is my cat?" in json.dumps(prompt[-1])
         assert CANARY not in json.dumps(server.chat_requests)
+
+
+def test_our_own_export_comes_back_whole(
+    memgpt_home: Path, root: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["import", str(memgpt_home), "--agent", "ada_companion"]) == 0
+    assert cli.main(["export", "ada_companion", str(tmp_path / "ada.agent")]) == 0
+    capsys.readouterr()
+    assert cli.main(["import", str(tmp_path / "ada.agent"), "--name", "ada2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        "Found a memgpt-tui export.",
+        "Imported 'ada2': 93 messages, 5 archival passages and its checkpoints.",
+    ]
