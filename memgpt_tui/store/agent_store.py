@@ -68,6 +68,7 @@ class StoreTuning:
     index_after: int = 2_048  # unindexed rows an index may leave to a direct scan before a refresh
     segment_rows: int = 16_384  # index segments below this take the next refresh's rows (upkeep.py)
     cleanup_after: timedelta = timedelta(minutes=2)  # unreferenced Lance versions older than this go
+    small_table_rows: int = 4_096  # tables below this get LanceDB's whole-table optimize (upkeep.py)
     ann_threshold: int = 20_000  # archival rows before an ANN index pays for itself (exact below)
     ann_retrain_factor: float = 4.0  # retrain the ANN index when the table grew this much since
     ann_probes: int = 10  # ANN partitions searched per query (with the refine: recall@10 ~1, bench/search.py)
@@ -850,9 +851,12 @@ class LanceAgentStore(AgentStore):
                 if not self._stop.is_set() and self._upkeep_due(name):
                     table = self._tables[name]
                     with self._flush_lock:
-                        upkeep.compact(table)
-                        upkeep.refresh_indexes(table, self.tuning.index_after, self.tuning.segment_rows)
-                        upkeep.cleanup(table, self.tuning.cleanup_after)
+                        if not upkeep.whole_round(
+                            table, self.tuning.small_table_rows, self.tuning.cleanup_after
+                        ):
+                            upkeep.compact(table)
+                            upkeep.refresh_indexes(table, self.tuning.index_after, self.tuning.segment_rows)
+                            upkeep.cleanup(table, self.tuning.cleanup_after)
                         self._commits[name] = 0
                         if name == ARCHIVAL:
                             self._bulk_rows = 0

@@ -3,7 +3,8 @@ cleanup of old versions, each costing about what was written since the last roun
 
 ``Table.optimize()`` is avoided on purpose: it rewrites every fragment under a million rows and merges
 every index on each call, so upkeep (and with it the bytes written per checkpoint) would grow with
-the history. Instead:
+the history. Tables under ``StoreTuning.small_table_rows`` rows are the exception: rewriting them
+whole is cheap, so they get ``optimize()`` (``whole_round``). Above that:
 
 - compaction is size-tiered: the small fragments written since the last round are merged into one,
   and so is every run of ``_FANOUT`` neighbouring fragments of one size tier. A table keeps O(log n)
@@ -32,6 +33,16 @@ MAX_FRAGMENT_ROWS = 1 << 16  # fragments this big are left alone: scans barely g
 _FANOUT = 4  # fragments of one size tier merged at once
 _SMALL_ROWS = 16  # fragments smaller than this (single commits) are always merged
 _DELETED_SHARE = 0.1
+
+
+def whole_round(table: Table, below_rows: int, older_than: timedelta) -> bool:
+    """A small table's round in one call of LanceDB's own ``optimize`` (True if it was small enough):
+    rewriting a few thousand rows costs about what a tiered round does, and it spares loading pylance,
+    a second copy of the Lance core (some 60 MB resident), into an agent whose history is short."""
+    if table.count_rows() >= below_rows:
+        return False
+    table.optimize(cleanup_older_than=older_than)
+    return True
 
 
 def compact(table: Table) -> bool:

@@ -108,7 +108,9 @@ def test_index_folds_add_segments_merged_by_size_tier() -> None:
 
 
 def test_index_folds_keep_few_segments_and_find_every_row(open_store: Callable[..., LanceAgentStore]) -> None:
-    tuning = StoreTuning(flush_interval=3600, compact_after=2, index_after=8, segment_rows=16)
+    tuning = StoreTuning(
+        flush_interval=3600, compact_after=2, index_after=8, segment_rows=16, small_table_rows=0
+    )  # the tiered path, which tables take past a few thousand rows
     store = open_store(tuning=tuning)
     state = make_state()
     for i in range(60):
@@ -128,7 +130,11 @@ def test_index_folds_keep_few_segments_and_find_every_row(open_store: Callable[.
 
 def test_restore_after_tiered_compaction_and_cleanup(open_store: Callable[..., LanceAgentStore]) -> None:
     tuning = StoreTuning(
-        flush_interval=0.01, compact_after=2, index_after=8, cleanup_after=timedelta(milliseconds=1)
+        flush_interval=0.01,
+        compact_after=2,
+        index_after=8,
+        cleanup_after=timedelta(milliseconds=1),
+        small_table_rows=0,
     )
     store = open_store(tuning=tuning)
     state = make_state()
@@ -159,3 +165,17 @@ def test_search_reads_the_right_rows_after_a_compaction(store: LanceAgentStore) 
         assert upkeep.compact(store._tables[ARCHIVAL])  # every row gets a new row id
     after = store.archival_search("boats", 0, 10)
     assert after == before and sorted(p.text for p in after.items) == facts
+
+
+def test_a_small_table_is_optimized_whole_each_round(open_store: Callable[..., LanceAgentStore]) -> None:
+    store = open_store(tuning=StoreTuning(flush_interval=3600, compact_after=2))
+    state = make_state()
+    for i in range(30):
+        turn(store, state, f"small talk {i}", "ok")
+        store.sync()
+        store.maintain()
+    stats = store.storage_stats()
+    assert stats[MESSAGES]["fragments"] <= 2 and stats[CHECKPOINTS]["fragments"] <= 2
+    text = store._tables[MESSAGES].index_stats("text_idx")
+    assert text is not None and text.num_unindexed_rows <= 3  # folded by the same round
+    assert [m.user_text() for m in store.search_messages("talk 17", 0, 1).items] == ["small talk 17"]
