@@ -167,6 +167,8 @@ def _agent(
     context: list[str],
     tool_names: list[str],
 ) -> ImportedAgent:
+    if twice := [label for label, n in Counter(b.label for b in blocks).items() if n > 1]:
+        raise ImportFailed(f"Agent {name!r} has two blocks labelled {twice[0]!r}; nothing was imported.")
     replies_in_text = agent.get("agent_type") not in (None, "memgpt_agent")
     converted = {raw["id"]: _messages(raw, replies_in_text) for raw in raw_messages}
     messages = [m for ms in converted.values() for m in ms]

@@ -207,6 +207,11 @@ def test_duplicate_ids(tmp_path: Path, root: str, embedder: HashEmbedder, base: 
 
     assert "'block-0' is used twice" in _fails(_v2_variant(tmp_path, duplicate), root, embedder, base)
 
+    def relabel(data: dict[str, Any]) -> None:
+        data["blocks"][1]["label"] = data["blocks"][0]["label"]
+
+    assert "two blocks labelled 'human'" in _fails(_v2_variant(tmp_path, relabel), root, embedder, base)
+
 
 @pytest.mark.parametrize(
     ("change", "said"),
