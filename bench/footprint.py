@@ -4,7 +4,8 @@ A fresh Python process imports the Client, creates an agent (``Client.create_age
 from before the import) and drives ``--turns`` turns through ``Client.user_message``
 against the OpenAI-compatible fake in a process of its own; every tenth turn the model edits core memory
 (``core_memory_append``, then ``send_message`` on the heartbeat). The process's peak resident memory
-(``ru_maxrss``) is read at the end. Each run is a new process, so nothing is warm but the page cache.
+(``ru_maxrss``) is read at the end; CPU times (all threads of the process) sit next to the wall times,
+as they hold still on a busy machine. Each run is a new process, so nothing is warm but the page cache.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
         no_verify=True,
         context_window=8192,
     )
-    called = time.perf_counter()
+    called, cpu = time.perf_counter(), time.process_time()
     client.create_agent("bench")
-    created = time.perf_counter()
+    created, cpu_created = time.perf_counter(), time.process_time()
     seconds = []
     edits = 0
     for turn in range(turns):
@@ -57,11 +58,14 @@ def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
         replies = client.user_message("bench", workload_text(turn))
         seconds.append(time.perf_counter() - start)
         edits += any(r.get("function_call") == "core_memory_append" for r in replies)
+    cpu_turns = (time.process_time() - cpu_created) / turns
     client.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {
         "process": created - began,
         "create": created - called,
+        "create_cpu": cpu_created - cpu,
+        "turn_cpu": cpu_turns,
         "turns": seconds,
         "edits": edits,
         "peak_mb": peak,
@@ -86,6 +90,8 @@ def measure(turns: int, runs: int) -> list[Figure]:
     peak = [r["peak_mb"] for r in results]
     create = [r["create"] for r in results]
     process = [r["process"] for r in results]
+    create_cpu = [r["create_cpu"] for r in results]
+    turn_cpu = [r["turn_cpu"] * 1000 for r in results]
     per_turn = [statistics.median(r["turns"]) * 1000 for r in results]
     edits = results[0]["edits"]
     note = f"{turns} turns ({edits} core-memory edits) through the Client, {runs} fresh processes"
@@ -96,8 +102,12 @@ def measure(turns: int, runs: int) -> list[Figure]:
                percentile(create, 95), PEER_CREATE_S, note=f"{runs} fresh processes"),
         Figure("create an agent: import, Client() and create_agent", statistics.median(process), "s",
                percentile(process, 95), note="what a script that only creates an agent waits for"),
+        Figure("create an agent: CPU time of Client.create_agent", statistics.median(create_cpu), "s",
+               max(create_cpu), note="all threads; steadier than wall time on a busy machine"),
         Figure("Client turn, median of each run", statistics.median(per_turn), "ms", max(per_turn),
                note="includes the fake server's reply; reported only"),
+        Figure("Client turn, CPU time", statistics.median(turn_cpu), "ms", max(turn_cpu),
+               note="this process's CPU per turn, all threads (the fake server runs apart)"),
     ]  # fmt: skip
 
 

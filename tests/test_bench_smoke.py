@@ -124,7 +124,9 @@ def test_footprint() -> None:
         "Client peak RSS, 10 turns",
         "create an agent: Client.create_agent",
         "create an agent: import, Client() and create_agent",
+        "create an agent: CPU time of Client.create_agent",
         "Client turn, median of each run",
+        "Client turn, CPU time",
     ]
     assert "1 core-memory edits" in figures[0].note  # the tenth turn edits core memory
 
