@@ -13,8 +13,6 @@ from .functions import TOOL_SCHEMAS
 from .session import Session
 from .summarizer import eviction_count, summarize
 
-MESSAGE_ROOM = 1024  # tokens a window must leave for messages beyond its fixed prompt and a reply
-
 
 class ContextWindow:
     builder: ContextBuilder
@@ -113,10 +111,11 @@ class ContextWindow:
 
     async def check_room(self) -> None:
         """Refuse a window too small for the fixed prompt (system prompt, functions, core memory), a
-        reply and a conversation: the agent could never answer in it."""
+        reply and a conversation: the agent could never answer in it. The reply and the conversation
+        each need an eighth of the window at least."""
         fixed = (await self.assemble([])).breakdown.total
-        needed = fixed + self.reply_reserve() + MESSAGE_ROOM
-        if self.limit < needed:
+        if fixed + self.reply_reserve() + self.limit // 8 > self.limit:
+            needed = -(-fixed * 4 // (3 * 256)) * 256  # the fixed prompt in three quarters, rounded up
             raise AgentError(
                 f"A context window of {self.limit:,} tokens cannot hold the fixed prompt ({fixed:,} tokens: "
                 "system prompt, functions and core memory), a reply and a conversation. "

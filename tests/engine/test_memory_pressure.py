@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from memgpt_tui.engine.summarizer import eviction_count, summarize
 from memgpt_tui.model import events as ev
-from memgpt_tui.model.errors import ContextOverflowError
+from memgpt_tui.model.errors import AgentError, ContextOverflowError
 from memgpt_tui.model.messages import Message, user_message
 from tests.fakes.scripted_llm import ScriptedLLM, say
 
@@ -154,13 +156,20 @@ async def test_usage_prompt_tokens_reconciles_the_gauge(make_agent, llm):
     assert agent.window.builder.correction != 0
 
 
-async def test_context_full_is_a_clear_error(make_agent, llm):
-    agent, rec = await make_agent(context_window=300)
+async def test_a_message_that_cannot_fit_the_window_is_refused_at_the_door(make_agent, llm):
+    agent, rec = await make_agent(context_window=800)
+    before = agent.recall_count
     llm.queue(say("never"))
-    await agent.send(" ".join(["huge"] * 400))
+    await agent.send(" ".join(["huge"] * 1000))
     error = rec.of(ev.Error)[0]
-    assert "window holds 300" in error.text
-    assert agent.unanswered() is not None
+    assert "The message is 1,0" in error.text and "context window of 800" in error.text
+    assert "Nothing was sent" in error.hint
+    assert agent.unanswered() is None and agent.recall_count == before and not llm.requests
+
+
+async def test_a_window_smaller_than_the_fixed_prompt_is_refused(make_agent):
+    with pytest.raises(AgentError, match="Use --context-window"):
+        await make_agent(context_window=300)
 
 
 async def test_a_summary_from_the_model_is_cleaned_and_bounded():
