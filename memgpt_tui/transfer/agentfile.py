@@ -63,6 +63,24 @@ def load_json(path: Path) -> dict[str, Any]:
 
 def read_agent_file(path: Path, wanted: Sequence[str]) -> Imported:
     data = load_json(path)
+    try:
+        imported = _read(data, path)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a field missing or of a wrong type
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise ImportFailed(
+            f"{path} is not a well-formed Agent File ({detail}); nothing was imported."
+        ) from exc
+    by_name = {a.name: a for a in imported.agents}
+    if missing := [n for n in wanted if n not in by_name]:
+        raise ImportFailed(
+            f"No agent named {', '.join(map(repr, missing))} in {path} (it has: {', '.join(by_name)})."
+        )
+    if wanted:
+        imported.agents = [by_name[n] for n in wanted]
+    return imported
+
+
+def _read(data: dict[str, Any], path: Path) -> Imported:
     if isinstance(data.get("agents"), list):
         imported = Imported("Letta Agent File (v2)", _read_v2(data, path))
     elif "core_memory" in data and isinstance(data.get("messages"), list):
@@ -71,13 +89,6 @@ def read_agent_file(path: Path, wanted: Sequence[str]) -> Imported:
         )
     else:
         raise ImportFailed(f"{path} is JSON but not a Letta Agent File (no agents or core_memory).")
-    by_name = {a.name: a for a in imported.agents}
-    if missing := [n for n in wanted if n not in by_name]:
-        raise ImportFailed(
-            f"No agent named {', '.join(map(repr, missing))} in {path} (it has: {', '.join(by_name)})."
-        )
-    if wanted:
-        imported.agents = [by_name[n] for n in wanted]
     return imported
 
 

@@ -75,7 +75,13 @@ def read_home(home: Path, wanted: list[str]) -> Imported:
     chroma = _where(config, "archival_storage", home / "chroma", notes) / "chroma.sqlite3"
     agents = []
     for row in chosen:
-        agent = _agent(row, recall_dir / "sqlite.db")
+        try:
+            agent = _agent(row, recall_dir / "sqlite.db")
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a field missing or of a wrong type
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+            raise ImportFailed(
+                f"Agent {row['name']!r} in {home} cannot be read ({detail}); nothing was imported."
+            ) from exc
         if archival != "chroma":
             agent.skipped.append(f"archival memory in {archival} storage (only Chroma is read)")
         elif chroma.is_file():

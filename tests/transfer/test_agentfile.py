@@ -228,6 +228,20 @@ def test_dangling_ids(
     assert said in message and "does not hold" in message
 
 
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d["blocks"][0].pop("label"), "missing 'label'"),
+        (lambda d: d["agents"][0]["messages"].append("hello"), "not a well-formed Agent File"),
+        (lambda d: d["blocks"][0].update(limit="lots"), "not a well-formed Agent File"),
+    ],
+)
+def test_malformed_entries(
+    change, said: str, tmp_path: Path, root: str, embedder: HashEmbedder, base: AgentConfig
+) -> None:  # type: ignore[no-untyped-def]
+    assert said in _fails(_v2_variant(tmp_path, change), root, embedder, base)
+
+
 def test_v1_index_past_the_end(tmp_path: Path, root: str, embedder: HashEmbedder, base: AgentConfig) -> None:
     data = json.loads(V1.read_text())
     data["in_context_message_indices"].append(len(data["messages"]))

@@ -231,6 +231,17 @@ def test_older_and_newer_layouts_get_a_clear_message(
     assert "is a Letta home" in _fails(memgpt_home, root, embedder, base)
 
 
+def test_a_state_of_the_wrong_shape(
+    memgpt_home: Path, root: str, embedder: HashEmbedder, base: AgentConfig
+) -> None:
+    with closing(sqlite3.connect(memgpt_home / "sqlite.db")) as con:
+        state = json.loads(con.execute("SELECT state FROM agents WHERE name = 'Quiet Helper'").fetchone()[0])
+        state["memory"]["human"]["limit"] = "lots"
+        con.execute("UPDATE agents SET state = ? WHERE name = 'Quiet Helper'", (json.dumps(state),))
+        con.commit()
+    assert "Agent 'Quiet Helper'" in _fails(memgpt_home, root, embedder, base)
+
+
 def test_an_agent_name_the_home_does_not_hold(
     memgpt_home: Path, root: str, embedder: HashEmbedder, base: AgentConfig
 ) -> None:
