@@ -3,6 +3,7 @@ function calls with their results and system events folded in ``<details>``."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
@@ -31,27 +32,32 @@ def render(state: AgentState, messages: Sequence[Message]) -> str:
     for m in messages:
         when = format_time(m.created_at)
         if m.kind == "user_message":
-            out += ["", f"### You · {when}", "", m.user_text() or ""]
+            out += ["", f"### You · {when}", "", _plain(m.user_text() or "")]
         elif m.role == "assistant":
             out += ["", f"### {state.name} · {when}"]
             if m.content:
-                out += _details("Inner thoughts", m.content)
+                out += _details("Inner thoughts", _plain(m.content))
             for call in m.tool_calls:
                 out += _call(call, results.get(call.id))
         elif m.role == "tool" and m.tool_call_id not in called:
             out += _details(f"Function result: {m.name or 'unknown'}", _fenced(*_pretty(m.content or "")))
         elif m.role == "user":
-            out += _details(f"{_EVENTS.get(m.kind, 'System event')} · {when}", _event_text(m))
+            out += _details(f"{_EVENTS.get(m.kind, 'System event')} · {when}", _plain(_event_text(m)))
     return "\n".join(out).rstrip() + "\n"
 
 
 def _call(call: ToolCall, result: Message | None) -> list[str]:
     if call.name == "send_message":
-        return ["", _argument(call.arguments, "message") or call.arguments]
+        return ["", _plain(_argument(call.arguments, "message") or call.arguments)]
     body = f"Arguments:\n\n{_fenced(*_pretty(call.arguments))}"
     if result is not None:
         body += f"\n\nResult:\n\n{_fenced(*_pretty(result.content or ''))}"
     return _details(f"Function call: {call.name}", body)
+
+
+def _plain(text: str) -> str:
+    """Text shown as it is: an angle bracket in it must not open or close an HTML tag (``</details>``)."""
+    return html.escape(text, quote=False)
 
 
 def _details(summary: str, body: str) -> list[str]:

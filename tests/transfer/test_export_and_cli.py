@@ -17,7 +17,7 @@ from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.transfer.formats import export_agent, import_path
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.store.helpers import HashEmbedder
-from tests.transfer.conftest import CANARY, left_behind
+from tests.transfer.conftest import CANARY, LETTA, left_behind
 
 
 def test_markdown_of_a_conversation_with_tool_calls(
@@ -39,6 +39,23 @@ def test_markdown_of_a_conversation_with_tool_calls(
     assert "<details><summary>Heartbeat · " in between
     assert not re.search(r"^#{1,3} ada_companion.*\n+```", text, re.M)  # replies are not code blocks
     assert "\n\n\n" not in text
+
+
+def test_markdown_keeps_angle_brackets_as_text(
+    root: str, embedder: HashEmbedder, base: AgentConfig, tmp_path: Path
+) -> None:
+    af = json.loads(LETTA.joinpath("memgpt_agent_with_convo.v1.af").read_text())
+    user = next(m for m in af["messages"] if '"user_message"' in m["content"][0]["text"])
+    envelope = json.loads(user["content"][0]["text"])
+    envelope["message"] = "Is </details> <b>bold</b>?"
+    user["content"][0]["text"] = json.dumps(envelope)
+    path = tmp_path / "brackets.af"
+    path.write_text(json.dumps(af))
+    import_path(root, path, "brackets", [], base, embedder)
+    text = export_agent(root, "brackets", tmp_path / "b.md").read_text()
+
+    assert "Is &lt;/details&gt; &lt;b&gt;bold&lt;/b&gt;?" in text
+    assert text.count("<details>") == text.count("</details>")
 
 
 def test_cli_import_says_what_it_found_and_what_it_left(
