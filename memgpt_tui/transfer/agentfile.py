@@ -297,7 +297,7 @@ def export_v2(
 ) -> dict[str, Any]:
     """A v2 Agent File of one agent: its blocks, our functions as tools, and the in-context window with
     the system message first, as the model sees it. Never a key: AgentConfig holds none."""
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {
             "id": f"block-{n}",
             "label": b.label,

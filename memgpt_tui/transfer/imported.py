@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -152,7 +152,7 @@ def _numbered(agent: ImportedAgent) -> tuple[list[Message], list[str]]:
     return messages, [new_ids[i] for i in agent.in_context]
 
 
-def without_orphans(window: list[str], roles: dict[str, str]) -> list[str]:
+def without_orphans(window: list[str], roles: Mapping[str, str]) -> list[str]:
     """The window minus leading tool results whose call fell out of it (they go to recall only)."""
     start = 0
     while start < len(window) and roles[window[start]] == "tool":
