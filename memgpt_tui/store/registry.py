@@ -21,7 +21,7 @@ from ..model.errors import AgentLocked, StoreError
 from . import location, paths
 from .api import Embedder
 from .lock import lock_for
-from .meta import AgentMeta, EmbeddingInfo, check_embedding, read_meta, write_meta
+from .meta import AgentMeta, EmbeddingInfo, check_embedding, meta_uri, read_meta, write_meta
 from .rows import ALL_TABLES
 
 if TYPE_CHECKING:  # LanceDB takes a second to import: listing agents must not pay for it
@@ -113,7 +113,10 @@ def _claim(uri: str, name: str) -> None:
     """Make the agent's directory, failing if another process made it first: two processes creating
     one name at once must not both go on (the loser's cleanup would delete the winner's agent)."""
     if not paths.is_local(uri):
-        location.make_dir(uri)
+        # no directories in an object store: whoever creates agent.json first (a conditional put) has
+        # the name; the real metadata replaces this placeholder right after
+        if location.create_new(meta_uri(uri), b"{}") is None:
+            raise _taken(name)
         return
     path = paths.local_path(uri)
     for parent in reversed([p for p in path.parents if not p.exists()]):  # private from the top down

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from memgpt_tui.client import Client
-from memgpt_tui.model.errors import AgentLocked
+from memgpt_tui.model.errors import AgentLocked, StoreError
 from memgpt_tui.store import location, paths, registry
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
 from memgpt_tui.store.lock import LEASE_FILE
@@ -192,3 +192,14 @@ def test_a_holder_whose_lease_was_taken_over_stops_writing(bucket: str) -> None:
         turn(store, state, "after", "refused")
     with pytest.raises(AgentLocked, match="lost its lease"):
         store.close()
+
+
+def test_of_two_machines_creating_one_name_only_one_gets_it(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = paths.store_uri(bucket, "ada")
+    assert location.create_new(paths.join(uri, "agent.json"), b"{}") is not None  # the other machine won
+    monkeypatch.setattr(location, "exists", lambda _uri: False)  # after this one looked for the name
+    with pytest.raises(StoreError, match="already exists"):
+        registry.create_store(bucket, "ada", HashEmbedder())
+    assert location.read_bytes(paths.join(uri, "agent.json")) == b"{}"  # the loser removed nothing
