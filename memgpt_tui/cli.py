@@ -25,6 +25,11 @@ def _agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--function-calling", choices=get_args(FunctionCalling), help="for openai-compatible servers"
     )
+    parser.add_argument(
+        "--wrapper",
+        help="completion mode: render the context as one prompt in this format (transcript, chatml, "
+        "llama3, gemma), constrained by a grammar; `none` for the chat endpoint",
+    )
     parser.add_argument("--context-window", type=int, help="context window in tokens for a new agent")
     parser.add_argument(
         "--no-verify", action="store_true", default=None, help="skip first-message verification"
@@ -81,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {
-        k: getattr(args, k, None) for k in (*AGENT_FLAGS, "function_calling", "no_verify")
+        k: getattr(args, k, None) for k in (*AGENT_FLAGS, "function_calling", "wrapper", "no_verify")
     }
     return Settings.load(**overrides)
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     base_url: str | None = None
     api_key: SecretStr | None = None
     function_calling: FunctionCalling | None = None
+    # Completion mode: the wrapper that renders the context as one prompt (see ``llm/wrappers``);
+    # None: the backend's default, "none": the chat endpoint.
+    wrapper: str | None = None
     context_window: int | None = None
     request_timeout: float = 120.0
     max_retries: int = 3

@@ -1,5 +1,9 @@
 """The bundled local model: gemma-3-270m behind llama-cpp-python's OpenAI-compatible server.
 
+By default it speaks completion mode through a wrapper (``llm/completion.py``): the bundled GGUF is a
+base model, which continues a transcript far better than it follows a chat. ``wrapper="none"`` keeps
+the chat endpoint with JSON mode instead.
+
 The server runs as a child process on a free loopback port, in its own process group, and is
 supervised: started on first use, restarted once if it dies, stopped when the app exits.
 """
@@ -24,7 +28,8 @@ from typing import Any
 import openai
 
 from memgpt_tui.config import ensure_private_dir, home_dir
-from memgpt_tui.llm import json_mode
+from memgpt_tui.llm import json_mode, wrappers
+from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import EstimateTokenizer, ServerTokenizer
@@ -47,6 +52,11 @@ _HINT = (
 
 # A reply is a short JSON function call; without a cap a 270M model can ramble until the window is full.
 _MAX_REPLY_TOKENS = 512
+# The wrapper the bundled model works best with (``python -m bench --only agent`` compares them).
+DEFAULT_WRAPPER = "transcript"
+# Sampling for completion mode: the grammar fixes the form, a low temperature keeps a small model
+# close to what the transcript shows.
+_TEMPERATURE = 0.2
 
 
 # Runs llama_cpp.server after asking Linux to kill it when its parent goes away (PR_SET_PDEATHSIG),
@@ -324,8 +334,9 @@ class EmbeddedTokenizer:
 
 
 class EmbeddedBackend:
-    """The LLMBackend of the bundled model: JSON mode through ``OpenAIBackend``, against a server
-    that is (re)started as needed."""
+    """The LLMBackend of the bundled model, against a server that is (re)started as needed: completion
+    mode through ``wrapper`` (a name in ``wrappers.WRAPPERS``), or with ``"none"`` JSON mode on the
+    chat endpoint through ``OpenAIBackend``."""
 
     name = "embedded"
 
@@ -337,40 +348,63 @@ class EmbeddedBackend:
         timeout: float = 120.0,
         max_retries: int = 2,
         server: EmbeddedServer | None = None,
+        wrapper: str = DEFAULT_WRAPPER,
     ) -> None:
         self.model = model
         self.context_window = context_window
         self.server = server or EmbeddedServer(n_ctx=context_window)
         self.tokenizer: Tokenizer = EmbeddedTokenizer(self)
-        self.layout: PromptLayout = JsonModeLayout(self.tokenizer, fold_system=True, template=gemma_prompt)
+        self.wrapper = None if wrapper == "none" else wrappers.get(wrapper)
+        self.layout: PromptLayout = (
+            JsonModeLayout(self.tokenizer, fold_system=True, template=gemma_prompt)
+            if self.wrapper is None
+            else WrapperLayout(self.wrapper, self.tokenizer)
+        )
         self._timeout = timeout
         self._max_retries = max_retries
-        self._client: OpenAIBackend | None = None
+        self._client: OpenAIBackend | CompletionBackend | None = None
         self._usage_counter: ServerTokenizer | None = None  # uncached: whole prompts are counted once
 
-    async def connect(self) -> OpenAIBackend:
+    async def connect(self) -> OpenAIBackend | CompletionBackend:
         """The client for the running server, starting (or restarting) the server first."""
         await self.server.ensure_running()
         url = self.server.base_url
         assert url is not None
         if self._client is None or self._client.base_url != url:
             await self._close_clients()
-            self._client = OpenAIBackend(
+            self._client = self._connect(url)
+            self._usage_counter = ServerTokenizer(url, api_key=_API_KEY, cache_size=1)
+        return self._client
+
+    def _connect(self, url: str) -> OpenAIBackend | CompletionBackend:
+        if self.wrapper is not None:
+            return CompletionBackend(
                 name=self.name,
                 model=self.model,
                 base_url=url,
                 api_key=_API_KEY,
-                function_calling="json",
+                wrapper=self.wrapper,
+                tokenizer=ServerTokenizer(url, api_key=_API_KEY),
                 context_window=self.context_window,
                 timeout=self._timeout,
                 max_retries=self._max_retries,
-                tokenizer=ServerTokenizer(url, api_key=_API_KEY),
-                json_response_format="json_object",
-                fold_system=True,
                 max_tokens=_MAX_REPLY_TOKENS,
+                temperature=_TEMPERATURE,
             )
-            self._usage_counter = ServerTokenizer(url, api_key=_API_KEY, cache_size=1)
-        return self._client
+        return OpenAIBackend(
+            name=self.name,
+            model=self.model,
+            base_url=url,
+            api_key=_API_KEY,
+            function_calling="json",
+            context_window=self.context_window,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+            tokenizer=ServerTokenizer(url, api_key=_API_KEY),
+            json_response_format="json_object",
+            fold_system=True,
+            max_tokens=_MAX_REPLY_TOKENS,
+        )
 
     async def complete(
         self,
@@ -399,14 +433,19 @@ class EmbeddedBackend:
     ) -> None:
         """The server reports no usage on streamed replies: count the prompt it was sent instead."""
         assert self._usage_counter is not None
-        turns = json_mode.to_text_turns(messages, tools, fold_system=True)
-        texts = [gemma_prompt(turns), *([response.raw] if response.raw else [])]
+        texts = [self.prompt(messages, tools), *([response.raw] if response.raw else [])]
         counts = await self._usage_counter.count(texts)
         if not self._usage_counter.exact:
             return
         response.prompt_tokens = counts[0]
         if response.raw and response.completion_tokens is None:
             response.completion_tokens = counts[1] - 1  # the tokenize endpoint adds <bos>
+
+    def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
+        """The prompt text the server evaluates for this context (before its leading <bos>)."""
+        if self.wrapper is not None:
+            return self.wrapper.prompt(messages, tools)
+        return gemma_prompt(json_mode.to_text_turns(messages, tools, fold_system=True))
 
     async def _close_clients(self) -> None:
         if self._client is not None:

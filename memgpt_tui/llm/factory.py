@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from memgpt_tui.config import ConfigError, Settings
+from memgpt_tui.llm import wrappers
 from memgpt_tui.llm.base import LLMBackend
-from memgpt_tui.llm.embedded import EmbeddedBackend
+from memgpt_tui.llm.completion import CompletionBackend
+from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, EmbeddedBackend
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
 
@@ -17,14 +19,23 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
     """The backend for ``config``. The API key comes from the settings, else from where the official
     client looks for it (``OPENAI_API_KEY``); agent configurations never hold one."""
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    wrapper = settings.wrapper
+    if wrapper not in (None, "none") and wrapper not in wrappers.WRAPPERS:
+        raise ConfigError(f"No wrapper named {wrapper!r}. Known: {', '.join(wrappers.WRAPPERS)}, or none.")
     if config.backend == "embedded":
         return EmbeddedBackend(
             model=config.model,
             context_window=config.context_window,
             timeout=settings.request_timeout,
             max_retries=settings.max_retries,
+            wrapper=wrapper or DEFAULT_WRAPPER,
         )
     if config.backend == "openai":
+        if wrapper not in (None, "none"):
+            raise ConfigError(
+                "The openai backend calls functions natively; --wrapper is for servers with a completions "
+                "endpoint (--backend openai-compatible)."
+            )
         if api_key is None and not os.environ.get("OPENAI_API_KEY"):
             raise ConfigError(
                 "The openai backend needs an API key: set OPENAI_API_KEY, or api_key in the config "
@@ -46,6 +57,21 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
         raise ConfigError(
             "The openai-compatible backend needs a server URL: pass --base-url or set base_url in the config."
         )
+    # Exact counts where the server has a tokenize endpoint; it falls back to estimates (marked
+    # inexact) on the first 404.
+    tokenizer = ServerTokenizer(base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY"))
+    if wrapper not in (None, "none"):
+        return CompletionBackend(
+            name="openai-compatible",
+            model=config.model,
+            base_url=base_url,
+            api_key=api_key,
+            wrapper=wrappers.get(wrapper),
+            tokenizer=tokenizer,
+            context_window=config.context_window,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+        )
     return OpenAIBackend(
         name="openai-compatible",
         model=config.model,
@@ -55,8 +81,6 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
         context_window=config.context_window,
         timeout=settings.request_timeout,
         max_retries=settings.max_retries,
-        # Exact counts where the server has a tokenize endpoint; it falls back to estimates (marked
-        # inexact) on the first 404.
-        tokenizer=ServerTokenizer(base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY")),
+        tokenizer=tokenizer,
         json_response_format="json_schema",
     )

@@ -162,7 +162,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def backend(home: Path) -> AsyncIterator[EmbeddedBackend]:
-    llm = EmbeddedBackend()
+    llm = EmbeddedBackend(wrapper="none")  # the chat endpoint in JSON mode; completion mode: tests/e2e
     yield llm
     await llm.aclose()
 

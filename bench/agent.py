@@ -1,0 +1,170 @@
+"""A scripted memory task on the embedded model, once per wrapper: does the agent remember?
+
+A new agent on the bundled model hears a few facts told in plain sentences (a name, a job, a family
+member, an allergy, a city), some small talk, then questions about the facts. Per wrapper
+(``none`` is the chat endpoint with JSON mode):
+  parse rate: model replies that read as one valid function call;
+  facts saved: facts whose key word reached core memory (any block);
+  questions answered: questions whose send_message replies name the fact;
+  s/turn: median seconds from a user message to the end of its chain of steps;
+  first token, warm: median seconds from a request to its first streamed token, the first
+    request of the run (a cold prompt cache) left out.
+Chains are capped at ``CHAIN_LIMIT`` steps per user turn to keep the run bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from memgpt_tui import runtime
+from memgpt_tui.config import Limits, Settings
+from memgpt_tui.llm.base import LLMBackend, LLMResponse, OnToken
+from memgpt_tui.model import events as ev
+
+from .common import Figure, private_home
+from .report import standalone
+
+CHAIN_LIMIT = 3
+WRAPPERS = ["transcript", "gemma", "chatml", "none"]
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    fact: str | None = None  # a word core memory should hold after a fact
+    answer: str | None = None  # a word the reply to a question should contain
+
+
+TASK = [
+    Line("Hi there! I'm Kofi, nice to meet you.", fact="Kofi"),
+    Line("What a grey and rainy morning it has been."),
+    Line("I work as a pharmacist in a small shop near the harbour.", fact="pharmacist"),
+    Line("My daughter Ines turned seven last Sunday!", fact="Ines"),
+    Line("Do you like music?"),
+    Line("Careful with snacks around me: I am allergic to peanuts.", fact="peanut"),
+    Line("We moved to Tampere two years ago.", fact="Tampere"),
+    Line("Tell me something fun, please."),
+    Line("Do you remember my name?", answer="Kofi"),
+    Line("What do I do for a living?", answer="pharmacist"),
+    Line("What is my daughter called?", answer="Ines"),
+    Line("Which food must I avoid?", answer="peanut"),
+    Line("Which city do we live in now?", answer="Tampere"),
+]
+
+
+@dataclass
+class Run:
+    wrapper: str
+    replies: int = 0
+    parsed: int = 0
+    first_tokens: list[float] = field(default_factory=list)
+    turn_seconds: list[float] = field(default_factory=list)
+    answered: int = 0
+    saved: int = 0
+    sent: list[str] = field(default_factory=list)
+
+
+class Recorder:
+    """The agent's backend, with every reply and its first token's time noted for the run."""
+
+    def __init__(self, llm: LLMBackend, run: Run) -> None:
+        self._llm = llm
+        self._run = run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        on_token: OnToken | None = None,
+        require_tool: bool = True,
+    ) -> LLMResponse:
+        started, first = time.perf_counter(), []
+
+        def token(channel: Any, text: str) -> None:
+            if not first:
+                first.append(time.perf_counter() - started)
+            if on_token is not None:
+                on_token(channel, text)
+
+        response = await self._llm.complete(messages, tools, on_token=token, require_tool=require_tool)
+        self._run.replies += 1
+        self._run.parsed += response.parse_error is None and bool(response.tool_calls)
+        self._run.first_tokens += first
+        return response
+
+
+async def one_wrapper(wrapper: str, task: list[Line]) -> Run:
+    settings = Settings.load(
+        backend="embedded", wrapper=wrapper, no_verify=True, limits=Limits(chain_limit=CHAIN_LIMIT)
+    )
+    run = Run(wrapper)
+    agent = await runtime.create_agent(settings, f"bench-{wrapper}")
+    agent.session.llm = Recorder(agent.session.llm, run)  # type: ignore[assignment]
+    agent.session.subscribe(lambda e: run.sent.append(e.text) if isinstance(e, ev.AssistantMessage) else None)
+    try:
+        for line in task:
+            before = len(run.sent)
+            started = time.perf_counter()
+            await agent.send(line.text)
+            run.turn_seconds.append(time.perf_counter() - started)
+            said = " ".join(run.sent[before:])
+            if line.answer and line.answer.lower() in said.lower():
+                run.answered += 1
+            print(
+                f"  [{wrapper}] {line.text!r} -> {said[:120]!r} ({run.turn_seconds[-1]:.0f} s)",
+                file=sys.stderr,
+            )
+        memory = " ".join(block.value for block in agent.session.state.blocks).lower()
+        run.saved = sum(1 for line in task if line.fact and line.fact.lower() in memory)
+    finally:
+        await agent.close()
+    return run
+
+
+def figures(run: Run, task: list[Line]) -> list[Figure]:
+    facts = sum(1 for line in task if line.fact)
+    questions = sum(1 for line in task if line.answer)
+    warm = run.first_tokens[1:] or run.first_tokens
+    name = run.wrapper
+    return [
+        Figure(f"agent [{name}] replies parsed", 100 * run.parsed / max(run.replies, 1), "%", target=100, better="higher", note=f"{run.parsed} of {run.replies} replies"),
+        Figure(f"agent [{name}] facts saved", 100 * run.saved / max(facts, 1), "%", target=50, better="higher", note=f"{run.saved} of {facts} facts in core memory"),
+        Figure(f"agent [{name}] questions answered", 100 * run.answered / max(questions, 1), "%", target=50, better="higher", note=f"{run.answered} of {questions} questions"),
+        Figure(f"agent [{name}] s/turn", statistics.median(run.turn_seconds), "s", max(run.turn_seconds), note=f"{len(task)} turns, at most {CHAIN_LIMIT} steps each; p95 column is the slowest"),
+        Figure(f"agent [{name}] first token, warm", statistics.median(warm) if warm else float("nan"), "s"),
+    ]  # fmt: skip
+
+
+def alone(wrappers: list[str], turns: int) -> list[Figure]:
+    return measure(wrappers, TASK[:turns])
+
+
+def measure(wrappers: list[str], task: list[Line]) -> list[Figure]:
+    out: list[Figure] = []
+    for wrapper in wrappers:
+        with private_home(f"agent-{wrapper}"):
+            out += figures(asyncio.run(one_wrapper(wrapper, task)), task)
+    return out
+
+
+def run(quick: bool) -> list[Figure]:
+    if quick:  # one fact, small talk and the fact's question, on the default wrapper
+        return measure(WRAPPERS[:1], [TASK[0], TASK[1], TASK[8]])
+    return measure(WRAPPERS, TASK)
+
+
+def main(argv: list[str] | None = None) -> list[Figure]:
+    return standalone(__doc__, argv, alone, wrappers=WRAPPERS, turns=len(TASK))
+
+
+if __name__ == "__main__":
+    main()

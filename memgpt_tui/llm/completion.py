@@ -1,0 +1,212 @@
+"""Completion mode: the context rendered by a wrapper into one text prompt, sent to an
+OpenAI-style ``/v1/completions`` endpoint, the reply constrained to one function call.
+
+The endpoint is the one llama.cpp's server, llama-cpp-python, koboldcpp and vLLM share; the
+constraint goes as llama.cpp's own request fields (``grammar``, else ``json_schema``), with
+``cache_prompt`` so the server evaluates only what follows the prefix it already holds. A server that
+rejects a constraint gets the next one (grammar, JSON schema, none) for the rest of the session; an
+unconstrained reply is still read leniently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import openai
+
+from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
+from memgpt_tui.llm.grammar import gbnf, reply_schema
+from memgpt_tui.llm.layout import JsonModeLayout
+from memgpt_tui.llm.openai_errors import (
+    detail,
+    is_context_overflow,
+    is_transient,
+    is_transport_error,
+    to_llm_error,
+)
+from memgpt_tui.llm.wrappers import Wrapper
+
+Constraint = Literal["grammar", "json_schema", "none"]
+_FALLBACK: dict[Constraint, Constraint] = {"grammar": "json_schema", "json_schema": "none"}
+_PLACEHOLDER_KEY = "sk-no-key-required"
+
+
+class WrapperLayout(JsonModeLayout):
+    """How a wrapper lays the context out, for the context gauge: one turn per message, the
+    template's cost measured on the wrapper's own frame."""
+
+    merges = False
+
+    def __init__(self, wrapper: Wrapper, tokenizer: Tokenizer) -> None:
+        super().__init__(tokenizer, fold_system=False, template=wrapper.frame)
+        self.wrapper = wrapper
+
+    def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
+        return self.wrapper.tools_text(self.wrapper.offered(tools))
+
+    def turn(self, message: dict[str, Any]) -> tuple[str, str]:
+        return self.wrapper.turn(message)
+
+
+class CompletionBackend:
+    """An LLMBackend over a completions endpoint, retried with backoff when the failure is transient."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        base_url: str,
+        wrapper: Wrapper,
+        tokenizer: Tokenizer,
+        context_window: int,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        max_tokens: int = 512,
+        temperature: float | None = None,
+        constraint: Constraint = "grammar",
+        retry_base_delay: float = 0.5,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.context_window = context_window
+        self.wrapper = wrapper
+        self.tokenizer = tokenizer
+        self.layout: PromptLayout = WrapperLayout(wrapper, tokenizer)
+        self.max_retries = max_retries
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.constraint: Constraint = constraint
+        self.retry_base_delay = retry_base_delay
+        try:
+            self._client = openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key or _PLACEHOLDER_KEY, timeout=timeout, max_retries=0
+            )
+        except openai.OpenAIError as exc:
+            raise to_llm_error(exc, base_url) from exc
+        self.base_url = str(self._client.base_url).rstrip("/")
+        self.last_prompt: str | None = None  # what the last request sent, for usage counts and /dump
+
+    def body(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The request: the rendered prompt and the constraint for the functions offered."""
+        offered = self.wrapper.offered(tools)
+        body: dict[str, Any] = {
+            "prompt": self.wrapper.prompt(messages, tools),
+            "max_tokens": self.max_tokens,
+            "stop": list(self.wrapper.stop),
+            "cache_prompt": True,
+        }
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.constraint == "grammar":
+            body["grammar"] = gbnf(offered, self.wrapper.caps)
+        elif self.constraint == "json_schema":
+            body["json_schema"] = reply_schema(offered, self.wrapper.caps)
+        return body
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        on_token: OnToken | None = None,
+        require_tool: bool = True,
+    ) -> LLMResponse:
+        offered = self.wrapper.offered(tools)
+        failures = 0
+        while True:
+            body = self.body(messages, tools)
+            self.last_prompt = body["prompt"]
+            reply = _Reply(on_token)
+            try:
+                await self._send(body, reply)
+            except Exception as exc:
+                if not isinstance(exc, openai.OpenAIError) and not is_transport_error(exc):
+                    raise
+                if self._drop_rejected_constraint(exc):
+                    continue
+                failures += 1
+                if is_transient(exc) and failures <= self.max_retries and not reply.emitted:
+                    await asyncio.sleep(self.retry_base_delay * 2 ** (failures - 1) * random.uniform(1, 1.25))
+                    continue
+                raise to_llm_error(exc, self.base_url, failures) from exc
+            return reply.result(offered)
+
+    async def _send(self, body: dict[str, Any], reply: _Reply) -> None:
+        # Read as plain JSON events, as the chat path does: a typed object per token costs more.
+        create = self._client.completions.with_streaming_response.create
+        async with create(model=self.model, prompt="", stream=True, extra_body=body) as response:
+            async for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                event = json.loads(data)
+                if isinstance(event, dict) and event.get("error"):
+                    error = event["error"]
+                    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                    raise openai.APIError(message, response.http_request, body=error)
+                reply.chunk(event)
+
+    def _drop_rejected_constraint(self, exc: BaseException) -> bool:
+        """A server that refused the constraint gets the next one; True when there is one to try."""
+        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 500, 501):
+            return False
+        if is_context_overflow(exc) or self.constraint == "none":
+            return False
+        text = f"{exc.param or ''} {detail(exc)}".lower()
+        if not any(word in text for word in ("grammar", "json_schema", "schema", "unrecognized", "extra")):
+            return False
+        self.constraint = _FALLBACK[self.constraint]
+        return True
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        close = getattr(self.tokenizer, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class _Reply:
+    """Assembles a streamed completion, forwarding the inner thoughts and the message as they grow."""
+
+    def __init__(self, on_token: OnToken | None) -> None:
+        self._on_token = on_token
+        self._stream = json_mode.ReplyStream(self._emit) if on_token is not None else None
+        self._text: list[str] = []
+        self.emitted = False
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.finish_reason: str | None = None
+
+    def _emit(self, channel: Literal["thought", "message"], text: str) -> None:
+        assert self._on_token is not None
+        self.emitted = True
+        self._on_token(channel, text)
+
+    def chunk(self, event: dict[str, Any]) -> None:
+        if usage := event.get("usage"):
+            self.prompt_tokens = usage.get("prompt_tokens")
+            self.completion_tokens = usage.get("completion_tokens")
+        for choice in event.get("choices") or ():
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            if text := choice.get("text"):
+                self._text.append(text)
+                if self._stream is not None:
+                    self._stream.feed(text)
+
+    def result(self, tools: Sequence[dict[str, Any]]) -> LLMResponse:
+        response = json_mode.parse_reply("".join(self._text), tools)
+        if response.parse_error and self.finish_reason == "length":
+            response.parse_error += " The reply was cut off at the output token limit."
+        response.prompt_tokens = self.prompt_tokens
+        response.completion_tokens = self.completion_tokens
+        response.finish_reason = self.finish_reason
+        return response

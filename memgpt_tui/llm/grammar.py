@@ -1,0 +1,158 @@
+"""The reply of a completion-mode model, constrained: one function call with inner thoughts.
+
+A reply is ``{"inner_thoughts": "...", "function": "NAME", "params": {...}, "request_heartbeat": B}``,
+the form ``json_mode`` reads and renders history in (the flag is dropped for functions that do not
+take it). ``gbnf`` writes it as a llama.cpp grammar (llama.cpp's server, llama-cpp-python, koboldcpp):
+keys in a fixed order, single-line strings of bounded length, and exactly the spacing of
+``json.dumps``, so a reply reads like the calls in the history before it. ``reply_schema`` says the
+same as JSON schema, for servers that take that instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memgpt_tui.llm.json_mode import HEARTBEAT, functions, split_params
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Length caps, in characters, on what the model writes freely."""
+
+    thoughts: int = 300
+    text: int = 1000  # any other string argument (a message, a memory, a query)
+
+
+_PRIMITIVES = {
+    "boolean": '"true" | "false"',
+    "integer": '"-"? [0-9]{1,15}',
+    "number": '"-"? [0-9]{1,15} ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,5})?',
+    "date": r'"\"" [0-9]{4} "-" [0-9]{2} "-" [0-9]{2} "\""',
+    # Any JSON, for parameter types the grammar does not spell out.
+    "value": "object | array | string | number | boolean | null",
+    "object": '"{" (string ": " value (", " string ": " value)*)? "}"',
+    "array": '"[" (value (", " value)*)? "]"',
+    "string": r'"\"" char* "\""',
+    "null": '"null"',
+    # No raw control characters: a reply stays on one line, as JSON requires.
+    "char": r'[^"\\\x00-\x1f] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+}
+
+
+def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps()) -> str:
+    """The grammar of one reply calling one of ``tools``."""
+    rules: dict[str, str] = {}
+    branches = []
+    for fn in functions(tools):
+        branch = _rule_name(fn["name"])
+        params, _ = split_params(fn)
+        rules[branch] = (
+            f"{_literal(json.dumps(fn['name']) + ', ' + json.dumps('params') + ': ')} {_object(params, rules, caps)}"
+        )
+        branches.append(branch)
+    if not branches:
+        raise ValueError("a reply grammar needs at least one function")
+    rules["thoughts"] = _bounded_string(caps.thoughts, rules)
+    root = " ".join(
+        [
+            _literal("{" + json.dumps("inner_thoughts") + ": "),
+            "thoughts",
+            _literal(", " + json.dumps("function") + ": "),
+            f"({' | '.join(branches)})",
+            _literal(", " + json.dumps(HEARTBEAT) + ": "),
+            _use("boolean", rules),
+            '"}"',
+        ]
+    )
+    return "\n".join([f"root ::= {root}", *(f"{k} ::= {v}" for k, v in rules.items())]) + "\n"
+
+
+def _object(schema: dict[str, Any], rules: dict[str, str], caps: Caps) -> str:
+    """A parameter object: its required keys in order, then each optional one or not (an optional
+    key that would come first is required, so that every comma has its place)."""
+    properties: dict[str, Any] = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    keys = [k for k in properties if k in required] + [k for k in properties if k not in required]
+    parts = ['"{"']
+    for index, key in enumerate(keys):
+        lead = ", " if index else ""
+        member = f"{_literal(lead + json.dumps(key) + ': ')} {_value(properties[key], rules, caps)}"
+        parts.append(member if key in required or index == 0 else f"({member})?")
+    parts.append('"}"')
+    return " ".join(parts)
+
+
+def _value(spec: dict[str, Any], rules: dict[str, str], caps: Caps) -> str:
+    if "const" in spec:
+        return _literal(json.dumps(spec["const"], ensure_ascii=False))
+    if "enum" in spec:
+        return "(" + " | ".join(_literal(json.dumps(v, ensure_ascii=False)) for v in spec["enum"]) + ")"
+    kind = spec.get("type")
+    if kind == "string" and spec.get("format") == "date":
+        return _use("date", rules)
+    if kind == "string":
+        limit = min(spec.get("maxLength", caps.text), caps.text)
+        name = "text" if limit == caps.text else f"text-{limit}"
+        rules[name] = _bounded_string(limit, rules)
+        return name
+    if kind in ("boolean", "integer", "number"):
+        return _use(kind, rules)
+    return _use("value", rules)
+
+
+def _bounded_string(limit: int, rules: dict[str, str]) -> str:
+    _use("char", rules)
+    return rf'"\"" char{{0,{limit}}} "\""'
+
+
+def _use(name: str, rules: dict[str, str]) -> str:
+    """A primitive rule, added with the rules it refers to."""
+    if name not in rules:
+        rules[name] = _PRIMITIVES[name]
+        for word in re.findall(r"[a-z]+", re.sub(r'"[^"]*"', " ", _PRIMITIVES[name])):
+            if word in _PRIMITIVES:
+                _use(word, rules)
+    return name
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _rule_name(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-").lower() or "function"
+
+
+def reply_schema(tools: Sequence[dict[str, Any]], caps: Caps = Caps()) -> dict[str, Any]:
+    """The same reply as JSON schema: one branch per function."""
+    branches = []
+    for fn in functions(tools):
+        properties: dict[str, Any] = {
+            "inner_thoughts": {"type": "string", "maxLength": caps.thoughts},
+            "function": {"const": fn["name"]},
+            "params": _capped(split_params(fn)[0], caps),
+            HEARTBEAT: {"type": "boolean"},
+        }
+        branches.append(
+            {
+                "type": "object",
+                "properties": properties,
+                "required": list(properties),
+                "additionalProperties": False,
+            }
+        )
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+def _capped(params: dict[str, Any], caps: Caps) -> dict[str, Any]:
+    properties = {
+        key: {**spec, "maxLength": min(spec.get("maxLength", caps.text), caps.text)}
+        if spec.get("type") == "string" and "enum" not in spec and spec.get("format") != "date"
+        else spec
+        for key, spec in (params.get("properties") or {}).items()
+    }
+    return {**params, "properties": properties, "additionalProperties": False}

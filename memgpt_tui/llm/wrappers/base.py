@@ -1,0 +1,63 @@
+"""What a wrapper is: the whole context (system prompt, memory, functions, messages) as one text
+prompt for a completions endpoint, in a format the model knows, ending where its reply begins."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.grammar import Caps
+
+Turn = dict[str, str]  # {"role": ..., "content": ...}: one message as the prompt shows it
+
+
+class Wrapper(ABC):
+    name: str
+    summary: str  # one line, for the help and the README
+    stop: tuple[str, ...] = ()  # where a reply ends if the grammar does not end it first
+    # Function names offered to the model; None: all of them. A small model picks better among few.
+    offers: frozenset[str] | None = None
+    caps = Caps()  # what the grammar lets the model write at most
+
+    def offered(self, tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.offers is None:
+            return list(tools)
+        return [t for t in tools if t.get("function", t)["name"] in self.offers]
+
+    @abstractmethod
+    def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
+        """The instructions and function list as the model reads them."""
+
+    def system_text(self, system: str, tools_text: str) -> str:
+        """The first turn: the system message (prompt, memory) with the function text."""
+        return f"{system}{json_mode.JOIN}{tools_text}" if tools_text else system
+
+    @abstractmethod
+    def turn(self, message: dict[str, Any]) -> tuple[str, str]:
+        """The role and text an OpenAI-shaped message after the system message becomes."""
+
+    @abstractmethod
+    def frame(self, turns: Sequence[Turn]) -> str:
+        """The prompt text around the turns, ending with the start of the reply."""
+
+    def prompt(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> str:
+        system = str(messages[0].get("content") or "") if messages else ""
+        turns = [
+            {"role": "system", "content": self.system_text(system, self.tools_text(self.offered(tools)))}
+        ]
+        for message in messages[1:]:
+            role, text = self.turn(message)
+            turns.append({"role": role, "content": text})
+        return self.frame(turns)
+
+
+def envelope(content: str) -> dict[str, Any] | None:
+    """A user-channel message's JSON envelope (``{"type": "user_message", ...}``), if it is one."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and "type" in value else None

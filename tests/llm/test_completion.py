@@ -1,0 +1,215 @@
+"""Completion mode against a loopback completions server: the request a wrapper makes, the reply
+read back as one call, the constraint fallback when the server rejects a grammar."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memgpt_tui.cli import build_parser, settings_from
+from memgpt_tui.config import ConfigError, Settings
+from memgpt_tui.engine.functions import TOOL_SCHEMAS
+from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
+from memgpt_tui.llm.embedded import DEFAULT_WRAPPER
+from memgpt_tui.llm.factory import build_backend
+from memgpt_tui.llm.tokenizers import EstimateTokenizer
+from memgpt_tui.llm.wrappers import get
+from memgpt_tui.model.errors import LLMError
+from memgpt_tui.model.state import AgentConfig
+from tests.fakes.completion_server import FakeCompletionServer
+
+CONTEXT = [
+    {"role": "system", "content": "You are MemGPT.\n<human>\nFirst name: Ada\n</human>"},
+    {"role": "user", "content": json.dumps({"type": "user_message", "message": "I live in Oslo."})},
+]
+CALL = (
+    '{"inner_thoughts": "A fact: I save it.", "function": "core_memory_append", '
+    '"params": {"label": "human", "content": "Ada lives in Oslo."}, "request_heartbeat": true}'
+)
+
+
+@pytest.fixture
+def server():
+    server = FakeCompletionServer().start()
+    yield server
+    server.stop()
+
+
+def backend(server: FakeCompletionServer, wrapper: str = "transcript") -> CompletionBackend:
+    return CompletionBackend(
+        name="openai-compatible",
+        model="local",
+        base_url=server.base_url,
+        wrapper=get(wrapper),
+        tokenizer=EstimateTokenizer(),
+        context_window=8192,
+        max_tokens=200,
+        max_retries=0,
+    )
+
+
+async def test_the_request_is_the_rendered_prompt_with_a_grammar_and_the_prompt_cache(server):
+    server.script(CALL)
+    llm = backend(server)
+    tokens: list[tuple[str, str]] = []
+    response = await llm.complete(CONTEXT, TOOL_SCHEMAS, on_token=lambda ch, text: tokens.append((ch, text)))
+    await llm.aclose()
+    [body] = server.requests
+    assert body["prompt"] == get("transcript").prompt(CONTEXT, TOOL_SCHEMAS)
+    assert body["prompt"].endswith("USER: I live in Oslo.\nASSISTANT: ")
+    assert body["cache_prompt"] is True and body["max_tokens"] == 200 and body["stream"] is True
+    assert body["stop"] == ["\nUSER:", "\nSYSTEM:", "\nFUNCTION RETURN:"]
+    assert body["grammar"].startswith('root ::= "{\\"inner_thoughts\\": " thoughts')
+    assert "archival-memory-insert" not in body["grammar"]  # the transcript offers fewer functions
+    [call] = response.tool_calls
+    assert call.name == "core_memory_append"
+    assert json.loads(call.arguments) == {
+        "label": "human",
+        "content": "Ada lives in Oslo.",
+        "request_heartbeat": True,
+    }
+    assert response.content == "A fact: I save it." and response.parse_error is None
+    assert "".join(text for ch, text in tokens if ch == "thought") == "A fact: I save it."
+
+
+async def test_a_send_message_keeps_no_heartbeat_and_streams_its_text(server):
+    server.script(
+        '{"inner_thoughts": "Answer.", "function": "send_message", "params": {"message": "You live in Oslo!"}, "request_heartbeat": true}'
+    )
+    llm = backend(server, "chatml")
+    tokens: list[tuple[str, str]] = []
+    response = await llm.complete(CONTEXT, TOOL_SCHEMAS, on_token=lambda ch, text: tokens.append((ch, text)))
+    await llm.aclose()
+    assert server.requests[0]["prompt"].endswith("<|im_start|>assistant\n")
+    assert server.requests[0]["stop"] == ["<|im_end|>"]
+    assert json.loads(response.tool_calls[0].arguments) == {"message": "You live in Oslo!"}
+    assert "".join(text for ch, text in tokens if ch == "message") == "You live in Oslo!"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # what an unconstrained model writes around the call: prose, a code fence, the next speaker
+        f"Sure! Here is my reply:\n```json\n{CALL}\n```",
+        f"{CALL}\nUSER: thanks",
+        # other key spellings
+        '{"thought": "A fact: I save it.", "name": "core_memory_append", "arguments": '
+        '{"label": "human", "content": "Ada lives in Oslo."}, "request_heartbeat": "true"}',
+    ],
+)
+async def test_unconstrained_output_is_read_leniently(server, raw):
+    server.script(raw)
+    llm = backend(server)
+    response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert response.parse_error is None, response.parse_error
+    [call] = response.tool_calls
+    assert call.name == "core_memory_append"
+    assert json.loads(call.arguments)["content"] == "Ada lives in Oslo."
+    assert response.content == "A fact: I save it."
+
+
+async def test_prose_alone_is_a_parse_error_with_the_raw_text(server):
+    server.script("I think I will just chat today.")
+    llm = backend(server)
+    response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert response.tool_calls == [] and response.parse_error
+    assert response.raw == "I think I will just chat today."
+
+
+async def test_a_server_that_rejects_the_grammar_gets_a_json_schema_then_nothing(server):
+    server.reject = {"grammar", "json_schema"}
+    server.script(CALL, CALL)
+    llm = backend(server)
+    response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    assert [sorted(k for k in ("grammar", "json_schema") if k in r) for r in server.requests] == [
+        ["grammar"],
+        ["json_schema"],
+        [],
+    ]
+    assert response.tool_calls[0].name == "core_memory_append"
+    assert llm.constraint == "none"
+    await llm.complete(CONTEXT, TOOL_SCHEMAS)  # the choice holds for the session
+    await llm.aclose()
+    assert "grammar" not in server.requests[-1] and "json_schema" not in server.requests[-1]
+
+
+async def test_a_server_that_takes_the_schema_keeps_it(server):
+    server.reject = {"grammar"}
+    server.script(CALL)
+    llm = backend(server)
+    await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    schema = server.requests[-1]["json_schema"]
+    assert [b["properties"]["function"]["const"] for b in schema["anyOf"]][:2] == [
+        "send_message",
+        "core_memory_append",
+    ]
+    assert llm.constraint == "json_schema"
+
+
+async def test_a_missing_endpoint_is_an_llm_error_with_the_address(server):
+    llm = CompletionBackend(
+        name="openai-compatible",
+        model="local",
+        base_url=server.base_url + "/nowhere",
+        wrapper=get("transcript"),
+        tokenizer=EstimateTokenizer(),
+        context_window=8192,
+        max_retries=0,
+    )
+    with pytest.raises(LLMError) as caught:
+        await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert server.base_url in str(caught.value) or "404" in str(caught.value)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def test_a_wrapper_puts_an_openai_compatible_server_in_completion_mode(home):
+    config = AgentConfig(backend="openai-compatible", model="local", base_url="http://127.0.0.1:9/v1")
+    llm = build_backend(config, Settings(wrapper="chatml"))
+    assert isinstance(llm, CompletionBackend) and llm.wrapper is get("chatml")
+    assert isinstance(llm.layout, WrapperLayout)
+    assert not isinstance(build_backend(config, Settings()), CompletionBackend)
+    assert not isinstance(build_backend(config, Settings(wrapper="none")), CompletionBackend)
+
+
+def test_the_embedded_model_defaults_to_the_transcript_and_none_keeps_the_chat_endpoint(home):
+    assert build_backend(AgentConfig(), Settings()).wrapper is get(DEFAULT_WRAPPER)
+    assert DEFAULT_WRAPPER == "transcript"
+    chat = build_backend(AgentConfig(), Settings(wrapper="none"))
+    assert chat.wrapper is None and not isinstance(chat.layout, WrapperLayout)
+
+
+def test_wrapper_mistakes_are_config_errors(home):
+    with pytest.raises(ConfigError, match="No wrapper named 'alpaca'"):
+        build_backend(AgentConfig(), Settings(wrapper="alpaca"))
+    with pytest.raises(ConfigError, match="natively"):
+        build_backend(
+            AgentConfig(backend="openai", model="gpt-4o-mini"), Settings(api_key="sk-x", wrapper="chatml")
+        )
+
+
+def test_the_command_line_takes_a_wrapper():
+    assert settings_from(build_parser().parse_args(["--wrapper", "llama3"])).wrapper == "llama3"
+    assert settings_from(build_parser().parse_args(["run", "--plain", "--wrapper", "none"])).wrapper == "none"
+
+
+async def test_the_gauge_counts_a_wrapper_prompt_as_the_sum_of_its_parts():
+    """The layout's counts add up to the rendered prompt (estimated tokens, exact arithmetic)."""
+    tokenizer = EstimateTokenizer()
+    layout = WrapperLayout(get("transcript"), tokenizer)
+    cost = await layout.cost()
+    prompt = get("transcript").prompt(CONTEXT, TOOL_SCHEMAS)
+    system = get("transcript").system_text(CONTEXT[0]["content"], layout.tools_text(TOOL_SCHEMAS))
+    role, text = layout.turn(CONTEXT[1])
+    [n_prompt, n_system, n_text] = await tokenizer.count([prompt, system, text])
+    assert role == "user"
+    assert abs(n_prompt - (cost.prompt + cost.turn + n_system + cost.turn + n_text)) <= 2
