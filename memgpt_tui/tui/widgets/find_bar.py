@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
 if TYPE_CHECKING:
@@ -48,13 +48,12 @@ class FindBar(Horizontal):
     FindBar #find-counter { width: auto; min-width: 12; padding: 1 0 0 1; color: $text-muted; }
     """
 
-    class Closed(Message):
-        """The reader closed the bar (Esc): the selected match, if any, stays selected."""
-
-    def __init__(self, agent: Agent, conversation: Conversation, **kwargs: object) -> None:
+    def __init__(self, agent: Agent, conversation: Conversation, back: Widget, **kwargs: object) -> None:
+        """``back``: what has the focus again when the bar closes without a match selected."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agent = agent
         self.conversation = conversation
+        self.back = back
         self.input = FindInput(self)
         self.counter = Static(id="find-counter")
         self._query: str | None = None  # what ``_matches`` were found for
@@ -71,12 +70,14 @@ class FindBar(Horizontal):
         have changed since)."""
         self.display = True
         self._query = None
-        self.input.focus()
+        # At once, not after the next refresh as focus() does: keys typed right after ctrl+f are the query.
+        self.screen.set_focus(self.input)
         self.input.select_all()
 
     def close(self) -> None:
+        """Esc: the selected match stays selected, and the conversation has the focus for copy."""
         self.display = False
-        self.post_message(self.Closed())
+        self.screen.set_focus(self.conversation if self.conversation.selected is not None else self.back)
 
     @on(Input.Changed)
     def _changed(self) -> None:
