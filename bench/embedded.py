@@ -1,18 +1,17 @@
 """The embedded model (llama.cpp server + gemma-3-270m) under a full MemGPT prompt.
 
 A new agent on the embedded backend starts the server as the app does. Then:
-  first token and tokens/s: the agent's whole first prompt (system prompt and function list folded
-    into the first turn, core memory, boot messages, a user message), streamed with the JSON
-    response format the backend uses; first on a server that has evaluated nothing (cold), then
-    the next turn's prompt, which extends it (the server reuses the evaluated prefix);
+  first token and tokens/s: the agent's whole first prompt as its wrapper renders it (functions,
+    example, system prompt, core memory, boot messages, a user message), streamed with the reply
+    grammar the backend sends; first on a server that has evaluated nothing (cold), then the next
+    turn's prompt, which extends it (the server reuses the evaluated prefix);
   gauge error: after each of ``--turns`` user turns, the context gauge's count of the agent's
-    context against the server's own usage.prompt_tokens for exactly those turns (non-streamed).
+    context against the server's own usage.prompt_tokens for exactly that prompt (non-streamed).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from memgpt_tui import runtime
 from memgpt_tui.config import Settings
 from memgpt_tui.engine.agent import Agent
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.llm.json_mode import to_text_turns
+from memgpt_tui.llm.grammar import gbnf
 from memgpt_tui.model.messages import user_message
 
 from .common import Figure, private_home
@@ -40,37 +39,38 @@ QUESTIONS = [
 ]
 
 
-async def stream_timing(client: openai.AsyncOpenAI, turns: list[dict[str, str]]) -> tuple[float, float, str]:
+async def stream_timing(client: openai.AsyncOpenAI, prompt: str, grammar: str) -> tuple[float, float, str]:
     """Seconds to the first token, tokens/s after it, and the text generated."""
     start = time.perf_counter()
     first, pieces = 0.0, []
-    stream = await client.chat.completions.create(
+    stream = await client.completions.create(
         model="gemma-3-270m",
-        messages=turns,  # type: ignore[arg-type]
+        prompt=prompt,
         max_tokens=REPLY_TOKENS,
         stream=True,
-        response_format={"type": "json_object"},
+        extra_body={"grammar": grammar},
     )
     async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
+        if chunk.choices and chunk.choices[0].text:
             if not pieces:
                 first = time.perf_counter()
-            pieces.append(chunk.choices[0].delta.content)
+            pieces.append(chunk.choices[0].text)
     end = time.perf_counter()
     return first - start, (len(pieces) - 1) / max(end - first, 1e-9), "".join(pieces)
 
 
-async def server_count(client: openai.AsyncOpenAI, turns: list[dict[str, str]]) -> int:
-    reply = await client.chat.completions.create(model="gemma-3-270m", messages=turns, max_tokens=1)  # type: ignore[arg-type]
+async def server_count(client: openai.AsyncOpenAI, prompt: str) -> int:
+    reply = await client.completions.create(model="gemma-3-270m", prompt=prompt, max_tokens=1)
     assert reply.usage is not None
     return reply.usage.prompt_tokens
 
 
-async def context_turns(agent: Agent, extra: list[Any] | None = None) -> tuple[list[dict[str, str]], int]:
-    """The agent's context (plus ``extra`` messages) as the embedded backend sends it, and the
-    gauge's count of it."""
-    assembled = await agent.window.assemble([*agent.buffer, *(extra or [])])
-    return to_text_turns(assembled.messages, TOOL_SCHEMAS, fold_system=True), assembled.breakdown.total
+async def context_prompt(agent: Agent, extra: list[dict[str, Any]] | None = None) -> tuple[str, int]:
+    """The agent's context (plus ``extra`` wire messages) as the embedded backend sends it, and the
+    gauge's count of the context."""
+    assembled = await agent.window.assemble()
+    prompt = agent.llm.prompt([*assembled.messages, *(extra or [])], TOOL_SCHEMAS)  # type: ignore[attr-defined]
+    return prompt, assembled.breakdown.total
 
 
 async def measure(turns: int) -> list[Figure]:
@@ -78,20 +78,20 @@ async def measure(turns: int) -> list[Figure]:
     agent = await runtime.create_agent(settings, "bench")
     try:
         url = agent.llm.server.base_url  # type: ignore[attr-defined]
+        wrapper = agent.llm.wrapper  # type: ignore[attr-defined]
+        grammar = gbnf(wrapper.offered(TOOL_SCHEMAS), wrapper.caps)
         client = openai.AsyncOpenAI(base_url=url, api_key="embedded", max_retries=0, timeout=600)
-        prompt, _ = await context_turns(agent, [user_message(QUESTIONS[0], 1)])
-        cold = await stream_timing(client, prompt)
-        follow = [
-            *prompt,
-            {"role": "assistant", "content": cold[2]},
-            {"role": "user", "content": json.dumps({"type": "user_message", "message": QUESTIONS[1]})},
-        ]
-        warm = await stream_timing(client, follow)
+        first = user_message(QUESTIONS[0], 1).to_openai()
+        prompt, _ = await context_prompt(agent, [first])
+        cold = await stream_timing(client, prompt, grammar)
+        reply = {"role": "assistant", "content": cold[2]}
+        follow, _ = await context_prompt(agent, [first, reply, user_message(QUESTIONS[1], 2).to_openai()])
+        warm = await stream_timing(client, follow, grammar)
         prompt_tokens = await server_count(client, prompt)
         errors = []
         for question in (QUESTIONS * 2)[:turns]:
             await agent.send(question)
-            context, gauge = await context_turns(agent)
+            context, gauge = await context_prompt(agent)
             actual = await server_count(client, context)
             errors.append(abs(gauge - actual) / actual * 100)
         await client.close()

@@ -20,7 +20,7 @@ import openai
 
 from memgpt_tui.llm import json_mode
 from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
-from memgpt_tui.llm.grammar import gbnf, reply_schema
+from memgpt_tui.llm.grammar import PRIMER, gbnf, reply_schema
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.openai_errors import (
     detail,
@@ -43,7 +43,7 @@ class WrapperLayout(JsonModeLayout):
     merges = False
 
     def __init__(self, wrapper: Wrapper, tokenizer: Tokenizer) -> None:
-        super().__init__(tokenizer, fold_system=False, template=wrapper.frame)
+        super().__init__(tokenizer, fold_system=False, template=lambda turns: wrapper.frame(turns) + PRIMER)
         self.wrapper = wrapper
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
@@ -93,11 +93,17 @@ class CompletionBackend:
         self.base_url = str(self._client.base_url).rstrip("/")
         self.last_prompt: str | None = None  # what the last request sent, for usage counts and /dump
 
+    @property
+    def primed(self) -> bool:
+        """Whether the prompt ends with the start of the reply: not under a JSON schema, which
+        constrains the whole object."""
+        return self.constraint != "json_schema"
+
     def body(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The request: the rendered prompt and the constraint for the functions offered."""
         offered = self.wrapper.offered(tools)
         body: dict[str, Any] = {
-            "prompt": self.wrapper.prompt(messages, tools),
+            "prompt": self.wrapper.prompt(messages, tools, primed=self.primed),
             "max_tokens": self.max_tokens,
             "stop": list(self.wrapper.stop),
             "cache_prompt": True,
@@ -105,7 +111,7 @@ class CompletionBackend:
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.constraint == "grammar":
-            body["grammar"] = gbnf(offered, self.wrapper.caps)
+            body["grammar"] = gbnf(offered, self.wrapper.caps, primed=True)
         elif self.constraint == "json_schema":
             body["json_schema"] = reply_schema(offered, self.wrapper.caps)
         return body
@@ -123,7 +129,7 @@ class CompletionBackend:
         while True:
             body = self.body(messages, tools)
             self.last_prompt = body["prompt"]
-            reply = _Reply(on_token)
+            reply = _Reply(on_token, PRIMER if self.primed else "")
             try:
                 await self._send(body, reply)
             except Exception as exc:
@@ -177,10 +183,12 @@ class CompletionBackend:
 class _Reply:
     """Assembles a streamed completion, forwarding the inner thoughts and the message as they grow."""
 
-    def __init__(self, on_token: OnToken | None) -> None:
+    def __init__(self, on_token: OnToken | None, primer: str) -> None:
         self._on_token = on_token
         self._stream = json_mode.ReplyStream(self._emit) if on_token is not None else None
-        self._text: list[str] = []
+        self._text: list[str] = [primer]  # the prompt's last words are the reply's first
+        if self._stream is not None:
+            self._stream.feed(primer)
         self.emitted = False
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None

@@ -43,8 +43,13 @@ _PRIMITIVES = {
 }
 
 
-def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps()) -> str:
-    """The grammar of one reply calling one of ``tools``."""
+# How every reply begins. A prompt may end with it, so the model starts on its thoughts at once instead
+# of generating these tokens one by one (``gbnf(primed=True)`` is then the grammar of the rest).
+PRIMER = "{" + json.dumps("inner_thoughts") + ': "'
+
+
+def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps(), *, primed: bool = False) -> str:
+    """The grammar of one reply calling one of ``tools``; ``primed``: of what follows ``PRIMER``."""
     rules: dict[str, str] = {}
     branches = []
     for fn in functions(tools):
@@ -56,10 +61,11 @@ def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps()) -> str:
         branches.append(branch)
     if not branches:
         raise ValueError("a reply grammar needs at least one function")
-    rules["thoughts"] = _bounded_string(caps.thoughts, rules)
+    _use("char", rules)
+    rules["thoughts"] = rf'char{{0,{caps.thoughts}}} "\""'
     root = " ".join(
         [
-            _literal("{" + json.dumps("inner_thoughts") + ": "),
+            "" if primed else _literal(PRIMER),
             "thoughts",
             _literal(", " + json.dumps("function") + ": "),
             f"({' | '.join(branches)})",
@@ -68,7 +74,7 @@ def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps()) -> str:
             '"}"',
         ]
     )
-    return "\n".join([f"root ::= {root}", *(f"{k} ::= {v}" for k, v in rules.items())]) + "\n"
+    return "\n".join([f"root ::= {root.strip()}", *(f"{k} ::= {v}" for k, v in rules.items())]) + "\n"
 
 
 def _object(schema: dict[str, Any], rules: dict[str, str], caps: Caps) -> str:

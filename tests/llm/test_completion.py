@@ -13,6 +13,7 @@ from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
 from memgpt_tui.llm.embedded import DEFAULT_WRAPPER
 from memgpt_tui.llm.factory import build_backend
+from memgpt_tui.llm.grammar import PRIMER
 from memgpt_tui.llm.tokenizers import EstimateTokenizer
 from memgpt_tui.llm.wrappers import get
 from memgpt_tui.model.errors import LLMError
@@ -27,6 +28,8 @@ CALL = (
     '{"inner_thoughts": "A fact: I save it.", "function": "core_memory_append", '
     '"params": {"label": "human", "content": "Ada lives in Oslo."}, "request_heartbeat": true}'
 )
+# What a model writes under the grammar: the prompt already ends with the reply's first words.
+CONTINUED = CALL.removeprefix(PRIMER)
 
 
 @pytest.fixture
@@ -50,17 +53,17 @@ def backend(server: FakeCompletionServer, wrapper: str = "transcript") -> Comple
 
 
 async def test_the_request_is_the_rendered_prompt_with_a_grammar_and_the_prompt_cache(server):
-    server.script(CALL)
+    server.script(CONTINUED)
     llm = backend(server)
     tokens: list[tuple[str, str]] = []
     response = await llm.complete(CONTEXT, TOOL_SCHEMAS, on_token=lambda ch, text: tokens.append((ch, text)))
     await llm.aclose()
     [body] = server.requests
     assert body["prompt"] == get("transcript").prompt(CONTEXT, TOOL_SCHEMAS)
-    assert body["prompt"].endswith("USER: I live in Oslo.\nASSISTANT: ")
+    assert body["prompt"].endswith('USER: I live in Oslo.\nASSISTANT: {"inner_thoughts": "')
     assert body["cache_prompt"] is True and body["max_tokens"] == 200 and body["stream"] is True
     assert body["stop"] == ["\nUSER:", "\nSYSTEM:", "\nFUNCTION RETURN:"]
-    assert body["grammar"].startswith('root ::= "{\\"inner_thoughts\\": " thoughts')
+    assert body["grammar"].startswith('root ::= thoughts ", \\"function\\": "')
     assert "archival-memory-insert" not in body["grammar"]  # the transcript offers fewer functions
     [call] = response.tool_calls
     assert call.name == "core_memory_append"
@@ -70,18 +73,19 @@ async def test_the_request_is_the_rendered_prompt_with_a_grammar_and_the_prompt_
         "request_heartbeat": True,
     }
     assert response.content == "A fact: I save it." and response.parse_error is None
+    assert response.raw == CALL
     assert "".join(text for ch, text in tokens if ch == "thought") == "A fact: I save it."
 
 
 async def test_a_send_message_keeps_no_heartbeat_and_streams_its_text(server):
     server.script(
-        '{"inner_thoughts": "Answer.", "function": "send_message", "params": {"message": "You live in Oslo!"}, "request_heartbeat": true}'
+        'Answer.", "function": "send_message", "params": {"message": "You live in Oslo!"}, "request_heartbeat": true}'
     )
     llm = backend(server, "chatml")
     tokens: list[tuple[str, str]] = []
     response = await llm.complete(CONTEXT, TOOL_SCHEMAS, on_token=lambda ch, text: tokens.append((ch, text)))
     await llm.aclose()
-    assert server.requests[0]["prompt"].endswith("<|im_start|>assistant\n")
+    assert server.requests[0]["prompt"].endswith('<|im_start|>assistant\n{"inner_thoughts": "')
     assert server.requests[0]["stop"] == ["<|im_end|>"]
     assert json.loads(response.tool_calls[0].arguments) == {"message": "You live in Oslo!"}
     assert "".join(text for ch, text in tokens if ch == "message") == "You live in Oslo!"
@@ -101,6 +105,7 @@ async def test_a_send_message_keeps_no_heartbeat_and_streams_its_text(server):
 async def test_unconstrained_output_is_read_leniently(server, raw):
     server.script(raw)
     llm = backend(server)
+    llm.constraint = "json_schema"  # the prompt ends before the reply, and nothing binds the server
     response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
     await llm.aclose()
     assert response.parse_error is None, response.parse_error
@@ -113,6 +118,7 @@ async def test_unconstrained_output_is_read_leniently(server, raw):
 async def test_prose_alone_is_a_parse_error_with_the_raw_text(server):
     server.script("I think I will just chat today.")
     llm = backend(server)
+    llm.constraint = "json_schema"
     response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
     await llm.aclose()
     assert response.tool_calls == [] and response.parse_error
@@ -121,7 +127,7 @@ async def test_prose_alone_is_a_parse_error_with_the_raw_text(server):
 
 async def test_a_server_that_rejects_the_grammar_gets_a_json_schema_then_nothing(server):
     server.reject = {"grammar", "json_schema"}
-    server.script(CALL, CALL)
+    server.script(CONTINUED, CONTINUED)
     llm = backend(server)
     response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
     assert [sorted(k for k in ("grammar", "json_schema") if k in r) for r in server.requests] == [
@@ -131,6 +137,8 @@ async def test_a_server_that_rejects_the_grammar_gets_a_json_schema_then_nothing
     ]
     assert response.tool_calls[0].name == "core_memory_append"
     assert llm.constraint == "none"
+    # Unconstrained, the prompt still ends with the reply's first words; under a schema it does not.
+    assert server.requests[2]["prompt"].endswith(PRIMER) and not server.requests[1]["prompt"].endswith(PRIMER)
     await llm.complete(CONTEXT, TOOL_SCHEMAS)  # the choice holds for the session
     await llm.aclose()
     assert "grammar" not in server.requests[-1] and "json_schema" not in server.requests[-1]

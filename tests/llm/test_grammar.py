@@ -7,7 +7,7 @@ import llama_cpp
 import pytest
 
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.llm.grammar import Caps, gbnf, reply_schema
+from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf, reply_schema
 
 
 def rules(grammar: str) -> dict[str, str]:
@@ -22,9 +22,14 @@ def test_the_grammar_of_every_function_set_is_one_llama_cpp_accepts():
 def test_the_grammar_fixes_the_key_order_and_offers_only_the_given_functions():
     grammar = rules(gbnf(TOOL_SCHEMAS[:3]))
     assert grammar["root"] == (
-        r'"{\"inner_thoughts\": " thoughts ", \"function\": " (send-message | pause-heartbeats | '
+        r'"{\"inner_thoughts\": \"" thoughts ", \"function\": " (send-message | pause-heartbeats | '
         r'core-memory-append) ", \"request_heartbeat\": " boolean "}"'
     )
+    # After a prompt that ends with the reply's first words, the grammar is of the rest.
+    primed = rules(gbnf(TOOL_SCHEMAS[:3], primed=True))
+    assert primed["root"] == grammar["root"].removeprefix(r'"{\"inner_thoughts\": \"" ')
+    assert PRIMER == '{"inner_thoughts": "'
+    llama_cpp.LlamaGrammar.from_string(gbnf(TOOL_SCHEMAS, primed=True), verbose=False)
     assert grammar["send-message"] == r'"\"send_message\", \"params\": " "{" "\"message\": " text "}"'
     # request_heartbeat is lifted out of the parameters, to the top level.
     assert grammar["core-memory-append"] == (
@@ -36,7 +41,7 @@ def test_the_grammar_fixes_the_key_order_and_offers_only_the_given_functions():
 
 def test_strings_are_single_line_and_capped():
     grammar = rules(gbnf(TOOL_SCHEMAS[:1], Caps(thoughts=80, text=200)))
-    assert grammar["thoughts"] == r'"\"" char{0,80} "\""'
+    assert grammar["thoughts"] == r'char{0,80} "\""'
     assert grammar["text"] == r'"\"" char{0,200} "\""'
     assert r"\x00-\x1f" in grammar["char"]
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps
+from memgpt_tui.llm.grammar import PRIMER, Caps
 
 Turn = dict[str, str]  # {"role": ..., "content": ...}: one message as the prompt shows it
 
@@ -43,7 +43,13 @@ class Wrapper(ABC):
     def frame(self, turns: Sequence[Turn]) -> str:
         """The prompt text around the turns, ending with the start of the reply."""
 
-    def prompt(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> str:
+    def prompt(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], *, primed: bool = True
+    ) -> str:
+        """The whole prompt; ``primed``: ending with the start of the reply (``grammar.PRIMER``)."""
+        return self.frame(self.turns(messages, tools)) + (PRIMER if primed else "")
+
+    def turns(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> list[Turn]:
         system = str(messages[0].get("content") or "") if messages else ""
         turns = [
             {"role": "system", "content": self.system_text(system, self.tools_text(self.offered(tools)))}
@@ -51,7 +57,7 @@ class Wrapper(ABC):
         for message in messages[1:]:
             role, text = self.turn(message)
             turns.append({"role": role, "content": text})
-        return self.frame(turns)
+        return turns
 
 
 def envelope(content: str) -> dict[str, Any] | None:
