@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from memgpt_tui.config import Settings
+from memgpt_tui.config import Settings, file_values
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.keymap import binding_classes, bindings_of, check, known_ids, valid_key
 from memgpt_tui.tui.screens.help import HelpScreen
@@ -117,3 +117,13 @@ async def test_a_key_taken_from_another_binding_is_reported(make_agent, home) ->
         await wait_until(pilot, lambda: any("ctrl+b now runs" in text for _, text in notes))
         clash = next(text for _, text in notes if "ctrl+b now runs" in text)
         assert clash == "ctrl+b now runs main.find (Find) instead of main.memory_browser (Search memory)."
+
+
+def test_the_keymap_survives_a_rewrite_of_the_config_file(home) -> None:
+    (home / "config.toml").write_text(
+        '[keymap]\nmain.find = "ctrl+g"\n"main.help" = ["f1", "f12"]\n"not an id" = "x"\n', encoding="utf-8"
+    )
+    Settings.update_file(theme="solarized-dark")  # as configure and the setup screen write it
+    saved = file_values()
+    assert saved["theme"] == "solarized-dark"
+    assert Settings().keymap == {"main.find": "ctrl+g", "main.help": ["f1", "f12"], "not an id": "x"}
