@@ -316,7 +316,7 @@ class _Reply:
     def _add_arguments(self, call: _ToolCallParts, text: str) -> None:
         self._grow(text)
         if call.name != "send_message" or self._on_token is None:
-            call.arguments.text += text  # nobody watches these arguments grow: skip the parsing
+            call.arguments.add(text)  # nobody watches these arguments grow: skip the parsing
             return
         if grown := call.arguments.grown(call.arguments.feed(text), "message"):
             self._emit("message", grown)

@@ -63,20 +63,37 @@ class PartialJSON:
     """Accumulates JSON text and tells, per string field, what arrived since it was last asked."""
 
     def __init__(self) -> None:
-        self.text = ""  # callers may also append to it directly, when nobody watches the fields grow
+        # The text in pieces, joined when read: appending to a string attribute copies it each time,
+        # which a long reply in small pieces makes quadratic.
+        self._pieces: list[str] = []
         self._sent: dict[tuple[str, ...], str] = {}
         self._json = ""  # ``text`` from its first "{", escaped
         self._read = 0  # how much of ``text`` is in ``_json``
         self._escaper = _Escaper()
 
+    @property
+    def text(self) -> str:
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._pieces = [value]
+
+    def add(self, delta: str) -> None:
+        """Append without parsing, when nobody watches the fields grow."""
+        self._pieces.append(delta)
+
     def feed(self, delta: str) -> dict[str, Any]:
         """The object parsed so far, skipping any prose or code fence before it. Unfinished strings
         are kept as far as they go; an escape cut in half is left out until its remaining characters
         arrive, so a field's value only ever grows."""
-        self.text += delta
+        self._pieces.append(delta)
         if len(self._json) > WATCH_CHARS:
             return {}
-        new, self._read = self.text[self._read :], len(self.text)
+        text = self.text
+        new, self._read = text[self._read :], len(text)
         if not self._json:
             start = new.find("{")
             if start < 0:

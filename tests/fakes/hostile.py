@@ -328,6 +328,8 @@ def replies(draw: st.DrawFn, *, stream: bool, json_mode: bool) -> Case:
             return Case(kind, stream, json_mode, Reply(raw=draw(st.sampled_from(_BAD_LINES))))
         return Case(kind, stream, json_mode, Reply(raw=_dumps(whole)))
     size = draw(st.sampled_from([3, 16, 1 << 16]))
+    if len(args) > MB // 2:  # an oversized argument in pieces of 1 KB or more keeps generating it quick
+        size = max(size, 1024)
     if native:
         events = _native_events(name, args, thoughts, size)
     else:
