@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from memgpt_tui.model.messages import Message, ToolCall, user_message
-from memgpt_tui.tui.widgets.conversation import AROUND, FIRST_PAGE, Conversation
+from memgpt_tui.tui.widgets.conversation import AROUND, FIRST_PAGE, Conversation, plain
 from memgpt_tui.tui.widgets.rows import ReplyRow, ToolRow, UserRow
 from tests.fakes.scripted_llm import call, say
 from tests.tui.conftest import app_for, idle, ready, type_and_send
@@ -151,3 +151,21 @@ async def test_find_without_a_match_says_so(make_agent, llm) -> None:
         assert main.conversation.selected is None
         await pilot.press("escape")
         assert main.chat.has_focus
+
+
+async def test_find_goes_on_from_the_match_shown_when_new_messages_arrive(make_agent, llm) -> None:
+    agent = await make_agent()
+    llm.queue(say("Tea it is."), say("More tea coming."))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        await type_and_send(pilot, "tea please")
+        await idle(pilot)
+        await pilot.press("ctrl+f", *"tea", "enter")
+        await wait_until(pilot, lambda: str(main.find.counter.render()) == "1 of 2")
+        assert plain(main.conversation.selected) == "Tea it is."  # type: ignore[arg-type]
+        await type_and_send(pilot, "and more tea")  # the bar stays open
+        await idle(pilot)
+        main.find.input.focus()
+        await pilot.press("enter")  # searched again: two new matches, and on back in time from the one shown
+        await wait_until(pilot, lambda: str(main.find.counter.render()) == "4 of 4")
+        assert plain(main.conversation.selected) == "tea please"  # type: ignore[arg-type]

@@ -514,12 +514,15 @@ class Conversation(VerticalScroll):
 
     @on(message_for(ev.StepFinished))
     def _step_finished(self, message: EngineMessage[ev.StepFinished]) -> None:
-        """Tie the step's rows to its first message, so pruning and paging can find them again."""
+        """Tie the step's rows to its messages, so pruning, paging and find can find them again: the
+        rows before the agent's first thought, reply or call to the step's input, the rest to its reply."""
         ids = message.event.message_ids
-        first = ids[0] if ids else None
+        incoming, answer = (ids + (None, None))[:2]
+        answered = False
         for row in self._step_rows:
-            if getattr(row, "source_id", None) is None and first is not None:
-                row.source_id = first  # type: ignore[attr-defined]
+            answered = answered or isinstance(row, ThoughtRow | ReplyRow | ToolRow)
+            if getattr(row, "source_id", None) is None and incoming is not None:
+                row.source_id = answer if answered and answer is not None else incoming  # type: ignore[attr-defined]
         self._user = None
         self._step_rows.clear()
         self._finish_reply()

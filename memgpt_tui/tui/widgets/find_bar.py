@@ -57,6 +57,7 @@ class FindBar(Horizontal):
         self.input = FindInput(self)
         self.counter = Static(id="find-counter")
         self._query: str | None = None  # what ``_matches`` were found for
+        self._recall = 0  # the recall size they were found in: new messages may match too
         self._matches: list[str] = []  # message ids, oldest first
         self._index = 0
 
@@ -89,10 +90,14 @@ class FindBar(Horizontal):
         query = self.input.value.strip()
         if not query:
             return
-        if query != self._query:
+        recall = self.agent.snapshot().recall_messages
+        if query != self._query or recall != self._recall:
+            shown = self._matches[self._index] if query == self._query and self._matches else None
             self.counter.update(Content("Searching…"))
             self._matches = await self.agent.find_messages(query)
-            self._query, self._index = query, len(self._matches)
+            self._query, self._recall = query, recall
+            # The same query over a grown history goes on from the match shown; a new one starts anew.
+            self._index = self._matches.index(shown) if shown in self._matches else len(self._matches)
         if not self._matches:
             self.counter.update(Content(f"No match for “{query}”"))
             return
