@@ -81,14 +81,14 @@ def _optional_usage(value: Any, handler: Any) -> Usage | None:
         return None
 
 
-class _Reply(Shape):
+class _Envelope(Shape):
     usage: Usage | None = None
     error: Any = None
 
     _usage = field_validator("usage", mode="wrap")(_optional_usage)
 
 
-class Chunk(_Reply):
+class Chunk(_Envelope):
     choices: list[ChunkChoice] | None = None
 
 
@@ -107,7 +107,7 @@ class Choice(Shape):
     finish_reason: str | None = None
 
 
-class Completion(_Reply):
+class Completion(_Envelope):
     choices: list[Choice] | None = None
 
 
