@@ -361,15 +361,17 @@ class Conversation(VerticalScroll):
         self.notify(f"Copied {len(text)} characters.", timeout=3)
 
     async def reveal(self, message_id: str, words: list[str]) -> bool:
-        """Select the row showing recall message ``message_id``, loading older pages until it is
-        mounted; of a message's rows, the first holding one of ``words``. False when it is gone."""
+        """Select the row showing recall message ``message_id``, mounting it first (``_jump``) when it
+        is older than every mounted row or held behind a gap; of a message's rows, the first holding
+        one of ``words``. False when it is not in the conversation any more."""
         async with self._paging:
             if self._gap is not None and (message_id < (self._oldest or "") or self._in_gap(message_id)):
                 await self.remove_children(self._close_gap(restore=True))  # then jump from the rows below
             if self._oldest is None or message_id < self._oldest:
                 await self._jump(message_id)
         rows = [r for r in self.rows() if getattr(r, "source_id", None) is not None]
-        # Rows of the live step share its first message's id: the hit is in the last one at or before it.
+        # A message may have no row of its own (a result folds into its call's row): take the last
+        # message shown at or before it.
         at = max((r.source_id for r in rows if r.source_id <= message_id), default=None)  # type: ignore[attr-defined]
         if at is None:
             return False
