@@ -154,11 +154,11 @@ class OpenAIBackend:
         create = self._client.chat.completions.with_streaming_response.create
         async with create(**params) as response:
             if not self.stream:
-                raw = bytearray()
+                body = bytearray()
                 async for piece in response.iter_bytes():
                     reply.bound(len(piece))
-                    raw += piece
-                reply.whole(_checked(wire.Completion, wire.decode(bytes(raw)), response))
+                    body += piece
+                reply.whole(_checked(wire.Completion, wire.decode(bytes(body)), response))
                 return
             async for line in response.iter_lines():
                 if not line.startswith("data:"):
@@ -200,7 +200,7 @@ class OpenAIBackend:
             await close()
 
 
-def _checked(model: type[wire.Shape], event: Any, response: Any) -> Any:
+def _checked(model: type[wire.Chunk] | type[wire.Completion], event: Any, response: Any) -> Any:
     """``event`` validated; an error object inside a 200 raises the client's error, as a status would."""
     if isinstance(event, dict) and event.get("error"):
         error = event["error"]
