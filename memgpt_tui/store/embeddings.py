@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..model.errors import StoreError
+from ..model.text import redact, register_secret
 from .api import Embedder
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class OpenAIEmbedder:
         self.base_url = base_url
         self.batch_size = batch_size
         self._api_key = api_key
+        register_secret(api_key)
         self._timeout = timeout
         self._dim = dim
         self._client: OpenAI | None = None
@@ -105,8 +107,10 @@ class OpenAIEmbedder:
         except openai.OpenAIError as exc:
             where = self.base_url or "the OpenAI API"
             raise StoreError(
-                f"Embedding with {self.model!r} at {where} failed: {exc}. "
-                "Check embedding_base_url / embedding_model in the config, or use the embedded model."
+                redact(
+                    f"Embedding with {self.model!r} at {where} failed: {exc}. "
+                    "Check embedding_base_url / embedding_model in the config, or use the embedded model."
+                )
             ) from exc
         vectors = [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
         if self._dim is not None and any(len(v) != self._dim for v in vectors):
