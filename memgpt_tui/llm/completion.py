@@ -30,6 +30,7 @@ from memgpt_tui.llm.openai_errors import (
     to_llm_error,
 )
 from memgpt_tui.llm.wrappers import Wrapper
+from memgpt_tui.model.errors import LLMError
 
 Constraint = Literal["grammar", "json_schema", "none"]
 _FALLBACK: dict[Constraint, Constraint] = {"grammar": "json_schema", "json_schema": "none"}
@@ -154,8 +155,13 @@ class CompletionBackend:
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                event = json.loads(data)
-                if isinstance(event, dict) and event.get("error"):
+                try:
+                    event = json.loads(data, strict=False)
+                except (ValueError, RecursionError):
+                    raise _malformed(f"an event is not JSON: {data[:80]!r}") from None
+                if not isinstance(event, dict):
+                    raise _malformed(f"an event is not a JSON object: {data[:80]!r}")
+                if event.get("error"):
                     error = event["error"]
                     message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
                     raise openai.APIError(message, response.http_request, body=error)
@@ -200,12 +206,19 @@ class _Reply:
         self._on_token(channel, text)
 
     def chunk(self, event: dict[str, Any]) -> None:
-        if usage := event.get("usage"):
-            self.prompt_tokens = usage.get("prompt_tokens")
-            self.completion_tokens = usage.get("completion_tokens")
-        for choice in event.get("choices") or ():
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
-            if text := choice.get("text"):
+        usage, choices = event.get("usage"), event.get("choices") or []
+        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+            raise _malformed("choices is not a list of objects")
+        if isinstance(usage, dict):
+            self.prompt_tokens = _count(usage.get("prompt_tokens"))
+            self.completion_tokens = _count(usage.get("completion_tokens"))
+        for choice in choices:
+            reason = choice.get("finish_reason")
+            self.finish_reason = reason if isinstance(reason, str) else self.finish_reason
+            text = choice.get("text")
+            if text is not None and not isinstance(text, str):
+                raise _malformed("a choice's text is not a string")
+            if text:
                 self._text.append(text)
                 if self._stream is not None:
                     self._stream.feed(text)
@@ -218,3 +231,14 @@ class _Reply:
         response.completion_tokens = self.completion_tokens
         response.finish_reason = self.finish_reason
         return response
+
+
+def _malformed(problem: str) -> LLMError:
+    return LLMError(
+        f"The model server sent a malformed reply: {problem}.",
+        "Use /retry to ask again. If it keeps happening, the server's /v1/completions is not OpenAI-compatible.",
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

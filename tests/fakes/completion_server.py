@@ -1,7 +1,7 @@
 """A real completions server on loopback (``POST /v1/completions``), scripted by tests.
 
-Replies are queued text, streamed as SSE pieces in the OpenAI completions form; every request body is
-recorded. ``reject`` names request fields (``grammar``, ``json_schema``) the server refuses as
+Replies are queued text, streamed as SSE pieces in the OpenAI completions form (or bytes, sent as the
+event stream as they are); every request body is recorded. ``reject`` names request fields (``grammar``, ``json_schema``) the server refuses as
 llama-cpp-python does a grammar it cannot parse: an HTTP 500 naming the field.
 """
 
@@ -18,7 +18,7 @@ class FakeCompletionServer:
     def __init__(self, reject: tuple[str, ...] = ()) -> None:
         self.reject = set(reject)
         self.requests: list[dict[str, Any]] = []
-        self._replies: deque[str] = deque()
+        self._replies: deque[str | bytes] = deque()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -34,10 +34,10 @@ class FakeCompletionServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def script(self, *texts: str) -> None:
+    def script(self, *texts: str | bytes) -> None:
         self._replies.extend(texts)
 
-    def next_reply(self) -> str:
+    def next_reply(self) -> str | bytes:
         return self._replies.popleft() if self._replies else ""
 
 
@@ -59,6 +59,9 @@ def _handler(fake: FakeCompletionServer) -> type[BaseHTTPRequestHandler]:
                 self._send(500, "application/json", json.dumps({"error": {"message": message}}).encode())
                 return
             text = fake.next_reply()
+            if isinstance(text, bytes):
+                self._send(200, "text/event-stream", text)
+                return
             pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
             events = [{"choices": [{"index": 0, "text": p, "finish_reason": None}]} for p in pieces]
             events.append({"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})

@@ -125,6 +125,23 @@ async def test_prose_alone_is_a_parse_error_with_the_raw_text(server):
     assert response.raw == "I think I will just chat today."
 
 
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"data: {not json\n\n",
+        b"data: [1, 2]\n\n",
+        b'data: {"choices": {"text": "x"}}\n\n',
+        b'data: {"choices": [{"text": 7}]}\n\n',
+    ],
+)
+async def test_a_malformed_event_stream_is_an_llm_error_not_a_crash(server, stream):
+    server.script(stream)
+    llm = backend(server)
+    with pytest.raises(LLMError, match="malformed reply"):
+        await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+
+
 async def test_a_server_that_rejects_the_grammar_gets_a_json_schema_then_nothing(server):
     server.reject = {"grammar", "json_schema"}
     server.script(CONTINUED, CONTINUED)
