@@ -178,7 +178,9 @@ class StepLoop:
             self._silence = "The model returned only its thoughts and sent no message"
         elif calls:
             self._silence = ""  # something was shown: the chain is not silent
-        content = response.content if not response.parse_error else (response.raw or response.content)
+        content = response.content
+        if response.parse_error:  # the model sees what it wrote, cut to the size of a function result
+            content = _truncated(response.raw or response.content or "", s.limits.function_result_chars)
         assistant = Message(
             role="assistant", kind="assistant", content=content, tool_calls=calls, step=number
         )
@@ -304,10 +306,16 @@ def _truncated(text: str, limit: int) -> str:
 
 def _kept_arguments(arguments: str, limit: int) -> str:
     """What recall keeps of a call's arguments: oversized ones (which the call refuses) are left out,
-    so the call cannot crowd the window for good."""
-    if len(arguments) <= limit:
-        return arguments
-    return json.dumps({"_omitted": f"{size(len(arguments))} of arguments, over the limit of {limit:,}"})
+    so the call cannot crowd the window for good, and so is JSON nested too deeply to read back."""
+    if len(arguments) > limit:
+        return json.dumps({"_omitted": f"{size(len(arguments))} of arguments, over the limit of {limit:,}"})
+    try:
+        json.loads(arguments)
+    except RecursionError:
+        return json.dumps({"_omitted": "arguments nested too deeply to read"})
+    except ValueError:
+        pass  # kept as written: the call reports what is wrong with them
+    return arguments
 
 
 def _silence(response: LLMResponse) -> str:

@@ -17,9 +17,14 @@ def loads(text: str) -> Any:
     stripped = text.strip()
     try:
         return json.loads(stripped)
+    except RecursionError:
+        raise NotJSON(f"JSON nested too deeply: {_preview(stripped)}") from None
     except ValueError:
         pass
-    repaired = json_repair.repair_json(stripped, return_objects=True, skip_json_loads=True)
+    try:
+        repaired = json_repair.repair_json(stripped, return_objects=True, skip_json_loads=True)
+    except RecursionError:
+        raise NotJSON(f"JSON nested too deeply: {_preview(stripped)}") from None
     if repaired == "" or repaired is None:
         raise NotJSON(f"no JSON found in {_preview(stripped)}")
     return repaired

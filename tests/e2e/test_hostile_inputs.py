@@ -160,3 +160,31 @@ async def test_an_edit_larger_than_the_limit_is_refused(agent, openai_fake):
     await agent.rewrite("edited \ud800")
     [last] = [c for m in agent.buffer for c in m.tool_calls][-1:]
     assert json.loads(last.arguments)["message"] == "edited \ufffd"
+
+
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000
+
+
+@pytest.mark.parametrize("function_calling", ["native", "json"])
+async def test_json_nested_too_deeply_fails_the_call_and_is_not_kept(home, openai_fake, function_calling):  # noqa: F811
+    settings = settings_for(openai_fake.base_url, function_calling=function_calling)
+    agent = await runtime.create_agent(settings, f"deep{function_calling}")
+    try:
+        deep = (
+            Reply.tool_call("archival_memory_insert", DEEP)
+            if function_calling == "native"
+            else Reply.text('{"function": "archival_memory_insert", "params": ' + DEEP + "}")
+        )
+        ok = Reply.tool_call("send_message", {"message": "fine"})
+        openai_fake.script(
+            deep, ok if function_calling == "native" else Reply.json_call("send_message", {"message": "fine"})
+        )
+        seen = await converse(agent, "go deep")
+        assert not [e for e in errors(seen) if "Unexpected" in e.text]
+        assert said(seen)  # the failure went back to the model, which answered
+        assert all(len(c.arguments) < 1000 for m in agent.buffer for c in m.tool_calls)
+        assert all(len(m.content or "") < 5000 for m in agent.buffer)
+    finally:
+        await agent.close()
+    reopened = await runtime.open_agent(settings, f"deep{function_calling}")
+    await reopened.close()
