@@ -28,6 +28,7 @@ FUNCTIONS = (
     "pause_heartbeats",
 )
 MB = 1 << 20
+DEEP = '{"a": ' * 5000 + "1" + "}" * 5000  # JSON nested past what the parser's recursion allows
 ECHOED_KEY = "sk-fuzzSECRET0123456789abcdefABCDEF"
 
 _NASTY = [
@@ -102,7 +103,7 @@ def calls(draw: st.DrawFn) -> tuple[str, str, str | None]:
     text = (
         json.dumps(args)
         if draw(st.integers(0, 9))
-        else draw(st.sampled_from(['{"message": "cut', "", "[]", "null", "{{{"]))
+        else draw(st.sampled_from(['{"message": "cut', "", "[]", "null", "{{{", DEEP]))
     )
     thoughts = draw(st.one_of(st.none(), nasty_text, st.just("Thinking about it.")))
     return name, text, thoughts
@@ -135,7 +136,7 @@ def _native_events(name: str, args: str, thoughts: str | None, size: int) -> lis
 def _json_body(name: str, args: str, thoughts: str | None) -> str:
     try:
         params: Any = json.loads(args)
-    except ValueError:
+    except (ValueError, RecursionError):
         params = args
     return json.dumps(
         {"inner_thoughts": thoughts, "function": name, "params": params, "request_heartbeat": False}
@@ -284,6 +285,7 @@ def replies(draw: st.DrawFn, *, stream: bool, json_mode: bool) -> Case:
                         "not json at all",
                         '{"function": "send_message", "params": {"message": "cut',
                         "[1, 2]",
+                        '{"function": "send_message", "params": ' + DEEP + "}",
                     ]
                 )
             )
