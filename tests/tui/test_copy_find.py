@@ -82,7 +82,9 @@ async def test_find_jumps_to_messages_not_mounted_yet_and_steps_through_them(mak
         await pilot.press(*"zebra", "enter")
 
         async def found(n: int) -> UserRow:
-            await wait_until(pilot, lambda: getattr(conv.selected, "text", "").startswith(f"question {n} "))
+            await wait_until(
+                pilot, lambda: getattr(conv.selected, "text", "").startswith(f"question {n} "), 20
+            )
             row = conv.selected
             assert isinstance(row, UserRow) and row.has_class("-selected")
             await pilot.pause()
@@ -107,7 +109,7 @@ async def test_find_jumps_to_messages_not_mounted_yet_and_steps_through_them(mak
         await pilot.press("shift+enter")  # forward again: it was behind the gap
         await found(200)
         await pilot.press("enter", "enter")  # wraps around: 7, then 200 again
-        await wait_until(pilot, lambda: str(main.find.counter.render()) == "1 of 2")
+        await wait_until(pilot, lambda: str(main.find.counter.render()) == "1 of 2", 20)
         await found(200)
         # Esc leaves the match selected, and copy acts on it
         await pilot.press("escape")

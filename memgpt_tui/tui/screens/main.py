@@ -54,7 +54,8 @@ class MainScreen(Screen[None]):
     ]
     BINDINGS = [
         Binding("escape", "cancel_step", "Cancel step", id="main.cancel"),
-        Binding("ctrl+f", "find", "Find", id="main.find"),
+        # Priority: handled before the focused input sees the next keys, which are the query.
+        Binding("ctrl+f", "find", "Find", priority=True, id="main.find"),
         Binding("ctrl+b", "memory_browser", "Search memory", id="main.memory_browser"),
         Binding("ctrl+r", "checkpoints", "Checkpoints", id="main.checkpoints"),
         Binding("f2", "edit_memory", "Core memory", id="main.core_memory"),

@@ -26,7 +26,7 @@ class FindInput(Input):
         # Terminals without the kitty protocol send Enter for shift+enter: the arrows always work.
         Binding("enter,up", "step(1)", "Older match", key_display="⏎/↑", id="find.next"),
         Binding("shift+enter,down", "step(-1)", "Newer match", key_display="⇧⏎/↓", id="find.previous"),
-        Binding("escape", "close", "Close find", id="find.close"),
+        Binding("escape", "close", "Close find", priority=True, id="find.close"),  # see main.find
     ]
 
     def __init__(self, bar: FindBar) -> None:
