@@ -23,7 +23,7 @@ def loads(text: str) -> Any:
         pass
     try:
         repaired = json_repair.repair_json(stripped, return_objects=True, skip_json_loads=True)
-    except RecursionError:
+    except (RecursionError, ValueError):  # newer json_repair reports its recursion limit as ValueError
         raise NotJSON(f"JSON nested too deeply: {_preview(stripped)}") from None
     if repaired == "" or repaired is None:
         raise NotJSON(f"no JSON found in {_preview(stripped)}")

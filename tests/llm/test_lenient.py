@@ -26,3 +26,9 @@ def test_near_json_is_repaired(text: str, expected: dict) -> None:
 def test_no_object_raises_not_json(text: str) -> None:
     with pytest.raises(lenient.NotJSON):
         lenient.load_object(text)
+
+
+def test_unclosed_deep_nesting_is_not_json() -> None:
+    # json.loads fails fast on it; the repairer hits its recursion limit instead
+    with pytest.raises(lenient.NotJSON, match="nested too deeply"):
+        lenient.load_object('{"a": ' + "[" * 3000)
