@@ -15,3 +15,18 @@ def test_everything_below_the_tui_runs_without_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_creating_an_agent_does_not_import_the_openai_client(tmp_path):
+    # The import costs about half a second; it waits for the first request.
+    code = (
+        "import sys\n"
+        "from memgpt_tui.client import Client\n"
+        f"client = Client(home={str(tmp_path)!r}, backend='openai-compatible',"
+        " base_url='http://127.0.0.1:9/v1', model='m', no_verify=True, context_window=8192)\n"
+        "client.create_agent('a')\n"
+        "client.close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'openai'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -16,19 +16,11 @@ import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import openai
-
 from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.api_client import LazyClient
 from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.grammar import PRIMER, gbnf, reply_schema
 from memgpt_tui.llm.layout import JsonModeLayout
-from memgpt_tui.llm.openai_errors import (
-    detail,
-    is_context_overflow,
-    is_transient,
-    is_transport_error,
-    to_llm_error,
-)
 from memgpt_tui.llm.wrappers import Wrapper
 from memgpt_tui.model.errors import LLMError
 
@@ -85,13 +77,8 @@ class CompletionBackend:
         self.temperature = temperature
         self.constraint: Constraint = constraint
         self.retry_base_delay = retry_base_delay
-        try:
-            self._client = openai.AsyncOpenAI(
-                base_url=base_url, api_key=api_key or _PLACEHOLDER_KEY, timeout=timeout, max_retries=0
-            )
-        except openai.OpenAIError as exc:
-            raise to_llm_error(exc, base_url) from exc
-        self.base_url = str(self._client.base_url).rstrip("/")
+        self._api = LazyClient(base_url, api_key or _PLACEHOLDER_KEY, timeout)
+        self.base_url = self._api.base_url
         self.last_prompt: str | None = None  # what the last request sent, for usage counts and /dump
 
     @property
@@ -125,6 +112,10 @@ class CompletionBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
+        import openai
+
+        from memgpt_tui.llm.openai_errors import is_transient, is_transport_error, to_llm_error
+
         offered = self.wrapper.offered(tools)
         failures = 0
         while True:
@@ -147,7 +138,9 @@ class CompletionBackend:
 
     async def _send(self, body: dict[str, Any], reply: _Reply) -> None:
         # Read as plain JSON events, as the chat path does: a typed object per token costs more.
-        create = self._client.completions.with_streaming_response.create
+        import openai
+
+        create = self._api.get().completions.with_streaming_response.create
         async with create(model=self.model, prompt="", stream=True, extra_body=body) as response:
             async for line in response.iter_lines():
                 if not line.startswith("data:"):
@@ -169,6 +162,10 @@ class CompletionBackend:
 
     def _drop_rejected_constraint(self, exc: BaseException) -> bool:
         """A server that refused the constraint gets the next one; True when there is one to try."""
+        import openai
+
+        from memgpt_tui.llm.openai_errors import detail, is_context_overflow
+
         if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 500, 501):
             return False
         if is_context_overflow(exc) or self.constraint == "none":
@@ -179,8 +176,12 @@ class CompletionBackend:
         self.constraint = _FALLBACK[self.constraint]
         return True
 
+    @property
+    def _client(self) -> Any:
+        return self._api.get()
+
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._api.aclose()
         close = getattr(self.tokenizer, "aclose", None)
         if close is not None:
             await close()

@@ -25,8 +25,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import openai
-
 from memgpt_tui.config import ensure_private_dir, home_dir
 from memgpt_tui.llm import json_mode, wrappers
 from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
@@ -271,6 +269,8 @@ class EmbeddedServer:
             raise
 
     async def _wait_until_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        import openai
+
         started = time.monotonic()
         async with openai.AsyncOpenAI(
             base_url=self.base_url, api_key=_API_KEY, max_retries=0, timeout=5.0

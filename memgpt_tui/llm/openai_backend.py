@@ -8,19 +8,11 @@ import os
 import random
 from typing import Any, Literal
 
-import openai
-
 from memgpt_tui.llm import json_mode, wire
+from memgpt_tui.llm.api_client import LazyClient
 from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.json_mode import ResponseFormatKind
 from memgpt_tui.llm.layout import JsonModeLayout, NativeLayout
-from memgpt_tui.llm.openai_errors import (
-    detail,
-    is_context_overflow,
-    is_transient,
-    is_transport_error,
-    to_llm_error,
-)
 from memgpt_tui.llm.streaming import PartialJSON
 from memgpt_tui.llm.tokenizers import default_tokenizer
 from memgpt_tui.model.state import BACKEND_DEFAULTS, FunctionCalling
@@ -73,16 +65,10 @@ class OpenAIBackend:
         self.retry_max_delay = retry_max_delay
         if api_key is None and name != "openai" and not os.environ.get("OPENAI_API_KEY"):
             api_key = PLACEHOLDER_KEY
-        try:
-            # max_retries=0: the retries below are the only ones, so they can be counted and shown.
-            self._client = openai.AsyncOpenAI(
-                base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0
-            )
-        except openai.OpenAIError as exc:
-            raise to_llm_error(exc, base_url or "the OpenAI API") from exc
-        self.base_url = str(self._client.base_url).rstrip("/")
-        register_secret(self._client.api_key)
-        self.tokenizer = tokenizer or default_tokenizer(name, model, self.base_url, self._client.api_key)
+        self._api = LazyClient(base_url, api_key, timeout)
+        self.base_url = self._api.base_url
+        register_secret(self._api.api_key)
+        self.tokenizer = tokenizer or default_tokenizer(name, model, self.base_url, self._api.api_key)
         self.layout: PromptLayout = (
             JsonModeLayout(self.tokenizer, fold_system=fold_system)
             if function_calling == "json"
@@ -100,6 +86,10 @@ class OpenAIBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
+        import openai
+
+        from memgpt_tui.llm.openai_errors import is_transient, is_transport_error, to_llm_error
+
         failures = 0
         while True:
             params = self._params(messages, tools, require_tool)
@@ -151,7 +141,7 @@ class OpenAIBackend:
         # building the client's typed object per streamed event costs more than everything else the
         # engine does in a step, and it would accept any shape. The client still sends the request
         # and turns error statuses into its exceptions.
-        create = self._client.chat.completions.with_streaming_response.create
+        create = self._api.get().chat.completions.with_streaming_response.create
         async with create(**params) as response:
             if not self.stream:
                 body = bytearray()
@@ -173,6 +163,10 @@ class OpenAIBackend:
 
     def _drop_rejected_feature(self, exc: BaseException, params: dict[str, Any]) -> bool:
         """Turn off an optional feature the server refused; True when there is something to retry."""
+        import openai
+
+        from memgpt_tui.llm.openai_errors import detail, is_context_overflow
+
         if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
             return False
         if is_context_overflow(exc):
@@ -193,8 +187,12 @@ class OpenAIBackend:
         delay = max(delay, _retry_after(exc) or 0.0)
         return min(self.retry_max_delay, delay) * random.uniform(1.0, 1.25)
 
+    @property
+    def _client(self) -> Any:
+        return self._api.get()
+
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._api.aclose()
         close = getattr(self.tokenizer, "aclose", None)
         if close is not None:
             await close()
@@ -202,6 +200,8 @@ class OpenAIBackend:
 
 def _checked(model: type[wire.Chunk] | type[wire.Completion], event: Any, response: Any) -> Any:
     """``event`` validated; an error object inside a 200 raises the client's error, as a status would."""
+    import openai
+
     if isinstance(event, dict) and event.get("error"):
         error = event["error"]
         message = error.get("message") if isinstance(error, dict) else None
@@ -212,6 +212,8 @@ def _checked(model: type[wire.Chunk] | type[wire.Completion], event: Any, respon
 
 def _retry_after(exc: BaseException) -> float | None:
     """The server's own Retry-After, in seconds, when it sent one."""
+    import openai
+
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
