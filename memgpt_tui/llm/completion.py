@@ -10,23 +10,21 @@ unconstrained reply is still read leniently.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import random
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.api_client import LazyClient
+from memgpt_tui.llm import api_client, json_mode, wire
+from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
 from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.grammar import PRIMER, gbnf, reply_schema
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.wrappers import Wrapper
-from memgpt_tui.model.errors import LLMError
+
+if TYPE_CHECKING:
+    import openai
 
 Constraint = Literal["grammar", "json_schema", "none"]
 _FALLBACK: dict[Constraint, Constraint] = {"grammar": "json_schema", "json_schema": "none"}
-_PLACEHOLDER_KEY = "sk-no-key-required"
 
 
 class WrapperLayout(JsonModeLayout):
@@ -65,6 +63,7 @@ class CompletionBackend:
         temperature: float | None = None,
         constraint: Constraint = "grammar",
         retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
     ) -> None:
         self.name = name
         self.model = model
@@ -77,7 +76,8 @@ class CompletionBackend:
         self.temperature = temperature
         self.constraint: Constraint = constraint
         self.retry_base_delay = retry_base_delay
-        self._api = LazyClient(base_url, api_key or _PLACEHOLDER_KEY, timeout)
+        self.retry_max_delay = retry_max_delay
+        self._api = LazyClient(base_url, api_key or PLACEHOLDER_KEY, timeout)
         self.base_url = self._api.base_url
         self.last_prompt: str | None = None  # what the last request sent, for usage counts and /dump
 
@@ -112,61 +112,27 @@ class CompletionBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
-        import openai
+        def prepare() -> tuple[dict[str, Any], _Reply]:
+            return self.body(messages, tools), _Reply(on_token, PRIMER if self.primed else "")
 
-        from memgpt_tui.llm.openai_errors import is_transient, is_transport_error, to_llm_error
-
-        offered = self.wrapper.offered(tools)
-        failures = 0
-        while True:
-            body = self.body(messages, tools)
-            self.last_prompt = body["prompt"]
-            reply = _Reply(on_token, PRIMER if self.primed else "")
-            try:
-                await self._send(body, reply)
-            except Exception as exc:
-                if not isinstance(exc, openai.OpenAIError) and not is_transport_error(exc):
-                    raise
-                if self._drop_rejected_constraint(exc):
-                    continue
-                failures += 1
-                if is_transient(exc) and failures <= self.max_retries and not reply.emitted:
-                    await asyncio.sleep(self.retry_base_delay * 2 ** (failures - 1) * random.uniform(1, 1.25))
-                    continue
-                raise to_llm_error(exc, self.base_url, failures) from exc
-            return reply.result(offered)
+        reply = await api_client.retried(
+            self, prepare, self._send, lambda exc, _body: self._drop_rejected_constraint(exc)
+        )
+        return reply.result(self.wrapper.offered(tools))
 
     async def _send(self, body: dict[str, Any], reply: _Reply) -> None:
+        self.last_prompt = body["prompt"]
         # Read as plain JSON events, as the chat path does: a typed object per token costs more.
-        import openai
-
         create = self._api.get().completions.with_streaming_response.create
         async with create(model=self.model, prompt="", stream=True, extra_body=body) as response:
-            async for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    event = json.loads(data, strict=False)
-                except (ValueError, RecursionError):
-                    raise _malformed(f"an event is not JSON: {data[:80]!r}") from None
-                if not isinstance(event, dict):
-                    raise _malformed(f"an event is not a JSON object: {data[:80]!r}")
-                if event.get("error"):
-                    error = event["error"]
-                    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-                    raise openai.APIError(message, response.http_request, body=error)
+            async for event in api_client.events(response, wire.CompletionChunk, reply):
                 reply.chunk(event)
 
-    def _drop_rejected_constraint(self, exc: BaseException) -> bool:
+    def _drop_rejected_constraint(self, exc: openai.APIStatusError) -> bool:
         """A server that refused the constraint gets the next one; True when there is one to try."""
-        import openai
-
         from memgpt_tui.llm.openai_errors import detail, is_context_overflow
 
-        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422, 500, 501):
+        if exc.status_code not in (400, 422, 500, 501):
             return False
         if is_context_overflow(exc) or self.constraint == "none":
             return False
@@ -176,10 +142,6 @@ class CompletionBackend:
         self.constraint = _FALLBACK[self.constraint]
         return True
 
-    @property
-    def _client(self) -> Any:
-        return self._api.get()
-
     async def aclose(self) -> None:
         await self._api.aclose()
         close = getattr(self.tokenizer, "aclose", None)
@@ -187,16 +149,16 @@ class CompletionBackend:
             await close()
 
 
-class _Reply:
+class _Reply(api_client.Reply):
     """Assembles a streamed completion, forwarding the inner thoughts and the message as they grow."""
 
     def __init__(self, on_token: OnToken | None, primer: str) -> None:
+        super().__init__()
         self._on_token = on_token
         self._stream = json_mode.ReplyStream(self._emit) if on_token is not None else None
         self._text: list[str] = [primer]  # the prompt's last words are the reply's first
         if self._stream is not None:
             self._stream.feed(primer)
-        self.emitted = False
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.finish_reason: str | None = None
@@ -206,23 +168,17 @@ class _Reply:
         self.emitted = True
         self._on_token(channel, text)
 
-    def chunk(self, event: dict[str, Any]) -> None:
-        usage, choices = event.get("usage"), event.get("choices") or []
-        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-            raise _malformed("choices is not a list of objects")
-        if isinstance(usage, dict):
-            self.prompt_tokens = _count(usage.get("prompt_tokens"))
-            self.completion_tokens = _count(usage.get("completion_tokens"))
-        for choice in choices:
-            reason = choice.get("finish_reason")
-            self.finish_reason = reason if isinstance(reason, str) else self.finish_reason
-            text = choice.get("text")
-            if text is not None and not isinstance(text, str):
-                raise _malformed("a choice's text is not a string")
-            if text:
-                self._text.append(text)
+    def chunk(self, event: wire.CompletionChunk) -> None:
+        if event.usage is not None:
+            self.prompt_tokens = event.usage.prompt_tokens
+            self.completion_tokens = event.usage.completion_tokens
+        for choice in event.choices or ():
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            if choice.text:
+                self.grow(choice.text)
+                self._text.append(choice.text)
                 if self._stream is not None:
-                    self._stream.feed(text)
+                    self._stream.feed(choice.text)
 
     def result(self, tools: Sequence[dict[str, Any]]) -> LLMResponse:
         response = json_mode.parse_reply("".join(self._text), tools)
@@ -232,14 +188,3 @@ class _Reply:
         response.completion_tokens = self.completion_tokens
         response.finish_reason = self.finish_reason
         return response
-
-
-def _malformed(problem: str) -> LLMError:
-    return LLMError(
-        f"The model server sent a malformed reply: {problem}.",
-        "Use /retry to ask again. If it keeps happening, the server's /v1/completions is not OpenAI-compatible.",
-    )
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import random
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from memgpt_tui.llm import json_mode, wire
-from memgpt_tui.llm.api_client import LazyClient
+from memgpt_tui.llm import api_client, json_mode, wire
+from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
 from memgpt_tui.llm.base import LLMResponse, LLMToolCall, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.json_mode import ResponseFormatKind
 from memgpt_tui.llm.layout import JsonModeLayout, NativeLayout
@@ -18,12 +15,8 @@ from memgpt_tui.llm.tokenizers import default_tokenizer
 from memgpt_tui.model.state import BACKEND_DEFAULTS, FunctionCalling
 from memgpt_tui.model.text import register_secret
 
-# Local servers accept any key, but the client refuses to start without one.
-PLACEHOLDER_KEY = "sk-no-key-required"
-# The text of one reply (content and arguments), a few times more than the longest output any model
-# writes in one go; and what the server may send for it, envelopes included.
-MAX_REPLY_CHARS = 1 << 20
-MAX_SENT_CHARS = 16 * MAX_REPLY_CHARS
+if TYPE_CHECKING:
+    import openai
 
 
 class OpenAIBackend:
@@ -86,28 +79,12 @@ class OpenAIBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
-        import openai
-
-        from memgpt_tui.llm.openai_errors import is_transient, is_transport_error, to_llm_error
-
-        failures = 0
-        while True:
+        def prepare() -> tuple[dict[str, Any], _Reply]:
             params = self._params(messages, tools, require_tool)
-            reply = _Reply(on_token, tools if self.function_calling == "json" else None)
-            try:
-                await self._send(params, reply)
-            except Exception as exc:
-                if not isinstance(exc, openai.OpenAIError) and not is_transport_error(exc):
-                    raise
-                if self._drop_rejected_feature(exc, params):
-                    continue
-                failures += 1
-                # Tokens already shown cannot be taken back, so a reply cut mid-stream is not re-asked.
-                if is_transient(exc) and failures <= self.max_retries and not reply.emitted:
-                    await asyncio.sleep(self._backoff(failures, exc))
-                    continue
-                raise to_llm_error(exc, self.base_url, failures) from exc
-            return reply.result()
+            return params, _Reply(on_token, tools if self.function_calling == "json" else None)
+
+        reply = await api_client.retried(self, prepare, self._send, self._drop_rejected_feature)
+        return reply.result()
 
     def _params(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], require_tool: bool
@@ -144,30 +121,16 @@ class OpenAIBackend:
         create = self._api.get().chat.completions.with_streaming_response.create
         async with create(**params) as response:
             if not self.stream:
-                body = bytearray()
-                async for piece in response.iter_bytes():
-                    reply.bound(len(piece))
-                    body += piece
-                reply.whole(_checked(wire.Completion, wire.decode(bytes(body)), response))
+                reply.whole(await api_client.whole(response, wire.Completion, reply))
                 return
-            async for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                if not data:
-                    continue
-                reply.bound(len(data))
-                reply.chunk(_checked(wire.Chunk, wire.decode(data), response))
+            async for chunk in api_client.events(response, wire.Chunk, reply):
+                reply.chunk(chunk)
 
-    def _drop_rejected_feature(self, exc: BaseException, params: dict[str, Any]) -> bool:
+    def _drop_rejected_feature(self, exc: openai.APIStatusError, params: dict[str, Any]) -> bool:
         """Turn off an optional feature the server refused; True when there is something to retry."""
-        import openai
-
         from memgpt_tui.llm.openai_errors import detail, is_context_overflow
 
-        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        if exc.status_code not in (400, 422):
             return False
         if is_context_overflow(exc):
             return False
@@ -182,11 +145,6 @@ class OpenAIBackend:
             return False
         return True
 
-    def _backoff(self, failures: int, exc: BaseException) -> float:
-        delay = self.retry_base_delay * 2 ** (failures - 1)
-        delay = max(delay, _retry_after(exc) or 0.0)
-        return min(self.retry_max_delay, delay) * random.uniform(1.0, 1.25)
-
     @property
     def _client(self) -> Any:
         return self._api.get()
@@ -198,33 +156,6 @@ class OpenAIBackend:
             await close()
 
 
-def _checked(model: type[wire.Chunk] | type[wire.Completion], event: Any, response: Any) -> Any:
-    """``event`` validated; an error object inside a 200 raises the client's error, as a status would."""
-    import openai
-
-    if isinstance(event, dict) and event.get("error"):
-        error = event["error"]
-        message = error.get("message") if isinstance(error, dict) else None
-        text = message if isinstance(message, str) else json.dumps(error, ensure_ascii=False)[:500]
-        raise openai.APIError(text, response.http_request, body=error if isinstance(error, dict) else None)
-    return wire.validate(model, event)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """The server's own Retry-After, in seconds, when it sent one."""
-    import openai
-
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    headers = exc.response.headers
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return float(headers[name]) * scale
-        except (KeyError, ValueError):
-            continue
-    return None
-
-
 class _ToolCallParts:
     def __init__(self) -> None:
         self.id = ""
@@ -232,20 +163,19 @@ class _ToolCallParts:
         self.arguments = PartialJSON()
 
 
-class _Reply:
+class _Reply(api_client.Reply):
     """Assembles a response from validated streamed chunks (or one whole completion), forwarding
     tokens as they arrive: content as "thought", send_message's text as "message". With
     ``json_tools`` set, the content is a JSON-mode reply, parsed against those tools at the end."""
 
     def __init__(self, on_token: OnToken | None, json_tools: list[dict[str, Any]] | None) -> None:
+        super().__init__()
         self._on_token = on_token
         self._json_tools = json_tools
         streaming_json = json_tools is not None and on_token is not None
         self._json_stream = json_mode.ReplyStream(self._emit) if streaming_json else None
         self._content: list[str] = []
         self._calls: dict[int, _ToolCallParts] = {}
-        self._size = self._sent = 0
-        self.emitted = False
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.finish_reason: str | None = None
@@ -254,21 +184,6 @@ class _Reply:
         if self._on_token is not None:
             self.emitted = True
             self._on_token(channel, text)
-
-    def bound(self, size: int) -> None:
-        """Count what the server sent; past ``MAX_SENT_CHARS`` the reply is refused."""
-        self._sent += size
-        if self._sent > MAX_SENT_CHARS:
-            raise wire.MalformedReply(
-                f"the server sent more than {MAX_SENT_CHARS:,} characters for one reply"
-            )
-
-    def _grow(self, text: str) -> None:
-        self._size += len(text)
-        if self._size > MAX_REPLY_CHARS:
-            raise wire.MalformedReply(
-                f"it passed {MAX_REPLY_CHARS:,} characters, more than any reply the app can use"
-            )
 
     def chunk(self, chunk: wire.Chunk) -> None:
         self._usage(chunk.usage)
@@ -294,12 +209,12 @@ class _Reply:
         self.finish_reason = choice.finish_reason
         if choice.message is None:
             return
-        self._grow(content := choice.message.content or "")
+        self.grow(content := choice.message.content or "")
         self._content.append(content)
         for index, tool_call in enumerate(choice.message.tool_calls or ()):
             call = self._calls.setdefault(index, _ToolCallParts())
             call.id, call.name = tool_call.id or "", tool_call.function.name or ""
-            self._grow(arguments := tool_call.function.arguments or "")
+            self.grow(arguments := tool_call.function.arguments or "")
             call.arguments.text = arguments
 
     def _usage(self, usage: wire.Usage | None) -> None:
@@ -308,7 +223,7 @@ class _Reply:
             self.completion_tokens = usage.completion_tokens
 
     def _add_content(self, text: str) -> None:
-        self._grow(text)
+        self.grow(text)
         self._content.append(text)
         if self._json_stream is not None:
             self._json_stream.feed(text)
@@ -316,7 +231,7 @@ class _Reply:
             self._emit("thought", text)
 
     def _add_arguments(self, call: _ToolCallParts, text: str) -> None:
-        self._grow(text)
+        self.grow(text)
         if call.name != "send_message" or self._on_token is None:
             call.arguments.add(text)  # nobody watches these arguments grow: skip the parsing
             return

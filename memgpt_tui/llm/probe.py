@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 
 from ..model.errors import AuthError
-from .openai_backend import PLACEHOLDER_KEY
+from .api_client import PLACEHOLDER_KEY
 from .openai_errors import to_llm_error
 
 

@@ -1,5 +1,6 @@
-"""The chat completion replies a server sends, validated where they enter: a streamed chunk or a whole
-completion that does not have this shape is a ``MalformedReply``, never a crash further on.
+"""The replies a server sends, validated where they enter: a streamed chunk, a whole chat completion or
+a streamed text completion that does not have this shape is a ``MalformedReply``, never a crash
+further on.
 
 The models hold only the fields the app reads and accept what compatible servers commonly vary on
 (missing ids and indexes, ``null`` for empty, arguments sent as an object); anything of the wrong type
@@ -10,7 +11,7 @@ compatible servers leave out and cost more per streamed event than the rest of a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,16 +19,16 @@ from ..model.errors import LLMError
 
 MAX_TOOL_CALLS = 64  # parallel calls in one reply; an index past it is garbage
 MAX_TOKENS = 10**9
+_CHAT_REMEDY = "the server is not fully OpenAI-compatible: try --function-calling json."
 
 
 class MalformedReply(LLMError):
-    """The server's reply is not a chat completion the app can read."""
+    """The server's reply is not a completion the app can read."""
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, remedy: str = _CHAT_REMEDY) -> None:
         super().__init__(
             f"The model server sent a malformed reply: {problem}.",
-            "Use /retry to ask again. If it keeps happening, the server is not fully OpenAI-compatible: "
-            "try --function-calling json.",
+            f"Use /retry to ask again. If it keeps happening, {remedy}",
         )
 
 
@@ -81,14 +82,16 @@ def _optional_usage(value: Any, handler: Any) -> Usage | None:
         return None
 
 
-class _Envelope(Shape):
+class Envelope(Shape):
+    remedy: ClassVar[str] = _CHAT_REMEDY  # the hint of a MalformedReply
+
     usage: Usage | None = None
     error: Any = None
 
     _usage = field_validator("usage", mode="wrap")(_optional_usage)
 
 
-class Chunk(_Envelope):
+class Chunk(Envelope):
     choices: list[ChunkChoice] | None = None
 
 
@@ -107,25 +110,41 @@ class Choice(Shape):
     finish_reason: str | None = None
 
 
-class Completion(_Envelope):
+class Completion(Envelope):
     choices: list[Choice] | None = None
 
 
-def decode(data: str | bytes) -> Any:
+class TextChoice(Shape):
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+class CompletionChunk(Envelope):
+    """A streamed event of ``/v1/completions``."""
+
+    remedy = "the server's /v1/completions is not OpenAI-compatible: try --wrapper none."
+
+    choices: list[TextChoice] | None = None
+
+
+S = TypeVar("S", bound=Envelope)
+
+
+def decode(data: str | bytes, remedy: str = _CHAT_REMEDY) -> Any:
     """One JSON document from the server (raw control characters inside strings allowed)."""
     try:
         return json.loads(data, strict=False)
     except (ValueError, RecursionError) as exc:
-        raise MalformedReply(f"not JSON ({_brief(exc)}): {_preview(data)}") from None
+        raise MalformedReply(f"not JSON ({_brief(exc)}): {_preview(data)}", remedy) from None
 
 
-def validate(model: type[Chunk] | type[Completion], value: Any) -> Any:
+def validate(model: type[S], value: Any) -> S:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"])) or "the reply"
-        raise MalformedReply(f"{where}: {first['msg']}") from None
+        raise MalformedReply(f"{where}: {first['msg']}", model.remedy) from None
 
 
 def _brief(exc: BaseException) -> str:

@@ -1,7 +1,7 @@
 """A real completions server on loopback (``POST /v1/completions``), scripted by tests.
 
 Replies are queued text, streamed as SSE pieces in the OpenAI completions form (or bytes, sent as the
-event stream as they are); every request body is recorded. ``reject`` names request fields (``grammar``, ``json_schema``) the server refuses as
+event stream as they are, or a ``Failure``, an error status); every request body is recorded. ``reject`` names request fields (``grammar``, ``json_schema``) the server refuses as
 llama-cpp-python does a grammar it cannot parse: an HTTP 500 naming the field.
 """
 
@@ -10,15 +10,24 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+@dataclass
+class Failure:
+    """An error status answered instead of a reply, with its headers (a Retry-After, say)."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FakeCompletionServer:
     def __init__(self, reject: tuple[str, ...] = ()) -> None:
         self.reject = set(reject)
         self.requests: list[dict[str, Any]] = []
-        self._replies: deque[str | bytes] = deque()
+        self._replies: deque[str | bytes | Failure] = deque()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -34,10 +43,10 @@ class FakeCompletionServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def script(self, *texts: str | bytes) -> None:
+    def script(self, *texts: str | bytes | Failure) -> None:
         self._replies.extend(texts)
 
-    def next_reply(self) -> str | bytes:
+    def next_reply(self) -> str | bytes | Failure:
         return self._replies.popleft() if self._replies else ""
 
 
@@ -59,6 +68,10 @@ def _handler(fake: FakeCompletionServer) -> type[BaseHTTPRequestHandler]:
                 self._send(500, "application/json", json.dumps({"error": {"message": message}}).encode())
                 return
             text = fake.next_reply()
+            if isinstance(text, Failure):
+                error = json.dumps({"error": {"message": f"failed with {text.status}"}}).encode()
+                self._send(text.status, "application/json", error, text.headers)
+                return
             if isinstance(text, bytes):
                 self._send(200, "text/event-stream", text)
                 return
@@ -68,10 +81,12 @@ def _handler(fake: FakeCompletionServer) -> type[BaseHTTPRequestHandler]:
             data = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
             self._send(200, "text/event-stream", data.encode())
 
-        def _send(self, status: int, kind: str, data: bytes) -> None:
+        def _send(self, status: int, kind: str, data: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

@@ -4,21 +4,25 @@ read back as one call, the constraint fallback when the server rejects a grammar
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 
 from memgpt_tui.cli import build_parser, settings_from
 from memgpt_tui.config import ConfigError, Settings
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
+from memgpt_tui.llm.api_client import MAX_REPLY_CHARS
 from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
 from memgpt_tui.llm.embedded import DEFAULT_WRAPPER
 from memgpt_tui.llm.factory import build_backend
 from memgpt_tui.llm.grammar import PRIMER
 from memgpt_tui.llm.tokenizers import EstimateTokenizer
+from memgpt_tui.llm.wire import MalformedReply
 from memgpt_tui.llm.wrappers import get
 from memgpt_tui.model.errors import LLMError
 from memgpt_tui.model.state import AgentConfig
-from tests.fakes.completion_server import FakeCompletionServer
+from tests.fakes.completion_server import Failure, FakeCompletionServer
 
 CONTEXT = [
     {"role": "system", "content": "You are MemGPT.\n<human>\nFirst name: Ada\n</human>"},
@@ -39,7 +43,8 @@ def server():
     server.stop()
 
 
-def backend(server: FakeCompletionServer, wrapper: str = "transcript") -> CompletionBackend:
+def backend(server: FakeCompletionServer, wrapper: str = "transcript", **overrides: Any) -> CompletionBackend:
+    settings: dict[str, Any] = {"max_tokens": 200, "max_retries": 0, **overrides}
     return CompletionBackend(
         name="openai-compatible",
         model="local",
@@ -47,8 +52,7 @@ def backend(server: FakeCompletionServer, wrapper: str = "transcript") -> Comple
         wrapper=get(wrapper),
         tokenizer=EstimateTokenizer(),
         context_window=8192,
-        max_tokens=200,
-        max_retries=0,
+        **settings,
     )
 
 
@@ -140,6 +144,85 @@ async def test_a_malformed_event_stream_is_an_llm_error_not_a_crash(server, stre
     with pytest.raises(LLMError, match="malformed reply"):
         await llm.complete(CONTEXT, TOOL_SCHEMAS)
     await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    ("stream", "where"),
+    [
+        (b"data: {not json\n\n", "not JSON"),
+        (b'data: {"choices": "all"}\n\n', "choices:"),
+        (b'data: {"choices": [{"text": 7}]}\n\n', "choices.0.text:"),
+        (b'data: {"choices": [{"text": "x", "finish_reason": ["stop"]}]}\n\n', "choices.0.finish_reason:"),
+    ],
+)
+async def test_a_malformed_event_says_what_is_wrong_and_what_to_try(server, stream, where):
+    server.script(stream)
+    llm = backend(server)
+    with pytest.raises(MalformedReply) as caught:
+        await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert where in str(caught.value)
+    assert "/v1/completions" in caught.value.hint and "--wrapper none" in caught.value.hint
+
+
+async def test_an_error_event_inside_a_200_is_the_servers_error(server):
+    server.script(b'data: {"error": {"message": "upstream exploded"}}\n\n')
+    llm = backend(server)
+    with pytest.raises(LLMError, match="upstream exploded"):
+        await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+
+
+async def test_usage_is_read_and_nonsense_counts_are_dropped(server):
+    event = {"choices": [{"text": CONTINUED, "finish_reason": "stop"}], "usage": {"prompt_tokens": 90}}
+    server.script(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
+    server.script(b'data: {"choices": null, "usage": {"prompt_tokens": -4}}\n\n')
+    llm = backend(server)
+    first = await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    second = await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert (first.prompt_tokens, first.finish_reason) == (90, "stop")
+    assert first.tool_calls[0].name == "core_memory_append"
+    assert second.prompt_tokens is None and second.tool_calls == []
+
+
+async def test_an_oversized_reply_is_refused(server):
+    piece = "x" * (1 << 16)
+    event = f"data: {json.dumps({'choices': [{'text': piece}]})}\n\n"
+    server.script((event * (MAX_REPLY_CHARS // len(piece) + 1)).encode())
+    llm = backend(server)
+    with pytest.raises(MalformedReply, match="passed"):
+        await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+
+
+@pytest.mark.parametrize("header", [{"retry-after-ms": "150"}, {"retry-after": "0.15"}])
+async def test_a_rate_limit_waits_for_the_servers_retry_after(server, header):
+    server.script(Failure(429, header), CONTINUED)
+    llm = backend(server, max_retries=1, retry_base_delay=0.001, retry_max_delay=0.5)
+    started = time.monotonic()
+    response = await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert time.monotonic() - started >= 0.15
+    assert response.tool_calls[0].name == "core_memory_append" and len(server.requests) == 2
+
+
+async def test_retry_after_is_capped_at_the_longest_backoff(server):
+    server.script(Failure(503, {"retry-after": "60"}), CONTINUED)
+    llm = backend(server, max_retries=1, retry_base_delay=0.001, retry_max_delay=0.05)
+    started = time.monotonic()
+    await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert time.monotonic() - started < 5 and len(server.requests) == 2
+
+
+async def test_retries_exhausted_count_the_attempts(server):
+    server.script(Failure(500), Failure(500), CONTINUED)
+    llm = backend(server, max_retries=1, retry_base_delay=0.001)
+    with pytest.raises(LLMError, match="after 2 attempts"):
+        await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    await llm.aclose()
+    assert len(server.requests) == 2
 
 
 async def test_a_server_that_rejects_the_grammar_gets_a_json_schema_then_nothing(server):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from memgpt_tui.llm.openai_backend import MAX_REPLY_CHARS
+from memgpt_tui.llm.api_client import MAX_REPLY_CHARS
 from memgpt_tui.llm.wire import MalformedReply
 from memgpt_tui.model.errors import LLMError
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
