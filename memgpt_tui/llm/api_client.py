@@ -65,6 +65,8 @@ class LazyClient:
 class Reply:
     """What every reply being read keeps: whether any of it was shown, and its size, bounded."""
 
+    remedy = wire.Chunk.remedy  # the hint when the reply is refused for its size
+
     def __init__(self) -> None:
         self.emitted = False
         self._sent = self._size = 0
@@ -74,7 +76,7 @@ class Reply:
         self._sent += size
         if self._sent > MAX_SENT_CHARS:
             raise wire.MalformedReply(
-                f"the server sent more than {MAX_SENT_CHARS:,} characters for one reply"
+                f"the server sent more than {MAX_SENT_CHARS:,} characters for one reply", self.remedy
             )
 
     def grow(self, text: str) -> None:
@@ -82,7 +84,7 @@ class Reply:
         self._size += len(text)
         if self._size > MAX_REPLY_CHARS:
             raise wire.MalformedReply(
-                f"it passed {MAX_REPLY_CHARS:,} characters, more than any reply the app can use"
+                f"it passed {MAX_REPLY_CHARS:,} characters, more than any reply the app can use", self.remedy
             )
 
 

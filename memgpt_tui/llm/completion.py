@@ -152,6 +152,8 @@ class CompletionBackend:
 class _Reply(api_client.Reply):
     """Assembles a streamed completion, forwarding the inner thoughts and the message as they grow."""
 
+    remedy = wire.CompletionChunk.remedy
+
     def __init__(self, on_token: OnToken | None, primer: str) -> None:
         super().__init__()
         self._on_token = on_token

@@ -191,8 +191,9 @@ async def test_an_oversized_reply_is_refused(server):
     event = f"data: {json.dumps({'choices': [{'text': piece}]})}\n\n"
     server.script((event * (MAX_REPLY_CHARS // len(piece) + 1)).encode())
     llm = backend(server)
-    with pytest.raises(MalformedReply, match="passed"):
+    with pytest.raises(MalformedReply, match="passed") as caught:
         await llm.complete(CONTEXT, TOOL_SCHEMAS)
+    assert "--wrapper none" in caught.value.hint
     await llm.aclose()
 
 
