@@ -30,7 +30,7 @@ from .common import Figure, private_home
 from .report import standalone
 
 CHAIN_LIMIT = 3
-WRAPPERS = ["transcript", "gemma", "chatml", "none"]
+WRAPPERS = ["notes", "transcript", "gemma", "chatml", "none"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Run:
     answered: int = 0
     saved: int = 0
     sent: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)  # memory functions called, and how they returned
 
 
 class Recorder:
@@ -109,18 +110,26 @@ async def one_wrapper(wrapper: str, task: list[Line]) -> Run:
     run = Run(wrapper)
     agent = await runtime.create_agent(settings, f"bench-{wrapper}")
     agent.session.llm = Recorder(agent.session.llm, run)  # type: ignore[assignment]
-    agent.session.subscribe(lambda e: run.sent.append(e.text) if isinstance(e, ev.AssistantMessage) else None)
+
+    def note(event: ev.Event) -> None:
+        if isinstance(event, ev.AssistantMessage):
+            run.sent.append(event.text)
+        elif isinstance(event, ev.FunctionReturned) and event.name != "send_message":
+            run.calls.append(f"{event.name}: {'ok' if event.ok else event.message[:60]}")
+
+    agent.session.subscribe(note)
     try:
         for line in task:
-            before = len(run.sent)
+            before, called = len(run.sent), len(run.calls)
             started = time.perf_counter()
             await agent.send(line.text)
             run.turn_seconds.append(time.perf_counter() - started)
             said = " ".join(run.sent[before:])
             if line.answer and line.answer.lower() in said.lower():
                 run.answered += 1
+            calls = "".join(f" [{call}]" for call in run.calls[called:])
             print(
-                f"  [{wrapper}] {line.text!r} -> {said[:120]!r} ({run.turn_seconds[-1]:.0f} s)",
+                f"  [{wrapper}] {line.text!r} ->{calls} {said[:120]!r} ({run.turn_seconds[-1]:.0f} s)",
                 file=sys.stderr,
             )
         memory = " ".join(block.value for block in agent.session.state.blocks).lower()

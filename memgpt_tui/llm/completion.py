@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from memgpt_tui.llm import api_client, json_mode, wire
 from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
 from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
-from memgpt_tui.llm.grammar import PRIMER, gbnf, reply_schema
+from memgpt_tui.llm.grammar import PRIMER, one_of, reply_schema
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.wrappers import Wrapper
+from memgpt_tui.llm.wrappers.base import Decision
 
 if TYPE_CHECKING:
     import openai
 
 Constraint = Literal["grammar", "json_schema", "none"]
 _FALLBACK: dict[Constraint, Constraint] = {"grammar": "json_schema", "json_schema": "none"}
+_DECISION_TOKENS = 4  # a choice is one word
 
 
 class WrapperLayout(JsonModeLayout):
@@ -87,22 +89,27 @@ class CompletionBackend:
         constrains the whole object."""
         return self.constraint != "json_schema"
 
-    def body(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def body(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+    ) -> dict[str, Any]:
         """The request: the rendered prompt and the constraint for the functions offered."""
-        offered = self.wrapper.offered(tools)
-        body: dict[str, Any] = {
-            "prompt": self.wrapper.prompt(messages, tools, primed=self.primed),
-            "max_tokens": self.max_tokens,
-            "stop": list(self.wrapper.stop),
-            "cache_prompt": True,
-        }
+        body = self._request(self.wrapper.prompt(messages, tools, primed=self.primed, decided=decided))
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.constraint == "grammar":
-            body["grammar"] = gbnf(offered, self.wrapper.caps, primed=True)
+            body["grammar"] = self.wrapper.grammar(messages, tools, decided)
         elif self.constraint == "json_schema":
-            body["json_schema"] = reply_schema(offered, self.wrapper.caps)
+            body["json_schema"] = reply_schema(self.wrapper.offered(tools), self.wrapper.caps)
         return body
+
+    def _request(self, prompt: str, max_tokens: int | None = None) -> dict[str, Any]:
+        stop = list(self.wrapper.stop)
+        return {
+            "prompt": prompt,
+            "max_tokens": max_tokens or self.max_tokens,
+            "stop": stop,
+            "cache_prompt": True,
+        }
 
     async def complete(
         self,
@@ -112,13 +119,36 @@ class CompletionBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
+        decided = await self._decide(self.wrapper.decision(messages))
+        offered = self.wrapper.offered(tools)
+        if self.wrapper.grammar(messages, tools, decided) is None:
+            # The choice made the whole reply: the model has nothing left to write.
+            return _Reply(on_token, self.wrapper.start(messages, decided)).result(offered)
+
         def prepare() -> tuple[dict[str, Any], _Reply]:
-            return self.body(messages, tools), _Reply(on_token, PRIMER if self.primed else "")
+            start = self.wrapper.start(messages, decided) if self.primed else ""
+            return self.body(messages, tools, decided), _Reply(on_token, start)
 
         reply = await api_client.retried(
             self, prepare, self._send, lambda exc, _body: self._drop_rejected_constraint(exc)
         )
-        return reply.result(self.wrapper.offered(tools))
+        return reply.result(offered)
+
+    async def _decide(self, decision: Decision | None) -> str | None:
+        """The model's choice, read greedily from a request of its own (a few tokens at most)."""
+        if decision is None:
+            return None
+
+        def prepare() -> tuple[dict[str, Any], _Reply]:
+            body = self._request(decision.prompt, _DECISION_TOKENS) | {"temperature": 0.0}
+            if self.constraint == "grammar":
+                body["grammar"] = one_of(decision.options)
+            return body, _Reply(None, "")
+
+        reply = await api_client.retried(
+            self, prepare, self._send, lambda exc, _body: self._drop_rejected_constraint(exc)
+        )
+        return decision.read(reply.text)
 
     async def _send(self, body: dict[str, Any], reply: _Reply) -> None:
         self.last_prompt = body["prompt"]
@@ -182,8 +212,12 @@ class _Reply(api_client.Reply):
                 if self._stream is not None:
                     self._stream.feed(choice.text)
 
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
     def result(self, tools: Sequence[dict[str, Any]]) -> LLMResponse:
-        response = json_mode.parse_reply("".join(self._text), tools)
+        response = json_mode.parse_reply(self.text, tools)
         if response.parse_error and self.finish_reason == "length":
             response.parse_error += " The reply was cut off at the output token limit."
         response.prompt_tokens = self.prompt_tokens

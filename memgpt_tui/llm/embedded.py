@@ -51,10 +51,10 @@ _HINT = (
 # A reply is a short JSON function call; without a cap a 270M model can ramble until the window is full.
 _MAX_REPLY_TOKENS = 512
 # The wrapper the bundled model works best with (``python -m bench --only agent`` compares them).
-DEFAULT_WRAPPER = "transcript"
+DEFAULT_WRAPPER = "notes"
 # Sampling for completion mode: the grammar fixes the form, a low temperature keeps a small model
 # close to what the transcript shows.
-_TEMPERATURE = 0.2
+_TEMPERATURE = 0.0
 
 
 # Runs llama_cpp.server after asking Linux to kill it when its parent goes away (PR_SET_PDEATHSIG),

@@ -77,6 +77,16 @@ def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps(), *, primed: bool =
     return "\n".join([f"root ::= {root.strip()}", *(f"{k} ::= {v}" for k, v in rules.items())]) + "\n"
 
 
+def char_rules() -> str:
+    """The rule ``char``: one character of a JSON string, as the reply grammar allows it."""
+    return f"char ::= {_PRIMITIVES['char']}\n"
+
+
+def one_of(words: Sequence[str]) -> str:
+    """The grammar of one of ``words``, each after a space."""
+    return "root ::= " + " | ".join(_literal(" " + word) for word in words) + "\n"
+
+
 def _object(schema: dict[str, Any], rules: dict[str, str], caps: Caps) -> str:
     """A parameter object: its required keys in order, then each optional one or not (an optional
     key that would come first is required, so that every comma has its place)."""

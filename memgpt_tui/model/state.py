@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal, NamedTuple
 
@@ -40,6 +41,13 @@ class Block(BaseModel):
 
     def render(self) -> str:
         return f'<{self.label} characters="{len(self.value)}/{self.limit}">\n{self.value}\n</{self.label}>'
+
+    @staticmethod
+    def read(text: str, label: str) -> str | None:
+        """The value of the block ``label`` in a text holding rendered blocks (a system prompt)."""
+        name = re.escape(label)
+        found = re.search(rf"<{name}(?: [^>\n]*)?>\n(.*?)\n</{name}>", text, re.DOTALL)
+        return found.group(1) if found else None
 
 
 class AgentConfig(BaseModel):

@@ -290,9 +290,9 @@ def test_a_wrapper_puts_an_openai_compatible_server_in_completion_mode(home):
     assert not isinstance(build_backend(config, Settings(wrapper="none")), CompletionBackend)
 
 
-def test_the_embedded_model_defaults_to_the_transcript_and_none_keeps_the_chat_endpoint(home):
+def test_the_embedded_model_defaults_to_the_notes_wrapper_and_none_keeps_the_chat_endpoint(home):
     assert build_backend(AgentConfig(), Settings()).wrapper is get(DEFAULT_WRAPPER)
-    assert DEFAULT_WRAPPER == "transcript"
+    assert DEFAULT_WRAPPER == "notes"
     chat = build_backend(AgentConfig(), Settings(wrapper="none"))
     assert chat.wrapper is None and not isinstance(chat.layout, WrapperLayout)
 

@@ -82,7 +82,7 @@ def test_chat_formats_offer_every_function():
 
 
 def test_an_unknown_wrapper_is_named_with_the_known_ones():
-    with pytest.raises(ValueError, match="No wrapper named 'alpaca'. Known: transcript, chatml"):
+    with pytest.raises(ValueError, match="No wrapper named 'alpaca'. Known: notes, transcript, chatml"):
         get("alpaca")
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .base import Wrapper
 from .chat import CHATML, GEMMA, LLAMA3
+from .notes import NOTES
 from .transcript import TRANSCRIPT
 
-WRAPPERS: dict[str, Wrapper] = {w.name: w for w in (TRANSCRIPT, CHATML, LLAMA3, GEMMA)}
+WRAPPERS: dict[str, Wrapper] = {w.name: w for w in (NOTES, TRANSCRIPT, CHATML, LLAMA3, GEMMA)}
 
 
 def get(name: str) -> Wrapper:

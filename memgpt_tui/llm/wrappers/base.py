@@ -6,12 +6,26 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import PRIMER, Caps
+from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf
 
 Turn = dict[str, str]  # {"role": ..., "content": ...}: one message as the prompt shows it
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A choice the model makes in a request of its own, before its reply: the prompt, ending where
+    the choice is written, and the words it may write there (the last one when it writes none)."""
+
+    prompt: str
+    options: tuple[str, ...]
+
+    def read(self, text: str) -> str:
+        word = text.strip()
+        return word if word in self.options else self.options[-1]
 
 
 class Wrapper(ABC):
@@ -43,11 +57,31 @@ class Wrapper(ABC):
     def frame(self, turns: Sequence[Turn]) -> str:
         """The prompt text around the turns, ending with the start of the reply."""
 
+    def decision(self, messages: Sequence[dict[str, Any]]) -> Decision | None:
+        """What the model chooses before it replies; None: it chooses as it replies."""
+        return None
+
+    def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
+        """The reply's first characters, which a primed prompt ends with."""
+        return PRIMER
+
+    def grammar(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+    ) -> str | None:
+        """The GBNF of what follows ``start``; None: ``start`` is the whole reply, and the model has
+        nothing left to write."""
+        return gbnf(self.offered(tools), self.caps, primed=True)
+
     def prompt(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], *, primed: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]],
+        *,
+        primed: bool = True,
+        decided: str | None = None,
     ) -> str:
-        """The whole prompt; ``primed``: ending with the start of the reply (``grammar.PRIMER``)."""
-        return self.frame(self.turns(messages, tools)) + (PRIMER if primed else "")
+        """The whole prompt; ``primed``: ending with the start of the reply."""
+        return self.frame(self.turns(messages, tools)) + (self.start(messages, decided) if primed else "")
 
     def turns(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> list[Turn]:
         system = str(messages[0].get("content") or "") if messages else ""

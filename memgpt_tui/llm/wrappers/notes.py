@@ -1,0 +1,193 @@
+"""A note-keeping log for small base models: each user message is first sorted (a fact about the
+user, a question about them, or chat), then answered in the form its kind calls for.
+
+A base model of a few hundred million parameters does not choose a function from instructions, but
+it sorts a message well when the prompt ends with a list of sorted examples and the message to sort.
+So a user message costs two requests: its kind, one word the grammar limits to the three; then the
+reply, which extends the same prompt, so the server evaluates only what is new. A fact is saved with
+core_memory_append of the user's own words (the call follows from the kind: no second request), then,
+on the heartbeat, acknowledged with send_message; a question is answered with send_message from the
+human block, shown as notes; chat gets a short send_message.
+
+The prompt holds the example records, the sorted list, then the current exchange only: the user's
+message, its kind, the notes, and the steps taken since. The conversation before it stays in the
+context the engine keeps (and counts), not in this prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.grammar import Caps, char_rules
+from memgpt_tui.model.state import Block
+
+from .base import Decision, Turn, Wrapper, envelope
+
+KINDS = ("fact", "question", "chat")  # "chat" last: the kind when the model writes none
+_SAVE, _SEND = "core_memory_append", "send_message"
+_THOUGHTS = {
+    "fact": "A fact about the user: I save it.",
+    "chat": "Chat: I reply.",
+    "saved": "Saved. Now I reply.",
+}
+_LABELS = {"user": "Message", "assistant": "Reply", "tool": "Return"}
+
+_LIST_INTRO = (
+    "### Kinds\nEach message to the assistant, and its kind: a fact about the user (to remember), a "
+    "question about the user, or chat."
+)
+_OK = '{"status": "OK", "message": "None", "time": "2024-03-01 10:02:11 AM UTC+0000"}'
+
+# (message, kind, notes before it, the reply): one record per kind, with different people.
+_RECORDS = [
+    ("I just got back from walking my dog Biscuit.", "fact", ["First name: Priya"], "Aww, say hi to Biscuit from me!"),
+    ("What is my job?", "question", ["First name: Tom", "I teach maths at a school in Leeds."], "You teach maths at a school in Leeds."),
+    ("The sunset tonight is lovely.", "chat", ["First name: Aiko"], "It sounds beautiful. Enjoy it!"),
+    ("My name is Lars and I am a baker.", "fact", ["First name: (unknown yet)"], "Nice to meet you, Lars!"),
+    ("Where does my brother live?", "question", ["First name: Maria", "My brother Diego lives in Lima."], "Your brother Diego lives in Lima."),
+    ("Can you tell me a joke?", "chat", ["First name: Sam"], "Why did the cat sit on the laptop? To keep an eye on the mouse!"),
+    ("I have two cats, Mochi and Pip.", "fact", ["First name: Omar"], "Two cats! Mochi and Pip sound lovely."),
+    ("How are you today?", "chat", ["First name: Lea"], "I'm well, thank you! And you?"),
+    ("Do you know where I work?", "question", ["First name: Ken", "Ken works at a bakery in Osaka."], "You work at a bakery in Osaka."),
+]  # fmt: skip
+
+
+def _call(thoughts: str, name: str, heartbeat: bool, **params: Any) -> str:
+    reply = {"inner_thoughts": thoughts, "function": name, "params": params, json_mode.HEARTBEAT: heartbeat}
+    return json.dumps(reply, ensure_ascii=False)
+
+
+def _send_start(thoughts: str) -> str:
+    """A send_message reply up to the first character of its message."""
+    text = _call(thoughts, _SEND, False, message="")
+    return text[: text.index('"message": "') + len('"message": "')]
+
+
+def _asks(question: str) -> str:
+    """The thoughts before an answer: the question again, right before the reply, so the model
+    answers it rather than copies the example replies."""
+    return f"The user asks: {question} My notes say:"
+
+
+def _save(message: str) -> str:
+    return _call(_THOUGHTS["fact"], _SAVE, True, label="human", content=message)
+
+
+def _example(message: str, kind: str, notes: list[str], reply: str) -> str:
+    head = _record(message, kind, notes)
+    if kind == "fact":
+        return f"{head}Reply: {_save(message)}\nReturn: {_OK}\nReply: {_call(_THOUGHTS['saved'], _SEND, False, message=reply)}"
+    thoughts = _asks(message) if kind == "question" else _THOUGHTS[kind]
+    return f"{head}Reply: {_call(thoughts, _SEND, False, message=reply)}"
+
+
+def _record(message: str, kind: str, notes: Sequence[str]) -> str:
+    """A record up to its first reply: the message, its kind and the notes."""
+    return f"Message: {message}\nKind: {kind}\nNotes:\n" + "".join(f"- {note}\n" for note in notes)
+
+
+class Notes(Wrapper):
+    name = "notes"
+    summary = (
+        "small base models: each message sorted (fact, question, chat) in a request of its own, then a "
+        "fact saved in the user's words, a question answered from the human block; offers 2 of the 8 "
+        "functions; the bundled model's default"
+    )
+    stop = ("\n",)
+    offers = frozenset({_SEND, _SAVE})
+    caps = Caps(thoughts=60, text=200)
+
+    def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
+        examples = "\n\n".join(_example(*record) for record in _RECORDS)
+        listed = "".join(f"Message: {message}\nKind: {kind}\n" for message, kind, *_ in _RECORDS)
+        return f"{examples}\n\n{_LIST_INTRO}\n\n{listed}"
+
+    def turn(self, message: dict[str, Any]) -> tuple[str, str]:
+        role = message["role"]
+        if role == "assistant":
+            return role, f"Reply: {json_mode.to_text_turn(message)['content']}"
+        content = str(message.get("content") or "")
+        if role == "tool":
+            return role, f"Return: {content}"
+        packed = envelope(content) if role == "user" else None
+        if packed is not None and packed["type"] == "user_message":
+            return role, f"Message: {packed.get('message', '')}"
+        return "system", ""  # events and alerts: the small model does nothing with them
+
+    def frame(self, turns: Sequence[Turn]) -> str:
+        return "\n".join(t["content"] for t in turns if t["content"]) + "\nReply: "
+
+    def decision(self, messages: Sequence[dict[str, Any]]) -> Decision | None:
+        said, since = _exchange(messages)
+        if said is None or since:
+            return None  # a kind is chosen once, right after the user speaks
+        options = KINDS if len(said) <= self.caps.text else KINDS[1:]  # a long paste is not one fact
+        return Decision(f"{self._head(messages)}Message: {said}\nKind:", options)
+
+    def prompt(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]],
+        *,
+        primed: bool = True,
+        decided: str | None = None,
+    ) -> str:
+        said, since = _exchange(messages)
+        head = self._head(messages)
+        if said is None:
+            body = ""
+        else:
+            system = str(messages[0].get("content") or "") if messages else ""
+            notes = (Block.read(system, "human") or "").splitlines()
+            body = _record(said, _kind(since, decided), [n for n in notes if n.strip()])
+            body += "".join(f"{self.turn(m)[1]}\n" for m in since if self.turn(m)[1])
+        return f"{head}{body}Reply: " + (self.start(messages, decided) if primed else "")
+
+    def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
+        said, since = _exchange(messages)
+        kind = _kind(since, decided)
+        if said is not None and not since and kind == "fact":
+            return _save(said)
+        if said is not None and not since and kind == "question":
+            return _send_start(_asks(said))
+        return _send_start(_THOUGHTS["saved" if kind == "fact" else "chat"])
+
+    def grammar(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+    ) -> str | None:
+        if self.start(messages, decided).endswith("}"):
+            return None
+        end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
+        return f"root ::= char{{1,{self.caps.text}}} {end}\n{char_rules()}"
+
+    def _head(self, messages: Sequence[dict[str, Any]]) -> str:
+        return self.tools_text(self.offered([]))
+
+
+def _exchange(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """The user's last message, and the messages after it."""
+    for index in range(len(messages) - 1, 0, -1):
+        message = messages[index]
+        if message["role"] != "user":
+            continue
+        packed = envelope(str(message.get("content") or ""))
+        if packed is not None and packed["type"] == "user_message":
+            return str(packed.get("message", "")), list(messages[index + 1 :])
+    return None, list(messages[1:])
+
+
+def _kind(since: Sequence[dict[str, Any]], decided: str | None) -> str:
+    """The kind of the exchange: decided by the model, or seen in the calls made since."""
+    if decided is not None:
+        return decided
+    for message in since:
+        for call in message.get("tool_calls") or ():
+            if call["function"]["name"] == _SAVE:
+                return "fact"
+    return "chat"
+
+
+NOTES = Notes()
