@@ -4,6 +4,7 @@ the server's own count of the prompt; one grammar-constrained turn in completion
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.llm.embedded import MODEL_NAME
+from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, MODEL_NAME
 from memgpt_tui.llm.wrappers import get
 
 pytestmark = pytest.mark.slow
@@ -63,9 +64,11 @@ def test_embedded_agent_chats_and_resumes(tmp_path):
 
 
 async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path, monkeypatch):
+    """On a wrapper that shows the model the whole context (the notes wrapper shows it less)."""
     monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
+    settings = Settings.load(backend="embedded", wrapper="transcript", no_verify=True)
+    agent = await runtime.create_agent(settings, "ada")
     try:
         await agent.send("Hi! My name is Ada and I love sailing.")
         assembled = await agent.window.assemble()
@@ -81,8 +84,9 @@ async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path
 
 
 async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_call(tmp_path, monkeypatch):
-    """One scripted turn: the wrapper's prompt with its grammar goes to the real server, which accepts
-    the grammar, and the reply reads back as one of the functions offered, with inner thoughts."""
+    """Two scripted turns, a fact and a question: the default wrapper's prompts with their grammars
+    (the kind, then the reply) go to the real server, which accepts them, and every reply reads back as
+    one of the functions offered, with inner thoughts; a fact sorted as one lands in core memory."""
     monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
@@ -96,13 +100,17 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     agent.session.llm.complete = noted
     try:
         await agent.send("My sister Ana is a nurse.")
+        await agent.send("What does my sister do?")
         client = agent.llm._client
+        human = agent.session.state.block("human").value
     finally:
         await agent.close()
-    offered = {tool["function"]["name"] for tool in get("transcript").offered(TOOL_SCHEMAS)}
+    offered = {tool["function"]["name"] for tool in get(DEFAULT_WRAPPER).offered(TOOL_SCHEMAS)}
     assert client.constraint == "grammar"  # the server took the grammar: nothing fell back
     assert replies and all(r.parse_error is None for r in replies), [r.raw for r in replies]
     for reply in replies:
         [call] = reply.tool_calls
         assert call.name in offered
         assert reply.content and reply.raw.startswith('{"inner_thoughts": ')
+    saves = [r for r in replies if r.tool_calls[0].name == "core_memory_append"]
+    assert all(json.loads(r.tool_calls[0].arguments)["content"] in human for r in saves)

@@ -1,0 +1,170 @@
+"""The notes wrapper on a loopback completions server: the kind chosen in a request of its own, the
+reply that follows from it, and the prompt cache the two requests share."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memgpt_tui.engine.functions import TOOL_SCHEMAS
+from memgpt_tui.llm.wrappers import get
+from memgpt_tui.llm.wrappers.notes import KINDS
+from memgpt_tui.model.state import Block
+from tests.fakes.completion_server import FakeCompletionServer
+from tests.llm.test_completion import backend
+
+NOTES = get("notes")
+SYSTEM = {
+    "role": "system",
+    "content": "You are MemGPT.\n" + Block(label="human", value="First name: Ada").render(),
+}
+
+
+def said(text: str) -> dict[str, str]:
+    return {"role": "user", "content": json.dumps({"type": "user_message", "message": text})}
+
+
+@pytest.fixture
+def server():
+    server = FakeCompletionServer().start()
+    yield server
+    server.stop()
+
+
+async def test_a_fact_is_saved_in_the_users_words_without_a_second_request(server):
+    server.script(" fact")
+    llm = backend(server, "notes")
+    thoughts: list[str] = []
+    response = await llm.complete(
+        [SYSTEM, said("I moved to Oslo.")], TOOL_SCHEMAS, on_token=lambda ch, text: thoughts.append(text)
+    )
+    await llm.aclose()
+    [decision] = server.requests
+    assert decision["prompt"].endswith("Message: I moved to Oslo.\nKind:")
+    assert decision["grammar"] == 'root ::= " fact" | " question" | " chat"\n'
+    assert decision["temperature"] == 0.0 and decision["cache_prompt"] is True
+    [call] = response.tool_calls
+    assert call.name == "core_memory_append"
+    assert json.loads(call.arguments) == {
+        "label": "human",
+        "content": "I moved to Oslo.",
+        "request_heartbeat": True,
+    }
+    assert "".join(thoughts) == "A fact about the user: I save it."
+
+
+async def test_a_question_is_answered_from_the_human_block_on_the_decisions_prompt(server):
+    server.script(" question", 'You are Ada."}, "request_heartbeat": false}')
+    llm = backend(server, "notes")
+    response = await llm.complete([SYSTEM, said("What is my name?")], TOOL_SCHEMAS)
+    await llm.aclose()
+    decision, reply = server.requests
+    # The reply's prompt extends the decision's, so the server evaluates only what is new.
+    assert reply["prompt"].startswith(decision["prompt"] + " question\nNotes:\n- First name: Ada\n")
+    assert reply["prompt"].endswith(
+        'Reply: {"inner_thoughts": "The user asks: What is my name? My notes say:", '
+        '"function": "send_message", "params": {"message": "'
+    )
+    assert reply["grammar"].startswith('root ::= char{1,200} "\\"}, \\"request_heartbeat\\": false}"')
+    [call] = response.tool_calls
+    assert (call.name, json.loads(call.arguments)) == ("send_message", {"message": "You are Ada."})
+
+
+async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
+    server.script('Welcome to Oslo!"}, "request_heartbeat": false}')
+    save = NOTES.start([SYSTEM, said("I moved to Oslo.")], "fact")
+    context = [
+        SYSTEM,
+        said("I moved to Oslo."),
+        {
+            "role": "assistant",
+            "content": "A fact about the user: I save it.",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {
+                        "name": "core_memory_append",
+                        "arguments": json.dumps(
+                            {"label": "human", "content": "I moved to Oslo.", "request_heartbeat": True}
+                        ),
+                    },
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "name": "core_memory_append", "content": '{"status": "OK"}'},
+        {"role": "user", "content": json.dumps({"type": "heartbeat", "reason": "returning control"})},
+    ]
+    llm = backend(server, "notes")
+    response = await llm.complete(context, TOOL_SCHEMAS)
+    await llm.aclose()
+    [request] = server.requests  # no decision: the kind shows in the call made
+    assert f"Kind: fact\nNotes:\n- First name: Ada\nReply: {save}\nReturn: " in request["prompt"]
+    assert "returning control" not in request["prompt"]  # events are left out of the record
+    assert json.loads(response.tool_calls[0].arguments) == {"message": "Welcome to Oslo!"}
+
+
+async def test_a_kind_the_model_does_not_write_is_chat(server):
+    server.script(" maybe", 'Hello!"}, "request_heartbeat": false}')
+    llm = backend(server, "notes", constraint="none")
+    response = await llm.complete([SYSTEM, said("Hi.")], TOOL_SCHEMAS)
+    await llm.aclose()
+    assert "grammar" not in server.requests[0]  # unconstrained, the choice is read as written
+    assert "Kind: chat\n" in server.requests[1]["prompt"]
+    assert response.tool_calls[0].name == "send_message"
+
+
+async def test_a_server_that_rejects_grammars_is_asked_for_the_kind_without_one(server):
+    server.reject = {"grammar"}
+    server.script(
+        " question",
+        '{"inner_thoughts": "x", "function": "send_message", "params": {"message": "Ada."}, "request_heartbeat": false}',
+    )
+    llm = backend(server, "notes")
+    response = await llm.complete([SYSTEM, said("What is my name?")], TOOL_SCHEMAS)
+    await llm.aclose()
+    assert [("grammar" in r, "json_schema" in r) for r in server.requests] == [
+        (True, False),
+        (False, False),
+        (False, True),
+    ]
+    assert server.requests[2]["prompt"].endswith("Reply: ")  # under a schema the prompt is not primed
+    assert json.loads(response.tool_calls[0].arguments) == {"message": "Ada."}
+
+
+def test_a_long_paste_is_never_sorted_as_one_fact():
+    decision = NOTES.decision([SYSTEM, said("word " * 100)])
+    assert decision is not None and decision.options == KINDS[1:]
+    assert NOTES.decision([SYSTEM, said("I am Ada.")]).options == KINDS
+
+
+def test_no_user_message_no_choice_and_a_plain_reply():
+    login = {"role": "user", "content": json.dumps({"type": "login", "last_login": "never"})}
+    assert NOTES.decision([SYSTEM, login]) is None
+    assert NOTES.prompt([SYSTEM, login], TOOL_SCHEMAS).endswith(
+        '"inner_thoughts": "Chat: I reply.", "function": "send_message", "params": {"message": "'
+    )
+
+
+def test_the_notes_wrapper_offers_two_functions_and_keeps_its_prefix_fixed():
+    assert [t["function"]["name"] for t in NOTES.offered(TOOL_SCHEMAS)] == [
+        "send_message",
+        "core_memory_append",
+    ]
+    other = {"role": "system", "content": Block(label="human", value="First name: Bo\nLikes tea.").render()}
+    one = NOTES.prompt([SYSTEM, said("Hi.")], TOOL_SCHEMAS, decided="chat")
+    two = NOTES.prompt([other, said("What do I like?")], TOOL_SCHEMAS, decided="question")
+    fixed = NOTES.tools_text([])
+    assert one.startswith(fixed) and two.startswith(fixed) and "- Likes tea.\n" in two
+
+
+def test_a_block_is_read_back_from_its_rendering():
+    text = (
+        "x\n"
+        + Block(label="human", value="a\nb").render()
+        + "\n"
+        + Block(label="persona", value="c").render()
+    )
+    assert Block.read(text, "human") == "a\nb" and Block.read(text, "persona") == "c"
+    assert Block.read(text, "notes") is None
