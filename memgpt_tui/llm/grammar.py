@@ -77,9 +77,11 @@ def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps(), *, primed: bool =
     return "\n".join([f"root ::= {root.strip()}", *(f"{k} ::= {v}" for k, v in rules.items())]) + "\n"
 
 
-def char_rules() -> str:
-    """The rule ``char``: one character of a JSON string, as the reply grammar allows it."""
-    return f"char ::= {_PRIMITIVES['char']}\n"
+def sentence_rules(limit: int) -> str:
+    """The rule ``sentence``: one sentence of a JSON string, at most ``limit`` characters before its
+    closing ``.``, ``!`` or ``?``. A small model's reply ends there instead of repeating itself."""
+    plain = _PRIMITIVES["char"].replace(r'[^"\\\x00-\x1f]', r'[^"\\\x00-\x1f.!?]', 1)
+    return f"sentence ::= plain{{1,{limit}}} [.!?]\nplain ::= {plain}\n"
 
 
 def one_of(words: Sequence[str]) -> str:

@@ -66,7 +66,8 @@ async def test_a_question_is_answered_from_the_human_block_on_the_decisions_prom
         'Reply: {"inner_thoughts": "The user asks: What is my name? My notes say:", '
         '"function": "send_message", "params": {"message": "'
     )
-    assert reply["grammar"].startswith('root ::= char{1,200} "\\"}, \\"request_heartbeat\\": false}"')
+    assert reply["grammar"].startswith('root ::= sentence "\\"}, \\"request_heartbeat\\": false}"')
+    assert "sentence ::= plain{1,200} [.!?]" in reply["grammar"]  # one sentence: no repeating itself
     [call] = response.tool_calls
     assert (call.name, json.loads(call.arguments)) == ("send_message", {"message": "You are Ada."})
 
@@ -143,7 +144,8 @@ def test_no_user_message_no_choice_and_a_plain_reply():
     login = {"role": "user", "content": json.dumps({"type": "login", "last_login": "never"})}
     assert NOTES.decision([SYSTEM, login]) is None
     assert NOTES.prompt([SYSTEM, login], TOOL_SCHEMAS).endswith(
-        '"inner_thoughts": "Chat: I reply.", "function": "send_message", "params": {"message": "'
+        "Message: (nothing yet: the user has just arrived)\nKind: chat\nNotes:\n- First name: Ada\n"
+        'Reply: {"inner_thoughts": "I reply:", "function": "send_message", "params": {"message": "'
     )
 
 
@@ -168,3 +170,19 @@ def test_a_block_is_read_back_from_its_rendering():
     )
     assert Block.read(text, "human") == "a\nb" and Block.read(text, "persona") == "c"
     assert Block.read(text, "notes") is None
+
+
+def test_every_grammar_the_notes_wrapper_sends_is_one_llama_cpp_accepts():
+    import llama_cpp
+
+    from memgpt_tui.llm.grammar import one_of
+
+    context = [SYSTEM, said('A "quoted" message\\with a backslash.')]
+    grammars = [one_of(KINDS), *(NOTES.grammar(context, TOOL_SCHEMAS, kind) for kind in ("question", "chat"))]
+    for grammar in grammars:
+        llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    assert NOTES.grammar(context, TOOL_SCHEMAS, "fact") is None  # nothing left to write
+    assert (
+        json.loads(NOTES.start(context, "fact"))["params"]["content"]
+        == 'A "quoted" message\\with a backslash.'
+    )

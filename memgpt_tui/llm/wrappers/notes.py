@@ -21,19 +21,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps, char_rules
+from memgpt_tui.llm.grammar import Caps, sentence_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
 
 KINDS = ("fact", "question", "chat")  # "chat" last: the kind when the model writes none
 _SAVE, _SEND = "core_memory_append", "send_message"
-_THOUGHTS = {
-    "fact": "A fact about the user: I save it.",
-    "chat": "Chat: I reply.",
-    "saved": "Saved. Now I reply.",
-}
-_LABELS = {"user": "Message", "assistant": "Reply", "tool": "Return"}
+_SAVING = "A fact about the user: I save it."
+_NOTHING = "(nothing yet: the user has just arrived)"  # the message shown before the user speaks
+_QUOTED = 200  # how much of a message the thoughts repeat
 
 _LIST_INTRO = (
     "### Kinds\nEach message to the assistant, and its kind: a fact about the user (to remember), a "
@@ -44,14 +41,15 @@ _OK = '{"status": "OK", "message": "None", "time": "2024-03-01 10:02:11 AM UTC+0
 # (message, kind, notes before it, the reply): one record per kind, with different people.
 _RECORDS = [
     ("I just got back from walking my dog Biscuit.", "fact", ["First name: Priya"], "Aww, say hi to Biscuit from me!"),
-    ("What is my job?", "question", ["First name: Tom", "I teach maths at a school in Leeds."], "You teach maths at a school in Leeds."),
+    ("What is my job?", "question", ["First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."], "You teach maths at a school in Leeds."),
     ("The sunset tonight is lovely.", "chat", ["First name: Aiko"], "It sounds beautiful. Enjoy it!"),
     ("My name is Lars and I am a baker.", "fact", ["First name: (unknown yet)"], "Nice to meet you, Lars!"),
-    ("Where does my brother live?", "question", ["First name: Maria", "My brother Diego lives in Lima."], "Your brother Diego lives in Lima."),
-    ("Can you tell me a joke?", "chat", ["First name: Sam"], "Why did the cat sit on the laptop? To keep an eye on the mouse!"),
+    ("Where does my brother live?", "question", ["First name: Maria", "I'm allergic to shellfish.", "My brother Diego lives in Lima.", "I have a parrot called Kiwi."], "Your brother Diego lives in Lima."),
+    ("Can you tell me a joke?", "chat", ["First name: Sam"], "Here is one: a sleeping bull is a bulldozer!"),
+    ("What do you call me?", "question", ["First name: (unknown yet)", "Hi, I'm Noor, I sell flowers.", "My flat is in Cairo."], "You are Noor."),
     ("I have two cats, Mochi and Pip.", "fact", ["First name: Omar"], "Two cats! Mochi and Pip sound lovely."),
     ("How are you today?", "chat", ["First name: Lea"], "I'm well, thank you! And you?"),
-    ("Do you know where I work?", "question", ["First name: Ken", "Ken works at a bakery in Osaka."], "You work at a bakery in Osaka."),
+    ("Do you know where I work?", "question", ["First name: Ken", "I moved to Osaka in 2019.", "I work at a bakery near the station.", "My son Taro is four."], "You work at a bakery near the station."),
 ]  # fmt: skip
 
 
@@ -66,22 +64,27 @@ def _send_start(thoughts: str) -> str:
     return text[: text.index('"message": "') + len('"message": "')]
 
 
-def _asks(question: str) -> str:
-    """The thoughts before an answer: the question again, right before the reply, so the model
+def _thoughts(kind: str, said: str | None, saved: bool = False) -> str:
+    """The thoughts before a message: what the user said, right before the reply, so the model
     answers it rather than copies the example replies."""
-    return f"The user asks: {question} My notes say:"
+    if said is None:
+        return "I reply:"
+    said = said if len(said) <= _QUOTED else said[:_QUOTED] + "…"
+    if kind == "question":
+        return f"The user asks: {said} My notes say:"
+    return f"I saved: {said} Now I reply:" if saved else f"The user says: {said} I reply:"
 
 
 def _save(message: str) -> str:
-    return _call(_THOUGHTS["fact"], _SAVE, True, label="human", content=message)
+    return _call(_SAVING, _SAVE, True, label="human", content=message)
 
 
 def _example(message: str, kind: str, notes: list[str], reply: str) -> str:
     head = _record(message, kind, notes)
+    answer = f"Reply: {_call(_thoughts(kind, message, saved=kind == 'fact'), _SEND, False, message=reply)}"
     if kind == "fact":
-        return f"{head}Reply: {_save(message)}\nReturn: {_OK}\nReply: {_call(_THOUGHTS['saved'], _SEND, False, message=reply)}"
-    thoughts = _asks(message) if kind == "question" else _THOUGHTS[kind]
-    return f"{head}Reply: {_call(thoughts, _SEND, False, message=reply)}"
+        return f"{head}Reply: {_save(message)}\nReturn: {_OK}\n{answer}"
+    return f"{head}{answer}"
 
 
 def _record(message: str, kind: str, notes: Sequence[str]) -> str:
@@ -125,7 +128,7 @@ class Notes(Wrapper):
         if said is None or since:
             return None  # a kind is chosen once, right after the user speaks
         options = KINDS if len(said) <= self.caps.text else KINDS[1:]  # a long paste is not one fact
-        return Decision(f"{self._head(messages)}Message: {said}\nKind:", options)
+        return Decision(f"{self._head()}Message: {said}\nKind:", options)
 
     def prompt(
         self,
@@ -136,24 +139,18 @@ class Notes(Wrapper):
         decided: str | None = None,
     ) -> str:
         said, since = _exchange(messages)
-        head = self._head(messages)
-        if said is None:
-            body = ""
-        else:
-            system = str(messages[0].get("content") or "") if messages else ""
-            notes = (Block.read(system, "human") or "").splitlines()
-            body = _record(said, _kind(since, decided), [n for n in notes if n.strip()])
-            body += "".join(f"{self.turn(m)[1]}\n" for m in since if self.turn(m)[1])
-        return f"{head}{body}Reply: " + (self.start(messages, decided) if primed else "")
+        system = str(messages[0].get("content") or "") if messages else ""
+        notes = [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
+        body = _record(_NOTHING if said is None else said, _kind(since, decided), notes)
+        body += "".join(f"{text}\n" for _, text in map(self.turn, since) if text)
+        return f"{self._head()}{body}Reply: " + (self.start(messages, decided) if primed else "")
 
     def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
         said, since = _exchange(messages)
         kind = _kind(since, decided)
         if said is not None and not since and kind == "fact":
             return _save(said)
-        if said is not None and not since and kind == "question":
-            return _send_start(_asks(said))
-        return _send_start(_THOUGHTS["saved" if kind == "fact" else "chat"])
+        return _send_start(_thoughts(kind, said, saved=bool(since)))
 
     def grammar(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
@@ -161,9 +158,9 @@ class Notes(Wrapper):
         if self.start(messages, decided).endswith("}"):
             return None
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
-        return f"root ::= char{{1,{self.caps.text}}} {end}\n{char_rules()}"
+        return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
 
-    def _head(self, messages: Sequence[dict[str, Any]]) -> str:
+    def _head(self) -> str:
         return self.tools_text(self.offered([]))
 
 
