@@ -81,7 +81,13 @@ class Wrapper(ABC):
         decided: str | None = None,
     ) -> str:
         """The whole prompt; ``primed``: ending with the start of the reply."""
-        return self.frame(self.turns(messages, tools)) + (self.start(messages, decided) if primed else "")
+        return self.render(messages, tools, decided) + (self.start(messages, decided) if primed else "")
+
+    def render(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None
+    ) -> str:
+        """The prompt up to where the reply starts."""
+        return self.frame(self.turns(messages, tools))
 
     def turns(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> list[Turn]:
         system = str(messages[0].get("content") or "") if messages else ""

@@ -130,20 +130,15 @@ class Notes(Wrapper):
         options = KINDS if len(said) <= self.caps.text else KINDS[1:]  # a long paste is not one fact
         return Decision(f"{self._head()}Message: {said}\nKind:", options)
 
-    def prompt(
-        self,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        *,
-        primed: bool = True,
-        decided: str | None = None,
+    def render(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None
     ) -> str:
         said, since = _exchange(messages)
         system = str(messages[0].get("content") or "") if messages else ""
         notes = [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
         body = _record(_NOTHING if said is None else said, _kind(since, decided), notes)
         body += "".join(f"{text}\n" for _, text in map(self.turn, since) if text)
-        return f"{self._head()}{body}Reply: " + (self.start(messages, decided) if primed else "")
+        return f"{self._head()}{body}Reply: "
 
     def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
         said, since = _exchange(messages)
