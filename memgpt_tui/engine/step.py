@@ -219,8 +219,9 @@ class StepLoop:
             window.rebuild_header()
         state.step = number
 
-        prompt_tokens = response.prompt_tokens or assembled.breakdown.total
-        window.builder.reconcile(assembled.breakdown, response.prompt_tokens)
+        served = None if window.builder.layout.partial else response.prompt_tokens
+        prompt_tokens = served or assembled.breakdown.total
+        window.builder.reconcile(assembled.breakdown, served)
         state.prompt_history = [*state.prompt_history, prompt_tokens][-PROMPT_HISTORY:]
         next_input, next_reason = self._next_input(number, prompt_tokens, failure, wants_heartbeat)
         s.checkpoint(None, _describe(calls, failure))

@@ -49,6 +49,9 @@ class PromptLayout(Protocol):
 
     system_role: str  # the role of the turn the system prompt opens
     merges: bool  # consecutive messages of one role go in one turn
+    # The prompt shows the model only part of the context (the notes wrapper): the server's count of
+    # it says nothing of the context the gauge counts, which warnings and summaries go by.
+    partial: bool
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         """The function definitions as the model reads them."""

@@ -38,6 +38,7 @@ class WrapperLayout(JsonModeLayout):
     def __init__(self, wrapper: Wrapper, tokenizer: Tokenizer) -> None:
         super().__init__(tokenizer, fold_system=False, template=lambda turns: wrapper.frame(turns) + PRIMER)
         self.wrapper = wrapper
+        self.partial = wrapper.partial
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return self.wrapper.tools_text(self.wrapper.offered(tools))

@@ -26,6 +26,7 @@ class NativeLayout:
 
     system_role = "system"
     merges = False
+    partial = False
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return json.dumps(list(tools), separators=(",", ":")) if tools else ""
@@ -46,6 +47,7 @@ class JsonModeLayout:
     it, only the text joining merged turns is measured and each turn is estimated."""
 
     merges = True
+    partial = False
 
     def __init__(self, tokenizer: Tokenizer, *, fold_system: bool, template: Template | None = None) -> None:
         self.system_role = "user" if fold_system else "system"

@@ -156,6 +156,26 @@ async def test_usage_prompt_tokens_reconciles_the_gauge(make_agent, llm):
     assert agent.window.builder.correction != 0
 
 
+async def test_a_partial_prompts_count_leaves_the_gauge_on_the_kept_context(make_agent, llm):
+    """A layout showing the model part of the context (the notes wrapper): the server's smaller count
+    does not pull the gauge, or the warning, below the context the agent keeps."""
+    agent, _ = await make_agent()
+    llm.layout.partial = True
+    agent.window.builder.layout = llm.layout
+    predicted = (await agent.refresh_context()).used
+
+    def reply(messages):
+        r = say("hi")
+        r.prompt_tokens = 300  # the short prompt the model saw
+        return r
+
+    llm.queue(reply)
+    await agent.send("x")
+    assert agent.state.prompt_history[-1] >= predicted
+    assert agent.window.builder.correction == 0
+    assert agent.last_context.breakdown.system > 0
+
+
 async def test_a_message_that_cannot_fit_the_window_is_refused_at_the_door(make_agent, llm):
     agent, rec = await make_agent(context_window=800)
     before = agent.recall_count

@@ -35,6 +35,7 @@ class Wrapper(ABC):
     # Function names offered to the model; None: all of them. A small model picks better among few.
     offers: frozenset[str] | None = None
     caps = Caps()  # what the grammar lets the model write at most
+    partial = False  # the prompt shows only part of the context (``PromptLayout.partial``)
 
     def offered(self, tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.offers is None:

@@ -102,6 +102,7 @@ class Notes(Wrapper):
     stop = ("\n",)
     offers = frozenset({_SEND, _SAVE})
     caps = Caps(thoughts=60, text=200)
+    partial = True
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         examples = "\n\n".join(_example(*record) for record in _RECORDS)
