@@ -10,6 +10,8 @@ member, an allergy, a city), some small talk, then questions about the facts. Pe
   first token, warm: median seconds from a request to its first streamed token, the first
     request of the run (a cold prompt cache) left out.
 Chains are capped at ``CHAIN_LIMIT`` steps per user turn to keep the run bounded.
+For the default wrapper, also the first move on messages the wrapper's examples were not tuned on
+(``HELD_OUT``), each on its own after the task: a fact saved to memory, anything else not.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Any
 
 from memgpt_tui import runtime
 from memgpt_tui.config import Limits, Settings
+from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.base import LLMBackend, LLMResponse, OnToken
 from memgpt_tui.model import events as ev
+from memgpt_tui.model.messages import user_message
 
 from .common import Figure, private_home
 from .report import standalone
@@ -56,6 +60,20 @@ TASK = [
     Line("Which city do we live in now?", answer="Tampere"),
 ]
 
+# (message, whether it states a lasting fact about the user)
+HELD_OUT = [
+    ("Hello! My name is Ana.", True), ("I'm a nurse at the city hospital.", True),
+    ("My son Leo plays football.", True), ("I can't eat gluten, sadly.", True),
+    ("I live in Porto with my wife.", True), ("Our cat is named Luna.", True),
+    ("I've been a teacher for ten years.", True), ("My husband Raj loves cooking.", True),
+    ("I just started learning the violin.", True), ("I was born in 1990.", True),
+    ("What's my name?", False), ("Where do I work?", False), ("How old is my son?", False),
+    ("Who is my husband?", False), ("Nice weather today.", False), ("Haha, that's funny.", False),
+    ("What's the capital of France?", False), ("Thanks a lot!", False), ("Tell me a story.", False),
+    ("Good night!", False),
+]  # fmt: skip
+SAVES = {"core_memory_append", "core_memory_replace", "archival_memory_insert"}
+
 
 @dataclass
 class Run:
@@ -68,6 +86,7 @@ class Run:
     saved: int = 0
     sent: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # memory functions called, and how they returned
+    moves: list[bool] | None = None  # per held-out message: whether its first move was right
 
 
 class Recorder:
@@ -103,13 +122,14 @@ class Recorder:
         return response
 
 
-async def one_wrapper(wrapper: str, task: list[Line]) -> Run:
+async def one_wrapper(wrapper: str, task: list[Line], held_out: bool = False) -> Run:
     settings = Settings.load(
         backend="embedded", wrapper=wrapper, no_verify=True, limits=Limits(chain_limit=CHAIN_LIMIT)
     )
     run = Run(wrapper)
     agent = await runtime.create_agent(settings, f"bench-{wrapper}")
-    agent.session.llm = Recorder(agent.session.llm, run)  # type: ignore[assignment]
+    llm = agent.session.llm
+    agent.session.llm = Recorder(llm, run)  # type: ignore[assignment]
 
     def note(event: ev.Event) -> None:
         if isinstance(event, ev.AssistantMessage):
@@ -134,9 +154,23 @@ async def one_wrapper(wrapper: str, task: list[Line]) -> Run:
             )
         memory = " ".join(block.value for block in agent.session.state.blocks).lower()
         run.saved = sum(1 for line in task if line.fact and line.fact.lower() in memory)
+        if held_out:
+            run.moves = await first_moves(llm, (await agent.window.assemble()).messages[0])
     finally:
         await agent.close()
     return run
+
+
+async def first_moves(llm: LLMBackend, system: dict[str, Any]) -> list[bool]:
+    """Each held-out message alone after the system prompt: does the first call save it exactly
+    when it states a fact?"""
+    right = []
+    for text, fact in HELD_OUT:
+        response = await llm.complete([system, user_message(text, 0).to_openai()], TOOL_SCHEMAS)
+        saved = any(call.name in SAVES for call in response.tool_calls)
+        right.append(saved == fact)
+        print(f"  [first move] {text!r}: {'saved' if saved else 'not saved'}", file=sys.stderr)
+    return right
 
 
 def figures(run: Run, task: list[Line]) -> list[Figure]:
@@ -150,7 +184,9 @@ def figures(run: Run, task: list[Line]) -> list[Figure]:
         Figure(f"agent [{name}] questions answered", 100 * run.answered / max(questions, 1), "%", target=50, better="higher", note=f"{run.answered} of {questions} questions"),
         Figure(f"agent [{name}] s/turn", statistics.median(run.turn_seconds), "s", max(run.turn_seconds), note=f"{len(task)} turns, at most {CHAIN_LIMIT} steps each; p95 column is the slowest"),
         Figure(f"agent [{name}] first token, warm", statistics.median(warm) if warm else float("nan"), "s"),
-    ]  # fmt: skip
+    ] + ([] if run.moves is None else [
+        Figure(f"agent [{name}] held-out first moves right", 100 * sum(run.moves) / len(run.moves), "%", better="higher", note=f"{sum(run.moves)} of {len(run.moves)} messages: facts saved, the rest not"),
+    ])  # fmt: skip
 
 
 def alone(wrappers: list[str], turns: int) -> list[Figure]:
@@ -161,7 +197,7 @@ def measure(wrappers: list[str], task: list[Line]) -> list[Figure]:
     out: list[Figure] = []
     for wrapper in wrappers:
         with private_home(f"agent-{wrapper}"):
-            out += figures(asyncio.run(one_wrapper(wrapper, task)), task)
+            out += figures(asyncio.run(one_wrapper(wrapper, task, held_out=wrapper == WRAPPERS[0])), task)
     return out
 
 

@@ -27,7 +27,7 @@ def _agent_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--wrapper",
-        help="completion mode: render the context as one prompt in this format (transcript, chatml, "
+        help="completion mode: render the context as one prompt in this format (notes, transcript, chatml, "
         "llama3, gemma), constrained by a grammar; `none` for the chat endpoint",
     )
     parser.add_argument("--context-window", type=int, help="context window in tokens for a new agent")
