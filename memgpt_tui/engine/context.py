@@ -33,6 +33,7 @@ class ContextBuilder:
         # The provider's count minus ours at the last call: template tokens we cannot see.
         self.correction = 0
         self._tools_text = layout.tools_text(tools)
+        self.functions = (len(layout.offered(tools)), len(tools))  # offered to the model, and all
         self._n_tools = -1
         self._fixed: tuple[tuple[Any, ...], tuple[str, str, str, int, int, int]] | None = None
         self._wire: dict[str, dict[str, Any]] = {}

@@ -94,6 +94,8 @@ class ContextWindow:
             recall_messages=self.recall_count,
             archival_memories=self.archival_count,
             prompt_history=tuple(self.s.state.prompt_history),
+            functions=self.builder.functions,
+            partial=self.builder.layout.partial,
         )
         self.last_context = event
         self.s.emit(event)

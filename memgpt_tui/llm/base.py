@@ -57,6 +57,10 @@ class PromptLayout(Protocol):
         """The function definitions as the model reads them."""
         ...
 
+    def offered(self, tools: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """The functions the model is offered: all of them, unless a wrapper offers fewer."""
+        ...
+
     def turn(self, message: dict[str, Any]) -> tuple[str, str]:
         """The role and text a message after the system prompt is sent as."""
         ...

@@ -43,6 +43,9 @@ class WrapperLayout(JsonModeLayout):
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return self.wrapper.tools_text(self.wrapper.offered(tools))
 
+    def offered(self, tools: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        return self.wrapper.offered(tools)
+
     def turn(self, message: dict[str, Any]) -> tuple[str, str]:
         return self.wrapper.turn(message)
 

@@ -31,6 +31,9 @@ class NativeLayout:
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return json.dumps(list(tools), separators=(",", ":")) if tools else ""
 
+    def offered(self, tools: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        return tools
+
     def turn(self, message: dict[str, Any]) -> tuple[str, str]:
         parts = [message["role"], message.get("content") or ""]
         for call in message.get("tool_calls") or ():
@@ -57,6 +60,9 @@ class JsonModeLayout:
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return json_mode.tools_prompt(tools)
+
+    def offered(self, tools: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        return tools
 
     def turn(self, message: dict[str, Any]) -> tuple[str, str]:
         turn = json_mode.to_text_turn(message)

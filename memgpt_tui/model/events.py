@@ -129,6 +129,8 @@ class ContextChanged(Event):
     recall_messages: int
     archival_memories: int
     prompt_history: tuple[int, ...] = ()  # prompt tokens per step, newest last
+    functions: tuple[int, int] = (0, 0)  # the functions offered to the model per step, of all of them
+    partial: bool = False  # the model is shown only part of this context (``PromptLayout.partial``)
 
     @property
     def used(self) -> int:

@@ -322,3 +322,13 @@ async def test_the_gauge_counts_a_wrapper_prompt_as_the_sum_of_its_parts():
     [n_prompt, n_system, n_text] = await tokenizer.count([prompt, system, text])
     assert role == "user"
     assert abs(n_prompt - (cost.prompt + cost.turn + n_system + cost.turn + n_text)) <= 2
+
+
+def test_the_layout_tells_the_gauge_which_functions_a_wrapper_offers():
+    from memgpt_tui.engine.context import ContextBuilder
+
+    tokenizer = EstimateTokenizer()
+    notes = ContextBuilder(tokenizer, TOOL_SCHEMAS, WrapperLayout(get("notes"), tokenizer))
+    chatml = ContextBuilder(tokenizer, TOOL_SCHEMAS, WrapperLayout(get("chatml"), tokenizer))
+    assert notes.functions == (2, len(TOOL_SCHEMAS)) and notes.layout.partial
+    assert chatml.functions == (len(TOOL_SCHEMAS), len(TOOL_SCHEMAS)) and not chatml.layout.partial

@@ -58,6 +58,20 @@ async def test_gauge_marks_estimates_and_the_warning_line(make_agent) -> None:
         assert "75%" in bar.splitlines()[1]
 
 
+async def test_gauge_says_when_the_model_is_offered_fewer_functions_and_shown_part(make_agent) -> None:
+    agent = await make_agent()
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        gauge = main.query_one(ContextGauge)
+        assert "functions offered" not in gauge_text(gauge)  # all of them: nothing to say
+        breakdown = ev.TokenBreakdown(system=900, tools=700, core_memory=300, messages=1200)
+        gauge.show(ev.ContextChanged(breakdown, 8000, True, 0.75, 10, 10, 0, functions=(2, 8), partial=True))
+        await pilot.pause()
+        text = gauge_text(gauge)
+        assert "2 of 8 functions offered per step" in text
+        assert "the model sees only the last exchange" in text
+
+
 def test_segments_fill_in_proportion() -> None:
     breakdown = ev.TokenBreakdown(system=100, tools=100, core_memory=1, summary=0, messages=200)
     cells = segments(breakdown, 1000, 40)

@@ -114,10 +114,13 @@ class ContextGauge(Vertical):
             for value in [getattr(ctx.breakdown, field)]
         ]
         self._legend.update(Content("\n").join(legend))
+        offered, functions = ctx.functions
         self._counts.update(
             Content(
                 f"{ctx.in_context_messages} messages in context\n"
                 f"{ctx.recall_messages:,} in recall · {ctx.archival_memories:,} in archival"
+                + (f"\n{offered} of {functions} functions offered per step" if offered < functions else "")
+                + ("\nthe model sees only the last exchange" if ctx.partial else "")
             )
         )
         self._warning.display = ctx.over_warning
