@@ -111,9 +111,10 @@ class StepLoop:
 
     async def _call_verified(self, incoming: Message, number: int) -> tuple[LLMResponse, Assembled]:
         """Call the model; the first reply of a new agent must use send_message or a search and carry an
-        inner monologue (MemGPT's first-message verification), so bad first habits don't stick."""
+        inner monologue (MemGPT's first-message verification), so bad first habits don't stick. A model
+        shown only the last exchange (a partial layout) never sees its first reply again: nothing to check."""
         state = self.s.state
-        check = not state.verified and not state.config.no_verify
+        check = not state.verified and not state.config.no_verify and not self.window.builder.layout.partial
         tries = self.s.limits.verify_retries if check else 1
         for attempt in range(1, tries + 1):
             response, assembled = await self._call(incoming)

@@ -145,6 +145,17 @@ async def test_no_verify_accepts_any_first_reply(make_agent, llm):
     assert agent.archival_count == 1
 
 
+async def test_a_model_shown_only_the_last_exchange_is_not_verified(make_agent, llm):
+    """The notes wrapper saves a fact first; its model never sees that reply again, so asking again
+    would only repeat it."""
+    agent, rec = await make_agent(no_verify=False)
+    llm.layout.partial = True
+    llm.queue(call("core_memory_append", thought="A fact.", label="human", content="I sail."))
+    await agent.send("I sail.")
+    assert not rec.of(ev.AttemptDiscarded) and agent.state.verified
+    assert "I sail." in agent.state.block("human").value
+
+
 async def test_backend_error_keeps_user_message_for_retry(make_agent, llm):
     agent, rec = await make_agent()
     llm.queue(BackendUnavailable("Nothing answers at http://127.0.0.1:9", hint="Start the server."))

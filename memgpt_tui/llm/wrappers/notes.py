@@ -146,7 +146,7 @@ class Notes(Wrapper):
         kind = _kind(since, decided)
         if said is not None and not since and kind == "fact":
             return _save(said)
-        return _send_start(_thoughts(kind, said, saved=bool(since)))
+        return _send_start(_thoughts(kind, said, saved=kind == "fact"))
 
     def grammar(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
