@@ -193,17 +193,18 @@ def alone(wrappers: list[str], turns: int) -> list[Figure]:
     return measure(wrappers, TASK[:turns])
 
 
-def measure(wrappers: list[str], task: list[Line]) -> list[Figure]:
+def measure(wrappers: list[str], task: list[Line], *, held_out: bool = True) -> list[Figure]:
     out: list[Figure] = []
     for wrapper in wrappers:
         with private_home(f"agent-{wrapper}"):
-            out += figures(asyncio.run(one_wrapper(wrapper, task, held_out=wrapper == WRAPPERS[0])), task)
+            run = asyncio.run(one_wrapper(wrapper, task, held_out=held_out and wrapper == WRAPPERS[0]))
+            out += figures(run, task)
     return out
 
 
 def run(quick: bool) -> list[Figure]:
     if quick:  # one fact, small talk and the fact's question, on the default wrapper
-        return measure(WRAPPERS[:1], [TASK[0], TASK[1], TASK[8]])
+        return measure(WRAPPERS[:1], [TASK[0], TASK[1], TASK[8]], held_out=False)
     return measure(WRAPPERS, TASK)
 
 
