@@ -107,13 +107,8 @@ class CompletionBackend:
         return body
 
     def _request(self, prompt: str, max_tokens: int | None = None) -> dict[str, Any]:
-        stop = list(self.wrapper.stop)
-        return {
-            "prompt": prompt,
-            "max_tokens": max_tokens or self.max_tokens,
-            "stop": stop,
-            "cache_prompt": True,
-        }
+        limit = max_tokens or self.max_tokens
+        return {"prompt": prompt, "max_tokens": limit, "stop": list(self.wrapper.stop), "cache_prompt": True}
 
     async def complete(
         self,
