@@ -107,7 +107,7 @@ class Recorder:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
-        started, first = time.perf_counter(), []
+        started, first = time.perf_counter(), list[float]()
 
         def token(channel: Any, text: str) -> None:
             if not first:
