@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from memgpt_tui.llm import api_client, json_mode, wire
 from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
 from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
-from memgpt_tui.llm.grammar import PRIMER, one_of, reply_schema
+from memgpt_tui.llm.grammar import PRIMER, one_of
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.wrappers import Wrapper
 from memgpt_tui.llm.wrappers.base import Decision
@@ -103,7 +103,7 @@ class CompletionBackend:
         if self.constraint == "grammar":
             body["grammar"] = self.wrapper.grammar(messages, tools, decided)
         elif self.constraint == "json_schema":
-            body["json_schema"] = reply_schema(self.wrapper.offered(tools), self.wrapper.caps)
+            body["json_schema"] = self.wrapper.schema(messages, tools, decided)
         return body
 
     def _request(self, prompt: str, max_tokens: int | None = None) -> dict[str, Any]:

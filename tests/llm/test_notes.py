@@ -131,6 +131,7 @@ async def test_a_server_that_rejects_grammars_is_asked_for_the_kind_without_one(
         (False, True),
     ]
     assert server.requests[2]["prompt"].endswith("Reply: ")  # under a schema the prompt is not primed
+    assert server.requests[2]["json_schema"]["properties"]["function"] == {"const": "send_message"}
     assert json.loads(response.tool_calls[0].arguments) == {"message": "Ada."}
 
 

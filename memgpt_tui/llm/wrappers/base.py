@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf
+from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf, reply_schema
 
 Turn = dict[str, str]  # {"role": ..., "content": ...}: one message as the prompt shows it
 
@@ -72,6 +72,12 @@ class Wrapper(ABC):
         """The GBNF of what follows ``start``; None: ``start`` is the whole reply, and the model has
         nothing left to write."""
         return gbnf(self.offered(tools), self.caps, primed=True)
+
+    def schema(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+    ) -> dict[str, Any]:
+        """The same constraint as JSON schema, for the whole reply (servers without GBNF)."""
+        return reply_schema(self.offered(tools), self.caps)
 
     def prompt(
         self,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps, sentence_rules
+from memgpt_tui.llm.grammar import Caps, reply_schema, sentence_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
@@ -155,6 +155,12 @@ class Notes(Wrapper):
             return None
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
         return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
+
+    def schema(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+    ) -> dict[str, Any]:
+        # Whenever the model writes a reply, it is a message: a save needs no request.
+        return reply_schema([t for t in tools if t.get("function", t)["name"] == _SEND], self.caps)
 
     def _head(self) -> str:
         return self.tools_text(self.offered([]))
