@@ -92,6 +92,14 @@ def _record(message: str, kind: str, notes: Sequence[str]) -> str:
     return f"Message: {message}\nKind: {kind}\nNotes:\n" + "".join(f"- {note}\n" for note in notes)
 
 
+# What every prompt starts with, the same whatever the agent holds, so the server's cache keeps it.
+_PREFIX = (
+    "\n\n".join(_example(*record) for record in _RECORDS)
+    + f"\n\n{_LIST_INTRO}\n\n"
+    + "".join(f"Message: {message}\nKind: {kind}\n" for message, kind, *_ in _RECORDS)
+)
+
+
 class Notes(Wrapper):
     name = "notes"
     summary = (
@@ -105,9 +113,7 @@ class Notes(Wrapper):
     partial = True
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
-        examples = "\n\n".join(_example(*record) for record in _RECORDS)
-        listed = "".join(f"Message: {message}\nKind: {kind}\n" for message, kind, *_ in _RECORDS)
-        return f"{examples}\n\n{_LIST_INTRO}\n\n{listed}"
+        return _PREFIX
 
     def turn(self, message: dict[str, Any]) -> tuple[str, str]:
         role = message["role"]
@@ -129,7 +135,7 @@ class Notes(Wrapper):
         if said is None or since:
             return None  # a kind is chosen once, right after the user speaks
         options = KINDS if len(said) <= self.caps.text else KINDS[1:]  # a long paste is not one fact
-        return Decision(f"{self._head()}Message: {said}\nKind:", options)
+        return Decision(f"{_PREFIX}Message: {said}\nKind:", options)
 
     def render(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None
@@ -139,20 +145,20 @@ class Notes(Wrapper):
         notes = [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
         body = _record(_NOTHING if said is None else said, _kind(since, decided), notes)
         body += "".join(f"{text}\n" for _, text in map(self.turn, since) if text)
-        return f"{self._head()}{body}Reply: "
+        return f"{_PREFIX}{body}Reply: "
 
     def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
         said, since = _exchange(messages)
+        if (fact := _fact_to_save(said, since, decided)) is not None:
+            return _save(fact)
         kind = _kind(since, decided)
-        if said is not None and not since and kind == "fact":
-            return _save(said)
         return _send_start(_thoughts(kind, said, saved=kind == "fact"))
 
     def grammar(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
     ) -> str | None:
-        if self.start(messages, decided).endswith("}"):
-            return None
+        if _fact_to_save(*_exchange(messages), decided) is not None:
+            return None  # the save is the whole reply
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
         return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
 
@@ -161,9 +167,6 @@ class Notes(Wrapper):
     ) -> dict[str, Any]:
         # Whenever the model writes a reply, it is a message: a save needs no request.
         return reply_schema([t for t in tools if t.get("function", t)["name"] == _SEND], self.caps)
-
-    def _head(self) -> str:
-        return self.tools_text(self.offered([]))
 
 
 def _exchange(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -176,6 +179,11 @@ def _exchange(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict
         if packed is not None and packed["type"] == "user_message":
             return str(packed.get("message", "")), list(messages[index + 1 :])
     return None, list(messages[1:])
+
+
+def _fact_to_save(said: str | None, since: Sequence[dict[str, Any]], decided: str | None) -> str | None:
+    """What the user just said, when the reply is its save: a call that follows from the kind alone."""
+    return said if not since and decided == "fact" else None
 
 
 def _kind(since: Sequence[dict[str, Any]], decided: str | None) -> str:
