@@ -27,6 +27,7 @@ class Caps:
     text: int = 1000  # any other string argument (a message, a memory, a query)
 
 
+_ESCAPE = r'"\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'  # a JSON escape sequence
 _PRIMITIVES = {
     "boolean": '"true" | "false"',
     "integer": '"-"? [0-9]{1,15}',
@@ -39,7 +40,7 @@ _PRIMITIVES = {
     "string": r'"\"" char* "\""',
     "null": '"null"',
     # No raw control characters: a reply stays on one line, as JSON requires.
-    "char": r'[^"\\\x00-\x1f] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+    "char": rf'[^"\\\x00-\x1f] | {_ESCAPE}',
 }
 
 
@@ -80,7 +81,7 @@ def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps(), *, primed: bool =
 def sentence_rules(limit: int) -> str:
     """The rule ``sentence``: one sentence of a JSON string, at most ``limit`` characters before its
     closing ``.``, ``!`` or ``?``. A small model's reply ends there instead of repeating itself."""
-    plain = _PRIMITIVES["char"].replace(r'[^"\\\x00-\x1f]', r'[^"\\\x00-\x1f.!?]', 1)
+    plain = rf'[^"\\\x00-\x1f.!?] | {_ESCAPE}'  # a string's character, but not a sentence's end
     return f"sentence ::= plain{{1,{limit}}} [.!?]\nplain ::= {plain}\n"
 
 
