@@ -425,7 +425,8 @@ class EmbeddedBackend:
                 f"The embedded model server stopped during the request: {exc}{self.server.log_excerpt()}",
                 hint="Retry: the server is restarted on the next request.",
             ) from exc
-        if response.prompt_tokens is None:
+        # A partial prompt's count is of no use: the engine goes by the context it keeps.
+        if response.prompt_tokens is None and not self.layout.partial:
             await self._count_usage(response, messages, tools)
         return response
 
