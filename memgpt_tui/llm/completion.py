@@ -1,11 +1,12 @@
-"""Completion mode: the context rendered by a wrapper into one text prompt, sent to an
-OpenAI-style ``/v1/completions`` endpoint, the reply constrained to one function call.
+"""Completion mode: the context rendered by a wrapper into one text prompt, sent to a completion
+endpoint, the reply constrained to one function call.
 
-The endpoint is the one llama.cpp's server, llama-cpp-python, koboldcpp and vLLM share; the
-constraint goes as llama.cpp's own request fields (``grammar``, else ``json_schema``), with
-``cache_prompt`` so the server evaluates only what follows the prefix it already holds. A server that
-rejects a constraint gets the next one (grammar, JSON schema, none) for the rest of the session; an
-unconstrained reply is still read leniently.
+By default the endpoint is the OpenAI-style ``/v1/completions`` that llama.cpp's server,
+llama-cpp-python, koboldcpp and vLLM share, and the constraint goes as llama.cpp's own request fields
+(``grammar``, else ``json_schema``), with ``cache_prompt`` so the server evaluates only what follows the
+prefix it already holds; ``servers.py`` describes the other servers' endpoints and fields. A server
+that rejects a constraint gets the next one it takes (grammar, JSON schema, none) for the rest of the
+session; an unconstrained reply is still read leniently.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
 from memgpt_tui.llm.base import LLMResponse, OnToken, PromptLayout, Tokenizer
 from memgpt_tui.llm.grammar import PRIMER, one_of
 from memgpt_tui.llm.layout import JsonModeLayout
+from memgpt_tui.llm.servers import OPENAI_COMPLETIONS, Request, Server
 from memgpt_tui.llm.wrappers import Wrapper
 from memgpt_tui.llm.wrappers.base import Decision
 
@@ -25,8 +27,9 @@ if TYPE_CHECKING:
     import openai
 
 Constraint = Literal["grammar", "json_schema", "none"]
-_FALLBACK: dict[Constraint, Constraint] = {"grammar": "json_schema", "json_schema": "none"}
 _DECISION_TOKENS = 4  # a choice is one word
+# The openai client's switch for handing back the response unread, so any path's stream can be read.
+_UNREAD = {"X-Stainless-Raw-Response": "stream"}
 
 
 class WrapperLayout(JsonModeLayout):
@@ -67,7 +70,7 @@ class CompletionBackend:
         max_retries: int = 3,
         max_tokens: int = 512,
         temperature: float | None = None,
-        constraint: Constraint = "grammar",
+        server: Server = OPENAI_COMPLETIONS,
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 8.0,
     ) -> None:
@@ -80,7 +83,8 @@ class CompletionBackend:
         self.max_retries = max_retries
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self.constraint: Constraint = constraint
+        self.server = server
+        self.constraint: Constraint = self._after(None)
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         self._api = LazyClient(base_url, api_key or PLACEHOLDER_KEY, timeout)
@@ -97,18 +101,17 @@ class CompletionBackend:
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
     ) -> dict[str, Any]:
         """The request: the rendered prompt and the constraint for the functions offered."""
-        body = self._request(self.wrapper.prompt(messages, tools, primed=self.primed, decided=decided))
-        if self.temperature is not None:
-            body["temperature"] = self.temperature
-        if self.constraint == "grammar":
-            body["grammar"] = self.wrapper.grammar(messages, tools, decided)
-        elif self.constraint == "json_schema":
-            body["json_schema"] = self.wrapper.schema(messages, tools, decided)
+        prompt = self.wrapper.prompt(messages, tools, primed=self.primed, decided=decided)
+        body = self._request(prompt, self.max_tokens, self.temperature)
+        if self.constraint == "grammar" and self.server.grammar:
+            body[self.server.grammar] = self.wrapper.grammar(messages, tools, decided)
+        elif self.constraint == "json_schema" and self.server.schema:
+            body |= self.server.schema(self.wrapper.schema(messages, tools, decided))
         return body
 
-    def _request(self, prompt: str, max_tokens: int | None = None) -> dict[str, Any]:
-        limit = max_tokens or self.max_tokens
-        return {"prompt": prompt, "max_tokens": limit, "stop": list(self.wrapper.stop), "cache_prompt": True}
+    def _request(self, prompt: str, max_tokens: int, temperature: float | None) -> dict[str, Any]:
+        request = Request(self.model, prompt, max_tokens, self.wrapper.stop, self.context_window, temperature)
+        return self.server.fields(request)
 
     async def complete(
         self,
@@ -139,9 +142,9 @@ class CompletionBackend:
             return None
 
         def prepare() -> tuple[dict[str, Any], _Reply]:
-            body = self._request(decision.prompt, _DECISION_TOKENS) | {"temperature": 0.0}
-            if self.constraint == "grammar":
-                body["grammar"] = one_of(decision.options)
+            body = self._request(decision.prompt, _DECISION_TOKENS, 0.0)
+            if self.constraint == "grammar" and self.server.grammar:
+                body[self.server.grammar] = one_of(decision.options)
             return body, _Reply(None, "")
 
         reply = await api_client.retried(
@@ -152,10 +155,17 @@ class CompletionBackend:
     async def _send(self, body: dict[str, Any], reply: _Reply) -> None:
         self.last_prompt = body["prompt"]
         # Read as plain JSON events, as the chat path does: a typed object per token costs more.
-        create = self._api.get().completions.with_streaming_response.create
-        async with create(model=self.model, prompt="", stream=True, extra_body=body) as response:
-            async for event in api_client.events(response, wire.CompletionChunk, reply):
-                reply.chunk(event)
+        post = self._api.get().post
+        response = await post(self.server.path, cast_to=object, body=body, options={"headers": _UNREAD})
+        try:
+            if self.server.streams:
+                async for event in api_client.events(response, self.server.reply, reply):
+                    reply.chunk(event.as_chunk())
+            else:
+                whole = await api_client.whole(response, self.server.reply, reply)
+                reply.chunk(whole.as_chunk())
+        finally:
+            await response.close()
 
     def _drop_rejected_constraint(self, exc: openai.APIStatusError) -> bool:
         """A server that refused the constraint gets the next one; True when there is one to try."""
@@ -168,8 +178,18 @@ class CompletionBackend:
         text = f"{exc.param or ''} {detail(exc)}".lower()
         if not any(word in text for word in ("grammar", "json_schema", "schema", "unrecognized", "extra")):
             return False
-        self.constraint = _FALLBACK[self.constraint]
+        self.constraint = self._after(self.constraint)
         return True
+
+    def _after(self, constraint: Constraint | None) -> Constraint:
+        """The constraint the server takes after ``constraint`` (None: its first)."""
+        order: list[Constraint] = ["grammar"] if self.server.grammar else []
+        order += ["json_schema"] if self.server.schema else []
+        if constraint is None:
+            later = order
+        else:
+            later = order[order.index(constraint) + 1 :] if constraint in order else []
+        return later[0] if later else "none"
 
     async def aclose(self) -> None:
         await self._api.aclose()

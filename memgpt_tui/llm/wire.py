@@ -119,12 +119,75 @@ class TextChoice(Shape):
     finish_reason: str | None = None
 
 
-class CompletionChunk(Envelope):
+class TextReply(Envelope):
+    """A completion endpoint's reply, or one event of it, read as an OpenAI-style completion chunk."""
+
+    def as_chunk(self) -> CompletionChunk:
+        raise NotImplementedError
+
+
+class CompletionChunk(TextReply):
     """A streamed event of ``/v1/completions``."""
 
     remedy = "the server's /v1/completions is not OpenAI-compatible: try --wrapper none."
 
     choices: list[TextChoice] | None = None
+
+    def as_chunk(self) -> CompletionChunk:
+        return self
+
+
+_NATIVE_REMEDY = "check that --backend names the server that runs at the address."
+
+
+class LlamaCppChunk(TextReply):
+    """A streamed event of llama.cpp's own ``/completion``."""
+
+    remedy = _NATIVE_REMEDY
+
+    content: str | None = None
+    stop: bool = False
+    stop_type: str | None = None  # "eos", "word" or "limit"
+    stopped_limit: bool = False  # older servers
+    tokens_predicted: int | None = Field(None, ge=0, le=MAX_TOKENS)
+    tokens_evaluated: int | None = Field(None, ge=0, le=MAX_TOKENS)
+
+    def as_chunk(self) -> CompletionChunk:
+        finish = None
+        if self.stop:
+            finish = "length" if self.stop_type == "limit" or self.stopped_limit else "stop"
+        usage = None
+        if self.stop and self.tokens_predicted is not None:
+            usage = Usage(prompt_tokens=self.tokens_evaluated, completion_tokens=self.tokens_predicted)
+        return CompletionChunk(choices=[TextChoice(text=self.content, finish_reason=finish)], usage=usage)
+
+
+class KoboldGeneration(TextReply):
+    """The reply of koboldcpp's ``/api/v1/generate``."""
+
+    remedy = _NATIVE_REMEDY
+
+    results: list[TextChoice] = Field(min_length=1)
+
+    def as_chunk(self) -> CompletionChunk:
+        return CompletionChunk(choices=self.results[:1])
+
+
+class OllamaGeneration(TextReply):
+    """The reply of Ollama's ``/api/generate`` (not streamed)."""
+
+    remedy = _NATIVE_REMEDY
+
+    response: str
+    done_reason: str | None = None
+    prompt_eval_count: int | None = Field(None, ge=0, le=MAX_TOKENS)
+    eval_count: int | None = Field(None, ge=0, le=MAX_TOKENS)
+
+    def as_chunk(self) -> CompletionChunk:
+        usage = Usage(prompt_tokens=self.prompt_eval_count, completion_tokens=self.eval_count)
+        return CompletionChunk(
+            choices=[TextChoice(text=self.response, finish_reason=self.done_reason)], usage=usage
+        )
 
 
 S = TypeVar("S", bound=Envelope)

@@ -10,7 +10,20 @@ from pydantic import BaseModel, Field
 
 from .clock import now
 
-Backend = Literal["embedded", "openai", "openai-compatible"]
+Backend = Literal[
+    "embedded",
+    "openai",
+    "openai-compatible",
+    # MemGPT's local backend types (its BACKEND_TYPE / model_endpoint_type names)
+    "webui",
+    "webui-legacy",
+    "lmstudio",
+    "lmstudio-legacy",
+    "llamacpp",
+    "koboldcpp",
+    "ollama",
+    "vllm",
+]
 FunctionCalling = Literal["native", "json"]
 EmbeddingBackend = Literal["embedded", "openai-compatible"]
 
@@ -21,6 +34,7 @@ class BackendDefaults(NamedTuple):
     model: str  # "": the user must name the model the server runs
     context_window: int
     function_calling: FunctionCalling
+    base_url: str | None = None  # where the server listens when nothing else says
 
 
 # The bundled model keeps to 8k tokens: prompt processing slows as the window fills (on 2 cores a cold
@@ -29,6 +43,15 @@ BACKEND_DEFAULTS: dict[str, BackendDefaults] = {
     "embedded": BackendDefaults("gemma-3-270m", 8192, "json"),
     "openai": BackendDefaults("gpt-4o-mini", 128000, "native"),
     "openai-compatible": BackendDefaults("", 8192, "native"),
+    # MemGPT's default local endpoints; the model name matters only where the server serves several.
+    "webui": BackendDefaults("local", 8192, "json", "http://localhost:5000"),
+    "webui-legacy": BackendDefaults("local", 8192, "json", "http://localhost:5000"),
+    "lmstudio": BackendDefaults("local", 8192, "json", "http://localhost:1234"),
+    "lmstudio-legacy": BackendDefaults("local", 8192, "json", "http://localhost:1234"),
+    "llamacpp": BackendDefaults("local", 8192, "json", "http://localhost:8080"),
+    "koboldcpp": BackendDefaults("local", 8192, "json", "http://localhost:5001"),
+    "ollama": BackendDefaults("", 8192, "json", "http://localhost:11434"),
+    "vllm": BackendDefaults("", 8192, "json", "http://localhost:8000"),
 }
 
 
@@ -57,6 +80,7 @@ class AgentConfig(BaseModel):
     model: str = BACKEND_DEFAULTS["embedded"].model
     base_url: str | None = None
     function_calling: FunctionCalling = "native"
+    wrapper: str | None = None  # completion mode's prompt format; None: the backend's default
     context_window: int = BACKEND_DEFAULTS["embedded"].context_window
     embedding_backend: EmbeddingBackend = "embedded"
     embedding_model: str = "multilingual-e5-small"

@@ -92,3 +92,24 @@ def test_the_tui_note_on_the_bundled_model_says_how_many_functions_it_is_offered
 
     offered = get(DEFAULT_WRAPPER).offered(TOOL_SCHEMAS)
     assert f"offered {len(offered)} of the {len(TOOL_SCHEMAS)} memory functions" in EMBEDDED_NOTE
+
+
+# pymemgpt 0.3.25, local_llm/utils.py: get_available_wrappers(); the one it marked experimental is not taken.
+MEMGPT_WRAPPER_NAMES = """llama3 llama3-grammar llama3-hints-grammar chatml chatml-grammar chatml-noforce
+chatml-noforce-grammar chatml-noforce-roles chatml-noforce-roles-grammar chatml-hints chatml-hints-grammar
+chatml-noforce-hints chatml-noforce-hints-grammar airoboros-l2-70b-2.1 airoboros-l2-70b-2.1-grammar
+dolphin-2.1-mistral-7b dolphin-2.1-mistral-7b-grammar zephyr-7B zephyr-7B-grammar""".split()
+
+
+def test_every_memgpt_wrapper_name_maps_to_the_wrapper_in_the_golden_table():
+    table = "".join(f"{name} -> {get(name).name}\n" for name in MEMGPT_WRAPPER_NAMES)
+    path = GOLDEN / "memgpt_wrappers.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(table, encoding="utf-8")
+    assert table == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", MEMGPT_WRAPPER_NAMES)
+def test_a_memgpt_wrapper_name_renders_its_formats_golden_prompt(name):
+    ours = get(name).name
+    assert get(name).prompt(CONTEXT, TOOL_SCHEMAS) == (GOLDEN / f"{ours}.txt").read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Chat formats for instruction-tuned models on completion-only servers: ChatML, Llama 3 and Gemma.
+"""Chat formats for instruction-tuned models on completion-only servers: ChatML, Llama 3, Gemma, and
+the Airoboros and Zephyr formats of MemGPT's older wrappers.
 
 The turns are JSON mode's (``json_mode.to_text_turn``: replies as JSON calls, function results and
 system events as user turns) and the instructions too; only the markers around the turns differ.
@@ -17,14 +18,21 @@ from .base import Turn, Wrapper
 
 class ChatFormat(Wrapper):
     def __init__(
-        self, name: str, summary: str, *, open_turn: str, close_turn: str, roles: dict[str, str]
+        self,
+        name: str,
+        summary: str,
+        *,
+        open_turn: str,
+        close_turn: str,
+        roles: dict[str, str],
+        stop: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.summary = summary
         self._open = open_turn  # with {role}
         self._close = close_turn
         self._roles = roles
-        self.stop = (close_turn.strip(),)
+        self.stop = stop or (close_turn.strip(),)
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return json_mode.tools_prompt(tools)
@@ -61,4 +69,20 @@ GEMMA = ChatFormat(
     open_turn="<start_of_turn>{role}\n",
     close_turn="<end_of_turn>\n",
     roles={"system": "user", "user": "user", "assistant": "model"},
+)
+# Airoboros 2.1 (Vicuna style): the system text unmarked, then USER: / ASSISTANT: lines.
+AIROBOROS = ChatFormat(
+    "airoboros",
+    "Airoboros 2.1 (USER: / ASSISTANT:): airoboros-l2 and other Vicuna-style models",
+    open_turn="{role}",
+    close_turn="\n",
+    roles={"system": "", "user": "USER: ", "assistant": "ASSISTANT: "},
+    stop=("\nUSER:",),
+)
+ZEPHYR = ChatFormat(
+    "zephyr",
+    "Zephyr (<|user|> ... </s>): zephyr-7b and other Mistral fine-tunes in its format",
+    open_turn="<|{role}|>\n",
+    close_turn="</s>\n",
+    roles={"system": "system", "user": "user", "assistant": "assistant"},
 )
