@@ -19,16 +19,24 @@ def _agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", help="resume this agent, or create it from the other flags")
     parser.add_argument("--persona", help="persona for a new agent (see `list personas`)")
     parser.add_argument("--human", help="human for a new agent (see `list humans`)")
-    parser.add_argument("--backend", choices=get_args(Backend))
+    parser.add_argument(
+        "--backend", choices=get_args(Backend), help="also MemGPT's local types: webui, llamacpp, ollama..."
+    )
     parser.add_argument("--model", help="model name for a new agent")
-    parser.add_argument("--base-url", help="OpenAI-compatible server URL, e.g. http://localhost:11434/v1")
+    parser.add_argument(
+        "--base-url",
+        help="server URL, e.g. http://localhost:11434/v1 (MemGPT's backend types: the server's root, "
+        "their default port when left out)",
+    )
     parser.add_argument(
         "--function-calling", choices=get_args(FunctionCalling), help="for openai-compatible servers"
     )
     parser.add_argument(
         "--wrapper",
+        "--model-wrapper",
         help="completion mode: render the context as one prompt in this format (notes, transcript, chatml, "
-        "llama3, gemma), constrained by a grammar; `none` for the chat endpoint",
+        "llama3, gemma, airoboros, zephyr, or a MemGPT wrapper name), constrained by a grammar; `none` for "
+        "the chat endpoint",
     )
     parser.add_argument("--context-window", type=int, help="context window in tokens for a new agent")
     parser.add_argument(
@@ -84,11 +92,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# MemGPT's backend types that render the prompt with a wrapper and serve whatever model is loaded.
+_WRAPPED = ("webui", "webui-legacy", "koboldcpp", "llamacpp", "lmstudio")
+_MODEL_NAMES = {"llama3"}  # MemGPT wrapper names that also name models
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {
         k: getattr(args, k, None) for k in (*AGENT_FLAGS, "function_calling", "wrapper", "no_verify")
     }
-    return Settings.load(**overrides)
+    settings = Settings.load(**overrides)
+    name = getattr(args, "model", None)
+    if name and name not in _MODEL_NAMES and not settings.wrapper and settings.resolved_backend() in _WRAPPED:
+        from .llm.wrappers import MEMGPT_NAMES
+
+        if name in MEMGPT_NAMES:
+            # As in MemGPT's first local-LLM guide: `--model` named the prompt wrapper.
+            print(
+                f"memgpt-tui: --model {name} is a MemGPT wrapper name: using it as --wrapper.",
+                file=sys.stderr,
+            )
+            return Settings.load(**{**overrides, "model": None, "wrapper": name})
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Settings and paths.
 
 Precedence, highest first: CLI flags (passed as init kwargs), ``MEMGPT_TUI_*`` environment variables,
-the TOML config file, defaults. ``MEMGPT_TUI_HOME`` moves data *and* config into one directory, which is
+MemGPT's ``BACKEND_TYPE`` with ``OPENAI_API_BASE``, the TOML config file, defaults. ``MEMGPT_TUI_HOME`` moves data *and* config into one directory, which is
 how tests and portable installs keep everything out of the user's home.
 """
 
@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -73,6 +73,30 @@ class _TomlSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return file_values()
+
+
+class _MemGPTEnvSource(PydanticBaseSettingsSource):
+    """MemGPT's own variables, as its local-LLM guide sets them: ``BACKEND_TYPE`` names the backend and
+    ``OPENAI_API_BASE`` its address. They count only together with ``BACKEND_TYPE``, and not at all when
+    a flag or ``MEMGPT_TUI_BACKEND`` names the backend."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._init = init
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        kind = os.environ.get("BACKEND_TYPE", "").strip()
+        if not kind or self._init().get("backend") or os.environ.get("MEMGPT_TUI_BACKEND"):
+            return {}
+        if kind not in get_args(Backend):
+            raise ConfigError(
+                f"BACKEND_TYPE={kind} is not a backend memgpt-tui knows: use one of {', '.join(get_args(Backend))}."
+            )
+        # Without OPENAI_API_BASE, the backend's own default address, not one the file holds for another.
+        return {"backend": kind, "base_url": os.environ.get("OPENAI_API_BASE", "").strip() or None}
 
 
 def file_values() -> dict[str, Any]:
@@ -144,7 +168,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            _MemGPTEnvSource(settings_cls, init_settings),
+            _TomlSource(settings_cls),
+        )
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

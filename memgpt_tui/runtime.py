@@ -26,19 +26,20 @@ def agent_config(settings: Settings) -> AgentConfig:
     backend = settings.resolved_backend()
     defaults = BACKEND_DEFAULTS[backend]
     model = settings.model or defaults.model
-    if backend == "openai-compatible":
-        if not settings.base_url:
-            raise ConfigError(
-                "The openai-compatible backend needs a server URL: pass --base-url or set base_url in the config."
-            )
-        if not model:
-            raise ConfigError("Name the model your server runs with --model (e.g. --model llama3.1).")
+    base_url = settings.base_url or defaults.base_url
+    if backend == "openai-compatible" and not base_url:
+        raise ConfigError(
+            "The openai-compatible backend needs a server URL: pass --base-url or set base_url in the config."
+        )
+    if not model:
+        raise ConfigError(f"Name the model your {backend} server runs with --model (e.g. --model llama3.1).")
     embedder = embedder_for(settings)
     return AgentConfig(
         backend=backend,
         model=model,
-        base_url=settings.base_url,
+        base_url=base_url,
         function_calling=settings.function_calling or defaults.function_calling,
+        wrapper=settings.wrapper,
         context_window=_context_window(settings.context_window, defaults.context_window),
         embedding_backend=settings.embedding_backend,
         embedding_model=embedder.model,
@@ -266,12 +267,18 @@ async def attach(agent: Agent, source: str) -> int:
 def configure(settings: Settings) -> int:
     """Interactive defaults for new agents, written to the config file."""
     print("Configure memgpt-tui defaults (Enter keeps the value in brackets).")
-    backend = _ask("Backend: embedded, openai or openai-compatible", settings.resolved_backend())
+    backend = _ask(f"Backend: {', '.join(BACKEND_DEFAULTS)}", settings.resolved_backend())
     if backend not in BACKEND_DEFAULTS:
-        raise ConfigError(f"Unknown backend {backend!r}.")
+        raise ConfigError(f"Unknown backend {backend!r}. Known: {', '.join(BACKEND_DEFAULTS)}.")
+    defaults = BACKEND_DEFAULTS[backend]
+    same = backend == settings.resolved_backend()  # the current address and wrapper are this backend's
     updates: dict[str, object] = {"backend": backend}
     if backend != "embedded":
-        updates["model"] = _ask("Model", settings.model or BACKEND_DEFAULTS[backend].model)
+        updates["model"] = _ask("Model", settings.model or defaults.model)
+    if defaults.base_url:  # one of MemGPT's local backend types, at its default local endpoint
+        updates["base_url"] = _ask("Server URL", (settings.base_url if same else None) or defaults.base_url)
+        if backend != "lmstudio-legacy":
+            updates["wrapper"] = _ask("Prompt wrapper", (settings.wrapper if same else None) or "chatml")
     if backend == "openai-compatible":
         updates["base_url"] = _ask("Server URL", settings.base_url or "http://localhost:11434/v1")
         updates["function_calling"] = _ask(

@@ -6,22 +6,26 @@ import os
 
 from memgpt_tui.config import ConfigError, Settings
 from memgpt_tui.llm import wrappers
+from memgpt_tui.llm.api_client import PLACEHOLDER_KEY
 from memgpt_tui.llm.base import LLMBackend
 from memgpt_tui.llm.completion import CompletionBackend
 from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, EmbeddedBackend
 from memgpt_tui.llm.openai_backend import OpenAIBackend
+from memgpt_tui.llm.servers import SERVERS, root
 from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
 
-from ..model.state import AgentConfig
+from ..model.state import BACKEND_DEFAULTS, AgentConfig
 
 
 def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
     """The backend for ``config``. The API key comes from the settings, else from where the official
     client looks for it (``OPENAI_API_KEY``); agent configurations never hold one."""
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    wrapper = settings.wrapper
-    if wrapper not in (None, "none") and wrapper not in wrappers.WRAPPERS:
-        raise ConfigError(f"No wrapper named {wrapper!r}. Known: {', '.join(wrappers.WRAPPERS)}, or none.")
+    wrapper = settings.wrapper or config.wrapper
+    if wrapper not in (None, "none") and wrapper not in wrappers.known():
+        raise ConfigError(f"No wrapper named {wrapper!r}. Known: {', '.join(wrappers.known())}, or none.")
+    if config.backend in SERVERS or config.backend == "lmstudio-legacy":
+        return _memgpt_backend(config, settings, api_key, wrapper)
     if config.backend == "embedded":
         return EmbeddedBackend(
             model=config.model,
@@ -83,4 +87,39 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
         max_retries=settings.max_retries,
         tokenizer=tokenizer,
         json_response_format="json_schema",
+    )
+
+
+def _memgpt_backend(
+    config: AgentConfig, settings: Settings, api_key: str | None, wrapper: str | None
+) -> LLMBackend:
+    """One of MemGPT's local backend types: its server's completion endpoint, with the wrapper's
+    prompt (ChatML when none is named, as in MemGPT)."""
+    url = root(config.base_url or settings.base_url or BACKEND_DEFAULTS[config.backend].base_url or "")
+    if config.backend == "lmstudio-legacy":
+        # LM Studio's chat endpoint applies the model's own template: JSON mode, under its JSON schema.
+        return OpenAIBackend(
+            name=config.backend,
+            model=config.model,
+            base_url=f"{url}/v1",
+            api_key=api_key or PLACEHOLDER_KEY,
+            function_calling="json",
+            context_window=config.context_window,
+            timeout=settings.request_timeout,
+            max_retries=settings.max_retries,
+            tokenizer=ServerTokenizer(url, api_key=api_key),
+            json_response_format="json_schema",
+        )
+    server = SERVERS[config.backend]
+    return CompletionBackend(
+        name=config.backend,
+        model=config.model,
+        base_url=url + server.prefix,
+        api_key=api_key,
+        wrapper=wrappers.get(wrapper if wrapper not in (None, "none") else "chatml"),
+        tokenizer=ServerTokenizer(url, api_key=api_key),
+        context_window=config.context_window,
+        timeout=settings.request_timeout,
+        max_retries=settings.max_retries,
+        server=server,
     )

@@ -424,7 +424,8 @@ def _status(content: str | None) -> Any:
 
 
 def _llm_config(config: AgentConfig) -> dict[str, Any]:
-    kind = {"openai": "openai", "openai-compatible": "openai", "embedded": "llamacpp"}[config.backend]
+    # MemGPT's local backend types are Letta's endpoint types of the same names.
+    kind = {"openai-compatible": "openai", "embedded": "llamacpp"}.get(config.backend, config.backend)
     endpoint = config.base_url or ("https://api.openai.com/v1" if config.backend == "openai" else None)
     if endpoint:  # a user:password in the URL is a secret
         parts = urlsplit(endpoint)
@@ -433,6 +434,7 @@ def _llm_config(config: AgentConfig) -> dict[str, Any]:
         "model": config.model,
         "model_endpoint_type": kind,
         "model_endpoint": endpoint,
+        "model_wrapper": config.wrapper,
         "context_window": config.context_window,
         "put_inner_thoughts_in_kwargs": False,
     }

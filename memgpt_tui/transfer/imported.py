@@ -14,18 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..llm import wrappers
 from ..model.clock import now
 from ..model.errors import StoreError
 from ..model.messages import Kind, Message, Role, ToolCall
-from ..model.state import AgentConfig, AgentState, Block
+from ..model.state import BACKEND_DEFAULTS, AgentConfig, AgentState, Block
 from ..store import registry
 from ..store.api import Embedder
 
 ModelSettings = dict[str, Any]  # AgentConfig fields the source sets: backend, model, base_url, ...
 _EMBED_BATCH = 64
 _OPENAI = "https://api.openai.com/v1"
-# MemGPT endpoint types whose servers also speak the OpenAI API under /v1.
-_COMPATIBLE = {"ollama", "vllm", "lmstudio", "lmstudio-legacy", "llamacpp", "koboldcpp"}
+# MemGPT's local endpoint types: memgpt-tui backends of the same names.
+_LOCAL = {"webui", "webui-legacy", "ollama", "vllm", "lmstudio", "lmstudio-legacy", "llamacpp", "koboldcpp"}
 
 
 class ImportFailed(StoreError):
@@ -182,16 +183,41 @@ def model_settings(llm: dict[str, Any]) -> ModelSettings:
             "base_url": endpoint,
             "function_calling": "native",
         }
-    if kind in _COMPATIBLE and endpoint and model:
-        base = endpoint.rstrip("/")
+    if kind in _LOCAL and (model or kind not in _NAMED_MODEL):
         return {
             **settings,
-            "backend": "openai-compatible",
-            "model": model,
-            "base_url": base if base.endswith("/v1") else f"{base}/v1",
+            "backend": kind,
+            "model": model or BACKEND_DEFAULTS[kind].model,
+            "base_url": endpoint.rstrip("/") or None,  # None: the type's default local endpoint
             "function_calling": "json",
+            "wrapper": llm.get("model_wrapper") or None,
         }
     return {}
+
+
+_NAMED_MODEL = {"ollama", "vllm"}  # servers that answer only for a model named in the request
+
+
+def model_left(llm: dict[str, Any], embedding: dict[str, Any], settings: ModelSettings) -> list[str]:
+    """What of the model and embedding settings ``settings`` (from ``model_settings``) leaves behind."""
+    left = []
+    kind, model = llm.get("model_endpoint_type"), llm.get("model")
+    if kind and not settings:
+        left.append(
+            f"the model settings ({kind} at {llm.get('model_endpoint') or 'its default endpoint'}, model "
+            f"{model or 'not named'}): no backend here takes them, the agent uses this app's default"
+        )
+    wrapper = settings.get("wrapper")
+    if wrapper and wrapper not in wrappers.known():
+        left.append(f"model_wrapper {wrapper}: no wrapper of that name here, chatml is used")
+    if embedding.get("embedding_endpoint_type") not in (None, "local"):
+        left.append(
+            f"the embedding endpoint ({embedding.get('embedding_endpoint_type')} at "
+            f"{embedding.get('embedding_endpoint') or 'its default'}, model {embedding.get('embedding_model')}): "
+            "archival was embedded again with this app's embedder; set embedding_backend, embedding_base_url "
+            "and embedding_model in the config before importing to use that server"
+        )
+    return left
 
 
 def safe_name(name: str) -> str:

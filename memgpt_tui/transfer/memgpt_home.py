@@ -22,6 +22,7 @@ from .imported import (
     ImportedPassage,
     ImportFailed,
     RawMessage,
+    model_left,
     model_settings,
     parse_time,
     without_orphans,
@@ -159,15 +160,18 @@ def _agent(row: dict[str, Any], recall_db: Path) -> ImportedAgent:
     roles = {m.source_id: m.role for m in messages}
     absent = [i for i in ids if i not in roles]
     window = [i for i in ids if roles.get(i) not in (None, "system")]
+    llm = _json(row.get("llm_config"), name, "llm_config", optional=True)
+    embedding = _json(row.get("embedding_config"), name, "embedding_config", optional=True)
     agent = ImportedAgent(
         name=name,
         system_prompt=system,
         blocks=blocks,
         messages=[m for m in messages if m.role != "system"],
         in_context=without_orphans(window, roles),
-        model=model_settings(_json(row.get("llm_config"), name, "llm_config", optional=True)),
+        model=model_settings(llm),
         created_at=parse_time(row["created_at"]) if row.get("created_at") else None,
     )
+    agent.skipped += model_left(llm, embedding, agent.model)
     if absent:
         agent.skipped.append(f"{len(absent)} in-context messages that recall does not hold")
     if copies := len(messages) - len(agent.messages):

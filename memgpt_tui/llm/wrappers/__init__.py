@@ -15,6 +15,8 @@ WRAPPERS: dict[str, Wrapper] = {
 # prompt format. Its -grammar / -noforce / -hints / -roles variants changed how the reply was forced or
 # hinted; here every reply is constrained the same way (a grammar where the server takes one).
 MEMGPT_NAMES: dict[str, str] = {
+    "chatml": "chatml",
+    "llama3": "llama3",
     **dict.fromkeys(
         (
             "chatml-grammar",
@@ -43,7 +45,7 @@ def resolve(name: str) -> str:
 
 
 def known() -> list[str]:
-    return [*WRAPPERS, *MEMGPT_NAMES]
+    return [*WRAPPERS, *(name for name in MEMGPT_NAMES if name not in WRAPPERS)]
 
 
 def get(name: str) -> Wrapper:

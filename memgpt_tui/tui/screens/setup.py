@@ -31,6 +31,9 @@ BACKENDS = [
     ("OpenAI", "openai"),
     ("OpenAI-compatible server", "openai-compatible"),
 ]
+# MemGPT's local backend types: each its server's own endpoint, at its default address when left empty.
+MEMGPT_TYPES = [name for name, d in BACKEND_DEFAULTS.items() if d.base_url]
+BACKENDS += [(f"MemGPT type: {name}", name) for name in MEMGPT_TYPES]
 BACKEND_HINTS = {
     "embedded": "Runs offline, but a 270M model is weak: for a capable agent use OpenAI or a local "
     "server such as Ollama (http://localhost:11434/v1).",
@@ -38,7 +41,11 @@ BACKEND_HINTS = {
     "openai-compatible": "Any server speaking the OpenAI API: Ollama, vLLM, LM Studio, llama.cpp... "
     "Use 'json' function calling if the model has no native tool support.",
 }
-REMOTE = ("openai", "openai-compatible")
+BACKEND_HINTS |= {
+    name: f"MemGPT's {name} backend type; the server's root URL, {BACKEND_DEFAULTS[name].base_url} when empty."
+    for name in MEMGPT_TYPES
+}
+REMOTE = ("openai", "openai-compatible", *MEMGPT_TYPES)
 FIELDS = ("model", "base-url", "api-key", "function-calling", "name", "context-window", "persona", "human")
 
 
@@ -236,6 +243,8 @@ class SetupScreen(Screen["Settings | None"]):
         self.query_one("#base-url", Input).placeholder = (
             "http://localhost:11434/v1"
             if backend == "openai-compatible"
+            else f"default: {BACKEND_DEFAULTS[backend].base_url}"
+            if backend in MEMGPT_TYPES
             else "optional: OPENAI_BASE_URL or api.openai.com"
         )
         self.query_one("#api-key", Input).placeholder = (
