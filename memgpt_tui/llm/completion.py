@@ -71,6 +71,7 @@ class CompletionBackend:
         max_tokens: int = 512,
         temperature: float | None = None,
         server: Server = OPENAI_COMPLETIONS,
+        constraint: Constraint | None = None,  # None: the first one the server takes
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 8.0,
     ) -> None:
@@ -84,7 +85,7 @@ class CompletionBackend:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.server = server
-        self.constraint: Constraint = self._after(None)
+        self.constraint: Constraint = constraint or self._after(None)
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
         self._api = LazyClient(base_url, api_key or PLACEHOLDER_KEY, timeout)

@@ -190,25 +190,26 @@ def model_settings(llm: dict[str, Any]) -> ModelSettings:
             "model": model or BACKEND_DEFAULTS[kind].model,
             "base_url": endpoint.rstrip("/") or None,  # None: the type's default local endpoint
             "function_calling": "json",
-            "wrapper": llm.get("model_wrapper") or None,
+            "wrapper": _wrapper(llm),
         }
     return {}
+
+
+def _wrapper(llm: dict[str, Any]) -> str | None:
+    wrapper = llm.get("model_wrapper")
+    return wrapper if wrapper in wrappers.known() else None
 
 
 _NAMED_MODEL = {"ollama", "vllm"}  # servers that answer only for a model named in the request
 
 
-def model_left(llm: dict[str, Any], embedding: dict[str, Any], settings: ModelSettings) -> list[str]:
-    """What of the model and embedding settings ``settings`` (from ``model_settings``) leaves behind."""
+def model_left(llm: dict[str, Any], embedding: dict[str, Any]) -> list[str]:
+    """What of a MemGPT agent's wrapper and embedding settings does not come over (the model settings
+    that map onto no backend are named by the import itself)."""
     left = []
-    kind, model = llm.get("model_endpoint_type"), llm.get("model")
-    if kind and not settings:
-        left.append(
-            f"the model settings ({kind} at {llm.get('model_endpoint') or 'its default endpoint'}, model "
-            f"{model or 'not named'}): no backend here takes them, the agent uses this app's default"
-        )
-    wrapper = settings.get("wrapper")
-    if wrapper and wrapper not in wrappers.known():
+    kind = llm.get("model_endpoint_type")
+    wrapper = llm.get("model_wrapper")
+    if kind in _LOCAL and wrapper and _wrapper(llm) is None:
         left.append(f"model_wrapper {wrapper}: no wrapper of that name here, chatml is used")
     if embedding.get("embedding_endpoint_type") not in (None, "local"):
         left.append(

@@ -171,7 +171,7 @@ def _agent(row: dict[str, Any], recall_db: Path) -> ImportedAgent:
         model=model_settings(llm),
         created_at=parse_time(row["created_at"]) if row.get("created_at") else None,
     )
-    agent.skipped += model_left(llm, embedding, agent.model)
+    agent.skipped += model_left(llm, embedding)
     if absent:
         agent.skipped.append(f"{len(absent)} in-context messages that recall does not hold")
     if copies := len(messages) - len(agent.messages):

@@ -95,10 +95,27 @@ def test_the_tui_note_on_the_bundled_model_says_how_many_functions_it_is_offered
 
 
 # pymemgpt 0.3.25, local_llm/utils.py: get_available_wrappers(); the one it marked experimental is not taken.
-MEMGPT_WRAPPER_NAMES = """llama3 llama3-grammar llama3-hints-grammar chatml chatml-grammar chatml-noforce
-chatml-noforce-grammar chatml-noforce-roles chatml-noforce-roles-grammar chatml-hints chatml-hints-grammar
-chatml-noforce-hints chatml-noforce-hints-grammar airoboros-l2-70b-2.1 airoboros-l2-70b-2.1-grammar
-dolphin-2.1-mistral-7b dolphin-2.1-mistral-7b-grammar zephyr-7B zephyr-7B-grammar""".split()
+MEMGPT_WRAPPER_NAMES = [
+    "llama3",
+    "llama3-grammar",
+    "llama3-hints-grammar",
+    "chatml",
+    "chatml-grammar",
+    "chatml-noforce",
+    "chatml-noforce-grammar",
+    "chatml-noforce-roles",
+    "chatml-noforce-roles-grammar",
+    "chatml-hints",
+    "chatml-hints-grammar",
+    "chatml-noforce-hints",
+    "chatml-noforce-hints-grammar",
+    "airoboros-l2-70b-2.1",
+    "airoboros-l2-70b-2.1-grammar",
+    "dolphin-2.1-mistral-7b",
+    "dolphin-2.1-mistral-7b-grammar",
+    "zephyr-7B",
+    "zephyr-7B-grammar",
+]
 
 
 def test_every_memgpt_wrapper_name_maps_to_the_wrapper_in_the_golden_table():
