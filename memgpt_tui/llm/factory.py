@@ -23,7 +23,10 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     wrapper = settings.wrapper or config.wrapper
     if wrapper not in (None, "none") and wrapper not in wrappers.known():
-        raise ConfigError(f"No wrapper named {wrapper!r}. Known: {', '.join(wrappers.known())}, or none.")
+        raise ConfigError(
+            f"No wrapper named {wrapper!r}. Known: {', '.join(wrappers.WRAPPERS)}, MemGPT's names "
+            "(chatml-grammar, zephyr-7B, airoboros-l2-70b-2.1...), or none."
+        )
     if config.backend in SERVERS or config.backend == "lmstudio-legacy":
         return _memgpt_backend(config, settings, api_key, wrapper)
     if config.backend == "embedded":
@@ -114,7 +117,7 @@ def _memgpt_backend(
     return CompletionBackend(
         name=config.backend,
         model=config.model,
-        base_url=url + server.prefix,
+        base_url=url,
         api_key=api_key,
         wrapper=wrappers.get(wrapper if wrapper not in (None, "none") else "chatml"),
         tokenizer=ServerTokenizer(url, api_key=api_key),

@@ -32,13 +32,12 @@ class Request:
 class Server:
     """One server family's completion endpoint."""
 
-    path: str  # under the backend's base URL
+    path: str  # under the backend's base URL (a MemGPT type's: the server's root)
     fields: Callable[[Request], dict[str, Any]]  # the request body without a constraint
     reply: type[wire.TextReply]  # the reply, or one event of it
     streams: bool  # server-sent events; otherwise one JSON document
     grammar: str | None = None  # the field a GBNF grammar goes in; None: the server takes none
     schema: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # fields carrying a JSON schema
-    prefix: str = ""  # what the server's root gets before ``path`` (``/v1``)
 
 
 def _openai(request: Request, *, cache: bool = False) -> dict[str, Any]:
@@ -110,17 +109,14 @@ OPENAI_COMPLETIONS = Server(
 
 # Backend type -> its server's endpoint.
 SERVERS: dict[str, Server] = {
-    "webui": Server(
-        "/completions", _openai, wire.CompletionChunk, streams=True, grammar="grammar_string", prefix="/v1"
-    ),
-    "lmstudio": Server("/completions", _openai, wire.CompletionChunk, streams=True, prefix="/v1"),
+    "webui": Server("/v1/completions", _openai, wire.CompletionChunk, streams=True, grammar="grammar_string"),
+    "lmstudio": Server("/v1/completions", _openai, wire.CompletionChunk, streams=True),
     "vllm": Server(
-        "/completions",
+        "/v1/completions",
         _openai,
         wire.CompletionChunk,
         streams=True,
         schema=lambda s: {"structured_outputs": {"json": s}},
-        prefix="/v1",
     ),
     "llamacpp": Server(
         "/completion",

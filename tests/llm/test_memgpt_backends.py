@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from memgpt_tui import cli
 from memgpt_tui.cli import build_parser, settings_from
 from memgpt_tui.config import ConfigError, Settings
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
@@ -188,3 +189,16 @@ def test_model_names_a_memgpt_wrapper_only_where_memgpt_read_it_so(
     assert _settings(["--backend", "llamacpp", "--model", "llama3"]).model == "llama3"  # also a model name
     explicit = _settings(["--backend", "webui", "--model-wrapper", "chatml-grammar", "--model", "zephyr-7B"])
     assert (explicit.wrapper, explicit.model) == ("chatml-grammar", "zephyr-7B")
+
+
+def test_configure_offers_the_memgpt_types_with_their_default_endpoints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = iter(["koboldcpp"])
+    monkeypatch.setattr("builtins.input", lambda question: print(question) or next(answers, ""))
+    assert cli.main(["configure"]) == 0
+    asked = capsys.readouterr().out
+    assert "webui, webui-legacy, lmstudio, lmstudio-legacy, llamacpp, koboldcpp, ollama, vllm" in asked
+    assert "Server URL [http://localhost:5001]: " in asked and "Prompt wrapper [chatml]: " in asked
+    saved = Settings.load()
+    assert (saved.backend, saved.base_url, saved.wrapper) == ("koboldcpp", "http://localhost:5001", "chatml")
