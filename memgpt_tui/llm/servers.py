@@ -40,54 +40,37 @@ class Server:
     schema: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # fields carrying a JSON schema
 
 
+def _sampling(request: Request) -> dict[str, Any]:
+    return {} if request.temperature is None else {"temperature": request.temperature}
+
+
 def _openai(request: Request, *, cache: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    # cache_prompt: llama.cpp's server family evaluates only what follows the prefix it already holds.
+    cached = {"cache_prompt": True} if cache else {}
+    limits = {"max_tokens": request.max_tokens, "stop": list(request.stop)}
+    return {
         "model": request.model,
         "prompt": request.prompt,
-        "max_tokens": request.max_tokens,
-        "stop": list(request.stop),
+        **limits,
         "stream": True,
+        **cached,
+        **_sampling(request),
     }
-    if cache:  # llama.cpp's server family: evaluate only what follows the prefix it already holds
-        body["cache_prompt"] = True
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    return body
 
 
 def _llamacpp(request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prompt": request.prompt,
-        "n_predict": request.max_tokens,
-        "stop": list(request.stop),
-        "stream": True,
-        "cache_prompt": True,
-    }
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    return body
+    limits = {"n_predict": request.max_tokens, "stop": list(request.stop)}
+    return {"prompt": request.prompt, **limits, "stream": True, "cache_prompt": True, **_sampling(request)}
 
 
 def _koboldcpp(request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prompt": request.prompt,
-        "max_length": request.max_tokens,
-        "max_context_length": request.context_window,
-        "stop_sequence": list(request.stop),
-    }
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    return body
+    limits = {"max_length": request.max_tokens, "max_context_length": request.context_window}
+    return {"prompt": request.prompt, **limits, "stop_sequence": list(request.stop), **_sampling(request)}
 
 
 def _ollama(request: Request) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "num_ctx": request.context_window,
-        "num_predict": request.max_tokens,
-        "stop": list(request.stop),
-    }
-    if request.temperature is not None:
-        options["temperature"] = request.temperature
+    limits = {"num_ctx": request.context_window, "num_predict": request.max_tokens}
+    options = {**limits, "stop": list(request.stop), **_sampling(request)}
     # raw: the prompt is already in the model's format; Ollama must not apply its template too.
     return {
         "model": request.model,

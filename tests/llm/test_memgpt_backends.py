@@ -19,11 +19,8 @@ from memgpt_tui.model.state import BACKEND_DEFAULTS, AgentConfig
 from memgpt_tui.runtime import agent_config
 from tests.fakes.local_servers import GRAMMAR_FIELDS, MODEL, PATHS, FakeLocalServer
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, unused_port
+from tests.llm.test_completion import CONTEXT
 
-CONTEXT = [
-    {"role": "system", "content": "You are MemGPT.\n<human>\nFirst name: Ada\n</human>"},
-    {"role": "user", "content": json.dumps({"type": "user_message", "message": "I live in Oslo."})},
-]
 CALL = (
     '{"inner_thoughts": "Greet her.", "function": "send_message", '
     '"params": {"message": "Hello Ada!"}, "request_heartbeat": false}'
