@@ -12,7 +12,7 @@ session; an unconstrained reply is still read leniently.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from memgpt_tui.llm import api_client, json_mode, wire
 from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
@@ -157,7 +157,8 @@ class CompletionBackend:
         self.last_prompt = body["prompt"]
         # Read as plain JSON events, as the chat path does: a typed object per token costs more.
         post = self._api.get().post
-        response = await post(self.server.path, cast_to=object, body=body, options={"headers": _UNREAD})
+        sent = await post(self.server.path, cast_to=object, body=body, options={"headers": _UNREAD})
+        response = cast("openai.AsyncAPIResponse[object]", sent)
         try:
             if self.server.streams:
                 async for event in api_client.events(response, self.server.reply, reply):
