@@ -184,7 +184,8 @@ class OllamaGeneration(TextReply):
     eval_count: int | None = Field(None, ge=0, le=MAX_TOKENS)
 
     def as_chunk(self) -> CompletionChunk:
-        usage = Usage(prompt_tokens=self.prompt_eval_count, completion_tokens=self.eval_count)
+        # prompt_eval_count leaves out what Ollama took from its prompt cache: not the prompt's size.
+        usage = Usage(completion_tokens=self.eval_count)
         return CompletionChunk(
             choices=[TextChoice(text=self.response, finish_reason=self.done_reason)], usage=usage
         )

@@ -101,7 +101,7 @@ class FakeLocalServer:
         return None
 
 
-def _events(kind: str, text: str) -> bytes:
+def _events(kind: str, text: str, prompt: str) -> bytes:
     pieces = [text[i : i + 9] for i in range(0, len(text), 9)]
     if kind == "llamacpp":
         events: list[dict[str, Any]] = [{"content": p, "stop": False} for p in pieces]
@@ -111,7 +111,7 @@ def _events(kind: str, text: str) -> bytes:
                 "stop": True,
                 "stop_type": "eos",
                 "tokens_predicted": len(pieces),
-                "tokens_evaluated": 40,
+                "tokens_evaluated": len(prompt.split()),  # the fake's tokens: words
             }
         )
         return "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode()
@@ -160,7 +160,7 @@ def _handler(fake: FakeLocalServer) -> type[BaseHTTPRequestHandler]:
             if fake.kind in ("koboldcpp", "ollama"):
                 self._json(200, _whole(fake.kind, text))
             else:
-                self._send(200, "text/event-stream", _events(fake.kind, text))
+                self._send(200, "text/event-stream", _events(fake.kind, text, body["prompt"]))
 
         def _json(self, status: int, payload: Any) -> None:
             self._send(status, "application/json", json.dumps(payload).encode())

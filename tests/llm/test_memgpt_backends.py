@@ -84,6 +84,8 @@ async def test_each_backend_type_speaks_its_servers_endpoint(
     assert assistant in body["prompt"].rsplit(user, 1)[1]
     constraints = {"grammar", "grammar_string", "json_schema", "structured_outputs", "format"} & set(body)
     assert body["prompt"].endswith(PRIMER) != schema
+    if family == "llamacpp":  # the last event's counts
+        assert response.prompt_tokens == len(body["prompt"].split()) and response.completion_tokens
     if grammar_field:
         assert constraints == {grammar_field} and body[grammar_field].startswith("root ::= ")
     elif family == "vllm":
@@ -91,6 +93,7 @@ async def test_each_backend_type_speaks_its_servers_endpoint(
     elif family == "ollama":
         assert constraints == {"format"} and "anyOf" in body["format"]
         assert body["raw"] is True and body["options"]["num_ctx"] == 8192
+        assert (response.prompt_tokens, response.completion_tokens) == (None, 12)  # eval_count only
     else:
         assert constraints == set()  # LM Studio's completions take neither
     [call] = response.tool_calls

@@ -248,9 +248,7 @@ class SetupScreen(Screen["Settings | None"]):
             else "optional: OPENAI_BASE_URL or api.openai.com"
         )
         self.query_one("#api-key", Input).placeholder = (
-            "optional for most local servers"
-            if backend == "openai-compatible"
-            else "sk-... (or set OPENAI_API_KEY)"
+            "sk-... (or set OPENAI_API_KEY)" if backend == "openai" else "optional for most local servers"
         )
         self._update_placeholders(backend)
 
