@@ -1,8 +1,9 @@
 """Settings and paths.
 
 Precedence, highest first: CLI flags (passed as init kwargs), ``MEMGPT_TUI_*`` environment variables,
-MemGPT's ``BACKEND_TYPE`` with ``OPENAI_API_BASE``, the TOML config file, defaults. ``MEMGPT_TUI_HOME`` moves data *and* config into one directory, which is
-how tests and portable installs keep everything out of the user's home.
+MemGPT's ``BACKEND_TYPE`` with ``OPENAI_API_BASE``, the TOML config file, defaults. ``MEMGPT_TUI_HOME``
+moves data *and* config into one directory, which is how tests and portable installs keep everything
+out of the user's home.
 """
 
 from __future__ import annotations
