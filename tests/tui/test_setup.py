@@ -322,3 +322,23 @@ def test_snapshot_setup_screen(snap_compare, taken: list[AgentInfo]) -> None:  #
         still(pilot)
 
     assert snap_compare(host(settings), terminal_size=SIZE, run_before=prepare)
+
+
+async def test_a_memgpt_type_takes_the_servers_root_and_names_its_model(
+    openai_fake: FakeOpenAIServer, taken: list[AgentInfo]
+) -> None:
+    app = host()
+    async with app.run_test(size=SIZE) as pilot:
+        s = await ready(pilot)
+        s.query_one("#backend", Select).value = "vllm"
+        await pilot.pause()
+        assert s.query_one("#base-url", Input).placeholder == "default: http://localhost:8000"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: error(app, "model"))  # vLLM answers only for the model it serves
+        s.query_one("#backend", Select).value = "ollama"
+        set_input(app, "base-url", openai_fake.root_url)  # the root, as MemGPT took it
+        await pilot.pause()
+        await pilot.click("#test-connection")
+        status = s.query_one("#connection-status", Static)
+        await wait_until(pilot, lambda: "Connected" in str(status.render()))
+        assert s.query_one("#model", Input).value == "fake-model"

@@ -70,11 +70,10 @@ class SetupForm:
             found["name"] = "Use letters, digits, '_', '-' or '.', starting with a letter or digit (max 64)."
         elif self.name in taken:
             found["name"] = f"An agent named {self.name!r} already exists."
-        if self.backend == "openai-compatible":
-            if not self.base_url:
-                found["base-url"] = "The server URL is required, e.g. http://localhost:11434/v1"
-            if not self.model:
-                found["model"] = "Name the model the server runs (Test connection lists them)."
+        if self.backend == "openai-compatible" and not self.base_url:
+            found["base-url"] = "The server URL is required, e.g. http://localhost:11434/v1"
+        if self.backend in REMOTE and not self.model and not BACKEND_DEFAULTS[self.backend].model:
+            found["model"] = "Name the model the server runs (Test connection lists them)."
         if self.base_url and self.backend in REMOTE:
             url = urlparse(self.base_url)
             if url.scheme not in ("http", "https") or not url.netloc:
