@@ -185,7 +185,7 @@ class OllamaGeneration(TextReply):
 
     def as_chunk(self) -> CompletionChunk:
         # prompt_eval_count leaves out what Ollama took from its prompt cache: not the prompt's size.
-        usage = Usage(completion_tokens=self.eval_count)
+        usage = Usage(prompt_tokens=None, completion_tokens=self.eval_count)
         return CompletionChunk(
             choices=[TextChoice(text=self.response, finish_reason=self.done_reason)], usage=usage
         )
