@@ -20,6 +20,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ..config import Settings, setup_logging
+from .breakpoints import HEIGHTS, WIDTHS
 from .palette import AgentCommands
 from .widgets.loading import LoadingDots
 
@@ -38,6 +39,8 @@ class MemGPTApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "memgpt-tui"
     COMMANDS = App.COMMANDS | {AgentCommands}
+    HORIZONTAL_BREAKPOINTS = WIDTHS
+    VERTICAL_BREAKPOINTS = HEIGHTS
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("ctrl+p", "command_palette", "Command palette", show=False, priority=True, id="app.commands"),

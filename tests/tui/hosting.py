@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from memgpt_tui.config import shipped_dir
+from memgpt_tui.tui.breakpoints import HEIGHTS, WIDTHS
 from memgpt_tui.tui.themes import THEME_VARIABLE_DEFAULTS, load_theme
 
 SIZE = (120, 40)
@@ -22,6 +23,9 @@ SIZE = (120, 40)
 
 class HostApp(App[None]):
     """Pushes ``make_screen()`` on mount and records what it dismisses with; records notifications."""
+
+    HORIZONTAL_BREAKPOINTS = WIDTHS  # as in the app
+    VERTICAL_BREAKPOINTS = HEIGHTS
 
     def __init__(self, make_screen: Callable[[], Screen[Any]] | None = None) -> None:
         super().__init__()

@@ -31,10 +31,11 @@ async def scripted_agent(home: Path) -> Agent:
                 heartbeat=True,
             ),
             say("Nice to meet you, **Chad**! What shall we talk about?", thought="Greet him by name."),
+            call("archival_memory_insert", "Memory is filling up: keep his name.", content="Chad said hi."),
         ]
     )
     store = registry.create_store(str(home / "agents"), "sam", HashEmbedder())
-    config = AgentConfig(backend="openai-compatible", model="scripted", context_window=4000, no_verify=True)
+    config = AgentConfig(backend="openai-compatible", model="scripted", context_window=600, no_verify=True)
     persona = "I am Sam, a curious and warm companion."
     return await Agent.create(
         "sam", store, llm, Limits(), config, "You are a test agent.", persona, "The user."

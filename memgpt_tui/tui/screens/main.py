@@ -1,4 +1,8 @@
-"""The main screen: conversation, core memory, context gauge, input; runs the agent's steps in workers."""
+"""The main screen: conversation, core memory, context gauge, input; runs the agent's steps in workers.
+
+The layout follows the terminal's size through the breakpoint classes (``breakpoints.py``, main.tcss):
+on a narrow screen core memory and the gauge are a strip of one-line forms under the conversation, and
+the whole pane takes the conversation's place while it has the focus (F2 goes there and back)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -60,6 +64,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+b", "memory_browser", "Search memory", id="main.memory_browser"),
         Binding("ctrl+r", "checkpoints", "Checkpoints", id="main.checkpoints"),
         Binding("f2", "edit_memory", "Core memory", id="main.core_memory"),
+        Binding("f3", "toggle_note", "Model note", id="main.note"),
         Binding("ctrl+l", "focus_input", "Input", show=False, id="main.input"),
         Binding("f1", "help", "Help", id="main.help"),
         Binding("question_mark", "help", "Help", show=False, id="main.help_key"),
@@ -78,6 +83,8 @@ class MainScreen(Screen[None]):
         self.suggestions = Static(id="suggestions")
         self.chat = ChatInput(id="input")
         self.find = FindBar(agent, self.conversation, self.chat, id="find")
+        self.side = Vertical(self.memory, self.gauge, id="side")
+        self.note = Static(Content(EMBEDDED_NOTE), id="embedded-note")
 
     def compose(self) -> ComposeResult:
         config = self.agent.snapshot().config
@@ -90,12 +97,10 @@ class MainScreen(Screen[None]):
             id="topbar",
         )
         if config.backend == "embedded":
-            yield Static(Content(EMBEDDED_NOTE), id="embedded-note")
+            yield self.note
         with Horizontal(id="body"):
             yield self.conversation
-            with Vertical(id="side"):
-                yield self.memory
-                yield self.gauge
+            yield self.side
         yield self.find
         yield self.status
         yield self.suggestions
@@ -252,7 +257,22 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_step":
             return self.busy
+        if action == "toggle_note":  # the note is folded to one line only on a short screen
+            return self.note.is_attached and self.has_class("-short")
         return True
+
+    def on_resize(self) -> None:
+        self.call_later(self._fit_footer)  # Screen sets the breakpoint classes after this handler
+
+    def _fit_footer(self) -> None:
+        """The breakpoint classes may have changed what the footer offers, and how much room it has."""
+        footer = self.query_one(Footer)
+        footer.compact = self.has_class("-narrow")
+        footer.show_command_palette = not self.has_class("-narrow")  # ctrl+p still opens it
+        self.refresh_bindings()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.set_class(self.side in event.widget.ancestors_with_self, "-memory-open")
 
     def action_cancel_step(self) -> None:
         """Esc: cancel the step in flight. A message the model has not answered yet goes back to the input."""
@@ -280,14 +300,19 @@ class MainScreen(Screen[None]):
     def _restored(self, info: CheckpointInfo | None) -> None:
         if info is not None:
             self.notify(
-                f"Restored step {info.step} ({info.label or info.summary}). "
-                "The restore is a checkpoint too: open Checkpoints to undo it."
+                f"Restored {restored_name(info)}. The restore is a checkpoint too: open Checkpoints to undo it."
             )
 
     def action_edit_memory(self) -> None:
+        """F2: to core memory, or back to the input from it."""
         views = list(self.query(BlockView))
-        if views:
+        if self.focused is not None and self.side in self.focused.ancestors_with_self or not views:
+            self.chat.focus()
+        else:
             views[0].focus()
+
+    def action_toggle_note(self) -> None:
+        self.note.toggle_class("-open")
 
     def action_focus_input(self) -> None:
         self.chat.focus()
@@ -332,6 +357,13 @@ class MainScreen(Screen[None]):
                 )
             )
         box.display = word is not None
+
+
+def restored_name(head: CheckpointInfo) -> str:
+    """The checkpoint a restore went back to, from the head it made ("restored <label or step N>")."""
+    step = f"step {head.step}"
+    label = (head.label or "").removeprefix("restored ")
+    return step if label in ("", step) else f"{step} [{label}]"
 
 
 async def _attach(agent: Agent, source: str) -> int:

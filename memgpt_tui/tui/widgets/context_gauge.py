@@ -1,4 +1,7 @@
-"""The context gauge: what fills the context window, by category, against the warning line."""
+"""The context gauge: what fills the context window, by category, against the warning line.
+
+Short and narrow screens show its one-line form instead (tokens/limit, a bar, the warning mark): the
+stylesheet picks which parts show."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ CATEGORIES = (
     ("messages", "messages", "$gauge-messages", "█"),
 )
 FREE = "$foreground 25%"
+LINE_BAR_WIDTH = 12
 
 
 def segments(breakdown: ev.TokenBreakdown, limit: int, width: int) -> list[int]:
@@ -33,6 +37,17 @@ def segments(breakdown: ev.TokenBreakdown, limit: int, width: int) -> list[int]:
     while sum(cells) > width:
         cells[cells.index(max(cells))] -= 1
     return cells
+
+
+def stacked_bar(ctx: ev.ContextChanged, width: int) -> Content:
+    """One row of ``width`` cells: each category in its colour and glyph, then the free space."""
+    cells = segments(ctx.breakdown, ctx.limit, width)
+    parts = [
+        Content.from_markup(f"[{colour}]$bar[/]", bar=glyph * n)
+        for (_, _, colour, glyph), n in zip(CATEGORIES, cells, strict=True)
+        if n
+    ]
+    return Content.assemble(*parts, Content.styled("░" * (width - sum(cells)), FREE))
 
 
 class GaugeBar(Widget):
@@ -51,12 +66,6 @@ class GaugeBar(Widget):
         ctx = self.context
         if ctx is None or width < 4:
             return Content.styled("─" * width, FREE)
-        parts: list[Content] = []
-        cells = segments(ctx.breakdown, ctx.limit, width)
-        for (_, _, colour, glyph), n in zip(CATEGORIES, cells, strict=True):
-            if n:
-                parts.append(Content.from_markup(f"[{colour}]$bar[/]", bar=glyph * n))
-        parts.append(Content.styled("░" * (width - sum(cells)), FREE))
         mark = min(int(ctx.warning_fraction * width), width - 1)
         label = f"▲ {ctx.warning_fraction:.0%} warning"
         if mark + len(label) <= width:
@@ -65,7 +74,9 @@ class GaugeBar(Widget):
             label = f"warning {ctx.warning_fraction:.0%} ▲"
             marker = " " * max(mark - len(label) + 1, 0) + label
         style = "$error" if ctx.over_warning else "$foreground 60%"
-        return Content.assemble(*parts, "\n", Content.from_markup(f"[{style}]$marker[/]", marker=marker))
+        return Content.assemble(
+            stacked_bar(ctx, width), "\n", Content.from_markup(f"[{style}]$marker[/]", marker=marker)
+        )
 
 
 class ContextGauge(Vertical):
@@ -74,20 +85,24 @@ class ContextGauge(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.context: ev.ContextChanged | None = None
+        self._line = Static(Content("Counting tokens…"), classes="gauge-line")
         self._total = Static(Content("Counting tokens…"), classes="gauge-total")
         self._bar = GaugeBar()
         self._legend = Static(classes="gauge-legend")
         self._counts = Static(classes="gauge-counts")
         self._warning = Static(classes="gauge-warning")
-        self._caption = Static(Content("prompt tokens per step"), classes="gauge-caption")
-        self._history = Sparkline([], classes="gauge-history")
+        self._history = Sparkline([])
+        self._history_box = Vertical(
+            Static(Content("prompt tokens per step"), classes="gauge-caption"),
+            self._history,
+            classes="gauge-history",
+        )
 
     def compose(self) -> ComposeResult:
-        yield from (self._total, self._bar, self._legend, self._counts, self._warning)
-        yield from (self._caption, self._history)
-
-    def on_mount(self) -> None:
-        self._warning.display = self._caption.display = self._history.display = False
+        yield self._line
+        with Vertical(classes="gauge-full"):
+            yield from (self._total, self._bar, self._legend, self._counts, self._warning)
+            yield self._history_box
 
     @on(message_for(ev.ContextChanged))
     def _context_changed(self, message: EngineMessage[ev.ContextChanged]) -> None:
@@ -106,6 +121,17 @@ class ContextGauge(Vertical):
             )
         )
         self._bar.show(ctx)
+        mark = (
+            Content.styled(f"⚠ over {ctx.warning_fraction:.0%}", "$error")
+            if ctx.over_warning
+            else Content.styled(f"▲ {ctx.warning_fraction:.0%}", "$foreground 60%")
+        )
+        self._line.update(
+            Content.from_markup("[b]$used[/]/$limit ", used=f"{approx}{ctx.used:,}", limit=f"{ctx.limit:,}")
+            + stacked_bar(ctx, LINE_BAR_WIDTH)
+            + Content.from_markup(" [b]$pct[/] ", pct=f"{pct:.0%}")
+            + mark
+        )
         legend = [
             Content.from_markup(
                 f"[{colour}]{glyph}[/] $label $value", label=f"{label:<12}", value=f"{approx}{value:>7,}"
@@ -123,7 +149,7 @@ class ContextGauge(Vertical):
                 + ("\nthe model sees only the last exchange" if ctx.partial else "")
             )
         )
-        self._warning.display = ctx.over_warning
+        self._warning.set_class(ctx.over_warning, "-shown")
         self._warning.update(
             Content(
                 f"⚠ Over the {ctx.warning_fraction:.0%} warning line: the agent is warned, "
@@ -131,4 +157,4 @@ class ContextGauge(Vertical):
             )
         )
         self._history.data = list(ctx.prompt_history)
-        self._history.display = self._caption.display = len(ctx.prompt_history) > 1
+        self._history_box.set_class(len(ctx.prompt_history) > 1, "-shown")

@@ -1,4 +1,7 @@
-"""The core memory pane: every block with a chars/limit bar, edited inline, flashing on agent edits."""
+"""The core memory pane: every block with a chars/limit bar, edited inline, flashing on agent edits.
+
+Each block also has a one-line form (label, bar, the start of its value) that narrow screens show
+instead of the whole block: the stylesheet picks one."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from ...model.state import Block
 
 BAR_WIDTH = 12
+LINE_BAR_WIDTH = 6
 FLASH_SECONDS = 2.0
 
 
@@ -58,16 +62,20 @@ class BlockView(Vertical, can_focus=True):
         self.read_only = block.read_only
         self.last_agent_edit: tuple[str, str] | None = None
         self.editor: TextArea | None = None
+        self._line = Static(classes="block-line")
         self._header = Static(classes="block-header")
         self._body = Static(classes="block-body")
         # A long block scrolls inside a few lines, so every block keeps a place on screen.
         self._scroll = VerticalScroll(self._body, classes="block-scroll", can_focus=False)
         self._status = Static(classes="block-status")
+        self._full = Vertical(classes="block-full")
 
     def compose(self) -> ComposeResult:
-        yield self._header
-        yield self._scroll
-        yield self._status
+        yield self._line
+        with self._full:
+            yield self._header
+            yield self._scroll
+            yield self._status
 
     def on_mount(self) -> None:
         self._render_value()
@@ -77,9 +85,10 @@ class BlockView(Vertical, can_focus=True):
     def _render_value(self) -> None:
         used = len(self.editor.text) if self.editor else len(self.value)
         lock = "  read-only for the agent" if self.read_only else ""
-        self._header.update(
-            Content.from_markup("[b]$label[/]  ", label=self.label) + usage_bar(used, self.limit) + lock
-        )
+        label = Content.from_markup("[b]$label[/]  ", label=self.label)
+        self._header.update(label + usage_bar(used, self.limit) + lock)
+        start = " ".join(self.value.split()) or "(empty)"
+        self._line.update(label + usage_bar(used, self.limit, LINE_BAR_WIDTH) + Content(f"  {start}"))
         self._body.update(Content(self.value or "(empty)"))
         self._body.set_class(not self.value, "-empty")
         self.set_class(used > self.limit, "-over")
@@ -124,7 +133,7 @@ class BlockView(Vertical, can_focus=True):
             return
         self.editor = TextArea(self.value, soft_wrap=True, classes="block-editor")
         self._scroll.display = False
-        await self.mount(self.editor, after=self._header)
+        await self._full.mount(self.editor, after=self._header)
         self.editor.focus()
         self.editor.move_cursor(self.editor.document.end)
         self.set_status(f"ctrl+s save · esc cancel · limit {self.limit} characters")
