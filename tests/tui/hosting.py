@@ -19,6 +19,9 @@ from memgpt_tui.tui.breakpoints import HEIGHTS, WIDTHS
 from memgpt_tui.tui.themes import THEME_VARIABLE_DEFAULTS, load_theme
 
 SIZE = (120, 40)
+SMALL = (80, 24)  # a default terminal
+# Snapshot sizes: the common one and the smallest the screens are laid out for.
+SNAPSHOT_SIZES = pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
 
 
 class HostApp(App[None]):

@@ -13,7 +13,7 @@ from memgpt_tui.tui.screens.checkpoints import CheckpointBrowser
 from memgpt_tui.tui.screens.modals import ConfirmModal
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
 from tests.tui.frozen import FrozenAgent, utc  # noqa: F401  (fixture)
-from tests.tui.hosting import SIZE, HostApp, wait_until
+from tests.tui.hosting import SIZE, SNAPSHOT_SIZES, HostApp, wait_until
 
 if TYPE_CHECKING:
     from tests.tui.conftest import MakeAgent
@@ -154,12 +154,13 @@ async def test_thousands_of_checkpoints_list_fast_and_load_previews_lazily(agent
 
 
 @pytest.mark.usefixtures("utc")
-def test_snapshot_checkpoint_browser(snap_compare) -> None:  # type: ignore[no-untyped-def]
+@SNAPSHOT_SIZES
+def test_snapshot_checkpoint_browser(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def prepare(pilot) -> None:  # type: ignore[no-untyped-def]
         await listed(pilot, 5)
         await pilot.press("down", "down")
         await wait_until(pilot, lambda: "green tea" in preview(pilot.app, "diff"))
 
     assert snap_compare(
-        HostApp(lambda: CheckpointBrowser(FrozenAgent())), terminal_size=SIZE, run_before=prepare
+        HostApp(lambda: CheckpointBrowser(FrozenAgent())), terminal_size=size, run_before=prepare
     )  # type: ignore[arg-type]

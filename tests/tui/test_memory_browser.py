@@ -11,7 +11,7 @@ from memgpt_tui.tui.screens.memory_browser import RECALL_HINT, MemoryBrowser
 from memgpt_tui.tui.screens.modals import ConfirmModal, TextEditModal
 from tests.fakes.scripted_llm import ScriptedLLM, say
 from tests.tui.frozen import FrozenAgent, utc  # noqa: F401  (fixture)
-from tests.tui.hosting import SIZE, HostApp, still, wait_until
+from tests.tui.hosting import SIZE, SNAPSHOT_SIZES, HostApp, still, wait_until
 
 if TYPE_CHECKING:
     from tests.tui.conftest import MakeAgent
@@ -167,7 +167,8 @@ async def test_edit_cancel_changes_nothing(agent: Agent) -> None:
 
 
 @pytest.mark.usefixtures("utc")
-def test_snapshot_memory_browser(snap_compare) -> None:  # type: ignore[no-untyped-def]
+@SNAPSHOT_SIZES
+def test_snapshot_memory_browser(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def prepare(pilot) -> None:  # type: ignore[no-untyped-def]
         await opened(pilot)
         await pilot.press(*"tea", "enter")
@@ -175,4 +176,4 @@ def test_snapshot_memory_browser(snap_compare) -> None:  # type: ignore[no-untyp
         await pilot.press("down")
         still(pilot)
 
-    assert snap_compare(HostApp(lambda: MemoryBrowser(FrozenAgent())), terminal_size=SIZE, run_before=prepare)  # type: ignore[arg-type]
+    assert snap_compare(HostApp(lambda: MemoryBrowser(FrozenAgent())), terminal_size=size, run_before=prepare)  # type: ignore[arg-type]

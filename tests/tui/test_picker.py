@@ -9,7 +9,8 @@ from memgpt_tui.config import Settings
 from memgpt_tui.runtime import AgentInfo
 from memgpt_tui.tui.screens.modals import ConfirmModal
 from memgpt_tui.tui.screens.picker import NEW_AGENT, AgentPicker
-from tests.tui.hosting import SIZE, HostApp, wait_until
+from tests.tui.frozen import utc  # noqa: F401  (fixture)
+from tests.tui.hosting import SIZE, SMALL, HostApp, wait_until
 
 pytestmark = pytest.mark.usefixtures("home")
 
@@ -119,3 +120,11 @@ async def test_delete_removes_a_real_agent() -> None:
         await pilot.press("y")
         await wait_until(pilot, lambda: table(app).row_count == 1)
     assert [i.name for i in runtime.agent_infos(settings)] == ["keep"]
+
+
+@pytest.mark.usefixtures("utc")
+def test_snapshot_picker(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def prepare(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, AgentPicker))
+
+    assert snap_compare(host(), terminal_size=SMALL, run_before=prepare)

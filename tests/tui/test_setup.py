@@ -12,7 +12,7 @@ from memgpt_tui.config import Settings, config_path
 from memgpt_tui.runtime import AgentInfo
 from memgpt_tui.tui.screens.setup import SetupScreen
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.tui.hosting import SIZE, HostApp, still, wait_until
+from tests.tui.hosting import SIZE, SNAPSHOT_SIZES, HostApp, still, wait_until
 
 pytestmark = pytest.mark.usefixtures("home")
 
@@ -309,7 +309,8 @@ async def test_connection_reports_a_timeout(silent_server: int, taken: list[Agen
 # ------------------------------------------------------------------------ snapshot
 
 
-def test_snapshot_setup_screen(snap_compare, taken: list[AgentInfo]) -> None:  # type: ignore[no-untyped-def]
+@SNAPSHOT_SIZES
+def test_snapshot_setup_screen(snap_compare, taken: list[AgentInfo], size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     settings = Settings.load(
         backend="openai-compatible", base_url="http://localhost:11434/v1", model="llama3.1"
     )
@@ -321,7 +322,7 @@ def test_snapshot_setup_screen(snap_compare, taken: list[AgentInfo]) -> None:  #
         await wait_until(pilot, lambda: error(pilot.app, "name"))
         still(pilot)
 
-    assert snap_compare(host(settings), terminal_size=SIZE, run_before=prepare)
+    assert snap_compare(host(settings), terminal_size=size, run_before=prepare)
 
 
 async def test_a_memgpt_type_takes_the_servers_root_and_names_its_model(

@@ -1,4 +1,5 @@
-"""Snapshot of the main screen at 120x40 with a deterministic conversation (no clocks, no blinking)."""
+"""Snapshots of the main screen at the sizes its layout changes at, with a deterministic conversation (no
+clocks, no blinking): a core memory edit and a memory-pressure warning; and of help in a default terminal."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from memgpt_tui.config import Limits, Settings
@@ -13,14 +15,20 @@ from memgpt_tui.engine.agent import Agent
 from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store import registry
 from memgpt_tui.tui.app import MemGPTApp
+from memgpt_tui.tui.screens.help import HelpScreen
 from memgpt_tui.tui.widgets.core_memory import BlockView
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
 from tests.store.helpers import HashEmbedder
 from tests.tui.conftest import idle, ready, type_and_send
-from tests.tui.hosting import SIZE, still
+from tests.tui.hosting import SMALL, HostApp, still, wait_until
+
+# A default terminal; under tmux's status line; the column layout at its tightest; the common size;
+# a large one.
+MAIN_SIZES = [SMALL, (100, 30), (120, 40), (200, 60)]
+WARNING_WINDOW = 600  # tokens: the first exchange crosses the 75% warning line
 
 
-async def scripted_agent(home: Path) -> Agent:
+async def scripted_agent(home: Path, backend: str = "openai-compatible") -> Agent:
     llm = ScriptedLLM(
         [
             call(
@@ -35,27 +43,44 @@ async def scripted_agent(home: Path) -> Agent:
         ]
     )
     store = registry.create_store(str(home / "agents"), "sam", HashEmbedder())
-    config = AgentConfig(backend="openai-compatible", model="scripted", context_window=600, no_verify=True)
+    config = AgentConfig(backend=backend, model="scripted", context_window=WARNING_WINDOW, no_verify=True)  # type: ignore[arg-type]
     persona = "I am Sam, a curious and warm companion."
     return await Agent.create(
         "sam", store, llm, Limits(), config, "You are a test agent.", persona, "The user."
     )
 
 
-def test_main_screen(snap_compare: Any, home: Path) -> None:
-    agent = asyncio.run(scripted_agent(home))
+async def chatted(pilot: Pilot[Any]) -> None:
+    """One exchange: the agent edits its core memory, then is warned of memory pressure."""
+    main = await ready(pilot)
+    await type_and_send(pilot, "Hi, I'm Chad.")
+    await idle(pilot)
+    assert main.gauge.context is not None and main.gauge.context.over_warning
+    for view in pilot.app.screen.query(BlockView):
+        view.remove_class("-flash")  # the highlight ends on a timer; the snapshot wants it settled
+    still(pilot)
 
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(pilot)
-        await type_and_send(pilot, "Hi, I'm Chad.")
-        await idle(pilot)
-        for view in pilot.app.screen.query(BlockView):
-            view.remove_class("-flash")  # the highlight ends on a timer; the snapshot wants it settled
-        still(pilot)
 
+def snapshot_main(snap_compare: Any, home: Path, size: tuple[int, int], backend: str) -> None:
+    agent = asyncio.run(scripted_agent(home, backend))
     try:
-        assert snap_compare(
-            MemGPTApp(Settings.load(), agent=agent), terminal_size=SIZE, run_before=run_before
-        )
+        assert snap_compare(MemGPTApp(Settings.load(), agent=agent), terminal_size=size, run_before=chatted)
     finally:
         asyncio.run(agent.close())
+
+
+@pytest.mark.parametrize("size", MAIN_SIZES, ids=[f"{w}x{h}" for w, h in MAIN_SIZES])
+def test_main_screen(snap_compare: Any, home: Path, size: tuple[int, int]) -> None:
+    snapshot_main(snap_compare, home, size, "openai-compatible")
+
+
+def test_main_screen_with_the_bundled_models_note(snap_compare: Any, home: Path) -> None:
+    """The note is folded to one line in a default terminal (F3 unfolds it)."""
+    snapshot_main(snap_compare, home, SMALL, "embedded")
+
+
+def test_help(snap_compare: Any) -> None:
+    async def prepare(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+
+    assert snap_compare(HostApp(HelpScreen), terminal_size=SMALL, run_before=prepare)

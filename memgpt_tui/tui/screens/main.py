@@ -64,7 +64,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+b", "memory_browser", "Search memory", id="main.memory_browser"),
         Binding("ctrl+r", "checkpoints", "Checkpoints", id="main.checkpoints"),
         Binding("f2", "edit_memory", "Core memory", id="main.core_memory"),
-        Binding("f3", "toggle_note", "Model note", id="main.note"),
+        Binding("f3", "toggle_note", "Note", id="main.note"),
         Binding("ctrl+l", "focus_input", "Input", show=False, id="main.input"),
         Binding("f1", "help", "Help", id="main.help"),
         Binding("question_mark", "help", "Help", show=False, id="main.help_key"),
