@@ -22,19 +22,28 @@ STEP_SECONDS = 420  # a step of the 270M model on two busy cores, greeting inclu
 
 
 class Terminal:
-    def __init__(self, name: str, home: Path) -> None:
+    def __init__(self, name: str, home: Path, size: tuple[int, int] = (120, 40)) -> None:
         self.name = name
         self.home = home
+        self.size = size
 
     def launch(self, *args: str) -> None:
-        # COLUMNS/LINES inherited from a test runner would override the real terminal size.
-        command = f"env -u COLUMNS -u LINES TERM=xterm-256color MEMGPT_TUI_HOME={self.home} {SCRIPT} {' '.join(args)}"
+        # COLUMNS/LINES inherited from a test runner would override the real terminal size. A tmux server
+        # already running has its own environment: the test's PYTHONPATH is passed on.
+        path = os.environ.get("PYTHONPATH", "")
+        command = f"env -u COLUMNS -u LINES TERM=xterm-256color PYTHONPATH={path} MEMGPT_TUI_HOME={self.home} {SCRIPT} {' '.join(args)}"
+        width, height = (str(n) for n in self.size)
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", command], check=True
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", width, "-y", height, command], check=True
         )
-        # Without a client attached tmux may size the window from its defaults: pin it to 120x40.
+        # Without a client attached tmux may size the window from its defaults: pin it.
         subprocess.run(["tmux", "set-option", "-t", self.name, "window-size", "manual"], check=True)
-        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", "120", "-y", "40"], check=True)
+        self.resize(*self.size)
+
+    def resize(self, width: int, height: int) -> None:
+        subprocess.run(
+            ["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True
+        )
 
     def screen(self) -> str:
         out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 BAR_WIDTH = 12
 LINE_BAR_WIDTH = 6
+LINE_LABEL_WIDTH = 7  # "persona": the one-line forms of the usual blocks line up
 FLASH_SECONDS = 2.0
 
 
@@ -88,7 +89,8 @@ class BlockView(Vertical, can_focus=True):
         label = Content.from_markup("[b]$label[/]  ", label=self.label)
         self._header.update(label + usage_bar(used, self.limit) + lock)
         start = " ".join(self.value.split()) or "(empty)"
-        self._line.update(label + usage_bar(used, self.limit, LINE_BAR_WIDTH) + Content(f"  {start}"))
+        padded = Content.from_markup("[b]$label[/] ", label=self.label.ljust(LINE_LABEL_WIDTH))
+        self._line.update(padded + usage_bar(used, self.limit, LINE_BAR_WIDTH) + Content(f"  {start}"))
         self._body.update(Content(self.value or "(empty)"))
         self._body.set_class(not self.value, "-empty")
         self.set_class(used > self.limit, "-over")
