@@ -320,6 +320,8 @@ def test_snapshot_setup_screen(snap_compare, taken: list[AgentInfo], size: tuple
         set_input(pilot.app, "name", "")
         await pilot.press("ctrl+s")  # shows the name error
         await wait_until(pilot, lambda: error(pilot.app, "name"))
+        await pilot.wait_for_scheduled_animations()  # the stacked form scrolls to the field in error
+        await pilot.pause()
         still(pilot)
 
     assert snap_compare(host(settings), terminal_size=size, run_before=prepare)
