@@ -18,6 +18,7 @@ from memgpt_tui.config import Settings
 from memgpt_tui.runtime import AgentInfo
 from memgpt_tui.tui.screens.checkpoints import CheckpointBrowser
 from memgpt_tui.tui.screens.help import HelpScreen
+from memgpt_tui.tui.screens.importing import ImportModal
 from memgpt_tui.tui.screens.main import MainScreen
 from memgpt_tui.tui.screens.memory_browser import MemoryBrowser
 from memgpt_tui.tui.screens.picker import AgentPicker
@@ -172,11 +173,14 @@ SCREENS: list[tuple[Callable[[], Screen[Any]], list[tuple[str, int]]]] = [
         [("#recall-query", 3), ("#recall-results", 4), ("#recall-status", 1)],
     ),  # type: ignore[arg-type]
     (HelpScreen, [("#help", 10)]),
+    (ImportModal, [("#import-path", 3), ("#import", 1)]),
 ]
 
 
 @pytest.mark.usefixtures("home")
-@pytest.mark.parametrize(("make", "parts"), SCREENS, ids=["setup", "picker", "checkpoints", "memory", "help"])
+@pytest.mark.parametrize(
+    ("make", "parts"), SCREENS, ids=["setup", "picker", "checkpoints", "memory", "help", "import"]
+)
 async def test_every_screen_shows_its_parts_at_every_size(
     make: Callable[[], Screen[Any]], parts: list[tuple[str, int]]
 ) -> None:
