@@ -306,7 +306,7 @@ class MainScreen(Screen[None]):
     def action_edit_memory(self) -> None:
         """F2: to core memory, or back to the input from it."""
         views = list(self.query(BlockView))
-        if self.focused is not None and self.side in self.focused.ancestors_with_self or not views:
+        if not views or (self.focused is not None and self.side in self.focused.ancestors_with_self):
             self.chat.focus()
         else:
             views[0].focus()
