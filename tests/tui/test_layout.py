@@ -81,6 +81,9 @@ async def test_main_screen_keeps_every_pane_visible_at_every_size(make_agent, ll
             assert_fits(main.query_one(Footer), 1, size)
             for line in label_lines(main):
                 assert_fits(line, 1, size)
+            if main.has_class("-wide"):  # the room goes to both panes
+                width = size[0]
+                assert shown(main.conversation).width >= width // 2 and shown(main.memory).width >= width // 4
             if main.has_class("-narrow"):  # F2 swaps the conversation for the whole core memory pane
                 await pilot.press("f2")
                 await pilot.pause()
