@@ -64,6 +64,14 @@ def embedder_for(settings: Settings) -> Embedder:
     return make_embedder(settings)
 
 
+def _opened_store(settings: Settings, name: str) -> AgentStore:
+    """An existing agent's store, with the embedder that embedded its archival (see agent_embedder)."""
+    from .store.embeddings import agent_embedder
+
+    root = settings.agents_root()
+    return registry.open_store(root, name, agent_embedder(settings, registry.embedding(root, name)))
+
+
 async def list_models(
     backend: str, base_url: str | None, api_key: str | None, timeout: float
 ) -> tuple[str, list[str]]:
@@ -109,7 +117,7 @@ async def open_agent(settings: Settings, name: str, *, create: bool = True, gree
         if not create:
             raise ConfigError(f"No agent named {name!r}. Create it with: memgpt-tui --agent {name}")
         return await create_agent(settings, name, greet=greet)
-    store: AgentStore = await asyncio.to_thread(registry.open_store, root, name, embedder_for(settings))
+    store = await asyncio.to_thread(_opened_store, settings, name)
     try:
         async with _Opening(store) as opening:
             head = await asyncio.to_thread(store.head)
@@ -134,9 +142,7 @@ class _Unfinished(Exception):
 
 async def open_previewed(agent: Agent, settings: Settings) -> None:
     """Open the store and model behind an agent shown from its preview (``Agent.from_preview``)."""
-    store: AgentStore = await asyncio.to_thread(
-        registry.open_store, settings.agents_root(), agent.name, embedder_for(settings)
-    )
+    store = await asyncio.to_thread(_opened_store, settings, agent.name)
     async with _Opening(store) as opening:
         await agent.open(store, await opening.model(agent.state.config, settings))
 
@@ -213,6 +219,8 @@ def import_agent(
         agent_config(settings),
         embedder_for(settings),
         source_model=source_model,
+        # an embedder named in the config (or the environment) embeds every imported agent
+        source_embedding="embedding_backend" not in settings.model_fields_set,
     )
 
 
@@ -226,7 +234,8 @@ def import_lines(report: ImportReport) -> list[str]:
         else:
             counts = f": {a.in_context} in context, {a.recall} more in recall, {a.archival} archival passages"
         model = f"; model {a.model['backend']}:{a.model['model']}" if a.model.get("backend") else ""
-        lines.append(f"Imported {a.name!r}{renamed}{counts}{model}.")
+        embeds = f"; embeddings {a.embedding}, as before" if a.embedding else ""
+        lines.append(f"Imported {a.name!r}{renamed}{counts}{model}{embeds}.")
     lines += [f"Note: {note}." for note in report.notes]
     lines += [f"Not carried over: {item}." for item in report.skipped]
     return lines

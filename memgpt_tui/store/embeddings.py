@@ -14,6 +14,7 @@ from ..config import Settings
 from ..model.errors import StoreError
 from ..model.text import redact, register_secret
 from .api import Embedder
+from .meta import EmbeddingInfo
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -130,4 +131,16 @@ def make_embedder(settings: Settings) -> Embedder:
         base_url=settings.embedding_base_url or settings.base_url,
         api_key=key.get_secret_value() if key else None,
         timeout=settings.request_timeout,
+    )
+
+
+def agent_embedder(settings: Settings, embedding: EmbeddingInfo) -> Embedder:
+    """The embedder for an existing agent: its own endpoint when it records one, unless the config names
+    that same model (to move it to another server or give it a key); else the configured embedder."""
+    configured = settings.embedding_backend == "openai-compatible" and settings.embedding_model == embedding.model
+    if embedding.endpoint is None or configured:
+        return make_embedder(settings)
+    # No configured key goes to an endpoint the config does not name; OPENAI_API_KEY still applies.
+    return OpenAIEmbedder(
+        embedding.model, base_url=embedding.endpoint, dim=embedding.dim, timeout=settings.request_timeout
     )

@@ -18,6 +18,9 @@ FORMAT: Literal["memgpt-tui-agent"] = "memgpt-tui-agent"
 class EmbeddingInfo(BaseModel):
     model: str
     dim: int
+    # The agent's own OpenAI-compatible embeddings endpoint (an imported agent keeps its source's);
+    # None: the configured embedder.
+    endpoint: str | None = None
 
 
 class AttachedSource(BaseModel):

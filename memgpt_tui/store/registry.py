@@ -87,15 +87,22 @@ def list_agents(root: str) -> list[dict[str, Any]]:
 
 
 def create_store(
-    root: str, name: str, embedder: Embedder, tuning: StoreTuning | None = None
+    root: str,
+    name: str,
+    embedder: Embedder,
+    tuning: StoreTuning | None = None,
+    *,
+    endpoint: str | None = None,
 ) -> LanceAgentStore:
-    """A new, empty agent store; refuses a name that is taken (by an agent or anything else)."""
+    """A new, empty agent store; refuses a name that is taken (by an agent or anything else).
+    ``endpoint``: the agent's own embeddings endpoint, which ``embedder`` speaks (see EmbeddingInfo)."""
     uri = paths.store_uri(root, name)
     if location.exists(uri):
         raise _taken(name)
     from .agent_store import LanceAgentStore
 
-    meta = AgentMeta(name=name, embedding=EmbeddingInfo(model=embedder.model, dim=embedder.dim))
+    embedding = EmbeddingInfo(model=embedder.model, dim=embedder.dim, endpoint=endpoint)
+    meta = AgentMeta(name=name, embedding=embedding)
     _claim(uri, name)
     try:
         write_meta(uri, meta)
@@ -125,6 +132,14 @@ def _claim(uri: str, name: str) -> None:
         path.mkdir(mode=0o700)
     except FileExistsError:
         raise _taken(name) from None
+
+
+def embedding(root: str, name: str) -> EmbeddingInfo:
+    """What embedded the agent's archival, from ``agent.json`` (to build its embedder before opening)."""
+    uri = paths.store_uri(root, name)
+    if not location.exists(uri):
+        raise StoreError(f"No agent named {name!r} in {root}.")
+    return read_meta(uri, name).embedding
 
 
 def open_store(
@@ -203,7 +218,7 @@ def import_agent(root: str, file: Path, name: str | None = None, embedder: Embed
 
     header, tables = _read_agent_file(file.expanduser())
     target = paths.check_name(name or header.agent.name)
-    if embedder is not None:
+    if embedder is not None and header.agent.embedding.endpoint is None:  # else it keeps its own
         check_embedding(header.agent, embedder.model, embedder.dim)
     uri = paths.store_uri(root, target)
     if location.exists(uri):

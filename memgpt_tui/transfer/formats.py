@@ -14,7 +14,7 @@ from ..model.errors import StoreError
 from ..model.state import AgentConfig, AgentState
 from ..store import paths, registry
 from ..store.api import AgentStore, Embedder
-from . import agentfile, markdown, memgpt_home
+from . import agentfile, embedding, markdown, memgpt_home
 from .imported import Imported, ImportedSummary, ImportFailed, safe_name, write
 
 Format = Literal["memgpt-tui", "af", "md"]
@@ -39,9 +39,12 @@ def import_path(
     embedder: Embedder,
     *,
     source_model: bool = True,
+    source_embedding: bool = False,
 ) -> ImportReport:
     """Import every agent (or the ``wanted`` ones) that ``path`` holds. ``source_model``: use the
-    source's model settings where they map onto a backend here, else ``base`` as it is."""
+    source's model settings where they map onto a backend here, else ``base`` as it is.
+    ``source_embedding``: an agent keeps its source's embedding endpoint where we speak it, else
+    ``embedder`` embeds every agent's archival."""
     path = path.expanduser()
     if not path.exists():
         raise ImportFailed(f"No such file or directory: {path}")
@@ -63,7 +66,10 @@ def import_path(
             agent.skipped.append(
                 f"its model settings, which map onto no backend here (it uses {base.backend}:{base.model})"
             )
-    summaries = write(root, imported, base, embedder, names)
+    embeddings = [embedding.plan(a.embedding, embedder, source_embedding) for a in imported.agents]
+    for agent, chosen in zip(imported.agents, embeddings, strict=True):
+        agent.skipped += [chosen.left] if chosen.left else []
+    summaries = write(root, imported, base, embeddings, names)
     skipped = imported.skipped + [f"{a.name}: {note}" for a in imported.agents for note in a.skipped]
     return ImportReport(imported.kind, summaries, imported.notes, skipped)
 

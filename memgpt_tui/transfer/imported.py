@@ -20,11 +20,10 @@ from ..model.errors import StoreError
 from ..model.messages import Kind, Message, Role, ToolCall
 from ..model.state import BACKEND_DEFAULTS, AgentConfig, AgentState, Block
 from ..store import registry
-from ..store.api import Embedder
+from .embedding import OPENAI, Embedding, SourceEmbedding
 
 ModelSettings = dict[str, Any]  # AgentConfig fields the source sets: backend, model, base_url, ...
 _EMBED_BATCH = 64
-_OPENAI = "https://api.openai.com/v1"
 # MemGPT's local endpoint types: memgpt-tui backends of the same names.
 _LOCAL = {"webui", "webui-legacy", "ollama", "vllm", "lmstudio", "lmstudio-legacy", "llamacpp", "koboldcpp"}
 
@@ -61,6 +60,7 @@ class ImportedAgent:
     in_context: list[str]  # source ids of the window, oldest first, without the system message
     passages: list[ImportedPassage] = field(default_factory=list)
     model: ModelSettings = field(default_factory=dict)
+    embedding: SourceEmbedding | None = None  # the source's embedding settings, where it names them
     created_at: datetime | None = None
     skipped: list[str] = field(default_factory=list)  # what could not be carried over
 
@@ -83,6 +83,7 @@ class ImportedSummary:
     recall: int
     archival: int
     model: ModelSettings
+    embedding: str | None = None  # the source's embeddings endpoint the agent keeps: "MODEL at URL"
 
 
 # ------------------------------------------------------------------ messages
@@ -167,7 +168,7 @@ def model_settings(llm: dict[str, Any]) -> ModelSettings:
     settings: ModelSettings = {}
     if llm.get("context_window"):
         settings["context_window"] = int(llm["context_window"])
-    if kind == "openai" and endpoint.rstrip("/") in ("", _OPENAI) and model:
+    if kind == "openai" and endpoint.rstrip("/") in ("", OPENAI) and model:
         return {
             **settings,
             "backend": "openai",
@@ -203,22 +204,13 @@ def _wrapper(llm: dict[str, Any]) -> str | None:
 _NAMED_MODEL = {"ollama", "vllm"}  # servers that answer only for a model named in the request
 
 
-def model_left(llm: dict[str, Any], embedding: dict[str, Any]) -> list[str]:
-    """What of a MemGPT agent's wrapper and embedding settings does not come over (the model settings
-    that map onto no backend are named by the import itself)."""
-    left = []
-    kind = llm.get("model_endpoint_type")
+def wrapper_left(llm: dict[str, Any]) -> list[str]:
+    """A MemGPT agent's wrapper, when it does not come over (the model settings that map onto no backend
+    are named by the import itself)."""
     wrapper = llm.get("model_wrapper")
-    if kind in _LOCAL and wrapper and _wrapper(llm) is None:
-        left.append(f"model_wrapper {wrapper}: no wrapper of that name here, chatml is used")
-    if embedding.get("embedding_endpoint_type") not in (None, "local"):
-        left.append(
-            f"the embedding endpoint ({embedding.get('embedding_endpoint_type')} at "
-            f"{embedding.get('embedding_endpoint') or 'its default'}, model {embedding.get('embedding_model')}): "
-            "archival was embedded again with this app's embedder; set embedding_backend, embedding_base_url "
-            "and embedding_model in the config before importing to use that server"
-        )
-    return left
+    if llm.get("model_endpoint_type") in _LOCAL and wrapper and _wrapper(llm) is None:
+        return [f"model_wrapper {wrapper}: no wrapper of that name here, chatml is used"]
+    return []
 
 
 def safe_name(name: str) -> str:
@@ -234,10 +226,10 @@ def write(
     root: str,
     imported: Imported,
     base: AgentConfig,
-    embedder: Embedder,
+    embeddings: Sequence[Embedding],
     names: Sequence[str],
 ) -> list[ImportedSummary]:
-    """Create one agent per imported agent, under ``names``; all or none."""
+    """Create one agent per imported agent, under ``names``, embedded as ``embeddings`` say; all or none."""
     for target in names:
         if registry.exists(root, target):
             raise ImportFailed(
@@ -246,8 +238,8 @@ def write(
     done: list[str] = []
     summaries = []
     try:
-        for agent, target in zip(imported.agents, names, strict=True):
-            summaries.append(_write_one(root, agent, target, base, embedder, imported.kind))
+        for agent, embedding, target in zip(imported.agents, embeddings, names, strict=True):
+            summaries.append(_write_one(root, agent, target, base, embedding, imported.kind))
             done.append(target)
     except BaseException:
         for target in done:
@@ -257,11 +249,12 @@ def write(
 
 
 def _write_one(
-    root: str, agent: ImportedAgent, target: str, base: AgentConfig, embedder: Embedder, kind: str
+    root: str, agent: ImportedAgent, target: str, base: AgentConfig, embedding: Embedding, kind: str
 ) -> ImportedSummary:
     messages, in_context = _numbered(agent)
-    config = base.model_copy(update=agent.model)
-    store = registry.create_store(root, target, embedder)
+    embedder = embedding.embedder
+    config = base.model_copy(update=agent.model | _embedding_settings(embedding))
+    store = registry.create_store(root, target, embedder, endpoint=embedding.endpoint)
     try:
         store.append_messages(messages)
         for start in range(0, len(agent.passages), _EMBED_BATCH):
@@ -291,4 +284,15 @@ def _write_one(
         recall=len(messages) - len(in_context),
         archival=len(agent.passages),
         model=agent.model,
+        embedding=f"{embedder.model} at {embedding.endpoint}" if embedding.endpoint else None,
     )
+
+
+def _embedding_settings(embedding: Embedding) -> ModelSettings:
+    if embedding.endpoint is None:
+        return {}
+    return {
+        "embedding_backend": "openai-compatible",
+        "embedding_model": embedding.embedder.model,
+        "embedding_dim": embedding.embedder.dim,
+    }

@@ -16,16 +16,17 @@ from typing import Any
 from ..engine.functions import ARG_MODELS as FUNCTION_NAMES
 from ..model.messages import Role, ToolCall
 from ..model.state import Block
+from .embedding import SourceEmbedding
 from .imported import (
     Imported,
     ImportedAgent,
     ImportedPassage,
     ImportFailed,
     RawMessage,
-    model_left,
     model_settings,
     parse_time,
     without_orphans,
+    wrapper_left,
 )
 
 RECALL_TABLE = "memgpt_recall_memory_agent"
@@ -169,9 +170,10 @@ def _agent(row: dict[str, Any], recall_db: Path) -> ImportedAgent:
         messages=[m for m in messages if m.role != "system"],
         in_context=without_orphans(window, roles),
         model=model_settings(llm),
+        embedding=SourceEmbedding.read(embedding),
         created_at=parse_time(row["created_at"]) if row.get("created_at") else None,
     )
-    agent.skipped += model_left(llm, embedding)
+    agent.skipped += wrapper_left(llm)
     if absent:
         agent.skipped.append(f"{len(absent)} in-context messages that recall does not hold")
     if copies := len(messages) - len(agent.messages):

