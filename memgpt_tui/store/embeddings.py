@@ -137,7 +137,9 @@ def make_embedder(settings: Settings) -> Embedder:
 def agent_embedder(settings: Settings, embedding: EmbeddingInfo) -> Embedder:
     """The embedder for an existing agent: its own endpoint when it records one, unless the config names
     that same model (to move it to another server or give it a key); else the configured embedder."""
-    configured = settings.embedding_backend == "openai-compatible" and settings.embedding_model == embedding.model
+    configured = (
+        settings.embedding_backend == "openai-compatible" and settings.embedding_model == embedding.model
+    )
     if embedding.endpoint is None or configured:
         return make_embedder(settings)
     # No configured key goes to an endpoint the config does not name; OPENAI_API_KEY still applies.

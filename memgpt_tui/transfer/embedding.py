@@ -86,7 +86,7 @@ def plan(source: SourceEmbedding | None, configured: Embedder, carry: bool) -> E
             raise StoreError(
                 redact(
                     f"The embedding endpoint at {url} (model {source.model}) failed: {str(exc.__cause__ or exc).rstrip('.')}. "
-                    "Nothing was imported: start that server, or set embedding_backend = \"embedded\" in the "
+                    'Nothing was imported: start that server, or set embedding_backend = "embedded" in the '
                     "config to embed archival here instead."
                 )
             ) from exc
