@@ -42,6 +42,7 @@ def test_an_agent_on_webui_with_chatml_comes_over_and_answers_there(
         out = capsys.readouterr().out
         assert "; model webui:local." in out  # a config with no model still comes over
         assert "Not carried over: ada_companion: the embedding endpoint (openai at http://127.0.0.1:" in out
+        assert "archival was embedded with e instead (the config names an embedder)." in out
         server.default = '...", "function": "send_message", "params": {"message": "Pixel says hi!"}, "request_heartbeat": false}'
         with Client() as client:
             replies = client.user_message("ada", "How is my cat?")
