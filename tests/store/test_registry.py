@@ -129,7 +129,7 @@ def test_export_import_round_trip(
         tables = [
             pq.read_table(io.BytesIO(archive.read(n))) for n in archive.namelist() if n.endswith(".parquet")
         ]
-    assert header["agent"]["embedding"] == {"model": "hash-test", "dim": 16}
+    assert header["agent"]["embedding"] == {"model": "hash-test", "dim": 16, "endpoint": None}
     assert "sk-very-secret-key" not in json.dumps(header) + "".join(str(t.to_pylist()) for t in tables)
 
     assert registry.import_agent(root, file, "sam2", embedder) == "sam2"
