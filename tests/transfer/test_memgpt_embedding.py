@@ -87,10 +87,10 @@ def test_when_the_endpoint_goes_away_later_nothing_is_lost(
     with FakeOpenAIServer() as first:
         set_embedding(memgpt_home, embedding_endpoint=first.base_url, embedding_model=MODEL)
         with Client() as client:
-            client.import_agent(memgpt_home, "ada", agents=["ada_companion"])
-            before = client.search_archival("ada", "Tern")["items"]
+            client.import_agent(memgpt_home, "q", agents=["Quiet Helper"])
+            before = client.search_archival("q", "quiet")["items"]
     with Client() as client, pytest.raises(StoreError) as failed:
-        client.insert_archival("ada", "lost?")
+        client.insert_archival("q", "lost?")
     assert str(failed.value).startswith(
         f"Embedding with '{MODEL}' at {first.base_url} failed: Connection error."
     )
@@ -100,8 +100,8 @@ def test_when_the_endpoint_goes_away_later_nothing_is_lost(
         for name, value in [("BACKEND", "openai-compatible"), ("BASE_URL", moved.base_url), ("MODEL", MODEL)]:
             monkeypatch.setenv(f"MEMGPT_TUI_EMBEDDING_{name}", value)
         with Client() as client:
-            assert client.search_archival("ada", "Tern")["items"] == before  # "lost?" was not added
-        assert _inputs(moved) == [["dimension probe"], ["Tern"]]
+            assert client.search_archival("q", "quiet")["items"] == before  # "lost?" was not added
+        assert _inputs(moved) == [["dimension probe"], ["quiet"]]
 
 
 @pytest.mark.parametrize(
