@@ -27,6 +27,14 @@ class NotFound(StoreError):
     """No checkpoint or passage with that id."""
 
 
+class AccountError(Exception):
+    """A request about users, tokens or agent ownership that cannot be done; the text says why."""
+
+
+class NameTaken(AccountError):
+    """The owner already has an agent (or the home a user) by that name."""
+
+
 class LLMError(Exception):
     """A failure talking to the model. ``hint`` tells the user what to do about it."""
 

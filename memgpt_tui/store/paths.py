@@ -14,8 +14,12 @@ from ..model.errors import StoreError
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+def valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
+
+
 def check_name(name: str, what: str = "agent") -> str:
-    if not _NAME.fullmatch(name):
+    if not valid_name(name):
         raise StoreError(
             f"{name!r} is not a valid {what} name: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit."

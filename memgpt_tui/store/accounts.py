@@ -1,0 +1,553 @@
+"""Users, their API tokens and who owns which agent: one SQLAlchemy Core code path for SQLite (the
+default, ``accounts.db`` in the home, WAL) and PostgreSQL (a ``postgresql://`` URL, psycopg 3).
+
+Where agents live. The home's local owner (agents made by the TUI, line mode and the Client) keeps its
+agents where they always were, ``<agents root>/<name>``: every directory there is that owner's agent,
+with or without a row (rows are added as agents are first listed, so existing homes open unchanged),
+and its id is derived from the directory, so a row dropped and made again keeps it. A user's agents
+live in a root of their own, ``<home>/users/<user id>/`` (``<store_uri>/.users/<user id>/`` on object
+storage), each in a directory named by its random id: a rename moves nothing, and no name is probed.
+
+Tokens are ``sk-memgpt-<selector><secret>``: the selector finds the user, then the SHA-256 of the
+secret is compared in constant time with the stored one. The token itself is never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
+
+from ..config import ensure_private_dir
+from ..model.clock import now
+from ..model.errors import AccountError, NameTaken, StoreError
+from . import location, paths
+from .lock import lock_for
+
+__all__ = ["LOCAL_OWNER", "AccountError", "Accounts", "AgentRecord", "NameTaken", "User"]
+
+# Letta's id for the user of a server without users: the home's own owner here.
+LOCAL_OWNER = "user-00000000-0000-4000-8000-000000000000"
+SCHEMA_VERSION = 1
+DB_FILE = "accounts.db"
+
+_TOKEN_PREFIX = "sk-memgpt-"  # "sk-": redacted from logs and screens like any key
+_SELECTOR = 16  # hex characters
+_NO_USER_HASH = hashlib.sha256(b"").hexdigest()  # compared against when the selector finds no one
+_DISPLAY_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+_LOCAL_IDS = uuid.UUID("5d1e1c42-8f0b-4a59-9a8e-4ad0c3f1b2a7")  # namespace of the local owner's ids
+_IMMEDIATE = "memgpt_immediate"  # execution option: an SQLite transaction that writes
+
+_tables = sa.MetaData()
+_schema = sa.Table("schema_version", _tables, sa.Column("version", sa.Integer, nullable=False))
+_users = sa.Table(
+    "users",
+    _tables,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("token_selector", sa.String(32), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+)
+_agents = sa.Table(
+    "agents",
+    _tables,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("root", sa.String(1000), nullable=False),
+    sa.Column("dir", sa.String(64), nullable=False),
+    sa.UniqueConstraint("owner", "name"),
+    sa.UniqueConstraint("root", "dir"),
+)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: str  # opaque, Letta-like "agent-<uuid>", stable while the agent has one owner
+    owner: str  # a user id, or LOCAL_OWNER
+    name: str  # display name, unique per owner
+    root: str  # the agents root URI holding its store directory
+    dir: str  # the store directory under root (the name registry functions take)
+
+
+class Accounts:
+    """Thread-safe: every call runs in a transaction of its own on a pooled connection."""
+
+    def __init__(self, url: str | None, home: Path, local_root: str) -> None:
+        self.local_root = local_root
+        local = paths.is_local(local_root)
+        self._users_root = str(home / "users") if local else paths.join(local_root, ".users")
+        self._engine, self._where = _engine(url, home)
+        self._migrate()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Accounts:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ users and tokens
+
+    def add_user(self, name: str) -> tuple[User, str]:
+        """A new user and their token (shown once: only its hash is kept)."""
+        _check(name, "user")
+        user = User(id=f"user-{uuid.uuid4()}", name=name, created=now())
+        token, selector, digest = _new_token()
+        with self._tx(write=True) as conn:
+            if self._user_row(conn, name) is not None:
+                raise NameTaken(f"A user named {name!r} already exists.")
+            conn.execute(
+                _users.insert().values(
+                    id=user.id, name=name, token_selector=selector, token_hash=digest, created=user.created
+                )
+            )
+        return user, token
+
+    def users(self) -> list[User]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(_users).order_by(_users.c.name)).all()
+        return [_user(row) for row in rows]
+
+    def user(self, name: str) -> User | None:
+        with self._tx() as conn:
+            row = self._user_row(conn, name)
+        return _user(row) if row is not None else None
+
+    def has_users(self) -> bool:
+        with self._tx() as conn:
+            return conn.execute(sa.select(_users.c.id).limit(1)).first() is not None
+
+    def new_token(self, name: str) -> str:
+        """A new token for ``name``; the old one stops working at once."""
+        token, selector, digest = _new_token()
+        with self._tx(write=True) as conn:
+            changed = conn.execute(
+                _users.update()
+                .where(_users.c.name == name)
+                .values(token_selector=selector, token_hash=digest)
+            )
+            if changed.rowcount == 0:
+                raise _no_user(name)
+        return token
+
+    def authenticate(self, token: str | None) -> User | None:
+        """The token's user; None for a missing, malformed, wrong, rotated or removed token alike."""
+        selector, secret = _split(token)
+        row = None
+        if selector is not None:
+            with self._tx() as conn:
+                row = conn.execute(sa.select(_users).where(_users.c.token_selector == selector)).first()
+        stored = row.token_hash if row is not None else _NO_USER_HASH
+        if hmac.compare_digest(stored, _digest(secret)) and row is not None:
+            return _user(row)
+        return None
+
+    def remove_user(
+        self, name: str, *, delete_agents: bool = False, hand_to: str | None = None
+    ) -> list[AgentRecord]:
+        """Remove a user. One who owns agents is refused unless ``delete_agents`` (their records go; the
+        stores are the caller's to delete) or ``hand_to`` another user (the stores stay where they are).
+        Returns the user's agents as they are now."""
+        if delete_agents and hand_to is not None:
+            raise AccountError("Either delete the user's agents or hand them to another user, not both.")
+        with self._tx(write=True) as conn:
+            user = self._user_row(conn, name)
+            if user is None:
+                raise _no_user(name)
+            owned = [_record(r) for r in conn.execute(_owned(user.id)).all()]
+            if owned and not delete_agents and hand_to is None:
+                raise AccountError(
+                    f"User {name!r} owns {len(owned)} agent(s) ({', '.join(a.name for a in owned)}). "
+                    "Delete them (--delete-agents) or hand them to another user (--to OTHER)."
+                )
+            if hand_to is not None and owned:
+                owned = self._hand_over(conn, name, owned, hand_to)
+            elif owned:
+                conn.execute(_agents.delete().where(_agents.c.owner == user.id))
+            conn.execute(_users.delete().where(_users.c.id == user.id))
+        return owned
+
+    def _hand_over(
+        self, conn: Connection, name: str, owned: list[AgentRecord], hand_to: str
+    ) -> list[AgentRecord]:
+        target = self._user_row(conn, hand_to)
+        if target is None:
+            raise _no_user(hand_to)
+        if target.name == name:
+            raise AccountError(f"Hand {name!r}'s agents to another user than {name!r}.")
+        clash = sorted(
+            conn.execute(
+                sa.select(_agents.c.name).where(
+                    _agents.c.owner == target.id, _agents.c.name.in_([a.name for a in owned])
+                )
+            ).scalars()
+        )
+        if clash:
+            raise NameTaken(f"{hand_to!r} already has agents named {', '.join(clash)}; rename them first.")
+        conn.execute(_agents.update().where(_agents.c.owner == owned[0].owner).values(owner=target.id))
+        return [_replace(a, owner=target.id) for a in owned]
+
+    # ------------------------------------------------------------------ agents
+
+    def root_for(self, owner: str) -> str:
+        """The agents root of ``owner``'s new agents."""
+        return self.local_root if owner == LOCAL_OWNER else paths.join(self._users_root, owner)
+
+    def agents(self, owner: str) -> list[AgentRecord]:
+        if owner == LOCAL_OWNER:
+            self._sync_local()
+        with self._tx() as conn:
+            rows = conn.execute(_owned(owner, self.local_root).order_by(_agents.c.name)).all()
+        return [_record(r) for r in rows]
+
+    def agent(self, owner: str, agent_id: str) -> AgentRecord | None:
+        """The agent with that id if ``owner`` owns it: None for another owner's agent, as for no agent."""
+        found = self._find(owner, agent_id)
+        if owner == LOCAL_OWNER and (found is None or not location.exists(_uri(found))):
+            self._sync_local()  # made or deleted by the TUI since
+            found = self._find(owner, agent_id)
+        return found
+
+    def add_agent(self, owner: str, name: str) -> AgentRecord:
+        """Reserve an id and a store directory for a new agent; NameTaken if the owner has the name."""
+        if owner == LOCAL_OWNER:
+            _check(name, "agent")  # it names the directory too, as the TUI knows it
+            self._sync_local()
+            if location.exists(paths.store_uri(self.local_root, name)):
+                raise _taken(name)
+            record = AgentRecord(_local_id(self.local_root, name), owner, name, self.local_root, name)
+        else:
+            agent_id = f"agent-{uuid.uuid4()}"
+            record = AgentRecord(agent_id, owner, _display(name), self.root_for(owner), agent_id)
+        with self._tx(write=True) as conn:
+            if owner != LOCAL_OWNER and not conn.execute(_user_by_id(owner)).first():
+                raise AccountError("That user no longer exists.")
+            if self._name_row(conn, owner, record.name) is not None:
+                raise _taken(record.name)
+            conn.execute(_agents.insert().values(**_columns(record)))
+        return record
+
+    def rename_agent(self, owner: str, agent_id: str, name: str) -> AgentRecord:
+        """A new display name; the store stays where it is."""
+        record = self.agent(owner, agent_id)
+        if record is None:
+            raise _no_agent(agent_id)
+        name = _display(name)
+        with self._tx(write=True) as conn:
+            clash = self._name_row(conn, owner, name)
+            if clash is not None and clash.id != agent_id:
+                raise _taken(name)
+            conn.execute(_agents.update().where(_agents.c.id == agent_id).values(name=name))
+        return _replace(record, name=name)
+
+    def remove_agent(self, owner: str, agent_id: str) -> None:
+        """Forget the agent; deleting its store is the caller's."""
+        with self._tx(write=True) as conn:
+            gone = conn.execute(
+                _agents.delete().where(_agents.c.id == agent_id, _agents.c.owner == owner)
+            ).rowcount
+        if not gone:
+            raise _no_agent(agent_id)
+
+    def adopt(self, user_name: str, agent_name: str) -> AgentRecord:
+        """Hand one of the local owner's agents to a user. A local store moves into the user's root
+        (refused while the agent is open); one on object storage stays where it is. It gets a new id."""
+        user = self.user(user_name)
+        if user is None:
+            raise _no_user(user_name)
+        self._sync_local()
+        undo: tuple[str, str, str] | None = None
+        try:
+            with self._tx(write=True) as conn:
+                row = self._name_row(conn, LOCAL_OWNER, agent_name)
+                if row is None:
+                    raise AccountError(
+                        f"The home has no agent named {agent_name!r} (see: memgpt-tui list agents)."
+                    )
+                local = _record(row)
+                if self._name_row(conn, user.id, local.name) is not None:
+                    raise NameTaken(f"{user_name!r} already has an agent named {local.name!r}.")
+                agent_id = f"agent-{uuid.uuid4()}"
+                if paths.is_local(local.root):
+                    adopted = AgentRecord(agent_id, user.id, local.name, self.root_for(user.id), agent_id)
+                else:
+                    adopted = _replace(local, id=agent_id, owner=user.id)
+                conn.execute(_agents.update().where(_agents.c.id == local.id).values(**_columns(adopted)))
+                if adopted.root != local.root:
+                    _move(_uri(local), _uri(adopted), local.dir)
+                    undo = (_uri(adopted), _uri(local), local.dir)
+                else:
+                    lock_for(_uri(local), local.dir).acquire().release()  # refused while it is open
+        except BaseException:
+            if undo is not None:  # the move was done, the commit was not: put the store back
+                _move(*undo)
+            raise
+        return adopted
+
+    # ------------------------------------------------------------------ internals
+
+    def _find(self, owner: str, agent_id: str) -> AgentRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(_agents).where(_agents.c.id == agent_id, _agents.c.owner == owner)
+            ).first()
+        return _record(row) if row is not None else None
+
+    def _sync_local(self) -> None:
+        """Rows for the local owner's directories made since (by the TUI, line mode, the Client), and
+        none for those deleted since."""
+        dirs = {d for d in location.list_dirs(self.local_root) if paths.valid_name(d)}
+        here = sa.select(_agents).where(_agents.c.root == self.local_root)
+        with self._tx() as conn:
+            if _differences(conn.execute(here).all(), dirs) == ([], []):
+                return
+        with self._tx(write=True) as conn:
+            rows = conn.execute(here).all()
+            gone, new = _differences(rows, dirs)
+            if gone:
+                conn.execute(_agents.delete().where(_agents.c.id.in_(gone)))
+            names = {r.name for r in rows if r.owner == LOCAL_OWNER and r.id not in gone}
+            for directory in new:
+                name = next(n for n in _names_for(directory) if n not in names)
+                names.add(name)
+                record = AgentRecord(
+                    _local_id(self.local_root, directory), LOCAL_OWNER, name, self.local_root, directory
+                )
+                conn.execute(_agents.insert().values(**_columns(record)))
+
+    @staticmethod
+    def _user_row(conn: Connection, name: str) -> Row[Any] | None:
+        return conn.execute(sa.select(_users).where(_users.c.name == name)).first()
+
+    def _name_row(self, conn: Connection, owner: str, name: str) -> Row[Any] | None:
+        return conn.execute(_owned(owner, self.local_root).where(_agents.c.name == name)).first()
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[Connection]:
+        """One transaction; on SQLite a writing one takes the write lock at its start (BEGIN IMMEDIATE),
+        so two writers queue on the busy timeout instead of failing half way."""
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_IMMEDIATE: True})
+                with conn.begin():
+                    yield conn
+        except sa.exc.IntegrityError as exc:  # a concurrent request took the name first
+            raise NameTaken("That name was taken a moment ago by another request; pick another.") from exc
+        except sa.exc.DBAPIError as exc:
+            raise AccountError(
+                f"The accounts database {self._where} failed: {_first_line(exc.orig)}"
+            ) from exc
+
+    def _migrate(self) -> None:
+        """Create the tables, or check their version; one process at a time."""
+        with self._tx(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7366120)"))
+            _tables.create_all(conn)
+            version = conn.execute(sa.select(_schema.c.version)).scalar()
+            if version is None:
+                conn.execute(_schema.insert().values(version=SCHEMA_VERSION))
+            elif version > SCHEMA_VERSION:
+                raise AccountError(
+                    f"The accounts database {self._where} was written by a newer memgpt-tui "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}): upgrade memgpt-tui."
+                )
+
+
+# ---------------------------------------------------------------------- the database
+
+
+def _engine(url: str | None, home: Path) -> tuple[Engine, str]:
+    """The engine and how to name the database in a message (never its password)."""
+    if url is None:
+        path = ensure_private_dir(home) / DB_FILE
+        path.touch(mode=0o600, exist_ok=True)  # SQLite gives its WAL files the same mode
+        parsed = URL.create("sqlite", database=str(path))
+    else:
+        parsed = _parse(url)
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    return engine, where
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None
+    backend = parsed.get_backend_name() if parsed is not None else ""
+    if parsed is None or backend not in ("sqlite", "postgresql", "postgres"):
+        raise AccountError(
+            "The accounts database must be a postgresql://USER:PASSWORD@HOST:PORT/DATABASE or a "
+            "sqlite:///FILE URL."
+        )
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_connect(dbapi_connection: Any, _: Any) -> None:
+    dbapi_connection.isolation_level = None  # transactions are begun by _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # in WAL mode a kill -9 loses no committed transaction
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error or "").strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# ---------------------------------------------------------------------- tokens
+
+
+def _new_token() -> tuple[str, str, str]:
+    """A token, its selector, and the hash of its secret."""
+    selector, secret = secrets.token_hex(_SELECTOR // 2), secrets.token_urlsafe(32)
+    return f"{_TOKEN_PREFIX}{selector}{secret}", selector, _digest(secret)
+
+
+def _split(token: str | None) -> tuple[str | None, str]:
+    """(selector, secret) of a well-formed token; (None, "") otherwise."""
+    if not token or not token.startswith(_TOKEN_PREFIX):
+        return None, ""
+    body = token[len(_TOKEN_PREFIX) :]
+    selector, secret = body[:_SELECTOR], body[_SELECTOR:]
+    if not secret or not re.fullmatch(r"[0-9a-f]+", selector) or len(selector) != _SELECTOR:
+        return None, ""
+    return selector, secret
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+# ---------------------------------------------------------------------- rows and records
+
+
+def _differences(rows: Sequence[Row[Any]], dirs: set[str]) -> tuple[list[str], list[str]]:
+    """The ids of the local owner's rows whose directory is gone, and the directories without a row."""
+    gone = [r.id for r in rows if r.owner == LOCAL_OWNER and r.dir not in dirs]
+    return gone, sorted(dirs - {r.dir for r in rows})
+
+
+def _owned(owner: str, root: str | None = None) -> sa.Select[Any]:
+    """The owner's agent rows; the local owner's only under the current agents root."""
+    query = sa.select(_agents).where(_agents.c.owner == owner)
+    if owner == LOCAL_OWNER and root is not None:
+        query = query.where(_agents.c.root == root)
+    return query
+
+
+def _user_by_id(user_id: str) -> sa.Select[Any]:
+    return sa.select(_users.c.id).where(_users.c.id == user_id)
+
+
+def _user(row: Row[Any]) -> User:
+    created = row.created if row.created.tzinfo else row.created.replace(tzinfo=UTC)  # SQLite drops it
+    return User(id=row.id, name=row.name, created=created)
+
+
+def _record(row: Row[Any]) -> AgentRecord:
+    return AgentRecord(id=row.id, owner=row.owner, name=row.name, root=row.root, dir=row.dir)
+
+
+def _columns(record: AgentRecord) -> dict[str, str]:
+    return {
+        "id": record.id,
+        "owner": record.owner,
+        "name": record.name,
+        "root": record.root,
+        "dir": record.dir,
+    }
+
+
+def _replace(record: AgentRecord, **changes: str) -> AgentRecord:
+    return AgentRecord(**{**_columns(record), **changes})
+
+
+def _uri(record: AgentRecord) -> str:
+    return paths.store_uri(record.root, record.dir)
+
+
+def _local_id(root: str, directory: str) -> str:
+    return f"agent-{uuid.uuid5(_LOCAL_IDS, paths.join(root, directory))}"
+
+
+def _names_for(directory: str) -> Iterator[str]:
+    """The directory's name, then name-2, name-3... when a renamed agent holds it."""
+    yield directory
+    n = 2
+    while True:
+        yield f"{directory}-{n}"
+        n += 1
+
+
+def _move(source: str, target: str, name: str) -> None:
+    """Move a local store under its lock: refused while the agent is open anywhere."""
+    destination = paths.local_path(target)
+    ensure_private_dir(destination.parent)
+    with lock_for(source, name):
+        shutil.move(paths.local_path(source), destination)
+
+
+def _check(name: str, what: str) -> None:
+    try:
+        paths.check_name(name, what)
+    except StoreError as exc:
+        raise AccountError(str(exc)) from None
+
+
+def _display(name: str) -> str:
+    if not _DISPLAY_NAME.fullmatch(name) or name != name.strip():
+        raise AccountError(
+            "An agent name is 1-100 characters, without control characters or spaces at either end."
+        )
+    return name
+
+
+def _taken(name: str) -> NameTaken:
+    return NameTaken(f"You already have an agent named {name!r}.")
+
+
+def _no_user(name: str) -> AccountError:
+    return AccountError(f"No user named {name!r} (see: memgpt-tui users list).")
+
+
+def _no_agent(agent_id: str) -> AccountError:
+    return AccountError(f"No agent with id {agent_id!r}.")

@@ -1,0 +1,325 @@
+"""Users, tokens and agent ownership, on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from memgpt_tui.model.errors import AgentLocked
+from memgpt_tui.store import registry
+from memgpt_tui.store.accounts import LOCAL_OWNER, AccountError, Accounts, NameTaken
+from tests.store.helpers import HashEmbedder, make_state, turn
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, home: Path) -> str | None:
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres").new_database())
+
+
+@pytest.fixture
+def accounts(db_url: str | None, home: Path, root: str) -> Iterator[Accounts]:
+    with Accounts(db_url, home, root) as opened:
+        yield opened
+
+
+def raw_rows(db_url: str | None, home: Path, table: str) -> list[tuple[object, ...]]:
+    """Every row of a table, read past the Accounts API."""
+    url = (
+        f"sqlite:///{home / 'accounts.db'}"
+        if db_url is None
+        else db_url.replace("postgresql:", "postgresql+psycopg:")
+    )
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(f"SELECT * FROM {table}"))]
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------------- users and tokens
+
+
+def test_a_token_finds_its_user_and_only_its_hash_is_stored(
+    accounts: Accounts, db_url: str | None, home: Path
+) -> None:
+    alice, token = accounts.add_user("alice")
+    assert token.startswith("sk-memgpt-") and len(token) > 50
+    assert accounts.authenticate(token) == alice
+    assert accounts.user("alice") == alice and accounts.users() == [alice]
+    stored = " ".join(str(v) for row in raw_rows(db_url, home, "users") for v in row)
+    secret = token[len("sk-memgpt-") + 16 :]
+    assert "alice" in stored
+    assert token not in stored and secret not in stored
+
+
+def test_every_failing_token_gets_the_same_none(accounts: Accounts) -> None:
+    _, alice_token = accounts.add_user("alice")
+    _, bob_token = accounts.add_user("bob")
+    wrong_secret = alice_token[:-4] + ("AAAA" if not alice_token.endswith("AAAA") else "BBBB")
+    other_selector = bob_token[:26] + alice_token[26:]  # bob's selector, alice's secret
+    for token in (
+        None,
+        "",
+        "Bearer",
+        "sk-memgpt-",
+        "sk-memgpt-zz",
+        alice_token[:30],
+        wrong_secret,
+        other_selector,
+        "é" * 70,
+    ):
+        assert accounts.authenticate(token) is None, token
+
+    rotated = accounts.new_token("alice")
+    assert accounts.authenticate(alice_token) is None
+    assert accounts.authenticate(rotated).name == "alice"  # type: ignore[union-attr]
+
+    accounts.remove_user("bob")
+    assert accounts.authenticate(bob_token) is None
+    assert accounts.authenticate(rotated).name == "alice"  # type: ignore[union-attr]
+
+
+def test_user_names_are_unique_and_checked(accounts: Accounts) -> None:
+    assert not accounts.has_users()
+    accounts.add_user("alice")
+    assert accounts.has_users()
+    with pytest.raises(NameTaken, match="already exists"):
+        accounts.add_user("alice")
+    with pytest.raises(AccountError, match="not a valid user name"):
+        accounts.add_user("../etc")
+    with pytest.raises(AccountError, match="No user named 'nobody'"):
+        accounts.new_token("nobody")
+    assert accounts.user("nobody") is None
+    assert [u.name for u in accounts.users()] == ["alice"]
+
+
+# ---------------------------------------------------------------------- users kept apart
+
+
+def test_agent_names_are_unique_per_user_and_another_users_agent_is_unknown(accounts: Accounts) -> None:
+    alice, _ = accounts.add_user("alice")
+    bob, _ = accounts.add_user("bob")
+    hers = accounts.add_agent(alice.id, "sam")
+    his = accounts.add_agent(bob.id, "sam")  # the same name, another owner
+    assert hers.id != his.id and hers.dir == hers.id and hers.root != his.root
+    assert alice.id in hers.root and not hers.root.startswith(accounts.local_root)
+    with pytest.raises(NameTaken, match="already have an agent named 'sam'"):
+        accounts.add_agent(alice.id, "sam")
+
+    assert accounts.agents(alice.id) == [hers] and accounts.agents(bob.id) == [his]
+    assert accounts.agent(alice.id, hers.id) == hers
+    assert accounts.agent(alice.id, his.id) is None  # exactly as an id that does not exist
+    assert accounts.agent(alice.id, "agent-00000000-0000-4000-8000-000000000000") is None
+    with pytest.raises(AccountError, match="No agent"):
+        accounts.rename_agent(alice.id, his.id, "stolen")
+    with pytest.raises(AccountError, match="No agent"):
+        accounts.remove_agent(alice.id, his.id)
+    assert accounts.agent(bob.id, his.id) == his
+
+    renamed = accounts.rename_agent(alice.id, hers.id, "Sam the Second")
+    assert (renamed.id, renamed.dir, renamed.root) == (hers.id, hers.dir, hers.root)  # nothing moves
+    other = accounts.add_agent(alice.id, "sam")
+    with pytest.raises(NameTaken):
+        accounts.rename_agent(alice.id, other.id, "Sam the Second")
+    with pytest.raises(AccountError, match="1-100 characters"):
+        accounts.rename_agent(alice.id, other.id, "bad\nname")
+    accounts.remove_agent(alice.id, other.id)
+    assert [a.name for a in accounts.agents(alice.id)] == ["Sam the Second"]
+
+
+def test_removing_a_user_refuses_deletes_or_hands_over(accounts: Accounts) -> None:
+    alice, _ = accounts.add_user("alice")
+    bob, _ = accounts.add_user("bob")
+    carol, _ = accounts.add_user("carol")
+    sam = accounts.add_agent(alice.id, "sam")
+    accounts.add_agent(alice.id, "max")
+    accounts.add_agent(bob.id, "sam")
+
+    with pytest.raises(AccountError, match="owns 2 agent"):
+        accounts.remove_user("alice")
+    with pytest.raises(AccountError, match="not both"):
+        accounts.remove_user("alice", delete_agents=True, hand_to="bob")
+    with pytest.raises(NameTaken, match="'bob' already has agents named sam"):
+        accounts.remove_user("alice", hand_to="bob")
+    with pytest.raises(AccountError, match="another user"):
+        accounts.remove_user("alice", hand_to="alice")
+    assert accounts.user("alice") == alice and len(accounts.agents(alice.id)) == 2  # all or nothing
+
+    handed = accounts.remove_user("alice", hand_to="carol")
+    assert {a.owner for a in handed} == {carol.id} and accounts.user("alice") is None
+    assert accounts.agent(carol.id, sam.id) is not None  # same id, same store
+    assert accounts.agent(carol.id, sam.id).root == sam.root  # type: ignore[union-attr]
+
+    deleted = accounts.remove_user("bob", delete_agents=True)
+    assert [a.name for a in deleted] == ["sam"] and accounts.agent(bob.id, deleted[0].id) is None
+    assert [u.name for u in accounts.users()] == ["carol"]
+
+
+# ---------------------------------------------------------------------- the local owner and adopt
+
+
+def test_the_local_owners_agents_are_the_directories_of_the_agents_root(
+    accounts: Accounts, root: str, embedder: HashEmbedder
+) -> None:
+    registry.create_store(root, "sam", embedder).close()
+    (Path(root) / ".hidden").mkdir()
+    [sam] = accounts.agents(LOCAL_OWNER)
+    assert (sam.name, sam.dir, sam.root, sam.owner) == ("sam", "sam", root, LOCAL_OWNER)
+    assert accounts.agents(LOCAL_OWNER) == [sam]  # the same id each time
+
+    registry.create_store(root, "max", embedder).close()  # made by the TUI while the server runs
+    listed = {a.name: a for a in accounts.agents(LOCAL_OWNER)}
+    assert set(listed) == {"max", "sam"} and listed["sam"] == sam
+    assert accounts.agent(LOCAL_OWNER, listed["max"].id) == listed["max"]
+
+    registry.delete(root, "max")
+    assert accounts.agent(LOCAL_OWNER, listed["max"].id) is None
+    assert accounts.agents(LOCAL_OWNER) == [sam]
+
+    with pytest.raises(NameTaken):
+        accounts.add_agent(LOCAL_OWNER, "sam")
+    made = accounts.add_agent(LOCAL_OWNER, "new")
+    assert (made.root, made.dir) == (root, "new") and not Path(root, "new").exists()  # reserved only
+    with pytest.raises(AccountError, match="not a valid agent name"):
+        accounts.add_agent(LOCAL_OWNER, "two words")
+
+    alice, _ = accounts.add_user("alice")
+    assert accounts.agent(alice.id, sam.id) is None and accounts.agents(alice.id) == []
+
+
+def test_adopt_moves_a_local_agent_into_the_users_root(
+    accounts: Accounts, root: str, home: Path, embedder: HashEmbedder
+) -> None:
+    store = registry.create_store(root, "sam", embedder)
+    state = make_state()
+    said = turn(store, state, "my name is Ada", "hello Ada")
+    alice, _ = accounts.add_user("alice")
+    accounts.add_agent(alice.id, "max")
+    with pytest.raises(AgentLocked, match="is open in another memgpt-tui"):
+        accounts.adopt("alice", "sam")
+    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == ["sam"] and Path(root, "sam").is_dir()
+    store.close()
+
+    with pytest.raises(AccountError, match="No user named 'bob'"):
+        accounts.adopt("bob", "sam")
+    with pytest.raises(AccountError, match="no agent named 'nobody'"):
+        accounts.adopt("alice", "nobody")
+    registry.create_store(root, "max", embedder).close()
+    with pytest.raises(NameTaken, match="'alice' already has an agent named 'max'"):
+        accounts.adopt("alice", "max")
+
+    adopted = accounts.adopt("alice", "sam")
+    assert adopted.owner == alice.id and adopted.name == "sam" and adopted.dir == adopted.id
+    assert Path(adopted.root) == home / "users" / alice.id and not Path(root, "sam").exists()
+    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == ["max"]
+    assert accounts.agent(alice.id, adopted.id) == adopted
+    moved = registry.open_store(adopted.root, adopted.dir, embedder)
+    try:
+        assert [m.id for m in moved.recent_messages(None, 10)][-3:] == [m.id for m in said]
+        assert moved.head() == state
+    finally:
+        moved.close()
+
+
+# ---------------------------------------------------------------------- the database itself
+
+
+def test_a_database_from_a_newer_version_is_refused(db_url: str | None, home: Path, root: str) -> None:
+    Accounts(db_url, home, root).close()
+    url = (
+        f"sqlite:///{home / 'accounts.db'}"
+        if db_url is None
+        else db_url.replace("postgresql:", "postgresql+psycopg:")
+    )
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(AccountError, match="newer memgpt-tui"):
+        Accounts(db_url, home, root)
+
+
+def test_bad_urls_are_refused_without_their_password(home: Path, root: str) -> None:
+    with pytest.raises(AccountError, match="postgresql://USER"):
+        Accounts("mysql://u:p@host/db", home, root)
+    with pytest.raises(AccountError, match="postgresql://USER"):
+        Accounts("not a url", home, root)
+    with pytest.raises(AccountError, match="failed") as refused:
+        Accounts("postgresql://u:hunter2secret@127.0.0.1:9/db", home, root)
+    assert "hunter2secret" not in str(refused.value)
+
+
+def test_sqlite_under_many_threads_and_two_connections(home: Path, root: str) -> None:
+    first, second = Accounts(None, home, root), Accounts(None, home, root)
+    users = [first.add_user(f"user{n}") for n in range(4)]
+    errors: list[BaseException] = []
+
+    def work(accounts: Accounts, user_index: int, thread: int) -> None:
+        user, token = users[user_index]
+        try:
+            for n in range(15):
+                record = accounts.add_agent(user.id, f"t{thread}-{n}")
+                assert accounts.authenticate(token) == user
+                accounts.rename_agent(user.id, record.id, f"t{thread}-{n}-renamed")
+                assert accounts.agent(user.id, record.id) is not None
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(first if t % 2 else second, t % 4, t)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(len(first.agents(u.id)) for u, _ in users) == 8 * 15
+    first.close()
+    second.close()
+
+
+def test_a_kill_9_mid_write_loses_no_committed_write(home: Path, root: str) -> None:
+    acknowledged: list[str] = []
+    for _ in range(2):  # two kills at random instants, the second on a database the first left
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.store.accounts_child", str(home), root],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        wanted = len(acknowledged) + random.randint(5, 40)
+        while len(acknowledged) < wanted:
+            acknowledged.append(child.stdout.readline().strip())
+        child.send_signal(signal.SIGKILL)
+        acknowledged += [line.strip() for line in child.stdout if line.strip()]
+        child.wait()
+    [(check,)] = raw_rows(None, home, "pragma_integrity_check")
+    assert check == "ok"
+    with Accounts(None, home, root) as accounts:
+        writer = accounts.user("writer")
+        assert writer is not None
+        names = {a.name for a in accounts.agents(writer.id)}
+    assert set(acknowledged) <= names and len(names) - len(acknowledged) <= 3
+
+
+def test_users_roots_are_their_own(accounts: Accounts, root: str, home: Path) -> None:
+    alice, _ = accounts.add_user("alice")
+    assert accounts.root_for(LOCAL_OWNER) == root
+    assert Path(accounts.root_for(alice.id)) == home / "users" / alice.id
+    on_s3 = Accounts(None, home, "s3://bucket/agents")
+    assert on_s3.root_for(alice.id) == f"s3://bucket/agents/.users/{alice.id}"  # a name no agent can have
+    on_s3.close()
