@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, get_args
 
 from .config import ConfigError, Settings, list_texts
-from .model.errors import AgentError, StoreError
+from .model.errors import AccountError, AgentError, StoreError
 from .model.state import Backend, FunctionCalling
 
 AGENT_FLAGS = ("agent", "persona", "human", "backend", "model", "base_url", "context_window")
@@ -89,7 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", help="delete an agent and all its memories")
     delete.add_argument("agent")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _users_parser(sub)
     return parser
+
+
+def _users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser("users", help="the users of `memgpt-tui serve` and their API tokens")
+    commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    add = commands.add_parser("add", help="create a user and print their API token (shown once)")
+    add.add_argument("name")
+    listing = commands.add_parser("list", help="the users and how many agents each owns")
+    token = commands.add_parser("token", help="a new API token for a user; the old one stops working")
+    token.add_argument("name")
+    remove = commands.add_parser("remove", help="remove a user (refused while they own agents, unless told)")
+    remove.add_argument("name")
+    what = remove.add_mutually_exclusive_group()
+    what.add_argument(
+        "--delete-agents", action="store_true", help="delete their agents and all their memories"
+    )
+    what.add_argument("--to", metavar="OTHER", help="hand their agents to another user")
+    adopt = commands.add_parser(
+        "adopt", help="hand one of the home's agents (made by the TUI, line mode or the Client) to a user"
+    )
+    adopt.add_argument("name", help="the user")
+    adopt.add_argument("agent", help="the agent, as `list agents` names it")
+    for command in (add, listing, token, remove, adopt):
+        command.add_argument(
+            "--db",
+            metavar="URL",
+            help="the users database: postgresql://USER:PASSWORD@HOST/DB or sqlite:///FILE "
+            "(default: MEMGPT_TUI_DB, else accounts.db in the home)",
+        )
 
 
 # MemGPT's backend types that render the prompt with a wrapper and serve whatever model is loaded.
@@ -121,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         return _run(args, settings)
-    except (ConfigError, StoreError, AgentError) as exc:
+    except (ConfigError, StoreError, AgentError, AccountError) as exc:
         print(f"memgpt-tui: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a read-only home, a file where a directory should be
@@ -173,7 +203,34 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         runtime.delete_agent(settings, args.agent)
         print(f"Deleted {args.agent!r}.")
         return 0
+    if command == "users":
+        return _users(args, settings)
     raise AssertionError(command)
+
+
+def _users(args: argparse.Namespace, settings: Settings) -> int:
+    from . import runtime
+
+    command, db = args.users_command, args.db
+    if command == "list":
+        rows = runtime.user_rows(settings, db)
+        print(
+            "\n".join("  ".join(row) for row in rows)
+            or "No users yet. Add one with: memgpt-tui users add NAME"
+        )
+        return 0
+    if command == "add":
+        lines = runtime.add_user(settings, db, args.name)
+    elif command == "token":
+        lines = runtime.new_token(settings, db, args.name)
+    elif command == "remove":
+        lines = runtime.remove_user(
+            settings, db, args.name, delete_agents=args.delete_agents, hand_to=args.to
+        )
+    else:
+        lines = runtime.adopt_agent(settings, db, args.name, args.agent)
+    print("\n".join(lines))
+    return 0
 
 
 def _confirm(question: str) -> bool:

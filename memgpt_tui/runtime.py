@@ -8,17 +8,22 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ConfigError, Settings, home_dir, read_text
 from .engine.agent import Agent
 from .engine.prompts import template
 from .llm.base import LLMBackend
+from .model.errors import AccountError
 from .model.state import BACKEND_DEFAULTS, AgentConfig
-from .store import registry, sources
+from .store import location, registry, sources
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
 from .transfer import formats
 from .transfer.formats import ImportReport
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that use the accounts
+    from .store.accounts import Accounts, AgentRecord
 
 
 def agent_config(settings: Settings) -> AgentConfig:
@@ -316,3 +321,78 @@ def new_agent_name(settings: Settings) -> str:
     while f"agent_{n}" in taken:
         n += 1
     return f"agent_{n}"
+
+
+# ---------------------------------------------------------------------- users (memgpt-tui users ...)
+
+
+def accounts(settings: Settings, db: str | None = None) -> Accounts:
+    """The home's users and who owns which agent: in ``db`` (a postgresql:// or sqlite:/// URL),
+    else in MEMGPT_TUI_DB, else in SQLite in the home."""
+    from .store.accounts import Accounts
+
+    return Accounts(db or os.environ.get("MEMGPT_TUI_DB") or None, home_dir(), settings.agents_root())
+
+
+def add_user(settings: Settings, db: str | None, name: str) -> list[str]:
+    """The lines ``users add`` prints; the token last."""
+    with accounts(settings, db) as users:
+        user, token = users.add_user(name)
+    return [
+        f"Created user {user.name!r} ({user.id}).",
+        "Their API token, shown only this once (send it as 'Authorization: Bearer TOKEN'):",
+        token,
+    ]
+
+
+def user_rows(settings: Settings, db: str | None) -> list[tuple[str, ...]]:
+    with accounts(settings, db) as users:
+        return [
+            (f"{u.name:<20}", u.id, f"since {u.created:%Y-%m-%d %H:%M}", _agents(len(users.agents(u.id))))
+            for u in users.users()
+        ]
+
+
+def _agents(count: int) -> str:
+    return f"{count} agent{'' if count == 1 else 's'}"
+
+
+def new_token(settings: Settings, db: str | None, name: str) -> list[str]:
+    with accounts(settings, db) as users:
+        token = users.new_token(name)
+    return [f"A new API token for {name!r}; the old one no longer works:", token]
+
+
+def remove_user(
+    settings: Settings, db: str | None, name: str, *, delete_agents: bool = False, hand_to: str | None = None
+) -> list[str]:
+    """Remove a user; with ``delete_agents`` their agents' stores go first (refused while one is open)."""
+    with accounts(settings, db) as users:
+        user = users.user(name)
+        if user is None:
+            raise AccountError(f"No user named {name!r} (see: memgpt-tui users list).")
+        if delete_agents and hand_to is None:
+            for record in users.agents(user.id):
+                if registry.exists(record.root, record.dir):
+                    registry.delete(record.root, record.dir)
+        owned = users.remove_user(name, delete_agents=delete_agents, hand_to=hand_to)
+        if not (hand_to and owned):  # what is left of their own root: agents reserved, never made
+            location.delete_dir(users.root_for(user.id))
+    if not owned:
+        return [f"Removed user {name!r}."]
+    if hand_to:
+        return [f"Removed user {name!r}; their agents now belong to {hand_to!r}: {_names(owned)}."]
+    return [f"Removed user {name!r} and deleted their {_agents(len(owned))}: {_names(owned)}."]
+
+
+def _names(records: Sequence[AgentRecord]) -> str:
+    return ", ".join(r.name for r in records)
+
+
+def adopt_agent(settings: Settings, db: str | None, user: str, agent: str) -> list[str]:
+    with accounts(settings, db) as users:
+        record = users.adopt(user, agent)
+    return [
+        f"Agent {agent!r} now belongs to {user!r} (id {record.id}): it left this home's own list "
+        "and is reached through the server with their token."
+    ]

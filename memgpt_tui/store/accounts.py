@@ -360,7 +360,7 @@ class Accounts:
             raise NameTaken("That name was taken a moment ago by another request; pick another.") from exc
         except sa.exc.DBAPIError as exc:
             raise AccountError(
-                f"The accounts database {self._where} failed: {_first_line(exc.orig)}"
+                f"The accounts database {self._where} did not answer as expected ({_first_line(exc.orig)})."
             ) from exc
 
     def _migrate(self) -> None:
@@ -390,7 +390,7 @@ def _engine(url: str | None, home: Path) -> tuple[Engine, str]:
         parsed = URL.create("sqlite", database=str(path))
     else:
         parsed = _parse(url)
-    where = parsed.render_as_string(hide_password=True)
+    where = parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)

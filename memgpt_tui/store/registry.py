@@ -60,9 +60,12 @@ def exists(root: str, name: str) -> bool:
 
 
 def list_agents(root: str) -> list[dict[str, Any]]:
-    """One row per directory under ``root``, read from ``agent.json`` only (no tables are opened)."""
+    """One row per directory under ``root``, read from ``agent.json`` only (no tables are opened).
+    Hidden directories (the users' agents on object storage, ``.users``) are not agents of the home."""
     rows = []
     for name in location.list_dirs(root):
+        if name.startswith("."):
+            continue
         uri = paths.join(root, name)
         try:
             meta = read_meta(uri, name)
