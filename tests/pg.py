@@ -17,7 +17,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-BIN = Path(os.environ.get("MEMGPT_TUI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _bin() -> Path:
+    """Debian's PostgreSQL 15, else the newest one installed."""
+    if env := os.environ.get("MEMGPT_TUI_PG_BIN"):
+        return Path(env)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    return preferred if (preferred / "initdb").exists() or not found else found[-1].parent
+
+
+BIN = _bin()
 
 
 class Postgres:
@@ -40,7 +50,7 @@ class Postgres:
 def missing() -> str | None:
     """Why PostgreSQL cannot be started here, or None."""
     if not (BIN / "initdb").is_file():
-        return f"PostgreSQL 15 is not installed ({BIN}/initdb is missing; apt-get install postgresql)"
+        return f"PostgreSQL is not installed ({BIN}/initdb is missing; apt-get install postgresql)"
     if os.geteuid() == 0 and not shutil.which("runuser"):
         return "running as root, and runuser (to run PostgreSQL as the postgres user) is missing"
     return None

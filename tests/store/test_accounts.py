@@ -265,8 +265,10 @@ def test_bad_urls_are_refused_without_their_password(home: Path, root: str) -> N
     assert "hunter2secret" not in str(refused.value)
 
 
-def test_sqlite_under_many_threads_and_two_connections(home: Path, root: str) -> None:
-    first, second = Accounts(None, home, root), Accounts(None, home, root)
+def test_many_threads_and_two_processes_worth_of_connections(
+    db_url: str | None, home: Path, root: str
+) -> None:
+    first, second = Accounts(db_url, home, root), Accounts(db_url, home, root)
     users = [first.add_user(f"user{n}") for n in range(4)]
     errors: list[BaseException] = []
 
