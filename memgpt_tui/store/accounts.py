@@ -70,7 +70,8 @@ _agents = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("root", sa.String(1000), nullable=False),
     sa.Column("dir", sa.String(64), nullable=False),
-    sa.UniqueConstraint("owner", "name"),
+    # the local owner has one namespace per agents root (the store URI may change); a user has one
+    sa.UniqueConstraint("owner", "root", "name"),
     sa.UniqueConstraint("root", "dir"),
 )
 
@@ -261,17 +262,16 @@ class Accounts:
             clash = self._name_row(conn, owner, name)
             if clash is not None and clash.id != agent_id:
                 raise _taken(name)
-            conn.execute(_agents.update().where(_agents.c.id == agent_id).values(name=name))
+            conn.execute(
+                _agents.update().where(_agents.c.id == agent_id, _agents.c.owner == owner).values(name=name)
+            )
         return _replace(record, name=name)
 
     def remove_agent(self, owner: str, agent_id: str) -> None:
-        """Forget the agent; deleting its store is the caller's."""
+        """Forget the agent (nothing happens for one the owner does not have); deleting its store is
+        the caller's."""
         with self._tx(write=True) as conn:
-            gone = conn.execute(
-                _agents.delete().where(_agents.c.id == agent_id, _agents.c.owner == owner)
-            ).rowcount
-        if not gone:
-            raise _no_agent(agent_id)
+            conn.execute(_agents.delete().where(_agents.c.id == agent_id, _agents.c.owner == owner))
 
     def adopt(self, user_name: str, agent_name: str) -> AgentRecord:
         """Hand one of the local owner's agents to a user. A local store moves into the user's root
@@ -312,9 +312,7 @@ class Accounts:
 
     def _find(self, owner: str, agent_id: str) -> AgentRecord | None:
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(_agents).where(_agents.c.id == agent_id, _agents.c.owner == owner)
-            ).first()
+            row = conn.execute(_owned(owner, self.local_root).where(_agents.c.id == agent_id)).first()
         return _record(row) if row is not None else None
 
     def _sync_local(self) -> None:
@@ -406,7 +404,8 @@ def _parse(url: str) -> URL:
     except sa.exc.ArgumentError:
         parsed = None
     backend = parsed.get_backend_name() if parsed is not None else ""
-    if parsed is None or backend not in ("sqlite", "postgresql", "postgres"):
+    in_memory = backend == "sqlite" and parsed is not None and parsed.database in (None, "", ":memory:")
+    if parsed is None or backend not in ("sqlite", "postgresql", "postgres") or in_memory:
         raise AccountError(
             "The accounts database must be a postgresql://USER:PASSWORD@HOST:PORT/DATABASE or a "
             "sqlite:///FILE URL."

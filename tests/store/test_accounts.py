@@ -126,8 +126,7 @@ def test_agent_names_are_unique_per_user_and_another_users_agent_is_unknown(acco
     assert accounts.agent(alice.id, "agent-00000000-0000-4000-8000-000000000000") is None
     with pytest.raises(AccountError, match="No agent"):
         accounts.rename_agent(alice.id, his.id, "stolen")
-    with pytest.raises(AccountError, match="No agent"):
-        accounts.remove_agent(alice.id, his.id)
+    accounts.remove_agent(alice.id, his.id)  # does nothing
     assert accounts.agent(bob.id, his.id) == his
 
     renamed = accounts.rename_agent(alice.id, hers.id, "Sam the Second")
@@ -173,7 +172,7 @@ def test_removing_a_user_refuses_deletes_or_hands_over(accounts: Accounts) -> No
 
 
 def test_the_local_owners_agents_are_the_directories_of_the_agents_root(
-    accounts: Accounts, root: str, embedder: HashEmbedder
+    accounts: Accounts, db_url: str | None, home: Path, root: str, embedder: HashEmbedder
 ) -> None:
     registry.create_store(root, "sam", embedder).close()
     (Path(root) / ".hidden").mkdir()
@@ -199,6 +198,13 @@ def test_the_local_owners_agents_are_the_directories_of_the_agents_root(
 
     alice, _ = accounts.add_user("alice")
     assert accounts.agent(alice.id, sam.id) is None and accounts.agents(alice.id) == []
+
+    other_root = str(Path(root).with_name("elsewhere"))  # the store URI changed: another namespace
+    registry.create_store(other_root, "sam", embedder).close()
+    with Accounts(db_url, home, other_root) as elsewhere:
+        [other_sam] = elsewhere.agents(LOCAL_OWNER)
+        assert other_sam.name == "sam" and other_sam.id != sam.id and other_sam.root == other_root
+        assert elsewhere.agent(LOCAL_OWNER, sam.id) is None
 
 
 def test_adopt_moves_a_local_agent_into_the_users_root(
@@ -256,8 +262,9 @@ def test_a_database_from_a_newer_version_is_refused(db_url: str | None, home: Pa
 def test_bad_urls_are_refused_without_their_password(home: Path, root: str) -> None:
     with pytest.raises(AccountError, match="postgresql://USER"):
         Accounts("mysql://u:p@host/db", home, root)
-    with pytest.raises(AccountError, match="postgresql://USER"):
-        Accounts("not a url", home, root)
+    for wrong in ("not a url", "sqlite:///", "sqlite://"):  # an in-memory database would forget the users
+        with pytest.raises(AccountError, match="postgresql://USER"):
+            Accounts(wrong, home, root)
     with pytest.raises(
         AccountError, match="postgresql://u:\\*\\*\\*@127.0.0.1:9/db did not answer"
     ) as refused:
