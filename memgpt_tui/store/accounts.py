@@ -274,39 +274,41 @@ class Accounts:
             conn.execute(_agents.delete().where(_agents.c.id == agent_id, _agents.c.owner == owner))
 
     def adopt(self, user_name: str, agent_name: str) -> AgentRecord:
-        """Hand one of the local owner's agents to a user. A local store moves into the user's root
-        (refused while the agent is open); one on object storage stays where it is. It gets a new id."""
+        """Hand one of the local owner's agents to a user, under a new id. A local store moves into the
+        user's root, one on object storage stays where it is; refused while the agent is open. The row
+        changes before the store moves: a crash in between leaves the agent with the local owner."""
         user = self.user(user_name)
         if user is None:
             raise _no_user(user_name)
-        self._sync_local()
-        undo: tuple[str, str, str] | None = None
-        try:
-            with self._tx(write=True) as conn:
-                row = self._name_row(conn, LOCAL_OWNER, agent_name)
-                if row is None:
-                    raise AccountError(
-                        f"The home has no agent named {agent_name!r} (see: memgpt-tui list agents)."
-                    )
-                local = _record(row)
-                if self._name_row(conn, user.id, local.name) is not None:
-                    raise NameTaken(f"{user_name!r} already has an agent named {local.name!r}.")
-                agent_id = f"agent-{uuid.uuid4()}"
-                if paths.is_local(local.root):
-                    adopted = AgentRecord(agent_id, user.id, local.name, self.root_for(user.id), agent_id)
-                else:
-                    adopted = _replace(local, id=agent_id, owner=user.id)
-                conn.execute(_agents.update().where(_agents.c.id == local.id).values(**_columns(adopted)))
-                if adopted.root != local.root:
-                    _move(_uri(local), _uri(adopted), local.dir)
-                    undo = (_uri(adopted), _uri(local), local.dir)
-                else:
-                    lock_for(_uri(local), local.dir).acquire().release()  # refused while it is open
-        except BaseException:
-            if undo is not None:  # the move was done, the commit was not: put the store back
-                _move(*undo)
-            raise
+        local = next((a for a in self.agents(LOCAL_OWNER) if a.name == agent_name), None)
+        if local is None:
+            raise AccountError(f"The home has no agent named {agent_name!r} (see: memgpt-tui list agents).")
+        agent_id = f"agent-{uuid.uuid4()}"
+        if paths.is_local(local.root):
+            adopted = AgentRecord(agent_id, user.id, local.name, self.root_for(user.id), agent_id)
+        else:
+            adopted = _replace(local, id=agent_id, owner=user.id)
+        with lock_for(_uri(local), local.dir):
+            self._change_owner(local, adopted)
+            if adopted.root != local.root:
+                try:
+                    _move(_uri(local), _uri(adopted))
+                except BaseException:
+                    self._change_owner(adopted, local)
+                    raise
         return adopted
+
+    def _change_owner(self, before: AgentRecord, after: AgentRecord) -> None:
+        with self._tx(write=True) as conn:
+            if self._name_row(conn, after.owner, after.name) is not None:
+                raise NameTaken(f"That user already has an agent named {after.name!r}.")
+            changed = conn.execute(
+                _agents.update()
+                .where(_agents.c.id == before.id, _agents.c.owner == before.owner)
+                .values(**_columns(after))
+            )
+            if changed.rowcount == 0:
+                raise AccountError(f"Agent {before.name!r} changed hands meanwhile; try again.")
 
     # ------------------------------------------------------------------ internals
 
@@ -517,12 +519,11 @@ def _names_for(directory: str) -> Iterator[str]:
         n += 1
 
 
-def _move(source: str, target: str, name: str) -> None:
-    """Move a local store under its lock: refused while the agent is open anywhere."""
+def _move(source: str, target: str) -> None:
+    """Move a local store (its lock held by the caller); a rename within one filesystem."""
     destination = paths.local_path(target)
     ensure_private_dir(destination.parent)
-    with lock_for(source, name):
-        shutil.move(paths.local_path(source), destination)
+    shutil.move(paths.local_path(source), destination)
 
 
 def _check(name: str, what: str) -> None:

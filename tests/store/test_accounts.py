@@ -225,8 +225,15 @@ def test_adopt_moves_a_local_agent_into_the_users_root(
     with pytest.raises(AccountError, match="no agent named 'nobody'"):
         accounts.adopt("alice", "nobody")
     registry.create_store(root, "max", embedder).close()
-    with pytest.raises(NameTaken, match="'alice' already has an agent named 'max'"):
+    with pytest.raises(NameTaken, match="already has an agent named 'max'"):
         accounts.adopt("alice", "max")
+
+    (home / "users").write_text("a file where the users' folder goes")
+    with pytest.raises(OSError):
+        accounts.adopt("alice", "sam")
+    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == ["max", "sam"]  # the row was put back
+    assert [a.name for a in accounts.agents(alice.id)] == ["max"] and Path(root, "sam", "agent.json").exists()
+    (home / "users").unlink()
 
     adopted = accounts.adopt("alice", "sam")
     assert adopted.owner == alice.id and adopted.name == "sam" and adopted.dir == adopted.id
