@@ -24,6 +24,12 @@ def postgres() -> Iterator[pg.Postgres]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(postgres: pg.Postgres) -> str:
-    """A database on that server, shared by the session."""
+def postgres_session_url(postgres: pg.Postgres) -> str:
     return postgres.new_database()
+
+
+@pytest.fixture
+def postgres_url(postgres_session_url: str) -> Iterator[str]:
+    """An empty database on that server, emptied again after the test."""
+    yield postgres_session_url
+    pg.empty(postgres_session_url)

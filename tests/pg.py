@@ -47,6 +47,20 @@ class Postgres:
         return self.url(name)
 
 
+def empty(url: str) -> None:
+    """Drop everything a test made in the database at ``url`` (quicker than a new database each time),
+    after closing the connections it may have left open."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
 def missing() -> str | None:
     """Why PostgreSQL cannot be started here, or None."""
     if not (BIN / "initdb").is_file():
@@ -80,7 +94,8 @@ def running() -> Iterator[Postgres]:
             _as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"),
             **run,
         )
-        options = f"-p {port} -k {top} -c listen_addresses=127.0.0.1 -c fsync=off"
+        durability = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"  # a test server
+        options = f"-p {port} -k {top} -c listen_addresses=127.0.0.1 {durability}"
         subprocess.run(
             _as_postgres(
                 str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(top / "log"), "-w", "start"
