@@ -86,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="import only this agent of the source (repeatable)",
     )
     sub.add_parser("configure", help="set the default backend, model and key")
+    _users_parser(sub)
     delete = sub.add_parser("delete", help="delete an agent and all its memories")
     delete.add_argument("agent")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    _users_parser(sub)
     return parser
 
 
