@@ -326,6 +326,7 @@ class Accounts:
             if _differences(conn.execute(here).all(), dirs) == ([], []):
                 return
         with self._tx(write=True) as conn:
+            _one_at_a_time(conn)
             rows = conn.execute(here).all()
             gone, new = _differences(rows, dirs)
             if gone:
@@ -366,8 +367,7 @@ class Accounts:
     def _migrate(self) -> None:
         """Create the tables, or check their version; one process at a time."""
         with self._tx(write=True) as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7366120)"))
+            _one_at_a_time(conn)
             _tables.create_all(conn)
             version = conn.execute(sa.select(_schema.c.version)).scalar()
             if version is None:
@@ -415,6 +415,13 @@ def _parse(url: str) -> URL:
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def _one_at_a_time(conn: Connection) -> None:
+    """Serialise this transaction with the others that call this: on SQLite every writing transaction
+    already is (BEGIN IMMEDIATE); on PostgreSQL a lock held until the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7366120)"))
 
 
 def _sqlite_connect(dbapi_connection: Any, _: Any) -> None:

@@ -308,6 +308,27 @@ def test_many_threads_and_two_processes_worth_of_connections(
     second.close()
 
 
+def test_threads_listing_new_local_agents_at_once(accounts: Accounts, root: str) -> None:
+    for n in range(5):
+        Path(root, f"made-by-the-tui-{n}").mkdir(parents=True)
+    seen: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def listing() -> None:
+        try:
+            seen.append(sorted(a.id for a in accounts.agents(LOCAL_OWNER)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=listing) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(seen) == 8
+    assert all(ids == seen[0] for ids in seen) and len(seen[0]) == 5
+
+
 def test_a_kill_9_mid_write_loses_no_committed_write(home: Path, root: str) -> None:
     acknowledged: list[str] = []
     for _ in range(2):  # two kills at random instants, the second on a database the first left
