@@ -18,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from ..config import ensure_private_dir
 from ..model.errors import StoreError
 from .paths import is_local, local_path
 
@@ -123,11 +124,10 @@ def list_dirs(uri: str) -> list[str]:
 
 
 def make_dir(uri: str) -> None:
-    """Create a local directory (0700); object stores have no directories to create."""
+    """Create a local directory and the parents it needs (0700); object stores have no directories to
+    create."""
     if is_local(uri):
-        path = local_path(uri)
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o700)
+        ensure_private_dir(local_path(uri))
 
 
 def delete_dir(uri: str) -> None:

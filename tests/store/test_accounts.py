@@ -355,10 +355,19 @@ def test_a_kill_9_mid_write_loses_no_committed_write(home: Path, root: str) -> N
     assert set(acknowledged) <= names and len(names) - len(acknowledged) <= 3
 
 
-def test_users_roots_are_their_own(accounts: Accounts, root: str, home: Path) -> None:
+def test_users_roots_are_their_own_and_private(
+    accounts: Accounts, root: str, home: Path, embedder: HashEmbedder, tmp_path: Path
+) -> None:
     alice, _ = accounts.add_user("alice")
     assert accounts.root_for(LOCAL_OWNER) == root
     assert Path(accounts.root_for(alice.id)) == home / "users" / alice.id
+
+    registry.create_store(root, "sam", embedder).close()
+    exported = registry.export_agent(root, "sam", tmp_path / "sam.agent")
+    record = accounts.add_agent(alice.id, "sam")
+    assert registry.import_agent(record.root, exported, record.dir) == record.dir  # as the server imports
+    for folder in (home / "users", home / "users" / alice.id, home / "users" / alice.id / record.dir):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
     on_s3 = Accounts(None, home, "s3://bucket/agents")
     assert on_s3.root_for(alice.id) == f"s3://bucket/agents/.users/{alice.id}"  # a name no agent can have
     on_s3.close()
