@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memgpt_tui.model.errors import AgentLocked
 from memgpt_tui.store import registry
@@ -91,6 +93,18 @@ def test_every_failing_token_gets_the_same_none(accounts: Accounts) -> None:
     accounts.remove_user("bob")
     assert accounts.authenticate(bob_token) is None
     assert accounts.authenticate(rotated).name == "alice"  # type: ignore[union-attr]
+
+
+def test_any_header_value_is_none_never_an_error(home: Path, root: str) -> None:
+    with Accounts(None, home, root) as accounts:
+        accounts.add_user("alice")
+
+        @given(garbage=st.text(max_size=120), start=st.sampled_from(["", "0" * 16, "sk-memgpt-"]))
+        @settings(max_examples=150, deadline=None)
+        def check(garbage: str, start: str) -> None:
+            assert accounts.authenticate(start + garbage) is None
+
+        check()
 
 
 def test_user_names_are_unique_and_checked(accounts: Accounts) -> None:
