@@ -185,7 +185,7 @@ class Accounts:
                     f"User {name!r} owns {len(owned)} agent(s) ({', '.join(a.name for a in owned)}). "
                     "Delete them (--delete-agents) or hand them to another user (--to OTHER)."
                 )
-            if hand_to is not None and owned:
+            if hand_to is not None:
                 owned = self._hand_over(conn, name, owned, hand_to)
             elif owned:
                 conn.execute(_agents.delete().where(_agents.c.owner == user.id))
@@ -209,7 +209,7 @@ class Accounts:
         )
         if clash:
             raise NameTaken(f"{hand_to!r} already has agents named {', '.join(clash)}; rename them first.")
-        conn.execute(_agents.update().where(_agents.c.owner == owned[0].owner).values(owner=target.id))
+        conn.execute(_agents.update().where(_agents.c.id.in_([a.id for a in owned])).values(owner=target.id))
         return [_replace(a, owner=target.id) for a in owned]
 
     # ------------------------------------------------------------------ agents

@@ -177,6 +177,13 @@ def test_removing_a_user_refuses_deletes_or_hands_over(accounts: Accounts) -> No
     assert accounts.agent(carol.id, sam.id) is not None  # same id, same store
     assert accounts.agent(carol.id, sam.id).root == sam.root  # type: ignore[union-attr]
 
+    accounts.add_user("dave")  # no agents: still, a wrong --to is refused, not ignored
+    with pytest.raises(AccountError, match="No user named 'nobody'"):
+        accounts.remove_user("dave", hand_to="nobody")
+    with pytest.raises(AccountError, match="another user"):
+        accounts.remove_user("dave", hand_to="dave")
+    assert accounts.remove_user("dave", hand_to="carol") == []
+
     deleted = accounts.remove_user("bob", delete_agents=True)
     assert [a.name for a in deleted] == ["sam"] and accounts.agent(bob.id, deleted[0].id) is None
     assert [u.name for u in accounts.users()] == ["carol"]
