@@ -7,6 +7,7 @@ notebooks and threads alike.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Coroutine, Sequence
@@ -14,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import wire
 from .config import Settings
 from .engine.agent import Agent
 from .model import events as ev
@@ -180,19 +182,21 @@ class Client:
 
 
 def _as_dict(event: ev.Event) -> dict[str, Any] | None:
-    match event:
-        case ev.InnerThought(text=text):
-            return {"internal_monologue": text}
-        case ev.FunctionCalled(name="send_message"):
+    """The Client's documented dicts, from the shared wire records."""
+    item = wire.record(event)
+    match item["message_type"]:
+        case "x_notice" | "x_attempt_discarded" | "x_step_cancelled":
+            return {"notice": item["text"]}
+        case _ if not wire.shown(item):
             return None
-        case ev.FunctionCalled(name=name, arguments=args):
-            return {"function_call": name, "arguments": args}
-        case ev.FunctionReturned(name="send_message"):
-            return None
-        case ev.FunctionReturned(name=name, ok=ok, message=message):
-            return {"function_return": message, "function": name, "status": "OK" if ok else "Failed"}
-        case ev.AssistantMessage(text=text):
-            return {"assistant_message": text}
-        case ev.Notice(text=text) | ev.AttemptDiscarded(text=text) | ev.StepCancelled(text=text):
-            return {"notice": text}
+        case "reasoning_message":
+            return {"internal_monologue": item["reasoning"]}
+        case "tool_call_message":
+            call = item["tool_call"]
+            return {"function_call": call["name"], "arguments": json.loads(call["arguments"])}
+        case "tool_return_message":
+            status = "OK" if item["status"] == "success" else "Failed"
+            return {"function_return": item["tool_return"], "function": item["name"], "status": status}
+        case "assistant_message":
+            return {"assistant_message": item["content"]}
     return None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import sys
 from typing import TextIO
 
-from . import commands, runtime
+from . import commands, runtime, wire
 from .config import ConfigError, Settings, setup_logging
 from .engine.agent import Agent
 from .model import events as ev
@@ -37,21 +36,28 @@ class Printer:
         self.out.flush()
 
     def __call__(self, event: ev.Event) -> None:
-        match event:
-            case ev.InnerThought(text=text):
-                self.line(self._style(DIM, f"💭 {text}"))
-            case ev.FunctionCalled(name=name, arguments=args) if name != "send_message":
-                self.line(self._style(DIM, f"⚡ {name}({json.dumps(args, ensure_ascii=False)})"))
-            case ev.FunctionReturned(name=name, ok=False, message=message):
-                self.line(self._style(YELLOW, f"⚠ {name} failed: {message}"))
-            case ev.AssistantMessage(text=text):
-                self.line(f"{self._style(BOLD, self.name)}: {text}")
-            case ev.Summarized(evicted=n):
-                self.line(self._style(DIM, f"⋯ {n} older messages moved to recall memory and summarised"))
-            case ev.Notice(text=text) | ev.AttemptDiscarded(text=text) | ev.StepCancelled(text=text):
-                self.line(self._style(YELLOW, f"! {text}"))
-            case ev.Error(text=text, hint=hint):
-                self.line(self._style(RED, f"✗ {text}" + (f"\n  {hint}" if hint else "")))
+        item = wire.record(event)
+        match item["message_type"]:
+            case "reasoning_message":
+                self.line(self._style(DIM, f"💭 {item['reasoning']}"))
+            case "tool_call_message" if wire.shown(item):
+                call = item["tool_call"]
+                self.line(self._style(DIM, f"⚡ {call['name']}({call['arguments']})"))
+            case "tool_return_message" if item["status"] == "error":
+                self.line(self._style(YELLOW, f"⚠ {item['name']} failed: {item['tool_return']}"))
+            case "assistant_message":
+                self.line(f"{self._style(BOLD, self.name)}: {item['content']}")
+            case "x_summarized":
+                self.line(
+                    self._style(
+                        DIM, f"⋯ {item['evicted']} older messages moved to recall memory and summarised"
+                    )
+                )
+            case "x_notice" | "x_attempt_discarded" | "x_step_cancelled":
+                self.line(self._style(YELLOW, f"! {item['text']}"))
+            case "x_error":
+                hint = item["hint"]
+                self.line(self._style(RED, f"✗ {item['text']}" + (f"\n  {hint}" if hint else "")))
 
 
 async def run(
