@@ -90,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", help="delete an agent and all its memories")
     delete.add_argument("agent")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    serve = sub.add_parser("serve", help="serve the home's agents over HTTP (Letta-compatible REST API)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; [serve] host)")
+    serve.add_argument("--port", type=int, help="port (default 8283, Letta's; [serve] port)")
+    serve.add_argument(
+        "--db", help="users database URL, e.g. postgresql://...; default a SQLite file in the home"
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="allow browser requests from ORIGIN (repeatable)",
+    )
+    serve.add_argument("--debug", action="store_true", help="log requests and engine details to the log file")
     return parser
 
 
@@ -194,6 +207,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print("\n".join(runtime.import_lines(report)))
         print(f"Chat with: memgpt-tui --agent {report.agents[0].name}")
         return 0
+    if command == "serve":
+        from .server.serve import serve
+
+        updates = {k: v for k in ("host", "port", "db") if (v := getattr(args, k)) is not None}
+        if args.cors_origin:
+            updates["cors_origins"] = args.cors_origin
+        serving = settings.serve.model_copy(update=updates)
+        return serve(settings.model_copy(update={"serve": serving}), debug=args.debug)
     if command == "configure":
         return runtime.configure(settings)
     if command == "delete":

@@ -68,6 +68,18 @@ class Limits(BaseModel):
     message_chars: int = 100_000  # what the user sends or edits at once (a paste)
 
 
+class Serve(BaseModel):
+    """``memgpt-tui serve``: the ``[serve]`` table; flags override it."""
+
+    host: str = "127.0.0.1"
+    port: int = 8283
+    db: str | None = None  # the users database URL; None: a SQLite file in the home
+    idle_timeout: float = 600.0  # seconds before an agent nobody uses is closed
+    body_limit: int = 16 * 1024 * 1024  # bytes of one request body (an Agent File upload)
+    shutdown_deadline: float = 30.0  # seconds turns in flight get to finish on SIGTERM
+    cors_origins: list[str] = Field(default_factory=list)
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
         return None, field_name, False
@@ -144,6 +156,7 @@ class Settings(BaseSettings):
     store_uri: str | None = Field(default=None, description="LanceDB URI root; a local path or s3://...")
     no_verify: bool = False
     limits: Limits = Limits()
+    serve: Serve = Serve()
     keymap: dict[str, Any] = Field(default_factory=dict, description="binding id -> keys; checked by the TUI")
 
     @field_validator("keymap", mode="before")

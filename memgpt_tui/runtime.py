@@ -93,9 +93,12 @@ def _llm(config: AgentConfig, settings: Settings):  # type: ignore[no-untyped-de
     return build_backend(config, settings)
 
 
-async def create_agent(settings: Settings, name: str, *, greet: bool = False) -> Agent:
+async def create_agent(
+    settings: Settings, name: str, *, greet: bool = False, system: str | None = None
+) -> Agent:
     """Create ``name`` from settings. ``greet``: the agent will speak first, as MemGPT's CLI does by
-    default; the caller runs ``agent.login()`` once it listens to events (``agent.needs_greeting``)."""
+    default; the caller runs ``agent.login()`` once it listens to events (``agent.needs_greeting``).
+    ``system``: a system prompt instead of MemGPT's."""
     config = agent_config(settings)
     persona, human = read_text("personas", config.persona), read_text("humans", config.human)
     store = await asyncio.to_thread(
@@ -108,7 +111,7 @@ async def create_agent(settings: Settings, name: str, *, greet: bool = False) ->
             await opening.model(config, settings),
             settings.limits,
             config,
-            template("system"),
+            system or template("system"),
             persona,
             human,
             login=not greet,
@@ -196,6 +199,10 @@ def list_agents(settings: Settings) -> list[tuple[str, ...]]:
         )
         for i in agent_infos(settings)
     ]
+
+
+def agent_exists(settings: Settings, name: str) -> bool:
+    return registry.exists(settings.agents_root(), name)
 
 
 def delete_agent(settings: Settings, name: str) -> None:

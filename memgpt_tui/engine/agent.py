@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from ..config import Limits
 from ..llm.base import LLMBackend
@@ -401,16 +402,18 @@ class Agent:
 
     # ----------------------------------------------------------------- memory
 
-    async def update_block(self, label: str, value: str) -> None:
-        """The user edits a core memory block (read-only blocks are read-only for the agent only)."""
+    async def update_block(self, label: str, value: str, limit: int | None = None) -> None:
+        """The user edits a core memory block, and its limit if given (read-only blocks are read-only
+        for the agent only)."""
         value = clean(value)
         async with self.turns.turn():
             block = self.state.block(label)
             if block is None:
                 raise AgentError(f"No core memory block labelled {label!r}.")
-            if len(value) > block.limit:
-                raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {block.limit}.")
-            old, block.value = block.value, value
+            limit = block.limit if limit is None else limit
+            if len(value) > limit:
+                raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {limit}.")
+            old, block.value, block.limit = block.value, value, limit
             self.state.memory_edited_at = now()
             await self._memory_changed(
                 f"user edited {label}", ev.CoreMemoryChanged(label, old, value, "user")
@@ -427,6 +430,12 @@ class Agent:
             await self._memory_changed(
                 f"user added block {label}", ev.CoreMemoryChanged(label, "", value, "user")
             )
+
+    async def annotate(self, **fields: Any) -> None:
+        """Keep descriptive fields with the agent (a server client's description, tags, metadata)."""
+        async with self.turns.turn():
+            self.state.annotations = {**self.state.annotations, **fields}
+            self.session.checkpoint(None, "descriptive fields changed")
 
     async def attached(self, added: int, source: str) -> None:
         """Record that a data source was copied into archival memory."""
@@ -476,9 +485,9 @@ class Agent:
         await self.wait_open()
         return await self.session.store.recent_messages(before_id, limit)
 
-    async def search_recall(self, query: str, page: int = 0) -> Page[Message]:
+    async def search_recall(self, query: str, page: int = 0, size: int | None = None) -> Page[Message]:
         await self.wait_open()
-        return await self.session.store.search_messages(query, page, self.limits.page_size)
+        return await self.session.store.search_messages(query, page, size or self.limits.page_size)
 
     async def find_messages(self, query: str) -> list[str]:
         """The ids of the recall messages matching ``query`` (the full-text search of ``search_recall``,
@@ -487,17 +496,21 @@ class Agent:
         found = await self.session.store.search_messages(query, 0, FIND_LIMIT)
         return sorted(m.id for m in found.items)
 
-    async def search_recall_by_date(self, start: date, end: date, page: int = 0) -> Page[Message]:
+    async def search_recall_by_date(
+        self, start: date, end: date, page: int = 0, size: int | None = None
+    ) -> Page[Message]:
         await self.wait_open()
-        return await self.session.store.search_messages_by_date(start, end, page, self.limits.page_size)
+        return await self.session.store.search_messages_by_date(
+            start, end, page, size or self.limits.page_size
+        )
 
-    async def search_archival(self, query: str, page: int = 0) -> Page[Passage]:
+    async def search_archival(self, query: str, page: int = 0, size: int | None = None) -> Page[Passage]:
         await self.wait_open()
-        return await self.session.store.archival_search(query, page, self.limits.page_size)
+        return await self.session.store.archival_search(query, page, size or self.limits.page_size)
 
-    async def list_archival(self, page: int = 0) -> Page[Passage]:
+    async def list_archival(self, page: int = 0, size: int | None = None) -> Page[Passage]:
         await self.wait_open()
-        return await self.session.store.archival_list(page, self.limits.page_size)
+        return await self.session.store.archival_list(page, size or self.limits.page_size)
 
     # ------------------------------------------------------------ checkpoints
 

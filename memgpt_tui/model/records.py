@@ -38,3 +38,16 @@ class CheckpointInfo(BaseModel):
     messages: int  # recall size at that point
     archival: int
     in_context: int
+
+
+def is_restore(info: CheckpointInfo) -> bool:
+    """The store labels the head a restore creates "restored <label or step N>"."""
+    return (info.label or "").startswith("restored ")
+
+
+def undo_target(infos: list[CheckpointInfo]) -> CheckpointInfo | None:
+    """The head just before the latest restore (``infos`` newest first): restoring it undoes that restore."""
+    latest = next((i for i, info in enumerate(infos) if is_restore(info)), None)
+    if latest is None or latest + 1 >= len(infos):
+        return None
+    return infos[latest + 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -104,6 +104,8 @@ class AgentState(BaseModel):
     memory_edited_at: datetime = Field(default_factory=now)
     prompt_history: list[int] = Field(default_factory=list)  # last prompt tokens per step
     heartbeats_paused_until: datetime | None = None
+    # What a server's client says about the agent and reads back (description, tags, metadata)
+    annotations: dict[str, Any] = Field(default_factory=dict)
 
     def block(self, label: str) -> Block | None:
         return next((b for b in self.blocks if b.label == label), None)

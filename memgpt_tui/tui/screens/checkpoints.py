@@ -20,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...model.records import is_restore, undo_target
 from .listing import ListScreen
 from .modals import ConfirmModal
 
@@ -49,11 +50,6 @@ class Palette:
             colours.get("text-error", cls.removed),
             colours.get("text-warning", cls.changed),
         )
-
-
-def is_restore(info: CheckpointInfo) -> bool:
-    """The store labels the head a restore creates "restored <label or step N>"."""
-    return (info.label or "").startswith("restored ")
 
 
 def row(info: CheckpointInfo, head: bool, palette: Palette) -> Text:
@@ -237,12 +233,12 @@ class CheckpointBrowser(ListScreen["CheckpointInfo"]):
 
     def action_undo(self) -> None:
         """Restore the checkpoint that was the head just before the latest restore."""
-        latest = next((i for i, info in enumerate(self.infos) if is_restore(info)), None)
-        if latest is None or latest + 1 >= len(self.infos):
+        before = undo_target(self.infos)
+        if before is None:
             self.notify("No restore to undo.")
             return
-        before = self.infos[latest + 1]
-        question = f"Undo the restore at step {self.infos[latest].step}: go back to the state just before it?"
+        restore = self.infos[self.infos.index(before) - 1]
+        question = f"Undo the restore at step {restore.step}: go back to the state just before it?"
         self._restore(before, question)
 
     @work(exclusive=True, group="restore")

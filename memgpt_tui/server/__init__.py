@@ -1,0 +1,1 @@
+"""``memgpt-tui serve``: the agents over HTTP, Letta-compatible paths plus our own (``/v1/x-memgpt/``)."""

@@ -1,0 +1,77 @@
+"""What every route needs: the caller's identity, the agents it owns, the pool, and the answers that
+end a request early (401, 404)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, HTTPException, Request
+
+from ..config import Settings
+from .pool import Pool
+
+UNAUTHORIZED = "Missing or invalid API token: send Authorization: Bearer TOKEN."
+
+
+class AgentRecord(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def root(self) -> str: ...
+    @property
+    def dir(self) -> str: ...
+
+
+@dataclass
+class Server:
+    """What the app holds for its lifetime."""
+
+    settings: Settings
+    accounts: Any  # store.accounts.Accounts or the local owner's stand-in: the same calls
+    local_owner: str
+    pool: Pool
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """An accounts call off the loop: the database may be remote."""
+        return await asyncio.to_thread(getattr(self.accounts, method), *args)
+
+
+def server(request: Request) -> Server:
+    found: Server = request.app.state.server
+    return found
+
+
+async def owner(request: Request, app: App) -> str:
+    """The caller's owner id: the local owner while the home has no users, else the token's user."""
+    if not await app.call("has_users"):
+        return app.local_owner
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    # The comparison itself happens in constant time inside authenticate; this only avoids a lookup
+    # for a header that is not a bearer token at all.
+    if not hmac.compare_digest(scheme.lower().encode(), b"bearer") or not token.strip():
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    user = await app.call("authenticate", token.strip())
+    if user is None:
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    return str(user.id)
+
+
+async def record(agent_id: str, who: Owner, app: App) -> AgentRecord:
+    """The caller's agent ``agent_id``; another user's agent is as unknown as an id never made."""
+    found: AgentRecord | None = await app.call("agent", who, agent_id)
+    if found is None:
+        raise HTTPException(404, f"No agent with id {agent_id!r}.")
+    return found
+
+
+App = Annotated[Server, Depends(server)]
+Owner = Annotated[str, Depends(owner)]
+Found = Annotated[AgentRecord, Depends(record)]

@@ -1,0 +1,88 @@
+"""One turn's events as Letta records: what a message request answers or streams.
+
+Records are held per step until the step is committed, so that each carries the id recall gave its
+message (as ``GET .../messages`` lists it); streamed tokens go out at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .. import wire
+from ..model import events as ev
+from ..model.clock import new_id, now
+
+
+class Feed:
+    def __init__(self, *, tokens: bool = False, ours: bool = False) -> None:
+        """``tokens``: stream token chunks (Letta's ``stream_tokens``); ``ours``: every record, ours
+        included (the x-memgpt paths), instead of Letta's alone."""
+        self.tokens = tokens
+        self.ours = ours
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.records: list[dict[str, Any]] = []
+        self.steps = 0
+        self.stop_reason = "end_turn"
+        self.error: str | None = None
+        self._step: list[dict[str, Any]] = []
+        self._streamed: dict[str, str] = {}  # channel -> the id its token chunks carry in this step
+
+    def __call__(self, event: ev.Event) -> None:
+        item = wire.record(event)
+        kind = item["message_type"]
+        if kind == "x_token":
+            if self.tokens:
+                chunk_id = self._streamed.setdefault(item["channel"], new_id())
+                self._put({"id": chunk_id, "date": now().isoformat(), **wire.token_chunk(item)})
+            return
+        if kind in wire.LETTA_TYPES:
+            self._step.append(item)
+        elif kind == "x_step_finished":
+            self._commit(event.message_ids)  # type: ignore[attr-defined]
+        elif kind == "x_step_cancelled":
+            self._step, self._streamed = [], {}
+            self.stop_reason = "cancelled"
+        elif kind == "x_error":
+            self.error = f"{item['text']} {item['hint']}".strip()
+            self.stop_reason = "llm_api_error" if item["retryable"] else "error"
+        if self.ours and kind not in wire.LETTA_TYPES:
+            self._put({"id": new_id(), "date": now().isoformat(), **item})
+
+    def _commit(self, ids: tuple[str, ...]) -> None:
+        """Stamp the step's records with their messages' ids: (input, assistant, results...)."""
+        assistant = ids[1] if len(ids) > 1 else new_id()
+        results = iter(ids[2:])
+        date = now().isoformat()
+        for item in self._step:
+            own = next(results, new_id()) if item["message_type"] == "tool_return_message" else assistant
+            if self._wanted(item):
+                self._put({"id": own, "date": date, **item})
+        self._step, self._streamed = [], {}
+        self.steps += 1
+
+    def _wanted(self, item: dict[str, Any]) -> bool:
+        if self.ours:
+            return True
+        if not wire.shown(item):
+            return False
+        channel = {"reasoning_message": "thought", "assistant_message": "message"}.get(item["message_type"])
+        return channel not in self._streamed  # already sent as tokens
+
+    def _put(self, item: dict[str, Any]) -> None:
+        self.records.append(item)
+        self.queue.put_nowait(item)
+
+    def end(self) -> None:
+        self.queue.put_nowait(None)
+
+    def tail(self, prompt_history: list[int]) -> list[dict[str, Any]]:
+        """The stop reason and usage that end a Letta reply."""
+        prompt = sum(prompt_history[-self.steps :]) if self.steps else 0
+        usage = {
+            "message_type": "usage_statistics",
+            "step_count": self.steps,
+            "prompt_tokens": prompt,
+            "total_tokens": prompt,
+        }
+        return [{"message_type": "stop_reason", "stop_reason": self.stop_reason}, usage]

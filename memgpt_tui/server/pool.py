@@ -1,0 +1,161 @@
+"""The agents a server has open: opened on first use, one turn at a time each, closed when idle and at
+shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .. import runtime
+from ..config import Settings
+from ..engine.agent import Agent
+from ..model import events as ev
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = 2  # seconds a client is told to wait for a turn in progress
+
+
+class Record(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def root(self) -> str: ...
+    @property
+    def dir(self) -> str: ...
+
+
+class Busy(Exception):
+    """The agent is in a turn; the message says so."""
+
+
+@dataclass
+class _Opened:
+    agent: Agent
+    used: float
+    turn: asyncio.Task[None] | None = None
+
+    @property
+    def turning(self) -> bool:
+        return self.turn is not None and not self.turn.done()
+
+
+class Pool:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.idle_timeout = settings.serve.idle_timeout
+        self._open: dict[str, _Opened] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def settings_for(self, root: str) -> Settings:
+        """The settings whose agents root is ``root`` (where an owner's agents live)."""
+        return self.settings.model_copy(update={"store_uri": root})
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    async def agent(self, record: Record) -> Agent:
+        """The agent behind ``record``, opened if it is not (AgentLocked when another process has it)."""
+        async with self._locks[record.id]:
+            opened = self._open.get(record.id)
+            if opened is None:
+                agent = await runtime.open_agent(self.settings_for(record.root), record.dir, create=False)
+                opened = self._open[record.id] = _Opened(agent, time.monotonic())
+            opened.used = time.monotonic()
+            return opened.agent
+
+    async def create(self, record: Record, settings: Settings, system: str | None) -> Agent:
+        async with self._locks[record.id]:
+            agent = await runtime.create_agent(settings, record.dir, system=system)
+            self._open[record.id] = _Opened(agent, time.monotonic())
+            return agent
+
+    async def idle(self, record: Record) -> Agent:
+        """The agent, refused with ``Busy`` while a turn runs: every change waits for none."""
+        agent = await self.agent(record)
+        if self._open[record.id].turning:
+            raise Busy("The agent is answering another message; try again when that turn has finished.")
+        return agent
+
+    async def start(
+        self,
+        record: Record,
+        work: Callable[[Agent], Coroutine[Any, Any, None]],
+        listener: Callable[[ev.Event], None] | None = None,
+    ) -> tuple[asyncio.Task[None], Callable[[], None]]:
+        """Start a turn that runs to its end whoever waits for it (a client gone mid-stream loses
+        nothing). ``listener`` hears its events from before it starts; call the returned function
+        to stop listening."""
+        agent = await self.idle(record)
+        unsubscribe = agent.subscribe(listener) if listener else (lambda: None)
+        task = asyncio.create_task(work(agent), name=f"turn-{record.id}")
+        self._open[record.id].turn = task
+        task.add_done_callback(_log_failure)
+        return task, unsubscribe
+
+    def cancel(self, record: Record) -> bool:
+        """Cancel the turn in progress; False when there is none."""
+        opened = self._open.get(record.id)
+        if opened is None or not opened.turning:
+            return False
+        assert opened.turn is not None
+        opened.turn.cancel()
+        return True
+
+    async def close(self, record: Record) -> None:
+        """Close the agent if it is open (before deleting it)."""
+        async with self._locks[record.id]:
+            opened = self._open.pop(record.id, None)
+            if opened is not None:
+                await _finish(opened, cancel=True)
+                await opened.agent.close()
+
+    async def reap(self) -> None:
+        """Close the agents nobody used for ``idle_timeout`` seconds, every so often, until cancelled."""
+        while True:
+            await asyncio.sleep(max(min(self.idle_timeout / 4, 30.0), 0.05))
+            cutoff = time.monotonic() - self.idle_timeout
+            for key, opened in list(self._open.items()):
+                if opened.used < cutoff and not opened.turning and not self._locks[key].locked():
+                    async with self._locks[key]:
+                        if self._open.get(key) is opened:
+                            del self._open[key]
+                            await _close_quietly(opened.agent)
+
+    async def shutdown(self, deadline: float) -> None:
+        """Let turns in flight finish for up to ``deadline`` seconds, cancel the rest, close every agent."""
+        turns = [o.turn for o in self._open.values() if o.turning and o.turn is not None]
+        if turns:
+            log.info("waiting up to %.0f s for %d turns in flight", deadline, len(turns))
+            await asyncio.wait(turns, timeout=deadline)
+        for opened in list(self._open.values()):
+            await _finish(opened, cancel=True)
+            await _close_quietly(opened.agent)
+        self._open.clear()
+
+
+async def _finish(opened: _Opened, *, cancel: bool) -> None:
+    if opened.turning and opened.turn is not None:
+        if cancel:
+            opened.turn.cancel()
+        with contextlib.suppress(BaseException):
+            await opened.turn
+
+
+async def _close_quietly(agent: Agent) -> None:
+    try:
+        await agent.close()
+    except Exception:
+        log.exception("closing agent %s", agent.name)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("turn %s failed: %r", task.get_name(), error)

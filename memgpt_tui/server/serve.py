@@ -1,0 +1,76 @@
+"""``memgpt-tui serve``: check where it may listen, then run the app under uvicorn until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+from typing import Any
+
+from ..config import ConfigError, Settings, setup_logging
+from .app import build_app
+from .local import LOCAL_OWNER, LocalAccounts
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def open_accounts(settings: Settings) -> tuple[Any, str]:
+    """The users database (or the local owner alone) and the local owner's id."""
+    return LocalAccounts(settings), LOCAL_OWNER
+
+
+def serve(settings: Settings, *, debug: bool = False) -> int:
+    import uvicorn
+
+    config = settings.serve
+    path = setup_logging(debug)
+    accounts, local_owner = open_accounts(settings)
+    try:  # the app closes the accounts when it stops; here only if it never starts
+        if not accounts.has_users():
+            if not is_loopback(config.host):
+                raise ConfigError(
+                    f"Refusing to listen on {config.host}: no users exist yet, so the server would answer "
+                    "anyone without a token. Create one (memgpt-tui users add NAME) or serve on 127.0.0.1."
+                )
+            print(
+                "No users yet: serving the home's agents as its local owner, without tokens, on loopback only.",
+                flush=True,
+            )
+        else:
+            print(
+                "Requests need Authorization: Bearer TOKEN (memgpt-tui users token NAME makes one).",
+                flush=True,
+            )
+        app = build_app(settings, accounts, local_owner)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.host,
+                port=config.port,
+                log_config=None,  # our log file, with keys redacted
+                timeout_graceful_shutdown=int(config.shutdown_deadline),
+                server_header=False,
+            )
+        )
+        print(
+            f"memgpt-tui serving on http://{config.host}:{config.port} (API docs at /docs; log: {path})",
+            flush=True,
+        )
+        with contextlib.suppress(SystemExit):  # uvicorn's answer to an address it cannot bind
+            server.run()
+    except BaseException:
+        accounts.close()
+        raise
+    if not server.started:
+        accounts.close()
+        raise ConfigError(f"Could not listen on {config.host}:{config.port} (is the port in use?).")
+    return 0
