@@ -392,7 +392,8 @@ async def list_messages(
     stored = await agent.older_messages(None, agent.recall_count + 1)
     shown = [m for m in stored if wire.message_records(m)]
     chosen = page(shown if order == "asc" else shown[::-1], after, before, limit)
-    return [item for m in chosen for item in wire.message_records(m)]
+    records = (wire.message_records(m) for m in chosen)
+    return [item for items in records for item in (items if order == "asc" else items[::-1])]
 
 
 @router.post("/agents/{agent_id}/messages/cancel")
@@ -421,9 +422,17 @@ class BlockPatch(_Body):
 
 
 @router.get("/agents/{agent_id}/core-memory/blocks")
-async def list_blocks(found: Found, app: App) -> list[dict[str, Any]]:
+async def list_blocks(
+    found: Found,
+    app: App,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int | None = Query(None, ge=0),
+    order: Order = "asc",
+) -> list[dict[str, Any]]:
     agent = await app.pool.agent(found)
-    return [shapes.block(found.id, b) for b in agent.snapshot().blocks]
+    blocks = [shapes.block(found.id, b) for b in agent.snapshot().blocks]
+    return page(blocks if order == "asc" else blocks[::-1], after, before, limit)
 
 
 @router.get("/agents/{agent_id}/core-memory/blocks/{block_label}")
