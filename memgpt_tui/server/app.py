@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,16 +17,19 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import ConfigError, Settings
-from ..model.errors import AgentError, AgentLocked, LLMError, NotFound, StoreError
+from ..model.errors import AccountError, AgentError, AgentLocked, LLMError, NameTaken, NotFound, StoreError
 from ..model.text import redact
 from . import letta, own
 from .context import Server
 from .pool import RETRY_AFTER, Busy, Pool
 
+if TYPE_CHECKING:
+    from ..store.accounts import Accounts
+
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings, accounts: Any, local_owner: str) -> FastAPI:
+def build_app(settings: Settings, accounts: Accounts) -> FastAPI:
     pool = Pool(settings)
 
     @contextlib.asynccontextmanager
@@ -46,7 +49,7 @@ def build_app(settings: Settings, accounts: Any, local_owner: str) -> FastAPI:
         lifespan=lifespan,
         description="MemGPT agents over HTTP: Letta-compatible paths and memgpt-tui's own under /v1/x-memgpt.",
     )
-    app.state.server = Server(settings, accounts, local_owner, pool)
+    app.state.server = Server(settings, accounts, pool)
     app.include_router(letta.router)
     app.include_router(own.router)
     _handlers(app)
@@ -94,6 +97,8 @@ def _handlers(app: FastAPI) -> None:
 
     statuses: list[tuple[type[Exception], int]] = [
         (AgentLocked, 409),
+        (NameTaken, 409),
+        (AccountError, 422),
         (NotFound, 404),
         (StoreError, 400),
         (AgentError, 400),

@@ -6,27 +6,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from ..config import Settings
+from ..store.accounts import LOCAL_OWNER, Accounts, AgentRecord
 from .pool import Pool
 
 UNAUTHORIZED = "Missing or invalid API token: send Authorization: Bearer TOKEN."
-
-
-class AgentRecord(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def owner(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def root(self) -> str: ...
-    @property
-    def dir(self) -> str: ...
 
 
 @dataclass
@@ -34,8 +22,7 @@ class Server:
     """What the app holds for its lifetime."""
 
     settings: Settings
-    accounts: Any  # store.accounts.Accounts or the local owner's stand-in: the same calls
-    local_owner: str
+    accounts: Accounts
     pool: Pool
 
     async def call(self, method: str, *args: Any) -> Any:
@@ -51,7 +38,7 @@ def server(request: Request) -> Server:
 async def owner(request: Request, app: App) -> str:
     """The caller's owner id: the local owner while the home has no users, else the token's user."""
     if not await app.call("has_users"):
-        return app.local_owner
+        return LOCAL_OWNER
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     # The comparison itself happens in constant time inside authenticate; this only avoids a lookup

@@ -10,25 +10,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from .. import runtime
 from ..config import Settings
 from ..engine.agent import Agent
 from ..model import events as ev
+from ..store.accounts import AgentRecord
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = 2  # seconds a client is told to wait for a turn in progress
-
-
-class Record(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def root(self) -> str: ...
-    @property
-    def dir(self) -> str: ...
 
 
 class Busy(Exception):
@@ -61,7 +53,7 @@ class Pool:
     def open_count(self) -> int:
         return len(self._open)
 
-    async def agent(self, record: Record) -> Agent:
+    async def agent(self, record: AgentRecord) -> Agent:
         """The agent behind ``record``, opened if it is not (AgentLocked when another process has it)."""
         async with self._locks[record.id]:
             opened = self._open.get(record.id)
@@ -71,13 +63,13 @@ class Pool:
             opened.used = time.monotonic()
             return opened.agent
 
-    async def create(self, record: Record, settings: Settings, system: str | None) -> Agent:
+    async def create(self, record: AgentRecord, settings: Settings, system: str | None) -> Agent:
         async with self._locks[record.id]:
             agent = await runtime.create_agent(settings, record.dir, system=system)
             self._open[record.id] = _Opened(agent, time.monotonic())
             return agent
 
-    async def idle(self, record: Record) -> Agent:
+    async def idle(self, record: AgentRecord) -> Agent:
         """The agent, refused with ``Busy`` while a turn runs: every change waits for none."""
         agent = await self.agent(record)
         if self._open[record.id].turning:
@@ -86,7 +78,7 @@ class Pool:
 
     async def start(
         self,
-        record: Record,
+        record: AgentRecord,
         work: Callable[[Agent], Coroutine[Any, Any, None]],
         listener: Callable[[ev.Event], None] | None = None,
     ) -> tuple[asyncio.Task[None], Callable[[], None]]:
@@ -100,7 +92,7 @@ class Pool:
         task.add_done_callback(_log_failure)
         return task, unsubscribe
 
-    def cancel(self, record: Record) -> bool:
+    def cancel(self, record: AgentRecord) -> bool:
         """Cancel the turn in progress; False when there is none."""
         opened = self._open.get(record.id)
         if opened is None or not opened.turning:
@@ -109,7 +101,7 @@ class Pool:
         opened.turn.cancel()
         return True
 
-    async def close(self, record: Record) -> None:
+    async def close(self, record: AgentRecord) -> None:
         """Close the agent if it is open (before deleting it)."""
         async with self._locks[record.id]:
             opened = self._open.pop(record.id, None)

@@ -6,11 +6,10 @@ import contextlib
 import ipaddress
 import logging
 import socket
-from typing import Any
 
+from .. import runtime
 from ..config import ConfigError, Settings, setup_logging
 from .app import build_app
-from .local import LOCAL_OWNER, LocalAccounts
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +22,12 @@ def is_loopback(host: str) -> bool:
     return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
-def open_accounts(settings: Settings) -> tuple[Any, str]:
-    """The users database (or the local owner alone) and the local owner's id."""
-    return LocalAccounts(settings), LOCAL_OWNER
-
-
 def serve(settings: Settings, *, debug: bool = False) -> int:
     import uvicorn
 
     config = settings.serve
     path = setup_logging(debug)
-    accounts, local_owner = open_accounts(settings)
+    accounts = runtime.accounts(settings, config.db)
     try:  # the app closes the accounts when it stops; here only if it never starts
         if not accounts.has_users():
             if not is_loopback(config.host):
@@ -50,7 +44,7 @@ def serve(settings: Settings, *, debug: bool = False) -> int:
                 "Requests need Authorization: Bearer TOKEN (memgpt-tui users token NAME makes one).",
                 flush=True,
             )
-        app = build_app(settings, accounts, local_owner)
+        app = build_app(settings, accounts)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
