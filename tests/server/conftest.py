@@ -1,101 +1,24 @@
-"""``memgpt-tui serve`` as a real subprocess on a free loopback port, its model and embeddings on the
-OpenAI-compatible fake: one server per test module where the tests can share it."""
+"""One ``memgpt-tui serve`` and one fake model server for the tests that can share them."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.fakes.openai_server import FakeOpenAIServer, unused_port
+from tests.fakes.openai_server import FakeOpenAIServer
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def server_env(home: Path, fake: FakeOpenAIServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMGPT_TUI_", "OPENAI_", "LETTA_"))}
-    return {
-        **env,
-        "MEMGPT_TUI_HOME": str(home),
-        "MEMGPT_TUI_BACKEND": "openai-compatible",
-        "MEMGPT_TUI_BASE_URL": fake.base_url,
-        "MEMGPT_TUI_MODEL": "fake-model",
-        "MEMGPT_TUI_NO_VERIFY": "1",
-        "MEMGPT_TUI_EMBEDDING_BACKEND": "openai-compatible",
-        "MEMGPT_TUI_EMBEDDING_BASE_URL": fake.base_url,
-        "MEMGPT_TUI_EMBEDDING_MODEL": "fake-embed",
-        "PYTHONPATH": str(ROOT),
-    }
+from .harness import Served, start
 
 
-@dataclass
-class Served:
-    """One ``memgpt-tui serve`` process."""
-
-    home: Path
-    fake: FakeOpenAIServer
-    port: int
-    process: subprocess.Popen[str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def http(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def log(self) -> str:
-        path = self.home / "logs" / "memgpt-tui.log"
-        return path.read_text(encoding="utf-8") if path.exists() else ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> str:
-        """Signal the server and wait for it; returns what it printed."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        out, _ = self.process.communicate(timeout=timeout)
-        return out
-
-
-def start(home: Path, fake: FakeOpenAIServer, *args: str) -> Served:
-    port = unused_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "memgpt_tui", "serve", "--port", str(port), *args],
-        env=server_env(home, fake),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(home, fake, port, process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited: {process.communicate()[0]}")
-        try:
-            if httpx.get(f"{served.url}/v1/health/", timeout=1).status_code == 200:
-                return served
-        except httpx.TransportError:
-            time.sleep(0.05)
-    served.stop(signal.SIGKILL)
-    raise AssertionError("serve did not answer within 60 s")
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fake() -> Iterator[FakeOpenAIServer]:
     server = FakeOpenAIServer().start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def served(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAIServer) -> Iterator[Served]:
     server = start(tmp_path_factory.mktemp("home"), fake)
     yield server
