@@ -16,6 +16,7 @@ import httpx
 from tests.fakes.openai_server import FakeOpenAIServer, unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
+BODY_LIMIT = 200_000  # bytes: small, so that the 413 test sends little
 
 
 def server_env(home: Path, fake: FakeOpenAIServer) -> dict[str, str]:
@@ -30,6 +31,7 @@ def server_env(home: Path, fake: FakeOpenAIServer) -> dict[str, str]:
         "MEMGPT_TUI_EMBEDDING_BACKEND": "openai-compatible",
         "MEMGPT_TUI_EMBEDDING_BASE_URL": fake.base_url,
         "MEMGPT_TUI_EMBEDDING_MODEL": "fake-embed",
+        "MEMGPT_TUI_SERVE__BODY_LIMIT": str(BODY_LIMIT),
         "PYTHONPATH": str(ROOT),
     }
 
