@@ -1,0 +1,95 @@
+"""Faults: a client gone mid-stream, kill -9 then a restart, SIGTERM with a turn in flight."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+
+from memgpt_tui.store import registry
+from tests.fakes.openai_server import Reply
+
+from .harness import start
+
+
+def said(http, agent_id: str) -> list[str]:
+    """What recall holds, oldest first: the user's words and the agent's replies."""
+    records = http.get(f"/v1/agents/{agent_id}/messages", params={"order": "asc", "limit": 1000}).json()
+    return [r["content"] for r in records if r["message_type"] in ("user_message", "assistant_message")]
+
+
+def wait_for_model_call(fake) -> None:
+    deadline = time.monotonic() + 20
+    while fake.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_client_gone_mid_stream_loses_nothing(served, fake):
+    with served.http() as http:
+        agent_id = http.post("/v1/agents/", json={"name": "leaver"}).json()["id"]
+        fake.script(
+            Reply.tool_call(
+                "send_message", {"message": "A long, slow answer."}, content="Think.", chunk_delay=0.1
+            )
+        )
+        body = {"messages": [{"role": "user", "content": "Tell me slowly."}], "stream_tokens": True}
+        with http.stream("POST", f"/v1/agents/{agent_id}/messages/stream", json=body) as stream:
+            first = next(stream.iter_lines())
+            assert first.startswith("data: ")
+        # The connection is closed; the turn goes on to its end and is kept.
+        deadline = time.monotonic() + 20
+        while "A long, slow answer." not in said(http, agent_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert said(http, agent_id)[-2:] == ["Tell me slowly.", "A long, slow answer."]
+
+
+@pytest.fixture(scope="module")
+def restarted(tmp_path_factory, fake):
+    """A server that acknowledged a message, was killed with SIGKILL, and was started again on its home."""
+    home = tmp_path_factory.mktemp("faults")
+    first = start(home, fake)
+    with first.http() as http:
+        agent_id = http.post("/v1/agents/", json={"name": "survivor"}).json()["id"]
+        fake.script(
+            Reply.tool_call("send_message", {"message": "Noted: the key is under the mat."}, content="t")
+        )
+        answer = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "The key is under the mat."})
+        assert answer.status_code == 200
+    first.stop(signal.SIGKILL)
+    again = start(home, fake)
+    yield again, agent_id
+    again.stop()
+
+
+def test_kill_9_then_restart_loses_no_acknowledged_message(restarted):
+    served, agent_id = restarted
+    with served.http() as http:
+        assert said(http, agent_id)[-2:] == ["The key is under the mat.", "Noted: the key is under the mat."]
+
+
+def test_sigterm_finishes_the_turn_in_flight_and_closes_every_store(restarted, fake):
+    served, agent_id = restarted
+    fake.script(Reply.tool_call("send_message", {"message": "Finished anyway."}, content="t", delay=1.5))
+    answer: dict[str, object] = {}
+
+    def send() -> None:
+        with served.http() as http:
+            reply = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "Quick, before the stop."})
+            answer.update(status=reply.status_code, body=reply.json())
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_for_model_call(fake)
+    out = served.stop(signal.SIGTERM)
+    sender.join(timeout=30)
+    assert answer["status"] == 200, (answer, out)
+    assert answer["body"]["messages"][-1]["content"] == "Finished anyway."  # type: ignore[index]
+    assert "every agent was closed" in served.log()
+    # Closed cleanly: the store opens at once (its lock is free) and holds the turn.
+    store = registry.open_store(str(served.home / "agents"), "survivor", None)
+    try:
+        assert any("Finished anyway." in str(m.tool_calls) for m in store.recent_messages(None, 5))
+    finally:
+        store.close()
