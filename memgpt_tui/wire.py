@@ -35,9 +35,9 @@ def record(event: ev.Event) -> dict[str, Any]:
         case ev.AssistantMessage(text=text):
             return {"message_type": "assistant_message", "content": text}
     fields = dataclasses.asdict(event)
-    text = getattr(event, "text", None)
-    if isinstance(text, str):  # a property on some events (a cancel, a discarded attempt)
-        fields["text"] = text
+    said = getattr(event, "text", None)
+    if isinstance(said, str):  # a property on some events (a cancel, a discarded attempt)
+        fields["text"] = said
     return {"message_type": "x_" + _snake(type(event).__name__), **fields}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -78,8 +78,8 @@ async def _not_here(request: Request) -> JSONResponse:
     )
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": redact(detail)}, status_code=status, headers=headers)
+def _error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": redact(detail)}, status_code=status, headers=dict(headers or {}))
 
 
 def _handlers(app: FastAPI) -> None:
