@@ -35,7 +35,9 @@ async def picker(who: Owner, app: App) -> list[dict[str, Any]]:
         for r in (r for r in records if r.root == root):
             info = infos.get(r.dir)
             counts = info.model_dump(mode="json", exclude={"name"}) if info else {}
-            rows.append({"id": r.id, "name": r.name, **counts})
+            if (agent := app.pool.opened(r.id)) is not None:  # its file lags while it is open
+                counts.update(messages=agent.recall_count, archival=agent.archival_count)
+            rows.append({"id": r.id, "name": r.name, "open": agent is not None, **counts})
     return rows
 
 

@@ -53,6 +53,11 @@ class Pool:
     def open_count(self) -> int:
         return len(self._open)
 
+    def opened(self, agent_id: str) -> Agent | None:
+        """The agent if it is open here, without opening it."""
+        found = self._open.get(agent_id)
+        return found.agent if found else None
+
     async def agent(self, record: AgentRecord) -> Agent:
         """The agent behind ``record``, opened if it is not (AgentLocked when another process has it)."""
         async with self._locks[record.id]:

@@ -3,15 +3,18 @@ restore, undo), our export and the picker's counts; and the one-writer rule betw
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from memgpt_tui import runtime
+from memgpt_tui.config import Settings
+from memgpt_tui.model.errors import AgentLocked
+from memgpt_tui.store import registry
 from tests.fakes.openai_server import Reply
 
 from .harness import server_env
@@ -125,26 +128,26 @@ def test_recall_checkpoints_export_and_picker(served, fake, agent_id):
         assert row["name"] == "own" and row["messages"] > 0 and row["backend"] == "openai-compatible"
 
 
-def test_one_writer_between_the_server_and_a_tui(served, fake, agent_id):
-    """The server holds its open agents: line mode on the same home is refused, and the other way."""
-    env = server_env(served.home, fake)
-    plain = [sys.executable, "-m", "memgpt_tui", "run", "--plain", "--agent"]
-    refused = subprocess.run(
-        [*plain, "own"], env=env, input="hi\n", capture_output=True, text=True, timeout=60
-    )
-    assert refused.returncode != 0 and "is open in another memgpt-tui" in refused.stderr
+def test_one_writer_between_the_server_and_a_tui(served, fake, agent_id, monkeypatch):
+    """An agent open in the server is refused to a TUI on the same home, and the other way round."""
+    with pytest.raises(AgentLocked, match="is open in another memgpt-tui"):  # as the TUI opens a store
+        registry.open_store(str(served.home / "agents"), "own", None)
 
-    holder = subprocess.Popen(
-        [*plain, "held", "--first"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        holder.stdin.write("/memory\n")  # answered once the agent is created and open
-        holder.stdin.flush()
-        assert holder.stdout.readline()
-        with served.http() as http:
-            rows = {r["name"]: r["id"] for r in http.get(OWN).json()}
-            answer = http.post(f"/v1/agents/{rows['held']}/messages", json={"input": "hi"})
-            assert answer.status_code == 409 and "is open in another memgpt-tui" in answer.json()["detail"]
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
+    for name, value in server_env(served.home, fake).items():
+        if name.startswith("MEMGPT_TUI_"):
+            monkeypatch.setenv(name, value)
+
+    async def held_by_a_tui() -> tuple[int, str]:
+        agent = await runtime.create_agent(Settings.load(), "held")
+        try:
+            with served.http() as http:
+                rows = {r["name"]: r["id"] for r in http.get(OWN).json()}
+                answer = await asyncio.to_thread(
+                    http.post, f"/v1/agents/{rows['held']}/messages", json={"input": "hi"}
+                )
+            return answer.status_code, answer.json()["detail"]
+        finally:
+            await agent.close()
+
+    status, detail = asyncio.run(held_by_a_tui())
+    assert status == 409 and "is open in another memgpt-tui" in detail
