@@ -34,6 +34,7 @@ def build_app(settings: Settings, accounts: Accounts) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.server.loop = asyncio.get_running_loop()
         reaper = asyncio.create_task(pool.reap(), name="idle-agents")
         try:
             yield

@@ -4,7 +4,7 @@ end a request early (401, 404)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -23,6 +23,13 @@ class Server:
     settings: Settings
     accounts: Accounts
     pool: Pool
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set on SIGTERM: event streams end
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def stop_streams(self) -> None:
+        """From a signal handler: end the long-lived event streams so that shutdown need not wait."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.stopping.set)
 
     async def call(self, method: str, *args: Any) -> Any:
         """An accounts call off the loop: the database may be remote."""

@@ -71,16 +71,23 @@ async def events(request: Request, found: Found, app: App) -> StreamingResponse:
     unsubscribe = agent.subscribe(lambda event: queue.put_nowait(wire.record(event)))
 
     async def stream() -> AsyncIterator[str]:
+        stopping = asyncio.ensure_future(app.stopping.wait())
         try:
             yield ": listening\n\n"
             while not await request.is_disconnected():
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
+                item = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {item, stopping}, timeout=15, return_when=asyncio.FIRST_COMPLETED
+                )
+                if item not in done:
+                    item.cancel()
+                    if stopping in done:
+                        return
                     yield ": ping\n\n"
                     continue
-                yield sse({"id": new_id(), "date": now().isoformat(), **item})
+                yield sse({"id": new_id(), "date": now().isoformat(), **item.result()})
         finally:
+            stopping.cancel()
             unsubscribe()
 
     return StreamingResponse(stream(), media_type="text/event-stream")

@@ -6,12 +6,29 @@ import contextlib
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
 
 from .. import runtime
 from ..config import ConfigError, Settings, setup_logging
 from .app import build_app
 
 log = logging.getLogger(__name__)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, that also ends the event streams when told to stop: a graceful shutdown waits
+    for every open connection, and an event stream stays open until its client leaves."""
+
+    def __init__(self, on_exit: Callable[[], None], config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.on_exit()
 
 
 def is_loopback(host: str) -> bool:
@@ -23,8 +40,6 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(settings: Settings, *, debug: bool = False) -> int:
-    import uvicorn
-
     config = settings.serve
     path = setup_logging(debug)
     accounts = runtime.accounts(settings, config.db)
@@ -45,7 +60,8 @@ def serve(settings: Settings, *, debug: bool = False) -> int:
                 flush=True,
             )
         app = build_app(settings, accounts)
-        server = uvicorn.Server(
+        server = _Uvicorn(
+            app.state.server.stop_streams,
             uvicorn.Config(
                 app,
                 host=config.host,
@@ -53,7 +69,7 @@ def serve(settings: Settings, *, debug: bool = False) -> int:
                 log_config=None,  # our log file, with keys redacted
                 timeout_graceful_shutdown=int(config.shutdown_deadline),
                 server_header=False,
-            )
+            ),
         )
         print(
             f"memgpt-tui serving on http://{config.host}:{config.port} (API docs at /docs; log: {path})",

@@ -79,11 +79,22 @@ def test_sigterm_finishes_the_turn_in_flight_and_closes_every_store(restarted, f
             reply = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "Quick, before the stop."})
             answer.update(status=reply.status_code, body=reply.json())
 
+    def listen() -> None:  # an event stream left open must not hold the shutdown up
+        with served.http() as http, http.stream("GET", f"/v1/x-memgpt/agents/{agent_id}/events") as events:
+            for _ in events.iter_lines():
+                pass
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
     sender = threading.Thread(target=send)
     sender.start()
     wait_for_model_call(fake)
+    began = time.monotonic()
     out = served.stop(signal.SIGTERM)
+    assert time.monotonic() - began < 15  # the turn's 1.5 s, not the 30 s shutdown deadline
     sender.join(timeout=30)
+    listener.join(timeout=5)
+    assert not listener.is_alive()
     assert answer["status"] == 200, (answer, out)
     assert answer["body"]["messages"][-1]["content"] == "Finished anyway."  # type: ignore[index]
     assert "every agent was closed" in served.log()
