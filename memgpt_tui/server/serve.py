@@ -22,9 +22,15 @@ class _Uvicorn(uvicorn.Server):
     """uvicorn's server, that also ends the event streams when told to stop: a graceful shutdown waits
     for every open connection, and an event stream stays open until its client leaves."""
 
-    def __init__(self, on_exit: Callable[[], None], config: uvicorn.Config) -> None:
+    def __init__(self, on_exit: Callable[[], None], config: uvicorn.Config, ready: str) -> None:
         super().__init__(config)
         self.on_exit = on_exit
+        self.ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # listening: only now say where
+            print(self.ready, flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -70,10 +76,7 @@ def serve(settings: Settings, *, debug: bool = False) -> int:
                 timeout_graceful_shutdown=int(config.shutdown_deadline),
                 server_header=False,
             ),
-        )
-        print(
             f"memgpt-tui serving on http://{config.host}:{config.port} (API docs at /docs; log: {path})",
-            flush=True,
         )
         with contextlib.suppress(SystemExit):  # uvicorn's answer to an address it cannot bind
             server.run()
