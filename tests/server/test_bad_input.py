@@ -101,3 +101,12 @@ def test_a_second_message_during_a_turn_is_409_with_retry_after(served, fake, ag
     thread.join(timeout=30)
     assert first["status"] == 200
     assert "Traceback" not in served.log()
+
+
+def test_a_model_that_fails_is_a_502_with_its_reason_and_the_message_is_kept(served, fake, agent_id):
+    fake.script(Reply.unauthorized())
+    with served.http() as http:
+        answer = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "Are you there?"})
+        assert answer.status_code == 502 and "Incorrect API key" in detail(answer)
+        listed = http.get(f"/v1/agents/{agent_id}/messages", params={"limit": 1}).json()
+        assert listed[0]["message_type"] == "user_message" and listed[0]["content"] == "Are you there?"

@@ -78,10 +78,16 @@ def test_a_memgpt_program_end_to_end(letta, fake):
     assert said == "Streaming works." and thought == "Say so."
     assert [c.message_type for c in chunks[-2:]] == ["stop_reason", "usage_statistics"]
 
+    # The JSON path streams too when asked.
+    fake.script(Reply.tool_call("send_message", {"message": "Streamed whole."}, content="Whole."))
+    events = letta.agents.messages.create(agent.id, input="And whole messages?", streaming=True)
+    kinds = [e.message_type for e in events]
+    assert kinds == ["reasoning_message", "assistant_message", "stop_reason", "usage_statistics"]
+
     # Messages page by page (the client follows the ``after`` cursor), newest first.
     listed = list(letta.agents.messages.list(agent.id, limit=2))
     assert len({m.id for m in listed}) > 4
-    assert listed[0].message_type == "assistant_message" and listed[0].content == "Streaming works."
+    assert listed[0].message_type == "assistant_message" and listed[0].content == "Streamed whole."
     assert any(m.message_type == "user_message" and m.content == "I'm Ada." for m in listed)
     oldest_first = list(letta.agents.messages.list(agent.id, order="asc", limit=3))
     assert [m.id for m in oldest_first] == [m.id for m in reversed(listed)]
