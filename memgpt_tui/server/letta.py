@@ -14,9 +14,9 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from .. import runtime, wire
+from .. import resume, runtime, wire
 from ..engine.agent import Agent
-from ..model.errors import AgentError
+from ..model.errors import AgentError, AgentLocked
 from ..transfer.formats import export_open
 from . import shapes
 from .context import AgentRecord, App, Found, Owner, Server
@@ -135,7 +135,21 @@ async def list_agents(
     if name is not None:
         records = [r for r in records if r.name == name]
     chosen = page(records if order == "asc" else records[::-1], after, before, limit)
-    return [await _state(app, r) for r in chosen]
+    return [await _listed(app, r) for r in chosen]
+
+
+async def _listed(app: Server, found: AgentRecord) -> dict[str, Any]:
+    """An agent in a list: from the preview it left when it closed, so that listing opens nothing;
+    an agent open in another process (a TUI) shows its name and id alone."""
+    if app.pool.opened(found.id) is None:
+        settings = app.pool.settings_for(found.root)
+        previewed = await asyncio.to_thread(resume.from_preview, settings, found.dir)
+        if previewed is not None:
+            return shapes.agent_state(found.id, found.name, previewed)
+    try:
+        return await _state(app, found)
+    except AgentLocked:
+        return {"id": found.id, "name": found.name, "agent_type": shapes.AGENT_TYPE, "blocks": [], "tags": []}
 
 
 async def _state(app: Server, found: AgentRecord) -> dict[str, Any]:

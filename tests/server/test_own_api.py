@@ -145,9 +145,17 @@ def test_one_writer_between_the_server_and_a_tui(served, fake, agent_id, monkeyp
                 answer = await asyncio.to_thread(
                     http.post, f"/v1/agents/{rows['held']}/messages", json={"input": "hi"}
                 )
+                listed = await asyncio.to_thread(http.get, "/v1/agents/")
+            held = next(a for a in listed.json() if a["name"] == "held")
+            assert held["blocks"] == []  # listed by name and id alone while the TUI has it
             return answer.status_code, answer.json()["detail"]
         finally:
             await agent.close()
 
     status, detail = asyncio.run(held_by_a_tui())
     assert status == 409 and "is open in another memgpt-tui" in detail
+    # Closed by the TUI: listed in full from the preview it left, without the server opening it.
+    with served.http() as http:
+        held = next(a for a in http.get("/v1/agents/").json() if a["name"] == "held")
+        assert {b["label"] for b in held["blocks"]} == {"persona", "human"}
+        assert next(r for r in http.get(OWN).json() if r["name"] == "held")["open"] is False
