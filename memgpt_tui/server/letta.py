@@ -21,6 +21,7 @@ from ..transfer.formats import export_open
 from . import shapes
 from .context import AgentRecord, App, Found, Owner, Server
 from .feed import Feed
+from .pool import outcome
 
 API_VERSION = "1"  # of our own paths, under /v1/x-memgpt/
 
@@ -345,7 +346,7 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Any:
     feed = Feed()
     task, unsubscribe = await app.pool.start(found, lambda agent: agent.send(text), feed)
     try:
-        await asyncio.wait([task])  # a client that leaves does not cancel the turn
+        await outcome(task)  # a client that leaves does not cancel the turn
     finally:
         unsubscribe()
     if feed.error and not feed.steps:

@@ -21,6 +21,7 @@ from ..model.state import AgentState
 from .context import AgentRecord, App, Found, Owner, Server
 from .feed import Feed
 from .letta import export_text, sse
+from .pool import outcome
 
 router = APIRouter(prefix="/v1/x-memgpt", tags=["memgpt-tui"])
 
@@ -111,11 +112,9 @@ async def _turn(
     feed = Feed(ours=True)
     task, unsubscribe = await app.pool.start(found, work, feed)
     try:
-        await asyncio.wait([task])
+        await outcome(task)
     finally:
         unsubscribe()
-    if task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
     return {"records": feed.records, "stop_reason": feed.stop_reason}
 
 

@@ -138,6 +138,14 @@ class Pool:
         self._open.clear()
 
 
+async def outcome(task: asyncio.Task[None]) -> None:
+    """Wait for a turn without cancelling it if the waiting request is; raise what it raised (a
+    cancelled turn raises nothing: its events said so)."""
+    await asyncio.wait([task])
+    if not task.cancelled() and (error := task.exception()) is not None:
+        raise error
+
+
 async def _finish(opened: _Opened, *, cancel: bool) -> None:
     if opened.turning and opened.turn is not None:
         if cancel:

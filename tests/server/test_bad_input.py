@@ -110,3 +110,23 @@ def test_a_model_that_fails_is_a_502_with_its_reason_and_the_message_is_kept(ser
         assert answer.status_code == 502 and "Incorrect API key" in detail(answer)
         listed = http.get(f"/v1/agents/{agent_id}/messages", params={"limit": 1}).json()
         assert listed[0]["message_type"] == "user_message" and listed[0]["content"] == "Are you there?"
+
+
+def test_cancel_stops_the_turn_in_progress(served, fake, agent_id):
+    fake.script(Reply.tool_call("send_message", {"message": "Too late."}, content="Slow.", delay=3))
+    first: dict[str, object] = {}
+
+    def send_first() -> None:
+        with served.http() as http:
+            first.update(http.post(f"/v1/agents/{agent_id}/messages", json={"input": "Wait for it."}).json())
+
+    thread = threading.Thread(target=send_first)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while fake.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with served.http() as http:
+        assert http.post(f"/v1/agents/{agent_id}/messages/cancel", json={}).json() == {"cancelled": True}
+        thread.join(timeout=30)
+        assert first["stop_reason"] == {"message_type": "stop_reason", "stop_reason": "cancelled"}
+        assert http.post(f"/v1/agents/{agent_id}/messages/cancel", json={}).json() == {"cancelled": False}
