@@ -67,29 +67,30 @@ async def view(found: Found, app: App) -> dict[str, Any]:
 @router.get("/agents/{agent_id}/events")
 async def events(request: Request, found: Found, app: App) -> StreamingResponse:
     """Every engine event of the agent as a wire record, as it happens, until the client leaves."""
-    agent = await app.pool.agent(found)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    unsubscribe = agent.subscribe(lambda event: queue.put_nowait(wire.record(event)))
+    await app.pool.agent(found)  # a 409 now if another process has it, rather than mid-stream
 
     async def stream() -> AsyncIterator[str]:
-        stopping = asyncio.ensure_future(app.stopping.wait())
-        try:
-            yield ": listening\n\n"
-            while not await request.is_disconnected():
-                item = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait(
-                    {item, stopping}, timeout=15, return_when=asyncio.FIRST_COMPLETED
-                )
-                if item not in done:
-                    item.cancel()
-                    if stopping in done:
-                        return
-                    yield ": ping\n\n"
-                    continue
-                yield sse({"id": new_id(), "date": now().isoformat(), **item.result()})
-        finally:
-            stopping.cancel()
-            unsubscribe()
+        async with app.pool.watched(found) as agent:
+            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            unsubscribe = agent.subscribe(lambda event: queue.put_nowait(wire.record(event)))
+            stopping = asyncio.ensure_future(app.stopping.wait())
+            try:
+                yield ": listening\n\n"
+                while not await request.is_disconnected():
+                    item = asyncio.ensure_future(queue.get())
+                    done, _ = await asyncio.wait(
+                        {item, stopping}, timeout=15, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if item not in done:
+                        item.cancel()
+                        if stopping in done:
+                            return
+                        yield ": ping\n\n"
+                        continue
+                    yield sse({"id": new_id(), "date": now().isoformat(), **item.result()})
+            finally:
+                stopping.cancel()
+                unsubscribe()
 
     return StreamingResponse(stream(), media_type="text/event-stream")
 

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,15 @@ class _Opened:
     agent: Agent
     used: float
     turn: asyncio.Task[None] | None = None
+    watchers: int = 0  # open event streams: the agent is not idle while someone listens
 
     @property
     def turning(self) -> bool:
         return self.turn is not None and not self.turn.done()
+
+    @property
+    def busy(self) -> bool:
+        return self.turning or self.watchers > 0
 
 
 class Pool:
@@ -97,6 +102,18 @@ class Pool:
         task.add_done_callback(_log_failure)
         return task, unsubscribe
 
+    @contextlib.asynccontextmanager
+    async def watched(self, record: AgentRecord) -> AsyncIterator[Agent]:
+        """The agent, kept open while the caller listens to it."""
+        agent = await self.agent(record)
+        opened = self._open[record.id]
+        opened.watchers += 1
+        try:
+            yield agent
+        finally:
+            opened.watchers -= 1
+            opened.used = time.monotonic()
+
     def cancel(self, record: AgentRecord) -> bool:
         """Cancel the turn in progress; False when there is none."""
         opened = self._open.get(record.id)
@@ -120,7 +137,7 @@ class Pool:
             await asyncio.sleep(max(min(self.idle_timeout / 4, 30.0), 0.05))
             cutoff = time.monotonic() - self.idle_timeout
             for key, opened in list(self._open.items()):
-                if opened.used < cutoff and not opened.turning and not self._locks[key].locked():
+                if opened.used < cutoff and not opened.busy and not self._locks[key].locked():
                     async with self._locks[key]:
                         if self._open.get(key) is opened:
                             del self._open[key]
