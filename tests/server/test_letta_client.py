@@ -92,6 +92,12 @@ def test_a_memgpt_program_end_to_end(letta, fake):
     oldest_first = list(letta.agents.messages.list(agent.id, order="asc", limit=3))
     assert [m.id for m in oldest_first] == [m.id for m in reversed(listed)]
 
+    # Summarize: the older half of the window goes into the summary.
+    fake.script(Reply.text("Ada introduced herself and asked about streaming."))
+    compacted = letta.agents.messages.compact(agent.id)
+    assert compacted.num_messages_after < compacted.num_messages_before
+    assert compacted.summary == "Ada introduced herself and asked about streaming."
+
     # Archival memory.
     inserted = letta.agents.passages.create(agent.id, text="Ada's boat is called Petrel.")
     assert inserted[0].text == "Ada's boat is called Petrel."
