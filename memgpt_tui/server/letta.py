@@ -404,11 +404,28 @@ async def list_messages(
     order: Order = "desc",
 ) -> list[dict[str, Any]]:
     agent = await app.pool.agent(found)
-    stored = await agent.older_messages(None, agent.recall_count + 1)
-    shown = [m for m in stored if wire.message_records(m)]
-    chosen = page(shown if order == "asc" else shown[::-1], after, before, limit)
+    if order == "desc" and before is None and limit:  # the usual walk back: read only what it shows
+        chosen = await _older_shown(agent, after, limit)
+    else:
+        stored = await agent.older_messages(None, agent.recall_count + 1)
+        shown = [m for m in stored if wire.message_records(m)]
+        chosen = page(shown if order == "asc" else shown[::-1], after, before, limit)
     records = (wire.message_records(m) for m in chosen)
     return [item for items in records for item in (items if order == "asc" else items[::-1])]
+
+
+async def _older_shown(agent: Agent, after: str | None, limit: int) -> list[Any]:
+    """Up to ``limit`` messages with something to show, older than ``after`` (recall ids sort by
+    time), newest first, read a chunk at a time."""
+    chosen: list[Any] = []
+    chunk = 2 * limit + 8  # a reply's hidden function result and such are skipped
+    while len(chosen) < limit:
+        older = await agent.older_messages(after, chunk)
+        chosen += [m for m in reversed(older) if wire.message_records(m)]
+        if len(older) < chunk:
+            break
+        after = older[0].id
+    return chosen[:limit]
 
 
 @router.post("/agents/{agent_id}/messages/cancel")
