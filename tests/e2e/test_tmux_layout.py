@@ -64,8 +64,11 @@ def test_core_memory_in_the_strip_and_the_panel_at_80x24(term):
         term.wait(lambda s: saved in s and "Edit block" in s, 30, "the edit saved, the block focused")
 
         term.keys("F2")  # back to the conversation, the edit in the strip
-        screen = term.wait(lambda s: "Core memory ─" not in s, 10, "the panel to close")
-        assert "I'm Chad" in screen and saved in strip_line(screen, "human")
+        term.wait(
+            lambda s: "Core memory ─" not in s and "I'm Chad" in s and saved in strip_line(s, "human"),
+            10,
+            "the panel to close, the conversation and the edit in the strip",
+        )
 
         term.resize(80, 23)
         screen = term.wait(lambda s: len(s.rstrip("\n").splitlines()) <= 23, 10, "the terminal to shrink")
