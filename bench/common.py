@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import statistics
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,6 +88,29 @@ def private_home(prefix: str) -> Iterator[Path]:
                 os.environ.pop("MEMGPT_TUI_HOME", None)
             else:
                 os.environ["MEMGPT_TUI_HOME"] = old
+
+
+def wait_healthy(url: str, process: subprocess.Popen[Any], seconds: float = 120) -> None:
+    """Until ``url`` answers 200 (a server child starting); raises if the child exits or times out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer within {seconds:.0f} s")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (``VmRSS``) or at its peak (``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
 
 
 # ------------------------------------------------------------------ deterministic data

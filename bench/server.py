@@ -33,19 +33,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
+from tests.fakes.openai_server import unused_port
 
-from .common import REPO, Figure, timing
+from .common import REPO, Figure, rss_mb, timing, wait_healthy
 from .fake_server import separate_fake_server
+from .peer_server import PeerDriver, peer_python, peer_serving
 from .report import standalone
 
 IDLE_TIMEOUT = 3600  # seconds: no agent is closed while the benchmark runs
 AGENT_NAMES = "agent"
+PEER = "original MemGPT server"
 
 
 def serve_env(home: Path, base_url: str) -> dict[str, str]:
@@ -65,14 +68,6 @@ def serve_env(home: Path, base_url: str) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def add_user(env: dict[str, str], name: str) -> str:
     """``memgpt-tui users add NAME``: the token it prints last."""
     out = subprocess.run(
@@ -88,7 +83,7 @@ def add_user(env: dict[str, str], name: str) -> str:
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``memgpt-tui serve`` on a free loopback port: its URL and process id, until SIGTERM."""
-    port = free_port()
+    port = unused_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "memgpt_tui", "serve", "--port", str(port)],
         env=env,
@@ -97,7 +92,7 @@ def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process)
+        wait_healthy(f"{url}/v1/health/", process)
         yield url, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
@@ -108,111 +103,135 @@ def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
             process.wait()
 
 
-def wait_healthy(url: str, process: subprocess.Popen[Any], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before answering")
-        try:
-            if httpx.get(f"{url}/v1/health/", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer within {seconds:.0f} s")
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} for process {pid}")
-
-
 def workload_text(agent: int, turn: int) -> str:
     return f"Message {turn} to agent {agent}: tell me something."
 
 
-# ------------------------------------------------------------------ through the server
+# ------------------------------------------------------------------ the phases, for any server
 
 
-async def timed_message(letta: Any, agent_id: str, text: str) -> float:
+class Driver(Protocol):
+    """One server's API: agents are made for a user (by index) and answered through it."""
+
+    async def add_agent(self, user: int, name: str) -> Any: ...
+
+    async def message(self, agent: Any, text: str) -> None:
+        """Send ``text`` and wait for the reply; raises unless the assistant answered."""
+
+    async def stream(self, agent: Any, text: str) -> None:
+        """The same as an SSE stream read to its end; raises unless it ended with the reply."""
+
+
+async def timed(call: Awaitable[None]) -> float:
     start = time.perf_counter()
-    reply = await letta.agents.messages.create(agent_id, messages=[{"role": "user", "content": text}])
-    seconds = time.perf_counter() - start
-    if not any(m.message_type == "assistant_message" for m in reply.messages):
-        raise RuntimeError("a reply without the assistant's message")
-    return seconds
+    await call
+    return time.perf_counter() - start
 
 
-async def one_stream(letta: Any, agent_id: str) -> tuple[float, str | None]:
+async def one_stream(driver: Driver, agent: Any) -> tuple[float, str | None]:
     """(seconds, error or None) of one SSE stream to its end."""
     start = time.perf_counter()
     try:
-        kinds = []
-        stream = await letta.agents.messages.stream(
-            agent_id, messages=[{"role": "user", "content": "Stream me a reply."}], stream_tokens=True
-        )
-        async for chunk in stream:
-            kinds.append(chunk.message_type)
+        await driver.stream(agent, "Stream me a reply.")
     except Exception as exc:
         return time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
-    if "assistant_message" not in kinds or "stop_reason" not in kinds:
-        return time.perf_counter() - start, f"incomplete stream: {sorted(set(kinds))}"
     return time.perf_counter() - start, None
 
 
-async def drive_server(url: str, pid: int, tokens: list[str], sizes: dict[str, int]) -> dict[str, Any]:
-    from letta_client import AsyncLetta
-
-    clients = [AsyncLetta(base_url=url, api_key=token, timeout=300, max_retries=0) for token in tokens]
-    per_user = -(-max(sizes["streams"], len(tokens) * sizes["agents"]) // len(tokens))
+async def drive(driver: Driver, pid: int, sizes: dict[str, int]) -> dict[str, Any]:
+    """The phases of the module's docstring (1 to 4, the server's half) against one server."""
+    users = sizes["users"]
+    per_user = -(-max(sizes["streams"], users * sizes["agents"]) // users)
     out: dict[str, Any] = {"rss_start": rss_mb(pid)}
 
-    first = await clients[0].agents.create(name=f"{AGENT_NAMES}-0")
-    agents: list[tuple[Any, str]] = [(clients[0], first.id)]
-    out["serial"] = [
-        await timed_message(clients[0], first.id, workload_text(0, turn)) for turn in range(sizes["serial"])
-    ]
+    first = await driver.add_agent(0, f"{AGENT_NAMES}-0")
+    out["serial"] = [await timed(driver.message(first, workload_text(0, t))) for t in range(sizes["serial"])]
     out["rss_one"] = rss_mb(pid)
 
-    for user, letta in enumerate(clients):
+    agents = {(0, 0): first}
+    for user in range(users):
         for n in range(per_user):
             if (user, n) != (0, 0):
-                agents.append((letta, (await letta.agents.create(name=f"{AGENT_NAMES}-{n}")).id))
-    for number, (letta, agent_id) in enumerate(agents[1:], start=1):
-        await timed_message(letta, agent_id, workload_text(number, 0))
+                agents[user, n] = await driver.add_agent(user, f"{AGENT_NAMES}-{n}")
+    for number, agent in enumerate(list(agents.values())[1:], start=1):
+        await driver.message(agent, workload_text(number, 0))
     out["open_agents"] = len(agents)
     out["rss_open"] = rss_mb(pid)
 
-    streamed = await asyncio.gather(*(one_stream(c, a) for c, a in agents[: sizes["streams"]]))
+    streamed = await asyncio.gather(
+        *(one_stream(driver, a) for a in list(agents.values())[: sizes["streams"]])
+    )
     out["stream_seconds"] = [s for s, _ in streamed]
     out["stream_errors"] = [e for _, e in streamed if e]
 
-    chosen = [(c, a) for c in clients for a in [x for k, x in agents if k is c][: sizes["agents"]]]
+    chosen = [agents[u, n] for u in range(users) for n in range(sizes["agents"])]
     out["concurrent"], out["concurrent_wall"], out["concurrent_errors"] = await concurrently(
-        chosen, sizes["messages"]
+        driver, chosen, sizes["messages"]
     )
     out["rss_peak"] = rss_mb(pid, "VmHWM")
-    for letta in clients:
-        await letta.close()
     return out
 
 
-async def concurrently(agents: list[tuple[Any, str]], messages: int) -> tuple[list[float], float, list[str]]:
+async def concurrently(
+    driver: Driver, agents: list[Any], messages: int
+) -> tuple[list[float], float, list[str]]:
     seconds: list[float] = []
     errors: list[str] = []
 
-    async def one_user_agent(number: int, letta: Any, agent_id: str) -> None:
+    async def one_agent(number: int, agent: Any) -> None:
         for turn in range(messages):
             try:
-                seconds.append(await timed_message(letta, agent_id, workload_text(number, turn)))
+                seconds.append(await timed(driver.message(agent, workload_text(number, turn))))
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
 
     began = time.perf_counter()
-    await asyncio.gather(*(one_user_agent(n, c, a) for n, (c, a) in enumerate(agents)))
+    await asyncio.gather(*(one_agent(n, a) for n, a in enumerate(agents)))
     return seconds, time.perf_counter() - began, errors
+
+
+class LettaDriver:
+    """memgpt-tui serve through the real letta-client: an ``AsyncLetta`` per user, with its token."""
+
+    def __init__(self, url: str, tokens: list[str]) -> None:
+        from letta_client import AsyncLetta
+
+        self.clients = [AsyncLetta(base_url=url, api_key=t, timeout=300, max_retries=0) for t in tokens]
+
+    async def add_agent(self, user: int, name: str) -> tuple[Any, str]:
+        letta = self.clients[user]
+        return letta, (await letta.agents.create(name=name)).id
+
+    async def message(self, agent: tuple[Any, str], text: str) -> None:
+        letta, agent_id = agent
+        reply = await letta.agents.messages.create(agent_id, messages=[{"role": "user", "content": text}])
+        if not any(m.message_type == "assistant_message" for m in reply.messages):
+            raise RuntimeError("a reply without the assistant's message")
+
+    async def stream(self, agent: tuple[Any, str], text: str) -> None:
+        letta, agent_id = agent
+        with (
+            warnings.catch_warnings()
+        ):  # letta-client marks the stream path deprecated; Letta still serves it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            stream = await letta.agents.messages.stream(
+                agent_id, messages=[{"role": "user", "content": text}], stream_tokens=True
+            )
+        kinds = {chunk.message_type async for chunk in stream}
+        if not {"assistant_message", "stop_reason"} <= kinds:
+            raise RuntimeError(f"incomplete stream: {sorted(kinds)}")
+
+    async def close(self) -> None:
+        for letta in self.clients:
+            await letta.close()
+
+
+async def drive_server(url: str, pid: int, tokens: list[str], sizes: dict[str, int]) -> dict[str, Any]:
+    driver = LettaDriver(url, tokens)
+    try:
+        return await drive(driver, pid, sizes)
+    finally:
+        await driver.close()
 
 
 # ------------------------------------------------------------------ the in-process Client
@@ -271,54 +290,96 @@ def drive_client(base_url: str, sizes: dict[str, int]) -> dict[str, Any]:
 
 def measure(users: int, agents: int, messages: int, streams: int, serial: int) -> list[Figure]:
     sizes = {"users": users, "agents": agents, "messages": messages, "streams": streams, "serial": serial}
-    with separate_fake_server() as base_url, tempfile.TemporaryDirectory(prefix="memgpt-bench-serve-") as tmp:
-        home = Path(tmp)
-        home.chmod(0o700)
-        env = serve_env(home, base_url)
-        tokens = [add_user(env, f"user{n}") for n in range(users)]
-        with serving(env) as (url, pid):
-            served = asyncio.run(drive_server(url, pid, tokens, sizes))
+    with separate_fake_server() as base_url:
+        with tempfile.TemporaryDirectory(prefix="memgpt-bench-serve-") as tmp:
+            home = Path(tmp)
+            home.chmod(0o700)
+            env = serve_env(home, base_url)
+            tokens = [add_user(env, f"user{n}") for n in range(users)]
+            with serving(env) as (url, pid):
+                served = asyncio.run(drive_server(url, pid, tokens, sizes))
         inproc = drive_client(base_url, sizes)
-    return figures(served, inproc, sizes)
+        peer = drive_peer(base_url, sizes)
+    own = server_figures("server", served, sizes, targets=True)
+    return (
+        own[:1]
+        + client_figures(served, inproc, sizes)
+        + own[1:]
+        + (server_figures(PEER, peer, sizes) if peer else [])
+    )
 
 
-def figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[str, int]) -> list[Figure]:
+def drive_peer(base_url: str, sizes: dict[str, int]) -> dict[str, Any] | None:
+    """The same phases against the original MemGPT's server; None, said why, when it cannot be driven."""
+    python, why = peer_python()
+    if python is None:
+        print(f"[server] {PEER} skipped: {why}", file=sys.stderr)
+        return None
+    log = Path(tempfile.gettempdir()) / "memgpt-bench-peer-server.log"
+
+    async def phases(url: str, pid: int) -> dict[str, Any]:
+        driver = PeerDriver(url)
+        try:
+            return await drive(driver, pid, sizes)
+        finally:
+            await driver.close()
+
+    try:
+        with peer_serving(python, base_url, log) as (url, pid):
+            return asyncio.run(phases(url, pid))
+    except Exception as exc:
+        print(
+            f"[server] {PEER} could not be driven: {type(exc).__name__}: {exc} (its log: {log})",
+            file=sys.stderr,
+        )
+        return None
+
+
+def server_figures(
+    label: str, out: dict[str, Any], sizes: dict[str, int], targets: bool = False
+) -> list[Figure]:
     load = f"load {os.getloadavg()[0]:.2f}"
     k, a, m = sizes["users"], sizes["agents"], sizes["messages"]
-    workload = f"{k} users x {a} agents x {m} messages at once, letta-client (AsyncLetta)"
-    server_p50 = statistics.median(served["serial"]) * 1000
-    client_p50 = statistics.median(inproc["serial"]) * 1000
-    concurrent_gap = (statistics.median(served["concurrent"]) - statistics.median(inproc["concurrent"])) * 1000
-    added = served["open_agents"] - 1
-    per_agent = (served["rss_open"] - served["rss_one"]) / added if added else float("nan")
-    done = len(served["concurrent"])
-    stream_errors = served["stream_errors"]
-    note_errors = f"; first: {stream_errors[0][:120]}" if stream_errors else ""
+    added = out["open_agents"] - 1
+    per_agent = (out["rss_open"] - out["rss_one"]) / added if added else float("nan")
+    done = len(out["concurrent"])
+    stream_errors = out["stream_errors"]
+    first_error = f"; first: {stream_errors[0][:160]}" if stream_errors else ""
     return [
-        timing(f"server message, one at a time ({sizes['serial']})", served["serial"],
-               note=f"messages.create through letta-client, one agent; {load}"),
+        timing(f"{label} message, one at a time ({sizes['serial']})", out["serial"],
+               note=f"one agent, one message after another; {load}"),
+        timing(f"{label} message, {k}x{a} agents at once", out["concurrent"],
+               note=f"{k} users x {a} agents x {m} messages, all at once; "
+                    f"{len(out['concurrent_errors'])} errors; {load}"),
+        Figure(f"{label} messages per second, all users at once", done / out["concurrent_wall"], "msg/s",
+               better="higher", note=f"{done} messages in {out['concurrent_wall']:.1f} s"),
+        Figure(f"{label} SSE streams at once, errors ({sizes['streams']})", len(stream_errors), "errors",
+               target=0 if targets else None, note=f"one stream per agent{first_error}"),
+        timing(f"{label} SSE stream to its end, {sizes['streams']} at once", out["stream_seconds"]),
+        Figure(f"{label} peak RSS", out["rss_peak"], "MB",
+               note=f"VmHWM of the server process; {out['open_agents']} agents open at the end"),
+        Figure(f"{label} RSS per open idle agent", per_agent, "MB", target=15.0 if targets else None,
+               note=f"(RSS with {out['open_agents']} open - RSS with 1 open) / {added}; "
+                    f"{out['rss_start']:.0f} MB before any agent, {out['rss_one']:.0f} MB with one"),
+    ]  # fmt: skip
+
+
+def client_figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[str, int]) -> list[Figure]:
+    """The same turns through the in-process Client, and the server's overhead over them."""
+    k, a = sizes["users"], sizes["agents"]
+    serial_gap = statistics.median(served["serial"]) - statistics.median(inproc["serial"])
+    concurrent_gap = statistics.median(served["concurrent"]) - statistics.median(inproc["concurrent"])
+    return [
         timing(f"in-process Client turn, one at a time ({sizes['serial']})", inproc["serial"],
                note="Client.user_message, the same turns on the same fake, a fresh process"),
-        Figure("server overhead over the in-process turn", server_p50 - client_p50, "ms", target=3.0,
+        Figure("server overhead over the in-process turn", serial_gap * 1000, "ms", target=3.0,
                note="difference of the medians of the two lines above"),
-        timing(f"server message, {k}x{a} agents at once", served["concurrent"],
-               note=f"{workload}; {len(served['concurrent_errors'])} errors; {load}"),
-        Figure("server messages per second, all users at once", done / served["concurrent_wall"], "msg/s",
-               better="higher", note=f"{done} messages in {served['concurrent_wall']:.1f} s"),
         timing(f"in-process Client turn, {k * a} agents at once", inproc["concurrent"],
                note="a thread per agent through one Client"),
         Figure("in-process Client messages per second, all agents at once",
                len(inproc["concurrent"]) / inproc["concurrent_wall"], "msg/s", better="higher"),
-        Figure("server overhead, all at once (p50 difference)", concurrent_gap, "ms",
+        Figure("server overhead, all at once (p50 difference)", concurrent_gap * 1000, "ms",
                note="queueing on a shared machine included; reported only"),
-        Figure(f"SSE streams at once, errors ({sizes['streams']})", len(stream_errors), "errors", target=0,
-               note=f"messages.stream with stream_tokens, one per agent{note_errors}"),
-        timing(f"SSE stream to its end, {sizes['streams']} at once", served["stream_seconds"]),
-        Figure("server peak RSS", served["rss_peak"], "MB",
-               note=f"VmHWM of the serve process; {served['open_agents']} agents open at the end"),
-        Figure("server RSS per open idle agent", per_agent, "MB", target=15.0,
-               note=f"(RSS with {served['open_agents']} open - RSS with 1 open) / {added}; "
-                    f"{served['rss_start']:.0f} MB before any agent, {served['rss_one']:.0f} MB with one"),
     ]  # fmt: skip
 
 
