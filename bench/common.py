@@ -113,6 +113,12 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far, all its threads, user and system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ------------------------------------------------------------------ deterministic data
 
 _SYLLABLES = [c + v for c in "bdfghklmnprstvz" for v in "aeiou"]

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from tests.fakes.openai_server import unused_port
 
-from .common import REPO, Figure, rss_mb, timing, wait_healthy
+from .common import REPO, Figure, cpu_seconds, rss_mb, timing, wait_healthy
 from .fake_server import separate_fake_server
 from .peer_server import PeerDriver, peer_python, peer_serving
 from .report import standalone
@@ -145,7 +145,10 @@ async def drive(driver: Driver, pid: int, sizes: dict[str, int]) -> dict[str, An
     out: dict[str, Any] = {"rss_start": rss_mb(pid)}
 
     first = await driver.add_agent(0, f"{AGENT_NAMES}-0")
+    await driver.message(first, workload_text(0, 0))  # the first turn of a process loads code
+    cpu = cpu_seconds(pid)
     out["serial"] = [await timed(driver.message(first, workload_text(0, t))) for t in range(sizes["serial"])]
+    out["serial_cpu"] = (cpu_seconds(pid) - cpu) / sizes["serial"]
     out["rss_one"] = rss_mb(pid)
 
     agents = {(0, 0): first}
@@ -243,11 +246,14 @@ def client_child(serial: int, agents: int, messages: int) -> dict[str, Any]:
 
     client = Client()
     client.create_agent(f"{AGENT_NAMES}-0")
+    client.user_message(f"{AGENT_NAMES}-0", workload_text(0, 0))  # as the server's first turn
     serial_seconds = []
+    cpu = time.process_time()
     for turn in range(serial):
         start = time.perf_counter()
         client.user_message(f"{AGENT_NAMES}-0", workload_text(0, turn))
         serial_seconds.append(time.perf_counter() - start)
+    serial_cpu = (time.process_time() - cpu) / serial
     names = [f"{AGENT_NAMES}-{n}" for n in range(1, agents + 1)]
     for name in names:
         client.create_agent(name)
@@ -268,7 +274,12 @@ def client_child(serial: int, agents: int, messages: int) -> dict[str, Any]:
         thread.join()
     wall = time.perf_counter() - began
     client.close()
-    return {"serial": serial_seconds, "concurrent": seconds, "concurrent_wall": wall}
+    return {
+        "serial": serial_seconds,
+        "serial_cpu": serial_cpu,
+        "concurrent": seconds,
+        "concurrent_wall": wall,
+    }
 
 
 def drive_client(base_url: str, sizes: dict[str, int]) -> dict[str, Any]:
@@ -369,11 +380,15 @@ def client_figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[s
     k, a = sizes["users"], sizes["agents"]
     serial_gap = statistics.median(served["serial"]) - statistics.median(inproc["serial"])
     concurrent_gap = statistics.median(served["concurrent"]) - statistics.median(inproc["concurrent"])
+    cpu_gap = served["serial_cpu"] - inproc["serial_cpu"]
     return [
         timing(f"in-process Client turn, one at a time ({sizes['serial']})", inproc["serial"],
                note="Client.user_message, the same turns on the same fake, a fresh process"),
         Figure("server overhead over the in-process turn", serial_gap * 1000, "ms", target=3.0,
                note="difference of the medians of the two lines above"),
+        Figure("server CPU per message, over the in-process turn's", cpu_gap * 1000, "ms",
+               note=f"server process {served['serial_cpu'] * 1000:.1f} ms, Client process "
+                    f"{inproc['serial_cpu'] * 1000:.1f} ms per turn, all threads; steadier than wall time"),
         timing(f"in-process Client turn, {k * a} agents at once", inproc["concurrent"],
                note="a thread per agent through one Client"),
         Figure("in-process Client messages per second, all agents at once",

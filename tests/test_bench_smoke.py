@@ -149,6 +149,7 @@ def test_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
         "server message, one at a time (3)",
         "in-process Client turn, one at a time (3)",
         "server overhead over the in-process turn",
+        "server CPU per message, over the in-process turn's",
         "in-process Client turn, 2 agents at once",
         "in-process Client messages per second, all agents at once",
         "server overhead, all at once (p50 difference)",
