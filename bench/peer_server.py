@@ -111,12 +111,30 @@ def peer_serving(python: str, base_url: str, log: Path) -> Iterator[tuple[str, i
                 process.wait()
 
 
+def starter_memory(python: str) -> dict[str, str]:
+    """The peer's own example persona (Sam) and human: its REST API takes their text, not names."""
+    code = (
+        "import json, memgpt, pathlib; root = pathlib.Path(memgpt.__file__).parent; print(json.dumps({"
+        "'persona': (root / 'personas/examples/sam.txt').read_text(), "
+        "'human': (root / 'humans/examples/basic.txt').read_text()}))"
+    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout))
+
+
+def said(record: dict[str, Any]) -> bool:
+    """Whether a record of the peer's is the assistant speaking (its send_message call, in 0.3.25)."""
+    call = record.get("function_call")
+    return "assistant_message" in record or (isinstance(call, dict) and call.get("name") == "send_message")
+
+
 class PeerDriver:
     """The original server's REST API over httpx: a user (and API key) per index, made on demand."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, memory: dict[str, str]) -> None:
         self.http = httpx.AsyncClient(base_url=url, timeout=300)
         self.keys: dict[int, str] = {}
+        self.memory = memory
 
     async def _key(self, user: int) -> str:
         if user not in self.keys:
@@ -130,7 +148,9 @@ class PeerDriver:
     async def add_agent(self, user: int, name: str) -> tuple[str, str]:
         key = await self._key(user)
         made = await self.http.post(
-            "/api/agents", json={"config": {"name": name}}, headers={"Authorization": f"Bearer {key}"}
+            "/api/agents",
+            json={"config": {"name": name, **self.memory}},
+            headers={"Authorization": f"Bearer {key}"},
         )
         made.raise_for_status()
         return key, made.json()["agent_state"]["id"]
@@ -143,7 +163,7 @@ class PeerDriver:
             headers={"Authorization": f"Bearer {key}"},
         )
         reply.raise_for_status()
-        if not any("assistant_message" in m for m in reply.json()["messages"]):
+        if not any(said(m) for m in reply.json()["messages"]):
             raise RuntimeError(f"a reply without the assistant's message: {reply.text[:200]}")
 
     async def stream(self, agent: tuple[str, str], text: str) -> None:
@@ -162,9 +182,7 @@ class PeerDriver:
                     records.append(data if data.startswith("[") else json.loads(data))
         if any(isinstance(r, dict) and "error" in r for r in records):
             raise RuntimeError(f"the stream reported an error: {records}")
-        if "[DONE]" not in records or not any(
-            isinstance(r, dict) and "assistant_message" in r for r in records
-        ):
+        if "[DONE]" not in records or not any(isinstance(r, dict) and said(r) for r in records):
             raise RuntimeError(f"incomplete stream: {str(records)[:200]}")
 
     async def close(self) -> None:

@@ -43,7 +43,7 @@ from tests.fakes.openai_server import unused_port
 
 from .common import REPO, Figure, cpu_seconds, rss_mb, timing, wait_healthy
 from .fake_server import separate_fake_server
-from .peer_server import PeerDriver, peer_python, peer_serving
+from .peer_server import PeerDriver, peer_python, peer_serving, starter_memory
 from .report import standalone
 
 IDLE_TIMEOUT = 3600  # seconds: no agent is closed while the benchmark runs
@@ -327,9 +327,10 @@ def drive_peer(base_url: str, sizes: dict[str, int]) -> dict[str, Any] | None:
         print(f"[server] {PEER} skipped: {why}", file=sys.stderr)
         return None
     log = Path(tempfile.gettempdir()) / "memgpt-bench-peer-server.log"
+    memory = starter_memory(python)
 
     async def phases(url: str, pid: int) -> dict[str, Any]:
-        driver = PeerDriver(url)
+        driver = PeerDriver(url, memory)
         try:
             return await drive(driver, pid, sizes)
         finally:
