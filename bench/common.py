@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import httpx
 import numpy as np
+
+from tests.fakes.openai_server import unused_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,8 +92,28 @@ def private_home(prefix: str) -> Iterator[Path]:
                 os.environ["MEMGPT_TUI_HOME"] = old
 
 
-def wait_healthy(url: str, process: subprocess.Popen[Any], seconds: float = 120) -> None:
-    """Until ``url`` answers 200 (a server child starting); raises if the child exits or times out."""
+@contextmanager
+def server_process(
+    command: Callable[[int], list[str]], health: str, stop: int, **popen: Any
+) -> Iterator[tuple[str, int]]:
+    """A server child listening on a free loopback port (``command(port)``), once ``health`` answers
+    200: its URL and process id; ``stop`` is the signal that ends it."""
+    port = unused_port()
+    process = subprocess.Popen(command(port), **popen)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url + health, process)
+        yield url, process.pid
+    finally:
+        process.send_signal(stop)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[Any], seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -23,9 +23,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.openai_server import unused_port
-
-from .common import wait_healthy
+from .common import server_process
 
 PASSWORD = "bench-admin-password"
 
@@ -87,28 +85,21 @@ def peer_serving(python: str, base_url: str, log: Path) -> Iterator[tuple[str, i
     with tempfile.TemporaryDirectory(prefix="memgpt-bench-peer-") as tmp:
         home = Path(tmp)
         write_config(home, base_url)
-        port = unused_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMGPT_", "OPENAI_", "PYTHONPATH"))}
         env |= {"HOME": tmp, "MEMGPT_SERVER_PASS": PASSWORD, "OPENAI_API_KEY": "sk-fake"}
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                [python, "-m", "memgpt", "server", "--port", str(port), "--host", "127.0.0.1"],
+        with (
+            log.open("w") as out,
+            server_process(
+                lambda port: [python, "-m", "memgpt", "server", "--port", str(port), "--host", "127.0.0.1"],
+                "/openapi.json",
+                signal.SIGINT,
                 env=env,
                 cwd=tmp,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(f"{url}/openapi.json", process)
-            yield url, process.pid
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            ) as served,
+        ):
+            yield served
 
 
 def starter_memory(python: str) -> dict[str, str]:

@@ -34,14 +34,12 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.fakes.openai_server import unused_port
-
-from .common import REPO, Figure, cpu_seconds, rss_mb, timing, wait_healthy
+from .common import REPO, Figure, cpu_seconds, rss_mb, server_process, timing
 from .fake_server import separate_fake_server
 from .peer_server import PeerDriver, peer_python, peer_serving, starter_memory
 from .report import standalone
@@ -80,27 +78,16 @@ def add_user(env: dict[str, str], name: str) -> str:
     return out.stdout.strip().splitlines()[-1].strip()
 
 
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def serving(env: dict[str, str]) -> AbstractContextManager[tuple[str, int]]:
     """``memgpt-tui serve`` on a free loopback port: its URL and process id, until SIGTERM."""
-    port = unused_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "memgpt_tui", "serve", "--port", str(port)],
+    return server_process(
+        lambda port: [sys.executable, "-m", "memgpt_tui", "serve", "--port", str(port)],
+        "/v1/health/",
+        signal.SIGTERM,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(f"{url}/v1/health/", process)
-        yield url, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def workload_text(agent: int, turn: int) -> str:
@@ -390,7 +377,7 @@ def client_figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[s
         Figure("server CPU per message, over the in-process turn's", cpu_gap * 1000, "ms",
                note=f"server process {served['serial_cpu'] * 1000:.1f} ms, Client process "
                     f"{inproc['serial_cpu'] * 1000:.1f} ms per turn, all threads; steadier than wall time"),
-        timing(f"in-process Client turn, {k * a} agents at once", inproc["concurrent"],
+        timing(f"in-process Client turn, {k}x{a} agents at once", inproc["concurrent"],
                note="a thread per agent through one Client"),
         Figure("in-process Client messages per second, all agents at once",
                len(inproc["concurrent"]) / inproc["concurrent_wall"], "msg/s", better="higher"),

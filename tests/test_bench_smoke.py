@@ -144,26 +144,26 @@ def test_object_store() -> None:
 
 def test_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("MEMGPT_PEER_PYTHON", raising=False)
-    figures = server.measure(users=2, agents=1, messages=2, streams=3, serial=3)
+    figures = server.measure(users=1, agents=1, messages=2, streams=2, serial=2)
     assert names(figures) == [
-        "server message, one at a time (3)",
-        "in-process Client turn, one at a time (3)",
+        "server message, one at a time (2)",
+        "in-process Client turn, one at a time (2)",
         "server overhead over the in-process turn",
         "server CPU per message, over the in-process turn's",
-        "in-process Client turn, 2 agents at once",
+        "in-process Client turn, 1x1 agents at once",
         "in-process Client messages per second, all agents at once",
         "server overhead, all at once (p50 difference)",
-        "server message, 2x1 agents at once",
+        "server message, 1x1 agents at once",
         "server messages per second, all users at once",
-        "server SSE streams at once, errors (3)",
-        "server SSE stream to its end, 3 at once",
+        "server SSE streams at once, errors (2)",
+        "server SSE stream to its end, 2 at once",
         "server peak RSS",
         "server RSS per open idle agent",
     ]
     by_name = {f.name: f for f in figures}
-    assert by_name["server SSE streams at once, errors (3)"].median == 0
-    assert "0 errors" in by_name["server message, 2x1 agents at once"].note
-    assert "4 open" in by_name["server RSS per open idle agent"].note  # 2 users x 2 agents, for 3 streams
+    assert by_name["server SSE streams at once, errors (2)"].median == 0
+    assert "0 errors" in by_name["server message, 1x1 agents at once"].note
+    assert "2 open" in by_name["server RSS per open idle agent"].note  # one agent per stream
     assert "MEMGPT_PEER_PYTHON is not set" in capsys.readouterr().err
 
 
