@@ -7,7 +7,9 @@ one client per user, with that user's bearer token). In order:
 
 1. one agent, ``serial`` messages one after another: the server's turn, then the same turns through
    the in-process ``Client`` in a fresh process on a home of its own; the difference of the medians is
-   the server's own overhead per message (HTTP, JSON, the accounts lookup, the wire mapping);
+   the server's own overhead per message (HTTP, JSON, the accounts lookup, the wire mapping), and the
+   difference of the two processes' CPU time per message is the same overhead as the machine's load
+   leaves it less blurred;
 2. every other agent is created and sent one message; the server's RSS, less its RSS with one agent
    open, over the agents added is the memory of an open idle agent (agents stay open: a long idle
    timeout);
@@ -343,17 +345,16 @@ def server_figures(
     per_agent = (out["rss_open"] - out["rss_one"]) / added if added else float("nan")
     done = len(out["concurrent"])
     stream_errors = out["stream_errors"]
-    first_error = f"; first: {stream_errors[0][:160]}" if stream_errors else ""
     return [
         timing(f"{label} message, one at a time ({sizes['serial']})", out["serial"],
                note=f"one agent, one message after another; {load}"),
         timing(f"{label} message, {k}x{a} agents at once", out["concurrent"],
                note=f"{k} users x {a} agents x {m} messages, all at once; "
-                    f"{len(out['concurrent_errors'])} errors; {load}"),
+                    f"{len(out['concurrent_errors'])} errors{first(out['concurrent_errors'])}; {load}"),
         Figure(f"{label} messages per second, all users at once", done / out["concurrent_wall"], "msg/s",
                better="higher", note=f"{done} messages in {out['concurrent_wall']:.1f} s"),
         Figure(f"{label} SSE streams at once, errors ({sizes['streams']})", len(stream_errors), "errors",
-               target=0 if targets else None, note=f"one stream per agent{first_error}"),
+               target=0 if targets else None, note=f"one stream per agent{first(stream_errors)}"),
         timing(f"{label} SSE stream to its end, {sizes['streams']} at once", out["stream_seconds"]),
         Figure(f"{label} peak RSS", out["rss_peak"], "MB",
                note=f"VmHWM of the server process; {out['open_agents']} agents open at the end"),
@@ -361,6 +362,10 @@ def server_figures(
                note=f"(RSS with {out['open_agents']} open - RSS with 1 open) / {added}; "
                     f"{out['rss_start']:.0f} MB before any agent, {out['rss_one']:.0f} MB with one"),
     ]  # fmt: skip
+
+
+def first(errors: list[str]) -> str:
+    return f" (first: {errors[0][:160]})" if errors else ""
 
 
 def client_figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[str, int]) -> list[Figure]:
