@@ -45,7 +45,9 @@ async def owner(request: Request, app: App) -> str:
     """The caller's owner id: the token's user, else the local owner while the home has no users."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return await asyncio.to_thread(_owner, app.accounts, token.strip() if scheme.lower() == "bearer" else None)
+    return await asyncio.to_thread(
+        _owner, app.accounts, token.strip() if scheme.lower() == "bearer" else None
+    )
 
 
 def _owner(accounts: Accounts, token: str | None) -> str:
