@@ -29,6 +29,7 @@ GROUPS = {
     "agent": "bench.agent",  # a scripted memory task on the embedded model, per wrapper
     "footprint": "bench.footprint",  # the Client: peak RSS over 500 turns, creating an agent
     "s3": "bench.object_store",  # a step on an S3-compatible store (loopback)
+    "server": "bench.server",  # memgpt-tui serve: many users at once, overhead, streams, RSS
 }
 
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 import statistics
+import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import httpx
 import numpy as np
+
+from tests.fakes.openai_server import unused_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,6 +90,55 @@ def private_home(prefix: str) -> Iterator[Path]:
                 os.environ.pop("MEMGPT_TUI_HOME", None)
             else:
                 os.environ["MEMGPT_TUI_HOME"] = old
+
+
+@contextmanager
+def server_process(
+    command: Callable[[int], list[str]], health: str, stop: int, **popen: Any
+) -> Iterator[tuple[str, int]]:
+    """A server child listening on a free loopback port (``command(port)``), once ``health`` answers
+    200: its URL and process id; ``stop`` is the signal that ends it."""
+    port = unused_port()
+    process = subprocess.Popen(command(port), **popen)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url + health, process)
+        yield url, process.pid
+    finally:
+        process.send_signal(stop)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[Any], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer within {seconds:.0f} s")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (``VmRSS``) or at its peak (``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far, all its threads, user and system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------ deterministic data

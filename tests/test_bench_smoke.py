@@ -18,8 +18,10 @@ from bench import (
     ingest,
     keyecho,
     object_store,
+    peer_server,
     report,
     search,
+    server,
     startup,
     store_turn,
 )
@@ -138,3 +140,36 @@ def test_object_store() -> None:
         "S3: checkpoint to step in the bucket",
         "S3: writer folds one step into the tables",
     ]
+
+
+def test_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("MEMGPT_PEER_PYTHON", raising=False)
+    figures = server.measure(users=1, agents=1, messages=2, streams=2, serial=2)
+    assert names(figures) == [
+        "server message, one at a time (2)",
+        "in-process Client turn, one at a time (2)",
+        "server overhead over the in-process turn",
+        "server CPU per message, over the in-process turn's",
+        "in-process Client turn, 1x1 agents at once",
+        "in-process Client messages per second, all agents at once",
+        "server overhead, all at once (p50 difference)",
+        "server message, 1x1 agents at once",
+        "server messages per second, all users at once",
+        "server SSE streams at once, errors (2)",
+        "server SSE stream to its end, 2 at once",
+        "server peak RSS",
+        "server RSS per open idle agent",
+    ]
+    by_name = {f.name: f for f in figures}
+    assert by_name["server SSE streams at once, errors (2)"].median == 0
+    assert "0 errors" in by_name["server message, 1x1 agents at once"].note
+    assert "2 open" in by_name["server RSS per open idle agent"].note  # one agent per stream
+    assert "MEMGPT_PEER_PYTHON is not set" in capsys.readouterr().err
+
+
+def test_peer_server_is_skipped_with_a_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEMGPT_PEER_PYTHON", str(tmp_path / "absent" / "python"))
+    assert peer_server.peer_python() == (
+        None,
+        f"MEMGPT_PEER_PYTHON names {tmp_path}/absent/python, which does not exist",
+    )
