@@ -168,12 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"memgpt-tui: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a read-only home, a file where a directory should be
-        where = f" {exc.filename}" if exc.filename else ""
-        print(
-            f"memgpt-tui: cannot use{where}: {exc.strerror or exc}. memgpt-tui needs to write there: "
-            "fix it, or set MEMGPT_TUI_HOME to another directory.",
-            file=sys.stderr,
-        )
+        from .failures import line
+
+        print(f"memgpt-tui: {line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

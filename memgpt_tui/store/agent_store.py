@@ -40,6 +40,7 @@ from .api import AgentStore, Embedder
 from .journal import Journal, Record, SharedJournal, read_segment
 from .lock import LEASE_SECONDS, lock_for
 from .meta import AgentMeta, AttachedSource, check_embedding, read_meta, write_meta
+from .refusals import damaged, unusable
 from .rows import (
     ALL_TABLES,
     ARCHIVAL,
@@ -107,7 +108,10 @@ class LanceAgentStore(AgentStore):
         if embedder is not None:
             check_embedding(self._meta, embedder.model, embedder.dim)
         state_dir = self._state_dir = paths.local_state_dir(uri)
-        self._lock_file = lock_for(uri, name, self.tuning.lease_seconds).acquire()
+        try:
+            self._lock_file = lock_for(uri, name, self.tuning.lease_seconds).acquire()
+        except OSError as exc:
+            raise unusable(name, exc) from exc
         self._closed = False
         self._shared: SharedJournal | None = None
         try:
@@ -116,15 +120,14 @@ class LanceAgentStore(AgentStore):
             self._closed = True
             self._stop_uploads()
             self._lock_file.release()
-            if isinstance(exc, RuntimeError | pa.ArrowException):  # Lance could not read its files
+            if isinstance(exc, OSError):
+                raise unusable(name, exc) from exc
+            if isinstance(exc, RuntimeError | ValueError | pa.ArrowException):  # Lance cannot read its files
                 raise self._damaged(exc) from exc
             raise
 
     def _damaged(self, exc: BaseException) -> StoreError:
-        return StoreError(
-            f"Agent {self.name!r} at {self.uri} is damaged: {exc}. It was left untouched; "
-            f"import it again from an export, or delete it with: memgpt-tui delete {self.name}"
-        )
+        return damaged(self.name, self.uri, exc)
 
     def _open(self, state_dir: Path, create: bool) -> None:
         try:
