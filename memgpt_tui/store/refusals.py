@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 from ..model.errors import StoreError
 
@@ -12,6 +13,7 @@ _IN_THE_WAY = {
     errno.ENOTDIR: "is a file where memgpt-tui keeps a directory",
 }
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_SOURCE = re.compile(r",?\s*\S+\.rs:\d+:\d+")  # where in a Rust library's source an error was raised
 _LONGEST = 240  # characters of a library's message kept (some run to pages)
 
 
@@ -43,5 +45,5 @@ def unusable(name: str, exc: OSError) -> StoreError:
 
 def brief(exc: BaseException) -> str:
     """An exception's message on one line, cut to a readable length."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(_SOURCE.sub("", str(exc)).split()) or type(exc).__name__
     return text if len(text) <= _LONGEST else text[: _LONGEST - 1] + "…"
