@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
@@ -64,7 +64,8 @@ def state_of(agent: Agent) -> tuple[object, ...]:
     store = agent.store
     recall = [(m.id, m.content) for m in store.recent_messages(None, 100_000)]
     archival = sorted(p.text for p in store.archival_list(0, 100_000).items)
-    return (agent.memory(), [m.id for m in agent.buffer], agent.state.summary, recall, archival)
+    window = [m.id for m in agent.buffer]
+    return (agent.memory(), window, agent.state.summary, recall, archival, agent.unanswered())
 
 
 class CrashMachine(RuleBasedStateMachine):
@@ -83,10 +84,10 @@ class CrashMachine(RuleBasedStateMachine):
             max_retries=0,
         )
         self.loop = asyncio.new_event_loop()
-        self.agent: Agent | None = self.run(runtime.open_agent(self.settings, self.name))
+        self.agent: Agent = self.run(runtime.open_agent(self.settings, self.name))
         self.kept: set[str] = set()  # user messages recall must hold
         self.at_checkpoint: dict[str, set[str]] = {}  # what recall held when each checkpoint was made
-        self.undo: tuple[str, tuple[object, ...], set[str]] | None = None  # restore id, state, kept
+        self.failed_here = False  # the model failed to answer a message since the agent was opened
 
     runs = 0
 
@@ -94,17 +95,14 @@ class CrashMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(coro)
 
     def teardown(self) -> None:
-        if self.agent is not None:
-            self.run(self.agent.close())
+        self.run(self.agent.close())
         self.loop.close()
 
     def user_ids(self) -> set[str]:
-        assert self.agent is not None
         return {m.id for m in self.agent.store.recent_messages(None, 100_000) if m.kind == "user_message"}
 
     def listen(self, crash_at: int | None) -> list[ev.Event]:
         """Record the checkpoints made and the messages journaled; raise Killed at event ``crash_at``."""
-        assert self.agent is not None
         agent, seen = self.agent, []
 
         def on(event: ev.Event) -> None:
@@ -125,36 +123,48 @@ class CrashMachine(RuleBasedStateMachine):
         try:
             self.run(coro)
         except Killed:
-            self.agent = None
-            self.undo = None
+            self.run(self.agent.llm.aclose())  # only to spare the test's loop a warning
+            self.agent = self.run(runtime.open_agent(self.settings, self.name, create=False))
+            self.failed_here = False
             return
         self._unsubscribe()
 
     # ------------------------------------------------------------------ rules
 
-    @precondition(lambda self: self.agent is not None)
-    @rule(reply=st.sampled_from(sorted(REPLIES)), crash_at=st.none() | st.integers(1, 40))
-    def send(self, reply: str, crash_at: int | None) -> None:
-        self.server.default = REPLIES[reply]
-        assert self.agent is not None
-        self.act(self.agent.send(f"message {len(self.kept)} {reply}"), crash_at)
-        if self.agent is not None:
-            self.undo = None
+    @initialize(crash_at=st.integers(1, 24))
+    def talk(self, crash_at: int) -> None:
+        """Two answered turns, so that there are checkpoints to go back to, then one the process dies
+        in; the first run kills a real process too."""
+        self.server.default = REPLIES["message"]
+        for n in range(2):
+            self.act(self.agent.send(f"hello {n}"), None)
+        self.send("archival", crash_at)
+        if CrashMachine.kills == 0:
+            self.kill_a_process(0.8)
 
-    @precondition(lambda self: self.agent is not None)
-    @rule(crash_at=st.none() | st.integers(1, 30))
-    def retry(self, crash_at: int | None) -> None:
-        assert self.agent is not None
+    @rule(reply=st.sampled_from(sorted(REPLIES)), crash_at=st.integers(1, 24))
+    def send(self, reply: str, crash_at: int) -> None:
+        """Send a message; the process dies at event ``crash_at`` of the turn, if it has that many."""
+        self.server.default = REPLIES[reply]
+        self.act(self.agent.send(f"message {len(self.kept)} {reply}"), crash_at)
+
+    @rule()
+    def send_while_the_model_is_down(self) -> None:
+        """The message is journaled and stays unanswered, in this session."""
+        self.server.script(Reply.server_error(503))
+        self.act(self.agent.send(f"message {len(self.kept)} unanswered"), None)
+        self.server.unscript()
+        assert self.agent.unanswered() is not None
+        self.failed_here = True
+
+    @rule(crash_at=st.integers(1, 24))
+    def retry(self, crash_at: int) -> None:
         if not any(m.kind == "user_message" for m in self.agent.buffer) and self.agent.unanswered() is None:
             return
         self.act(self.agent.retry(), crash_at)
-        if self.agent is not None:
-            self.undo = None
 
-    @precondition(lambda self: self.agent is not None)
     @rule(count=st.integers(1, 4))
     def pop(self, count: int) -> None:
-        assert self.agent is not None
         if len(self.agent.buffer) <= 2:
             return
         before = self.user_ids()
@@ -162,61 +172,55 @@ class CrashMachine(RuleBasedStateMachine):
         self.run(self.agent.pop(count))
         self._unsubscribe()
         self.kept -= before - self.user_ids()
-        self.undo = None
 
     @rule()
-    def reopen(self) -> None:
-        if self.agent is not None:
-            self.run(self.agent.close())
+    def close_and_reopen(self) -> None:
+        self.run(self.agent.close())
         self.agent = self.run(runtime.open_agent(self.settings, self.name, create=False))
+        self.failed_here = False
 
-    @precondition(lambda self: self.agent is not None)
-    @rule(pick=st.integers(0, 1_000))
-    def restore(self, pick: int) -> None:
-        assert self.agent is not None
-        older = self.run(self.agent.checkpoints())[:-1]
+    @rule(pick=st.integers(0, 1_000), undo=st.sampled_from(["no", "just before", "head seen"]))
+    def restore(self, pick: int, undo: str) -> None:
+        """Restore an older checkpoint, then maybe undo that: restore the checkpoint just before it (the
+        TUI's undo) or the head seen before restoring (line mode's /load of it), which must bring back
+        exactly the state before. (A message the model failed to answer in this session is pinned by
+        the restore itself: then only the first is an undo.)"""
+        checkpoints = self.run(self.agent.checkpoints())
+        older, seen = checkpoints[:-1], checkpoints[-1]
         if not older:
             return
+        if undo == "head seen" and self.failed_here:
+            undo = "just before"
         target = older[pick % len(older)]
-        before = state_of(self.agent)
-        kept_before = set(self.kept)
+        before, kept_before = state_of(self.agent), set(self.kept)
         self.listen(None)
         info = self.run(self.agent.restore(target.id))
         self._unsubscribe()
         if target.id in self.at_checkpoint:
             self.kept = set(self.at_checkpoint[target.id])
-        else:  # a pin or a restore's own head, made in an earlier session: what recall holds now
+        else:  # a pin, or a checkpoint of a process killed later: what recall holds now
             self.kept &= self.user_ids()
         self.at_checkpoint[info.id] = set(self.kept)
-        self.undo = (info.id, before, kept_before)
-
-    @precondition(lambda self: self.agent is not None and self.undo is not None)
-    @rule()
-    def undo_restore(self) -> None:
-        assert self.agent is not None and self.undo is not None
-        restored, before, kept = self.undo
+        if undo == "no":
+            return
         checkpoints = self.run(self.agent.checkpoints())
-        assert checkpoints[-1].id == restored
+        assert checkpoints[-1].id == info.id
         self.listen(None)
-        self.run(self.agent.restore(checkpoints[-2].id))
+        self.run(self.agent.restore(checkpoints[-2].id if undo == "just before" else seen.id))
         self._unsubscribe()
         after = state_of(self.agent)
-        labels = ("core memory", "window", "summary", "recall", "archival")
+        labels = ("core memory", "window", "summary", "recall", "archival", "unanswered message")
         for label, old, new in zip(labels, before, after, strict=True):
             assert new == old, f"the undo changed {label}"
-        self.kept = kept
-        self.undo = None
+        self.kept = kept_before
 
     @rule(seconds=st.floats(0.3, 1.2))
     def kill_a_process(self, seconds: float) -> None:
         """The same agent in a real process, killed with SIGKILL while it talks."""
-        if CrashMachine.kills >= 2 and not LONG:
+        if CrashMachine.kills >= 1 and not LONG:
             return
         CrashMachine.kills += 1
-        if self.agent is not None:
-            self.run(self.agent.close())
-            self.agent = None
-        self.undo = None
+        self.run(self.agent.close())
         env = {**os.environ, "MEMGPT_TUI_HOME": str(self.home), "KILL_CHILD_AGENT": self.name}
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.e2e.kill_child", self.server.base_url, "--no-restores"],
@@ -232,6 +236,7 @@ class CrashMachine(RuleBasedStateMachine):
         child.send_signal(signal.SIGKILL)
         child.wait(30)
         self.agent = self.run(runtime.open_agent(self.settings, self.name, create=False))
+        self.failed_here = False
         acked = {line[4:] for line in child.stdout.read().splitlines() if line.startswith("ack ")}
         recall = {m.user_text(): m.id for m in self.agent.store.recent_messages(None, 100_000)}
         assert acked <= set(recall), f"acknowledged but lost: {sorted(acked - set(recall))}"
@@ -241,8 +246,6 @@ class CrashMachine(RuleBasedStateMachine):
 
     @invariant()
     def recall_keeps_every_journaled_message(self) -> None:
-        if self.agent is None:
-            return
         missing = self.kept - self.user_ids()
         assert not missing, f"user messages lost from recall: {sorted(missing)}"
 
@@ -260,8 +263,8 @@ def machine_env(tmp_path, monkeypatch):
 def test_crashes_restores_and_undos_lose_nothing(machine_env):
     run = CrashMachine.TestCase
     run.settings = settings(
-        max_examples=LONG or 3,
-        stateful_step_count=12 if not LONG else 30,
+        max_examples=LONG or 4,
+        stateful_step_count=8 if not LONG else 30,
         derandomize=not LONG,
         deadline=None,
         suppress_health_check=list(HealthCheck),
