@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +26,7 @@ from memgpt_tui.config import Settings
 from memgpt_tui.engine.agent import Agent
 from memgpt_tui.model import events as ev
 from memgpt_tui.store.agent_store import LanceAgentStore
+from tests.e2e.test_kill_restore import run_until_killed
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 REPO = Path(__file__).resolve().parents[2]
@@ -222,22 +219,10 @@ class CrashMachine(RuleBasedStateMachine):
         CrashMachine.kills += 1
         self.run(self.agent.close())
         env = {**os.environ, "MEMGPT_TUI_HOME": str(self.home), "KILL_CHILD_AGENT": self.name}
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.kill_child", self.server.base_url, "--no-restores"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(seconds)
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
+        lines = run_until_killed(self.server.base_url, env, seconds, "--no-restores")
         self.agent = self.run(runtime.open_agent(self.settings, self.name, create=False))
         self.failed_here = False
-        acked = {line[4:] for line in child.stdout.read().splitlines() if line.startswith("ack ")}
+        acked = {line[4:] for line in lines if line.startswith("ack ")}
         recall = {m.user_text(): m.id for m in self.agent.store.recent_messages(None, 100_000)}
         assert acked <= set(recall), f"acknowledged but lost: {sorted(acked - set(recall))}"
         self.kept |= {recall[text] for text in acked}

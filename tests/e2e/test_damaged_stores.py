@@ -143,3 +143,55 @@ def test_doctor_names_the_damage_and_repairs_it(damaged, server, capsys) -> None
     assert "nothing damaged" in capsys.readouterr().out
     with Client(base_url=server.base_url) as client:
         assert client.user_message("hurt", "are you well?")
+
+
+def unreadable_preview(agent: Path) -> None:
+    (agent / "preview.json").write_text("{not json")
+
+
+def text_index_files_gone(agent: Path) -> None:
+    for index in (agent / "messages.lance" / "_indices").iterdir():
+        for file in index.iterdir():
+            file.unlink()
+
+
+def a_torn_journal_segment(agent: Path) -> None:
+    (agent / "journal" / "000000000999.log").write_bytes(b'0badc0de {"op": "mess')
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (unreadable_preview, "preview.json cannot be read"),
+        (text_index_files_gone, "the text index of table messages cannot be used"),
+        (a_torn_journal_segment, "000000000999.log (21 bytes) cannot be read"),
+    ],
+)
+def test_doctor_on_damage_the_app_itself_gets_past(template, tmp_path, monkeypatch, capsys, damage, problem):
+    home = isolate(monkeypatch, tmp_path / "home")
+    shutil.copytree(template, home)
+    damage(home / "agents" / "hurt")
+    assert cli.main(["doctor", "hurt"]) == 1
+    assert problem in capsys.readouterr().out
+    assert cli.main(["doctor", "hurt", "--repair"]) == 0
+    assert cli.main(["doctor", "hurt"]) == 0
+    assert "nothing damaged" in capsys.readouterr().out
+
+
+def test_doctor_refuses_an_agent_open_elsewhere(template, tmp_path, monkeypatch, server, capsys):
+    home = isolate(monkeypatch, tmp_path / "home")
+    shutil.copytree(template, home)
+    with Client(base_url=server.base_url) as client:
+        client.get_core_memory("fine")  # opens it
+        assert cli.main(["doctor", "fine", "--repair"]) == 2
+    assert "open in another memgpt-tui" in capsys.readouterr().err
+    assert not list((home / "agents" / "fine").glob("doctor-*"))
+
+
+def test_a_file_the_system_refuses_is_a_client_error_too(tmp_path, monkeypatch, server):
+    blocked = isolate(monkeypatch, tmp_path / "home")  # the Client sets it: restored after the test
+    blocked.write_text("a file where the home belongs")
+    client = Client(home=blocked, backend="openai-compatible", base_url=server.base_url, model="fake")
+    with pytest.raises(ClientError, match="cannot use .*home.*MEMGPT_TUI_HOME") as refused:
+        client.create_agent("x")
+    assert isinstance(refused.value.__cause__, OSError)
