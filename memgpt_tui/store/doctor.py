@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import lancedb
@@ -195,13 +196,7 @@ class _Doctor:
                 except Exception as exc:
                     problem = f"the {column} index of table {name} cannot be used ({brief(exc)})."
             if problem is not None:
-                self.found(
-                    problem,
-                    "rebuilds it from the table's rows.",
-                    lambda table=table, column=column: table.create_index(
-                        column, config=FTS() if column == "text" else BTree(), replace=True
-                    ),
-                )
+                self.found(problem, "rebuilds it from the table's rows.", partial(_rebuild, table, column))
 
     def replay(self, dim: int) -> None:
         """What the journal holds that the tables do not yet: applied by a repair, as an open would."""
@@ -258,6 +253,10 @@ def _newest_readable_version(table: Table) -> int | None:
         return None
     finally:
         table.checkout_latest()
+
+
+def _rebuild(table: Table, column: str) -> None:
+    table.create_index(column, config=FTS() if column == "text" else BTree(), replace=True)
 
 
 def _use_index(table: Table, column: str) -> None:
