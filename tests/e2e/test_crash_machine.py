@@ -29,7 +29,7 @@ from memgpt_tui.store.agent_store import LanceAgentStore
 from tests.e2e.test_kill_restore import run_until_killed
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
-REPO = Path(__file__).resolve().parents[2]
+UNDOS = ["just before", "head seen", "no"]
 LONG = int(os.environ.get("MEMGPT_TUI_CRASH_EXAMPLES", "0"))
 REPLIES = {
     "message": Reply.tool_call("send_message", {"message": "ok"}, content="Reply."),
@@ -128,14 +128,15 @@ class CrashMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @initialize(crash_at=st.integers(1, 24))
-    def talk(self, crash_at: int) -> None:
+    @initialize(crash_at=st.integers(1, 24), pick=st.integers(0, 1_000), undo=st.sampled_from(UNDOS))
+    def talk(self, crash_at: int, pick: int, undo: str) -> None:
         """Two answered turns, so that there are checkpoints to go back to, then one the process dies
-        in; the first run kills a real process too."""
+        in, and a restore after reopening; the first run kills a real process too."""
         self.server.default = REPLIES["message"]
         for n in range(2):
             self.act(self.agent.send(f"hello {n}"), None)
         self.send("archival", crash_at)
+        self.restore(pick, undo)
         if CrashMachine.kills == 0:
             self.kill_a_process(0.8)
 
@@ -176,7 +177,7 @@ class CrashMachine(RuleBasedStateMachine):
         self.agent = self.run(runtime.open_agent(self.settings, self.name, create=False))
         self.failed_here = False
 
-    @rule(pick=st.integers(0, 1_000), undo=st.sampled_from(["no", "just before", "head seen"]))
+    @rule(pick=st.integers(0, 1_000), undo=st.sampled_from(UNDOS))
     def restore(self, pick: int, undo: str) -> None:
         """Restore an older checkpoint, then maybe undo that: restore the checkpoint just before it (the
         TUI's undo) or the head seen before restoring (line mode's /load of it), which must bring back
@@ -248,7 +249,7 @@ def machine_env(tmp_path, monkeypatch):
 def test_crashes_restores_and_undos_lose_nothing(machine_env):
     run = CrashMachine.TestCase
     run.settings = settings(
-        max_examples=LONG or 4,
+        max_examples=LONG or 3,
         stateful_step_count=8 if not LONG else 30,
         derandomize=not LONG,
         deadline=None,
