@@ -106,7 +106,7 @@ async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) ->
                 return Result(checkpoint_table(await agent.checkpoints()), opens="checkpoints")
             info = await agent.restore(arg)
             before = (await agent.checkpoints())[-2]  # the state just before the restore
-            return Result(f"Restored ({info.label}). To undo: /load {before.id}")
+            return Result(f"{info.summary[:1].upper()}{info.summary[1:]}. To undo: /load {before.id}")
         case "/dump":
             return Result(dump_text(agent.dump(_int(arg, None))))
         case "/memory":
