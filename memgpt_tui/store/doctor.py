@@ -196,7 +196,17 @@ class _Doctor:
                 except Exception as exc:
                     problem = f"the {column} index of table {name} cannot be used ({brief(exc)})."
             if problem is not None:
-                self.found(problem, "rebuilds it from the table's rows.", partial(_rebuild, table, column))
+                self.found(
+                    problem,
+                    "rebuilds it from the table's rows (the old index files go into the dated folder).",
+                    partial(self.rebuild, name, table, column),
+                )
+
+    def rebuild(self, name: str, table: Table, column: str) -> None:
+        indices = self.folder / f"{name}.lance" / "_indices"
+        if indices.is_dir():
+            shutil.copytree(indices, self.aside() / f"{name}.lance-indices", dirs_exist_ok=True)
+        table.create_index(column, config=FTS() if column == "text" else BTree(), replace=True)
 
     def replay(self, dim: int) -> None:
         """What the journal holds that the tables do not yet: applied by a repair, as an open would."""
@@ -253,10 +263,6 @@ def _newest_readable_version(table: Table) -> int | None:
         return None
     finally:
         table.checkout_latest()
-
-
-def _rebuild(table: Table, column: str) -> None:
-    table.create_index(column, config=FTS() if column == "text" else BTree(), replace=True)
 
 
 def _use_index(table: Table, column: str) -> None:
