@@ -7,7 +7,7 @@ real process instead (``kill_child``). After every rule, recall holds every user
 journaled and not deliberately popped or restored away, and an undo brings back exactly the state
 before its restore.
 
-``make test`` runs a short derandomized search; ``MEMGPT_TUI_CRASH_EXAMPLES=200`` runs a longer one.
+``make test`` runs a short derandomized search; ``MEMGPT_TUI_CRASH_EXAMPLES=50`` runs a longer one.
 """
 
 from __future__ import annotations
