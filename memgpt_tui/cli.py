@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow browser requests from ORIGIN (repeatable)",
     )
     serve.add_argument("--debug", action="store_true", help="log requests and engine details to the log file")
+    doctor = sub.add_parser("doctor", help="say what is damaged in an agent, and repair what can be")
+    doctor.add_argument("agent")
+    doctor.add_argument(
+        "--repair", action="store_true", help="make the repairs; what they replace is moved, never deleted"
+    )
     return parser
 
 
@@ -168,12 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"memgpt-tui: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a read-only home, a file where a directory should be
-        where = f" {exc.filename}" if exc.filename else ""
-        print(
-            f"memgpt-tui: cannot use{where}: {exc.strerror or exc}. memgpt-tui needs to write there: "
-            "fix it, or set MEMGPT_TUI_HOME to another directory.",
-            file=sys.stderr,
-        )
+        from .failures import line
+
+        print(f"memgpt-tui: {line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -226,6 +228,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "users":
         return _users(args, settings)
+    if command == "doctor":
+        from .store import doctor
+
+        checkup = doctor.examine(settings.agents_root(), args.agent, repair=args.repair)
+        print("\n".join(checkup.lines(args.repair)))
+        return 0 if checkup.healthy(args.repair) else 1
     raise AssertionError(command)
 
 

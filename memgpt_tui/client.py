@@ -7,27 +7,58 @@ notebooks and threads alike.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import os
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-from . import wire
-from .config import Settings
+from . import failures, wire
+from .config import ConfigError, Settings
 from .engine.agent import Agent
 from .model import events as ev
+from .model.errors import AgentError, LLMError, StoreError
 from .model.text import redact
 
 T = TypeVar("T")
+P = ParamSpec("P")
+C = TypeVar("C")
+log = logging.getLogger(__name__)
 
 
 class ClientError(Exception):
-    """The agent reported an error (the message includes the hint)."""
+    """Every failure leaving the Client, worded as line mode words it (the message includes the hint).
+    The original exception, if any, is its ``__cause__``."""
 
 
+def _plainly(method: Callable[P, T]) -> Callable[P, T]:
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except ClientError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, ConfigError | AgentError | LLMError | StoreError | OSError):
+                log.exception("Client.%s failed", method.__name__)
+            raise ClientError(failures.line(exc)) from exc
+
+    return call
+
+
+def _speaking_plainly(cls: type[C]) -> type[C]:
+    """Every public method (and the constructor) raises only ClientError."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and (name == "__init__" or not name.startswith("_")):
+            setattr(cls, name, _plainly(member))
+    return cls
+
+
+@_speaking_plainly
 class Client:
     def __init__(self, home: str | Path | None = None, **settings: Any) -> None:
         if home is not None:
@@ -91,7 +122,7 @@ class Client:
     ) -> dict[str, Any]:
         """Import a memgpt-tui export, a Letta Agent File or a MemGPT CLI home (only ``agents`` of it,
         if given). Returns what was found (``kind``), the agents created (``agents``, with counts),
-        ``notes`` and what could not be carried over (``skipped``); raises StoreError on bad input."""
+        ``notes`` and what could not be carried over (``skipped``); raises ClientError on bad input."""
         from . import runtime
 
         return asdict(runtime.import_agent(self.settings, path, name, agents))

@@ -105,9 +105,8 @@ async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) ->
             if not arg:
                 return Result(checkpoint_table(await agent.checkpoints()), opens="checkpoints")
             info = await agent.restore(arg)
-            return Result(
-                f"Restored. New head {info.id} ({info.label}); /load {info.id} again is an undo point."
-            )
+            before = (await agent.checkpoints())[-2]  # the state just before the restore
+            return Result(f"{info.summary[:1].upper()}{info.summary[1:]}. To undo: /load {before.id}")
         case "/dump":
             return Result(dump_text(agent.dump(_int(arg, None))))
         case "/memory":

@@ -532,7 +532,7 @@ class Agent:
             before = self.memory()
             state, info = await self.session.store.restore(checkpoint_id)
             self.session.state = state
-            self.steps.unanswered = None
+            await self._find_unanswered()  # an undo brings an unanswered message back as it was
             await self.window.reload()
             self._announce(before, info.label or "restored")
             self.emit(ev.CheckpointCreated(info.id, info.step, info.label, info.summary))

@@ -40,6 +40,7 @@ from .api import AgentStore, Embedder
 from .journal import Journal, Record, SharedJournal, read_segment
 from .lock import LEASE_SECONDS, lock_for
 from .meta import AgentMeta, AttachedSource, check_embedding, read_meta, write_meta
+from .refusals import damaged, unusable
 from .rows import (
     ALL_TABLES,
     ARCHIVAL,
@@ -107,7 +108,10 @@ class LanceAgentStore(AgentStore):
         if embedder is not None:
             check_embedding(self._meta, embedder.model, embedder.dim)
         state_dir = self._state_dir = paths.local_state_dir(uri)
-        self._lock_file = lock_for(uri, name, self.tuning.lease_seconds).acquire()
+        try:
+            self._lock_file = lock_for(uri, name, self.tuning.lease_seconds).acquire()
+        except OSError as exc:
+            raise unusable(name, exc) from exc
         self._closed = False
         self._shared: SharedJournal | None = None
         try:
@@ -116,15 +120,14 @@ class LanceAgentStore(AgentStore):
             self._closed = True
             self._stop_uploads()
             self._lock_file.release()
-            if isinstance(exc, RuntimeError | pa.ArrowException):  # Lance could not read its files
+            if isinstance(exc, OSError):
+                raise unusable(name, exc) from exc
+            if isinstance(exc, RuntimeError | ValueError | pa.ArrowException):  # Lance cannot read its files
                 raise self._damaged(exc) from exc
             raise
 
     def _damaged(self, exc: BaseException) -> StoreError:
-        return StoreError(
-            f"Agent {self.name!r} at {self.uri} is damaged: {exc}. It was left untouched; "
-            f"import it again from an export, or delete it with: memgpt-tui delete {self.name}"
-        )
+        return damaged(self.name, self.uri, exc)
 
     def _open(self, state_dir: Path, create: bool) -> None:
         try:
@@ -159,6 +162,9 @@ class LanceAgentStore(AgentStore):
             target=self._write_loop, name=f"store-writer-{self.name}", daemon=True
         )
         self._writer.start()
+        # The head the user meets holds what an unfinished step journaled of theirs: "the head before a
+        # restore" then means the same to every way of undoing one.
+        self._pin_unkept("reopened after an unfinished step")
 
     def _replay_journal(self) -> None:
         """Apply what the last session journaled but never applied: the local segments of a local
@@ -417,12 +423,24 @@ class LanceAgentStore(AgentStore):
         return _page([message_from_row(r) for r in rows.to_pylist()], total, page, page_size)
 
     def pending_user_messages(self) -> list[Message]:
-        """The human's messages persisted after the head checkpoint: sent, never answered (e.g. a crash)."""
+        """The human's messages no step answered (a crash, a failure): in recall and numbered past the
+        head's step, or journaled after the head. Checkpoints made without answering them (a summary in
+        the middle of the step, the pin of a restore, an undo) do not count as an answer."""
         self.sync()
         with self._lock:
-            head_seq = self._head_seq()
-        rows = self._tables.rows(MESSAGES, f"origin > {head_seq} AND kind = 'user_message'")
+            head_seq, step = self._head_seq(), self._checkpoints[-1].step if self._checkpoints else 0
+        where = f"kind = 'user_message' AND (origin > {head_seq} OR step > {step})"
+        rows = self._tables.rows(MESSAGES, where)
         return sorted((message_from_row(r) for r in rows.to_pylist()), key=lambda m: m.id)
+
+    def _pin_unkept(self, why: str) -> None:
+        """Checkpoint the head again when the human's messages were journaled after it, so that they
+        belong to a checkpoint: restoring it (undoing whatever restore comes next) brings them back."""
+        with self._lock:
+            head_seq = self._head_seq()
+        unkept = self._tables[MESSAGES].count_rows(f"kind = 'user_message' AND origin > {head_seq}")
+        if unkept and (head := self.head()) is not None:
+            self.checkpoint(head, None, f"{why}: {unkept} unanswered message{'s' * (unkept > 1)} kept")
 
     # ---------------------------------------------------------------- archival
 
@@ -682,10 +700,8 @@ class LanceAgentStore(AgentStore):
                 raise NotFound(f"No checkpoint {checkpoint_id!r} in agent {self.name!r}.")
             to_seq = self._checkpoint_seq[checkpoint_id]
         state = self.checkpoint_state(checkpoint_id)
-        if (pending := self.pending_user_messages()) and (head := self.head()) is not None:
-            # The human's unanswered words are newer than the head: pin them first, so that restoring
-            # the head before this restore (an undo) brings them back too.
-            self.checkpoint(head, None, f"before a restore: {len(pending)} unanswered messages kept")
+        self.sync()
+        self._pin_unkept("before a restore")
         self._rewind(to_seq, keep_user=False)
         label = f"restored {target.label or f'step {target.step}'}"
         when = target.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -1,6 +1,7 @@
-"""The app's engine in a process of its own, to be killed: ``python -m tests.e2e.kill_child BASE_URL``.
+"""The app's engine in a process of its own, to be killed:
+``python -m tests.e2e.kill_child BASE_URL [--no-restores]``.
 
-It resumes (or creates) the agent "victim" and talks to it without end through the real runtime,
+It resumes (or creates) the agent "victim" (or ``$KILL_CHILD_AGENT``) and talks to it without end through the real runtime,
 store and OpenAI backend, now and then restoring a recent checkpoint and undoing that restore. It
 prints what it did, one line each: ``ack TEXT`` once a user message is in recall, ``restoring`` and
 ``undone`` around a restore and its undo.
@@ -9,6 +10,7 @@ prints what it did, one line each: ``ack TEXT`` once a user message is in recall
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 
@@ -21,11 +23,11 @@ def say(*words: str) -> None:
     print(*words, flush=True)
 
 
-async def main(base_url: str) -> None:
+async def main(base_url: str, restores: bool) -> None:
     settings = Settings.load(
         backend="openai-compatible", base_url=base_url, model="fake-model", no_verify=True, max_retries=0
     )
-    agent = await runtime.open_agent(settings, "victim")
+    agent = await runtime.open_agent(settings, os.environ.get("KILL_CHILD_AGENT", "victim"))
     rng = random.Random()
     pending: list[str] = []
     agent.subscribe(
@@ -42,7 +44,7 @@ async def main(base_url: str) -> None:
         text = f"message {rng.getrandbits(48):012x}"
         pending.append(text)
         await agent.send(text)
-        if n % 4 == 0:
+        if restores and n % 4 == 0:
             checkpoints = await agent.checkpoints()
             say("restoring")
             await agent.restore(rng.choice(checkpoints[-8:-1]).id)
@@ -51,4 +53,4 @@ async def main(base_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], "--no-restores" not in sys.argv))

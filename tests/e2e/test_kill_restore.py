@@ -34,9 +34,9 @@ def archival(store: LanceAgentStore) -> dict[str, str]:
     return {p.id: p.text for p in store.archival_list(0, 100_000).items}
 
 
-def run_until_killed(base_url: str, env: dict[str, str], seconds: float) -> list[str]:
+def run_until_killed(base_url: str, env: dict[str, str], seconds: float, *flags: str) -> list[str]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.kill_child", base_url],
+        [sys.executable, "-m", "tests.e2e.kill_child", base_url, *flags],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

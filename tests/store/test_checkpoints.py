@@ -149,5 +149,6 @@ def test_pending_user_messages(open_store: Callable[..., LanceAgentStore]) -> No
     store = open_store()
     assert store.pending_user_messages() == [waiting]
     state.in_context_ids.append(waiting.id)
+    state.step = waiting.step
     store.checkpoint(state, None, "answered it")
     assert store.pending_user_messages() == []

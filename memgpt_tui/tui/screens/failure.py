@@ -32,6 +32,10 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "The model backend failed", f"{exc}\n{exc.hint}".strip()
     if isinstance(exc, AgentError):
         return "Cannot load the agent", str(exc)
+    if isinstance(exc, OSError):
+        from ...failures import line
+
+        return "Cannot use a file", line(exc)
     log = home_dir() / "logs" / "memgpt-tui.log"
     return "Unexpected error", f"{type(exc).__name__}: {exc}\nDetails are in {log}."
 
