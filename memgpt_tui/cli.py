@@ -136,7 +136,7 @@ def _users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "--db",
             metavar="URL",
             help="the users database: postgresql://USER:PASSWORD@HOST/DB or sqlite:///FILE "
-            "(default: MEMGPT_TUI_DB, else accounts.db in the home)",
+            "(default: [serve] db in the config or MEMGPT_TUI_DB, else accounts.db in the home)",
         )
 
 

@@ -88,6 +88,17 @@ class _TomlSource(PydanticBaseSettingsSource):
         return file_values()
 
 
+class _DbEnvSource(PydanticBaseSettingsSource):
+    """``MEMGPT_TUI_DB``: the users database URL, as ``[serve] db`` (``MEMGPT_TUI_SERVE__DB`` wins)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        url = os.environ.get("MEMGPT_TUI_DB")
+        return {"serve": {"db": url}} if url else {}
+
+
 class _MemGPTEnvSource(PydanticBaseSettingsSource):
     """MemGPT's own variables, as its local-LLM guide sets them: ``BACKEND_TYPE`` names the backend and
     ``OPENAI_API_BASE`` its address. They count only together with ``BACKEND_TYPE``, and not at all when
@@ -185,6 +196,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            _DbEnvSource(settings_cls),
             _MemGPTEnvSource(settings_cls, init_settings),
             _TomlSource(settings_cls),
         )

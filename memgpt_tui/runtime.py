@@ -335,10 +335,10 @@ def new_agent_name(settings: Settings) -> str:
 
 def accounts(settings: Settings, db: str | None = None) -> Accounts:
     """The home's users and who owns which agent: in ``db`` (a postgresql:// or sqlite:/// URL),
-    else in MEMGPT_TUI_DB, else in SQLite in the home."""
+    else in ``[serve] db`` (or MEMGPT_TUI_DB), else in SQLite in the home."""
     from .store.accounts import Accounts
 
-    return Accounts(db or os.environ.get("MEMGPT_TUI_DB") or None, home_dir(), settings.agents_root())
+    return Accounts(db or settings.serve.db, home_dir(), settings.agents_root())
 
 
 def add_user(settings: Settings, db: str | None, name: str) -> list[str]:

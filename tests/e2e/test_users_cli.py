@@ -100,14 +100,20 @@ def test_remove_with_delete_agents_is_refused_while_an_agent_is_open(
     assert users(capsys, "list")[1].startswith("alice")
 
 
-def test_the_database_url_from_the_flag_or_the_environment(
+def test_the_database_url_from_the_flag_the_environment_or_the_config(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, postgres_url: str
 ) -> None:
     code, out, err = users(capsys, "add", "carol", "--db", postgres_url)
     assert code == 0, err
+    assert users(capsys, "list")[1].startswith("No users yet")  # the home's SQLite is another database
     monkeypatch.setenv("MEMGPT_TUI_DB", postgres_url)
     assert users(capsys, "list")[1].startswith("carol")
     monkeypatch.delenv("MEMGPT_TUI_DB")
-    assert users(capsys, "list")[1].startswith("No users yet")  # the home's SQLite is another database
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(f'[serve]\ndb = "{postgres_url}"\n')
+    assert users(capsys, "list")[1].startswith("carol")
+    monkeypatch.setenv("MEMGPT_TUI_DB", f"sqlite:///{home / 'other.db'}")  # the environment beats the file
+    assert users(capsys, "list")[1].startswith("No users yet")
+    assert users(capsys, "list", "--db", postgres_url)[1].startswith("carol")  # and the flag beats both
     code, _, err = users(capsys, "list", "--db", "postgresql://me:topsecret@127.0.0.1:9/none")
     assert code == 2 and "did not answer" in err and "topsecret" not in err
