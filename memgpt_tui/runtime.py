@@ -14,7 +14,8 @@ from .config import ConfigError, Settings, home_dir, read_text
 from .engine.agent import Agent
 from .engine.prompts import template
 from .llm.base import LLMBackend
-from .model.errors import AccountError
+from .model.errors import AccountError, AgentError
+from .model.handle import AgentHandle
 from .model.state import BACKEND_DEFAULTS, AgentConfig
 from .store import location, registry, sources
 from .store.api import AgentStore, Embedder
@@ -279,7 +280,9 @@ def load_source_cli(settings: Settings, name: str, paths: list[str]) -> int:
     return 0
 
 
-async def attach(agent: Agent, source: str) -> int:
+async def attach(agent: AgentHandle, source: str) -> int:
+    if not isinstance(agent, Agent):
+        raise AgentError("Data sources are attached only to an agent on this machine.")
     added = await asyncio.to_thread(sources.attach, sources_root(), source, agent.store)
     await agent.attached(added, source)
     return added

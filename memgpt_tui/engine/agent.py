@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from ..config import Limits
@@ -24,6 +25,7 @@ from ..llm.base import LLMBackend
 from ..model import events as ev
 from ..model.clock import now
 from ..model.errors import AgentError
+from ..model.handle import TOO_LONG_HINT
 from ..model.messages import Message, user_message
 from ..model.records import CheckpointInfo, Page, Passage
 from ..model.state import AgentConfig, AgentState, Block
@@ -41,15 +43,14 @@ from .window import ContextWindow
 
 log = logging.getLogger(__name__)
 
-TOO_LONG_HINT = (
-    "Nothing was sent. Shorten it, or load long text as a data source (memgpt-tui load NAME FILE) "
-    "and /attach NAME: the agent then finds it in archival memory."
-)
-
 FIND_LIMIT = 1000  # matches a find in the conversation steps through
 
 
 class Agent:
+    """The local implementation of ``model.handle.AgentHandle``: it offers everything."""
+
+    unavailable: Mapping[str, str] = MappingProxyType({})
+
     def __init__(self, state: AgentState, limits: Limits) -> None:
         """Use ``create``, ``load`` or ``from_preview``."""
         self.limits = limits

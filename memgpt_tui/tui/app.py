@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from textual.dom import DOMNode
 
-    from ..engine.agent import Agent
+    from ..model.handle import AgentHandle
     from .screens.main import MainScreen
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class MemGPTApp(App[None]):
     ]
 
     def __init__(
-        self, settings: Settings, first: bool = False, debug: bool = False, agent: Agent | None = None
+        self, settings: Settings, first: bool = False, debug: bool = False, agent: AgentHandle | None = None
     ) -> None:
         """``agent``: an already open agent to show (the app then leaves closing it to the caller)."""
         super().__init__()
@@ -137,7 +137,7 @@ class MemGPTApp(App[None]):
             return
         await self.show_agent(agent)
 
-    async def show_agent(self, agent: Agent) -> MainScreen:
+    async def show_agent(self, agent: AgentHandle) -> MainScreen:
         from .screens.main import MainScreen
 
         self.agent = agent
@@ -169,7 +169,7 @@ class MemGPTApp(App[None]):
                 await self.pop_screen()
             return False
 
-    async def _open(self) -> Agent | None:
+    async def _open(self) -> AgentHandle | None:
         """``--agent NAME`` opens (or creates) it; else the picker, or setup when there is no agent yet."""
         settings, name = self.settings, self.settings.agent
         runtime: ModuleType | None = None
@@ -184,7 +184,7 @@ class MemGPTApp(App[None]):
                         return None
                     settings, name = choice
                 self.loading(f"Opening {name}…")
-                agent: Agent = await runtime.open_agent(settings, name, greet=not self.first)
+                agent: AgentHandle = await runtime.open_agent(settings, name, greet=not self.first)
                 return agent
             except Exception as exc:  # every failure to open is shown with a way forward
                 log.exception("opening agent %s", name)

@@ -20,7 +20,7 @@ from ..model import events as ev
 from .messages import MESSAGES
 
 if TYPE_CHECKING:
-    from ..engine.agent import Agent
+    from ..model.handle import AgentHandle
 
 FRAME = 1 / 20  # each flush repaints the conversation: keys typed meanwhile wait for it
 
@@ -28,7 +28,7 @@ FRAME = 1 / 20  # each flush repaints the conversation: keys typed meanwhile wai
 class Bridge:
     """Subscribes to an agent and posts each event's message to every one of ``targets``, in order."""
 
-    def __init__(self, agent: Agent, targets: Sequence[MessagePump], frame: float = FRAME) -> None:
+    def __init__(self, agent: AgentHandle, targets: Sequence[MessagePump], frame: float = FRAME) -> None:
         self._targets = tuple(targets)
         self._frame = frame
         self._loop = asyncio.get_running_loop()

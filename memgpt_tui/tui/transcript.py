@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..model.events import StepReason
 
 if TYPE_CHECKING:
-    from ..engine.agent import Agent
+    from ..model.handle import AgentHandle
     from ..model.messages import Message
 
 SystemKind = Literal[
@@ -194,7 +194,7 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"message": text or ""}
 
 
-async def older_messages(agent: Agent, before_id: str | None, limit: int) -> tuple[list[Message], bool]:
+async def older_messages(agent: AgentHandle, before_id: str | None, limit: int) -> tuple[list[Message], bool]:
     """Up to ``limit`` recall messages just before ``before_id``, oldest first, read off the UI loop, and
     whether they reach the first message. A page never starts with a tool result cut off from its call:
     that one comes with the next page."""

@@ -25,7 +25,7 @@ from .listing import ListScreen
 from .modals import ConfirmModal
 
 if TYPE_CHECKING:
-    from ...engine.agent import Agent
+    from ...model.handle import AgentHandle
     from ...model.records import CheckpointInfo
     from ...model.state import AgentState
     from ...model.view import AgentView
@@ -103,7 +103,7 @@ class CheckpointBrowser(ListScreen["CheckpointInfo"]):
         Binding("u", "undo", "Undo last restore", id="checkpoints.undo"),
     ]
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: AgentHandle) -> None:
         super().__init__()
         self.agent = agent
         self.infos: list[CheckpointInfo] = []  # newest first

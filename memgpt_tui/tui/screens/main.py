@@ -34,7 +34,7 @@ from ..widgets.find_bar import FindBar
 from ..widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
-    from ...engine.agent import Agent
+    from ...model.handle import AgentHandle
     from ...model.records import CheckpointInfo
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class MainScreen(Screen[None]):
         Binding("question_mark", "help", "Help", show=False, id="main.help_key"),
     ]
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: AgentHandle) -> None:
         super().__init__()
         self.agent = agent
         self.bridge: Bridge | None = None
@@ -183,7 +183,7 @@ class MainScreen(Screen[None]):
             )
             return
         if refusal := self.agent.refusal(text):  # a paste too large to send: neither shown nor kept
-            from ...engine.agent import TOO_LONG_HINT
+            from ...model.handle import TOO_LONG_HINT
 
             self.say("error", refusal, TOO_LONG_HINT)
             return
@@ -366,7 +366,7 @@ def restored_name(head: CheckpointInfo) -> str:
     return step if label in ("", step) else f"{step} [{label}]"
 
 
-async def _attach(agent: Agent, source: str) -> int:
+async def _attach(agent: AgentHandle, source: str) -> int:
     from ... import runtime
 
     return await runtime.attach(agent, source)

@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from .modals import ConfirmModal, TextEditModal
 
 if TYPE_CHECKING:
-    from ...engine.agent import Agent
+    from ...model.handle import AgentHandle
     from ...model.messages import Message
     from ...model.records import Page, Passage
 
@@ -180,7 +180,7 @@ class MemoryBrowser(Screen[None]):
         Binding("slash", "focus_query", "Search", show=False, id="memory.search"),
     ]
 
-    def __init__(self, agent: Agent, tab: str = "recall") -> None:
+    def __init__(self, agent: AgentHandle, tab: str = "recall") -> None:
         super().__init__()
         self.agent = agent
         self.initial_tab = tab

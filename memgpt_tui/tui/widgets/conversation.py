@@ -41,7 +41,7 @@ from ..transcript import (
 from .rows import ReplyRow, ThoughtRow, ToolRow, row_for
 
 if TYPE_CHECKING:
-    from ...engine.agent import Agent
+    from ...model.handle import AgentHandle
     from ...model.messages import Message as StoredMessage
 
 FIRST_PAGE = 60  # messages shown at first: more than a screenful, quick to mount
@@ -71,7 +71,7 @@ class Conversation(VerticalScroll):
             super().__init__()
             self.kind, self.text, self.hint = kind, text, hint
 
-    def __init__(self, agent: Agent, **kwargs: object) -> None:
+    def __init__(self, agent: AgentHandle, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agent = agent
         self._edge = Static(classes="edge")

@@ -19,7 +19,7 @@ from ...model import events as ev
 from ..messages import EngineMessage, message_for
 
 if TYPE_CHECKING:
-    from ...engine.agent import Agent
+    from ...model.handle import AgentHandle
     from ...model.state import Block
 
 BAR_WIDTH = 12
@@ -176,7 +176,7 @@ class BlockView(Vertical, can_focus=True):
 class CoreMemoryPane(VerticalScroll):
     BORDER_TITLE = "Core memory"
 
-    def __init__(self, agent: Agent, **kwargs: object) -> None:
+    def __init__(self, agent: AgentHandle, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agent = agent
 

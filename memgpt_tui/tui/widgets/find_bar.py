@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 if TYPE_CHECKING:
-    from ...engine.agent import Agent
+    from ...model.handle import AgentHandle
     from .conversation import Conversation
 
 
@@ -48,7 +48,9 @@ class FindBar(Horizontal):
     FindBar #find-counter { width: auto; min-width: 12; padding: 1 0 0 1; color: $text-muted; }
     """
 
-    def __init__(self, agent: Agent, conversation: Conversation, back: Widget, **kwargs: object) -> None:
+    def __init__(
+        self, agent: AgentHandle, conversation: Conversation, back: Widget, **kwargs: object
+    ) -> None:
         """``back``: what has the focus again when the bar closes without a match selected."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.agent = agent
