@@ -48,6 +48,13 @@ def _agent_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--debug", action="store_true", help="log requests and engine details to the log file"
     )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="attach to the agents a `memgpt-tui serve` runs (also MEMGPT_TUI_SERVER)",
+    )
+    parser.add_argument("--token", help="your token on that server (also MEMGPT_TUI_TOKEN)")
+    parser.add_argument("--local", action="store_true", help="the agents here, even when a server is set")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +197,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command == "run":
         from . import plain
 
+        attach = None if args.local else settings.attach_to(args.server, args.token)
+        if attach is not None:
+            return asyncio.run(plain.attached(settings, *attach, debug=args.debug))
         return asyncio.run(plain.main(settings, first=args.first, debug=args.debug))
     from . import runtime
 

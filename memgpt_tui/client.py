@@ -19,9 +19,9 @@ from typing import Any, ParamSpec, TypeVar
 
 from . import failures, wire
 from .config import ConfigError, Settings
-from .engine.agent import Agent
 from .model import events as ev
 from .model.errors import AgentError, LLMError, StoreError
+from .model.handle import AgentHandle
 from .model.text import redact
 
 T = TypeVar("T")
@@ -60,25 +60,47 @@ def _speaking_plainly(cls: type[C]) -> type[C]:
 
 @_speaking_plainly
 class Client:
-    def __init__(self, home: str | Path | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        server: str | None = None,
+        token: str | None = None,
+        **settings: Any,
+    ) -> None:
+        """``server``: the agents a ``memgpt-tui serve`` runs at that URL (``token``: yours there), the
+        same calls as on the agents here; creating, importing and deleting stay with the local home."""
         if home is not None:
             os.environ["MEMGPT_TUI_HOME"] = str(Path(home).expanduser())
         self.settings = Settings.load(**settings)
+        self.server = server
+        self._token = token
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="memgpt-client", daemon=True)
         self._thread.start()
-        self._agents: dict[str, Agent] = {}
+        self._agents: dict[str, AgentHandle] = {}
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def _agent(self, agent: str | Agent) -> Agent:
-        name = agent.name if isinstance(agent, Agent) else agent
+    def _agent(self, agent: str | AgentHandle) -> AgentHandle:
+        name = agent if isinstance(agent, str) else agent.name
         if name not in self._agents:
-            from . import runtime
-
-            self._agents[name] = self._call(runtime.open_agent(self.settings, name, create=False))
+            self._agents[name] = self._call(self._open(name))
         return self._agents[name]
+
+    async def _open(self, name: str) -> AgentHandle:
+        if self.server is not None:
+            from .remote import home
+
+            connection = await home.connect(self.server, self._token)
+            try:
+                return await home.open_agent(connection, name)
+            except BaseException:
+                await connection.aclose()
+                raise
+        from . import runtime
+
+        return await runtime.open_agent(self.settings, name, create=False)
 
     # --------------------------------------------------------------- agents
 
@@ -113,9 +135,20 @@ class Client:
         return name
 
     def list_agents(self) -> list[dict[str, Any]]:
+        if self.server is not None:
+            return self._call(self._remote_agents())
         from . import runtime
 
         return [info.model_dump() for info in runtime.agent_infos(self.settings)]
+
+    async def _remote_agents(self) -> list[dict[str, Any]]:
+        from .remote import home
+
+        connection = await home.connect(self.server or "", self._token)
+        try:
+            return await home.agents(connection)
+        finally:
+            await connection.aclose()
 
     def import_agent(
         self, path: str | Path, name: str | None = None, agents: Sequence[str] = ()
@@ -130,12 +163,10 @@ class Client:
     def export_agent(self, agent: str, file: str | Path, fmt: str | None = None) -> Path:
         """Write an agent to ``file``: our own format, ``af`` (Letta Agent File) or ``md`` (Markdown);
         by default as the file's suffix says."""
-        from . import runtime
-        from .transfer.formats import export_open
+        from . import commands, runtime
 
-        opened = self._agents.get(agent)
-        if opened is not None:  # its store is locked by this client: export from it
-            return self._call(asyncio.to_thread(export_open, opened.store, opened.state, Path(file), fmt))
+        if self.server is not None or agent in self._agents:  # an open store is locked by this client
+            return self._call(commands.write_export(self._agent(agent), Path(file), fmt))
         return runtime.export_agent(self.settings, agent, str(file), fmt)
 
     def delete_agent(self, agent: str) -> None:
@@ -148,7 +179,7 @@ class Client:
 
     # ------------------------------------------------------------ messages
 
-    def user_message(self, agent: str | Agent, text: str) -> list[dict[str, Any]]:
+    def user_message(self, agent: str | AgentHandle, text: str) -> list[dict[str, Any]]:
         """Send ``text``; returns what happened, in order, as MemGPT-style dicts."""
         target = self._agent(agent)
         events: list[ev.Event] = []
@@ -168,32 +199,32 @@ class Client:
 
     # -------------------------------------------------------------- memory
 
-    def get_core_memory(self, agent: str | Agent) -> dict[str, str]:
-        return self._agent(agent).memory()
+    def get_core_memory(self, agent: str | AgentHandle) -> dict[str, str]:
+        return self._agent(agent).snapshot().memory()
 
-    def update_block(self, agent: str | Agent, label: str, value: str) -> None:
+    def update_block(self, agent: str | AgentHandle, label: str, value: str) -> None:
         self._call(self._agent(agent).update_block(label, value))
 
-    def search_recall(self, agent: str | Agent, query: str, page: int = 0) -> dict[str, Any]:
+    def search_recall(self, agent: str | AgentHandle, query: str, page: int = 0) -> dict[str, Any]:
         result = self._call(self._agent(agent).search_recall(query, page))
         return result.model_dump(mode="json")
 
-    def search_archival(self, agent: str | Agent, query: str, page: int = 0) -> dict[str, Any]:
+    def search_archival(self, agent: str | AgentHandle, query: str, page: int = 0) -> dict[str, Any]:
         result = self._call(self._agent(agent).search_archival(query, page))
         return result.model_dump(mode="json")
 
-    def insert_archival(self, agent: str | Agent, text: str) -> str:
+    def insert_archival(self, agent: str | AgentHandle, text: str) -> str:
         return self._call(self._agent(agent).insert_archival(text))
 
     # --------------------------------------------------------- checkpoints
 
-    def checkpoints(self, agent: str | Agent) -> list[dict[str, Any]]:
+    def checkpoints(self, agent: str | AgentHandle) -> list[dict[str, Any]]:
         return [c.model_dump() for c in self._call(self._agent(agent).checkpoints())]
 
-    def restore(self, agent: str | Agent, checkpoint_id: str) -> dict[str, Any]:
+    def restore(self, agent: str | AgentHandle, checkpoint_id: str) -> dict[str, Any]:
         return self._call(self._agent(agent).restore(checkpoint_id)).model_dump()
 
-    def save(self, agent: str | Agent, label: str | None = None) -> dict[str, Any]:
+    def save(self, agent: str | AgentHandle, label: str | None = None) -> dict[str, Any]:
         return self._call(self._agent(agent).save(label)).model_dump()
 
     # ------------------------------------------------------------ lifetime

@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from .engine.agent import Agent
 from .model.clock import format_time, now
 from .model.errors import AgentError, StoreError
+from .model.handle import AgentHandle
 from .model.messages import Message
 from .model.records import CheckpointInfo
 
@@ -73,10 +74,17 @@ def complete(prefix: str) -> list[Command]:
     return [c for c in COMMANDS if c.name.startswith(prefix)]
 
 
-Attach = Callable[[Agent, str], Awaitable[int]]
+Attach = Callable[[AgentHandle, str], Awaitable[int]]
 
 
-async def run(agent: Agent, line: str, attach: Attach | None = None) -> Result:
+@runtime_checkable
+class Exports(Protocol):
+    """An agent that writes its own exports (one on a server: the server makes the file)."""
+
+    async def export_to(self, file: Path, fmt: str | None) -> Path: ...
+
+
+async def run(agent: AgentHandle, line: str, attach: Attach | None = None) -> Result:
     """Run one slash command. Raises CommandError with a message meant for the user."""
     name, _, arg = line.strip().partition(" ")
     arg = arg.strip()
@@ -86,13 +94,15 @@ async def run(agent: Agent, line: str, attach: Attach | None = None) -> Result:
         raise CommandError(f"Unknown command {name}. Did you mean: {near}")
     if command.args.startswith("<") and not arg:
         raise CommandError(f"Usage: {command.name} {command.args}")
+    if name in agent.unavailable:
+        raise CommandError(f"{name}: {agent.unavailable[name]}")
     try:
         return await _dispatch(agent, name, arg, attach)
     except AgentError as exc:
         raise CommandError(str(exc)) from exc
 
 
-async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) -> Result:
+async def _dispatch(agent: AgentHandle, name: str, arg: str, attach: Attach | None) -> Result:
     match name:
         case "/help":
             return Result(help_text(), opens="help")
@@ -144,16 +154,24 @@ async def _dispatch(agent: Agent, name: str, arg: str, attach: Attach | None) ->
     return Result()
 
 
-async def export(agent: Agent, path: str) -> Path:
+async def export(agent: AgentHandle, path: str) -> Path:
     """/export: the open agent as it is now; Markdown unless the path names another format."""
-    from .transfer.formats import export_open  # pyarrow and friends: not at the TUI's start
-
     file = Path(path or f"{agent.name}-{now():%Y%m%d-%H%M%S}.md").expanduser()
     fmt = None if file.suffix.lower() in (".md", ".af", ".agent", ".zip") else "md"
     try:
-        return await asyncio.to_thread(export_open, agent.store, agent.state, file, fmt)
+        return await write_export(agent, file, fmt)
     except StoreError as exc:
         raise CommandError(str(exc)) from exc
+
+
+async def write_export(agent: AgentHandle, file: Path, fmt: str | None) -> Path:
+    """The agent, open, written to ``file`` (``fmt`` None: as its suffix says); raises StoreError."""
+    if isinstance(agent, Exports):
+        return await agent.export_to(file, fmt)
+    from .transfer.formats import export_open  # pyarrow and friends: not at the TUI's start
+
+    assert isinstance(agent, Agent)
+    return await asyncio.to_thread(export_open, agent.store, agent.state, file, fmt)
 
 
 def _int(text: str, default: int | None) -> int | None:
@@ -170,7 +188,7 @@ def help_text() -> str:
     return "\n".join(f"{f'{c.name} {c.args}'.strip():<{width}}  {c.help}" for c in COMMANDS)
 
 
-def memory_text(agent: Agent) -> str:
+def memory_text(agent: AgentHandle) -> str:
     view = agent.snapshot()
     lines = []
     for block in view.blocks:
@@ -196,7 +214,7 @@ def dump_text(messages: list[Message]) -> str:
     return "\n".join(out) or "(empty)"
 
 
-def tokens_text(agent: Agent) -> str:
+def tokens_text(agent: AgentHandle) -> str:
     ctx = agent.last_context
     if ctx is None:
         return "No token counts yet."

@@ -80,6 +80,13 @@ class Serve(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
 
 
+class Remote(BaseModel):
+    """The ``[remote]`` table: a server that plain ``memgpt-tui`` attaches to (``--local`` does not)."""
+
+    server: str | None = None
+    token: SecretStr | None = None
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
         return None, field_name, False
@@ -168,6 +175,7 @@ class Settings(BaseSettings):
     no_verify: bool = False
     limits: Limits = Limits()
     serve: Serve = Serve()
+    remote: Remote = Remote()
     keymap: dict[str, Any] = Field(default_factory=dict, description="binding id -> keys; checked by the TUI")
 
     @field_validator("keymap", mode="before")
@@ -215,6 +223,15 @@ class Settings(BaseSettings):
         if self.api_key or os.environ.get("OPENAI_API_KEY"):
             return "openai"
         return "embedded"
+
+    def attach_to(self, server: str | None, token: str | None) -> tuple[str, str | None] | None:
+        """The server to attach to and its token: the flags, else ``MEMGPT_TUI_SERVER`` and
+        ``MEMGPT_TUI_TOKEN``, else the ``[remote]`` table; None to run the agents here."""
+        url = server or os.environ.get("MEMGPT_TUI_SERVER") or self.remote.server
+        if not url:
+            return None
+        secret = self.remote.token.get_secret_value() if self.remote.token else None
+        return url, token or os.environ.get("MEMGPT_TUI_TOKEN") or secret
 
     def agents_root(self) -> str:
         return self.store_uri or str(home_dir() / "agents")

@@ -10,9 +10,9 @@ from typing import TextIO
 
 from . import commands, runtime, wire
 from .config import ConfigError, Settings, setup_logging
-from .engine.agent import Agent
 from .model import events as ev
 from .model.errors import AgentError, StoreError
+from .model.handle import AgentHandle
 from .model.text import redact
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Printer:
 
 
 async def run(
-    agent: Agent,
+    agent: AgentHandle,
     attach: commands.Attach | None = None,
     stdin: TextIO | None = None,
     out: TextIO | None = None,
@@ -95,7 +95,7 @@ async def run(
         unsubscribe()
 
 
-async def _one(agent: Agent, text: str, attach: commands.Attach | None, printer: Printer) -> bool:
+async def _one(agent: AgentHandle, text: str, attach: commands.Attach | None, printer: Printer) -> bool:
     """Run one line: a command or a message. True when it asks to exit. Nothing raises past here:
     the message stays in recall for /retry whatever went wrong."""
     try:
@@ -130,6 +130,32 @@ async def main(settings: Settings, *, first: bool, debug: bool) -> int:
         return 2
     if not settings.agent:
         print(f"Created agent {name!r}. Resume it with: memgpt-tui run --plain --agent {name}", flush=True)
+    try:
+        await run(agent, runtime.attach)
+    finally:
+        await agent.close()
+    return 0
+
+
+async def attached(settings: Settings, server: str, token: str | None, *, debug: bool) -> int:
+    """``memgpt-tui run --plain --server URL``: line mode on an agent the server runs."""
+    from .remote import home
+
+    setup_logging(debug)
+    try:
+        connection = await home.connect(server, token)
+    except AgentError as exc:
+        print(f"memgpt-tui: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not settings.agent:
+            names = ", ".join(a["name"] for a in await home.agents(connection)) or "none yet"
+            raise AgentError(f"Name the agent with --agent (on {server}: {names}).")
+        agent = await home.open_agent(connection, settings.agent)
+    except AgentError as exc:
+        await connection.aclose()
+        print(f"memgpt-tui: {exc}", file=sys.stderr)
+        return 2
     try:
         await run(agent, runtime.attach)
     finally:

@@ -18,6 +18,12 @@ from .model import events as ev
 from .model.messages import Message
 
 REPLY_FUNCTION = "send_message"  # its call is the assistant's message, not a tool call to show
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 LETTA_TYPES = frozenset(
     {"reasoning_message", "tool_call_message", "tool_return_message", "assistant_message"}
 )
@@ -39,6 +45,47 @@ def record(event: ev.Event) -> dict[str, Any]:
     if isinstance(said, str):  # a property on some events (a cancel, a discarded attempt)
         fields["text"] = said
     return {"message_type": "x_" + _snake(type(event).__name__), **fields}
+
+
+_EVENTS: dict[str, type[ev.Event]] = {
+    "x_" + _snake(cls.__name__): cls
+    for cls in vars(ev).values()
+    if isinstance(cls, type) and issubclass(cls, ev.Event) and cls is not ev.Event
+}
+
+
+def event(item: dict[str, Any]) -> ev.Event | None:
+    """The engine event a record of ``record`` came from (None for a record of no event): what an
+    agent on a server sends, as a local agent would have emitted it."""
+    match item["message_type"]:
+        case "reasoning_message":
+            return ev.InnerThought(item["reasoning"])
+        case "tool_call_message":
+            call = item["tool_call"]
+            return ev.FunctionCalled(call["tool_call_id"], call["name"], _arguments(call["arguments"]))
+        case "tool_return_message":
+            ok = item["status"] == "success"
+            return ev.FunctionReturned(item["tool_call_id"], item["name"], ok, item["tool_return"])
+        case "assistant_message":
+            return ev.AssistantMessage(item["content"])
+    cls = _EVENTS.get(item["message_type"])
+    if cls is None:
+        return None
+    fields = {f.name: item[f.name] for f in dataclasses.fields(cls) if f.name in item}
+    if cls is ev.ContextChanged:
+        fields["breakdown"] = ev.TokenBreakdown(**fields["breakdown"])
+    for name, value in fields.items():
+        if isinstance(value, list):  # JSON has no tuples
+            fields[name] = tuple(value)
+    return cls(**fields)
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def shown(item: dict[str, Any]) -> bool:
@@ -114,7 +161,3 @@ def _result(content: str) -> tuple[bool, str]:
         return envelope["status"] == "OK", str(envelope["message"])
     except (ValueError, KeyError, TypeError):
         return True, content
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

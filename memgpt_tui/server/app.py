@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config import ConfigError, Settings
 from ..model.errors import AccountError, AgentError, AgentLocked, LLMError, NameTaken, NotFound, StoreError
 from ..model.text import redact
-from . import letta, own
+from . import attached, letta, own
 from .context import Server
 from .pool import RETRY_AFTER, Busy, Pool
 
@@ -53,6 +53,7 @@ def build_app(settings: Settings, accounts: Accounts) -> FastAPI:
     app.state.server = Server(settings, accounts, pool)
     app.include_router(letta.router)
     app.include_router(own.router)
+    app.include_router(attached.router)
     _handlers(app)
     app.add_api_route(
         "/{path:path}",

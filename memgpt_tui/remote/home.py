@@ -1,0 +1,35 @@
+"""A server's agents, as a local home's: the list the picker shows, and opening one by name or id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .agent import OWN, RemoteAgent
+from .connection import Connection, ServerError
+
+
+async def connect(url: str, token: str | None) -> Connection:
+    """A connection the server has accepted (reachable, our API version, the token taken)."""
+    connection = Connection(url, token)
+    try:
+        await connection.check()
+    except BaseException:
+        await connection.aclose()
+        raise
+    return connection
+
+
+async def agents(connection: Connection) -> list[dict[str, Any]]:
+    """The caller's agents with the picker's counts (``id``, ``name``, ``messages``, ...)."""
+    found: list[dict[str, Any]] = await connection.call("GET", OWN)
+    return found
+
+
+async def open_agent(connection: Connection, name: str) -> RemoteAgent:
+    """The agent called ``name`` (or with that id); the connection becomes the agent's."""
+    listed = await agents(connection)
+    match = next((a for a in listed if name in (a["name"], a["id"])), None)
+    if match is None:
+        names = ", ".join(a["name"] for a in listed) or "none yet"
+        raise ServerError(f"No agent named {name!r} on {connection.url} (its agents: {names}).", 404)
+    return await RemoteAgent.open(connection, match["id"])

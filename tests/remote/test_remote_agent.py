@@ -1,0 +1,171 @@
+"""The remote agent against a real ``memgpt-tui serve``: the same interface, events and snapshot as a
+local agent; history edits, memory, search, checkpoints and export; read-along, the 409 of a busy agent,
+a wrong token; line mode and the Client attached."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from memgpt_tui.client import Client
+from memgpt_tui.model import events as ev
+from memgpt_tui.model.errors import AgentError
+from memgpt_tui.remote import home
+from memgpt_tui.remote.connection import ServerError
+from tests.fakes.openai_server import Reply
+from tests.server.harness import server_env
+
+
+async def attach(served, name):
+    return await home.open_agent(await home.connect(served.url, None), name)
+
+
+async def until(seen: list[ev.Event], kind: type[ev.Event], timeout: float = 10, **fields) -> ev.Event:
+    """The latest event of ``kind`` (with these ``fields``) seen, once one has arrived."""
+
+    async def found() -> ev.Event:
+        def wanted(e: ev.Event) -> bool:
+            return isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())
+
+        while not (hits := [e for e in seen if wanted(e)]):
+            await asyncio.sleep(0.01)
+        return hits[-1]
+
+    return await asyncio.wait_for(found(), timeout)
+
+
+async def test_a_turn_streams_its_events_and_the_snapshot_follows(served, fake, agent_name):
+    agent = await attach(served, agent_name)
+    seen: list[ev.Event] = []
+    agent.subscribe(seen.append)
+    try:
+        fake.script(
+            Reply.tool_call(
+                "core_memory_append",
+                {"label": "human", "content": "Likes tea.", "request_heartbeat": True},
+                content="Note it.",
+            ),
+            Reply.tool_call("send_message", {"message": "Tea it is."}, content="Reply."),
+        )
+        await agent.send("I like tea.")
+        kinds = {type(e) for e in seen}
+        assert {ev.StepStarted, ev.Token, ev.InnerThought, ev.FunctionCalled, ev.CoreMemoryChanged} <= kinds
+        assert [e.text for e in seen if isinstance(e, ev.AssistantMessage)] == ["Tea it is."]
+        view = agent.snapshot()
+        assert view.memory()["human"].endswith("Likes tea.")
+        assert any(m.user_text() == "I like tea." for m in view.in_context)
+        assert agent.last_context is not None and agent.last_context.recall_messages == view.recall_messages
+
+        # History edits, as the commands run them.
+        await agent.rewrite("Tea, noted!")
+        await until(seen, ev.HistoryChanged, reason="/rewrite")
+        assert '"Tea, noted!"' in next(
+            c.arguments for m in reversed(agent.snapshot().in_context) for c in m.tool_calls
+        )
+        assert await agent.pop(2) >= 2
+        older = await agent.older_messages(None, 5)
+        assert older and all(m.id for m in older)
+    finally:
+        await agent.close()
+
+
+async def test_memory_search_checkpoints_and_export(served, fake, agent_name, tmp_path):
+    agent = await attach(served, agent_name)
+    seen: list[ev.Event] = []
+    agent.subscribe(seen.append)
+    try:
+        before = await agent.checkpoints()
+        await agent.update_block("human", "Bo, who likes jasmine")
+        changed = await until(seen, ev.CoreMemoryChanged)
+        assert changed.new == "Bo, who likes jasmine" and agent.snapshot().memory()["human"] == changed.new
+
+        passage = await agent.insert_archival("The kettle is blue.")
+        assert [p.id for p in (await agent.search_archival("kettle")).items][:1] == [passage]
+        assert (await agent.list_archival()).total == 1
+        await agent.delete_archival(passage)
+        assert (await agent.list_archival()).total == 0
+        with pytest.raises(AgentError, match="delete it and add"):
+            await agent.update_archival(passage, "no")
+
+        fake.script(Reply.tool_call("send_message", {"message": "Jasmine!"}, content="Reply."))
+        await agent.send("Tea?")
+        assert (await agent.search_recall("Tea")).total >= 1
+        assert await agent.find_messages("Tea")
+
+        then = await agent.checkpoint_state(before[-1].id)
+        assert then.block("human").value == "Bo"
+        restored = await agent.restore(before[-1].id)
+        assert restored.label.startswith("restored")
+        await until(seen, ev.HistoryChanged, reason=restored.label)
+        assert agent.snapshot().memory()["human"] == "Bo"
+        undo = [c for c in await agent.checkpoints() if c.id != restored.id][-1]
+        await agent.restore(undo.id)  # the head before the restore: the undo
+        assert (await agent.save("kept")).label == "kept"
+
+        from memgpt_tui import commands
+
+        written = (await commands.run(agent, f"/export {tmp_path / 'talk.md'}")).text
+        assert "Jasmine!" in (tmp_path / "talk.md").read_text() and "talk.md" in written
+        with pytest.raises(commands.CommandError, match="server's machine"):
+            await commands.run(agent, "/attach notes")
+    finally:
+        await agent.close()
+
+
+async def test_read_along_and_a_busy_agent_gives_the_text_back(served, fake, agent_name):
+    first, second = await attach(served, agent_name), await attach(served, agent_name)
+    mine: list[ev.Event] = []
+    theirs: list[ev.Event] = []
+    first.subscribe(mine.append)
+    second.subscribe(theirs.append)
+    try:
+        fake.script(Reply.tool_call("send_message", {"message": "Slowly."}, content="Think.", delay=0.6))
+        turn = asyncio.create_task(first.send("Take your time."))
+        await until(theirs, ev.StepStarted)
+        with pytest.raises(AgentError, match="back in the input"):
+            await second.send("Me too!")
+        assert (await until(theirs, ev.StepCancelled)).returned_text == "Me too!"
+        await turn
+        assert [e.text for e in theirs if isinstance(e, ev.AssistantMessage)] == ["Slowly."]
+        await until(theirs, ev.HistoryChanged, reason="a turn from another terminal")  # the other terminal's message is in its view too
+        assert any(m.user_text() == "Take your time." for m in second.snapshot().in_context)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_wrong_token_or_server_is_one_sentence(served, tmp_path):
+    with pytest.raises(ServerError, match="unreachable"):
+        await home.connect("http://127.0.0.1:9", None)
+    connection = await home.connect(served.url, None)
+    with pytest.raises(ServerError, match="No agent named 'nobody'"):
+        await home.open_agent(connection, "nobody")
+    await connection.aclose()
+
+
+def test_line_mode_and_the_client_attach(served, fake, agent_name, tmp_path):
+    fake.script(Reply.tool_call("send_message", {"message": "Hello from afar."}, content="Greet."))
+    env = {**server_env(tmp_path / "client-home", fake)}
+    done = subprocess.run(
+        [sys.executable, "-m", "memgpt_tui", "run", "--plain", "--server", served.url, "--agent", agent_name],
+        input="Hi there\n/memory\n/heartbeat\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{agent_name}: Hello from afar." in done.stdout
+    assert "[human]" in done.stdout
+    assert "✗ /heartbeat: the server does not offer" in done.stdout
+    assert not (tmp_path / "client-home" / "agents").exists()  # nothing ran here
+
+    fake.script(Reply.tool_call("send_message", {"message": "Client hello."}, content="Greet."))
+    with Client(server=served.url) as client:
+        said = client.user_message(agent_name, "Hello?")
+        assert {"assistant_message": "Client hello."} in said
+        assert client.get_core_memory(agent_name)["human"] == "Bo"
+        assert agent_name in [a["name"] for a in client.list_agents()]
