@@ -190,14 +190,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command
+    attach = None
+    if command in (None, "run"):
+        attach = None if args.local else settings.attach_to(args.server, args.token)
     if command in (None, "run") and not getattr(args, "plain", False):
         from .tui.app import run_app  # imports the runtime itself, after the first paint
 
+        if attach is not None:
+            from .remote.home import Server
+
+            return run_app(settings, debug=args.debug, source=Server(*attach))
         return run_app(settings, first=args.first, debug=args.debug)
     if command == "run":
         from . import plain
 
-        attach = None if args.local else settings.attach_to(args.server, args.token)
         if attach is not None:
             return asyncio.run(plain.attached(settings, *attach, debug=args.debug))
         return asyncio.run(plain.main(settings, first=args.first, debug=args.debug))

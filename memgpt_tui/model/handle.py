@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import events as ev
 from .messages import Message
@@ -105,3 +105,15 @@ class AgentHandle(Protocol):
     async def checkpoint_state(self, checkpoint_id: str) -> AgentState: ...
 
     async def restore(self, checkpoint_id: str) -> CheckpointInfo: ...
+
+
+class AgentSource(Protocol):
+    """Agents that run elsewhere (a server's), for a UI to list and attach to."""
+
+    where: str  # what the user calls it: the server's URL
+
+    async def infos(self) -> list[Any]:
+        """The agents, as the picker lists them (``runtime.AgentInfo``)."""
+        ...
+
+    async def open(self, name: str) -> AgentHandle: ...

@@ -210,7 +210,9 @@ class RemoteAgent:
         self._mine = True
         self._turn_end.clear()
         try:
-            await self.connection.call("POST", f"{OWN}/{self.id}/{path}", json={"text": text} if text else None)
+            await self.connection.call(
+                "POST", f"{OWN}/{self.id}/{path}", json={"text": text} if text else None
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._turn_end.wait(), 5)
         except ServerError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..store.registry import AgentInfo
 from .agent import OWN, RemoteAgent
 from .connection import Connection, ServerError
 
@@ -33,3 +34,28 @@ async def open_agent(connection: Connection, name: str) -> RemoteAgent:
         names = ", ".join(a["name"] for a in listed) or "none yet"
         raise ServerError(f"No agent named {name!r} on {connection.url} (its agents: {names}).", 404)
     return await RemoteAgent.open(connection, match["id"])
+
+
+class Server:
+    """A server as the TUI's source of agents (``model.handle.AgentSource``): each agent opened gets a
+    connection of its own."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.where = url.rstrip("/")
+        self._token = token
+
+    async def infos(self) -> list[AgentInfo]:
+        connection = await connect(self.where, self._token)
+        try:
+            unknown = {"backend": "?", "model": "?", "last_used": None, "messages": 0, "archival": 0}
+            return [AgentInfo.model_validate(unknown | row) for row in await agents(connection)]
+        finally:
+            await connection.aclose()
+
+    async def open(self, name: str) -> RemoteAgent:
+        connection = await connect(self.where, self._token)
+        try:
+            return await open_agent(connection, name)
+        except BaseException:
+            await connection.aclose()
+            raise

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from textual.dom import DOMNode
 
-    from ..model.handle import AgentHandle
+    from ..model.handle import AgentHandle, AgentSource
     from .screens.main import MainScreen
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,18 @@ class MemGPTApp(App[None]):
     ]
 
     def __init__(
-        self, settings: Settings, first: bool = False, debug: bool = False, agent: AgentHandle | None = None
+        self,
+        settings: Settings,
+        first: bool = False,
+        debug: bool = False,
+        agent: AgentHandle | None = None,
+        source: AgentSource | None = None,
     ) -> None:
-        """``agent``: an already open agent to show (the app then leaves closing it to the caller)."""
+        """``agent``: an already open agent to show (the app then leaves closing it to the caller);
+        ``source``: the server whose agents to list and attach to, instead of the agents here."""
         super().__init__()
         self.settings = settings
+        self.source = source
         self.first = first
         self.debug_log = debug
         self.agent = agent
@@ -129,7 +136,8 @@ class MemGPTApp(App[None]):
     @work(exclusive=True, group="startup")
     async def startup(self) -> None:
         await asyncio.to_thread(setup_logging, self.debug_log)
-        if self.agent is None and self.settings.agent and await self._resume(self.settings.agent):
+        resumable = self.agent is None and self.source is None and self.settings.agent
+        if resumable and await self._resume(resumable):
             return
         agent = self.agent or await self._open()
         if agent is None:
@@ -175,6 +183,12 @@ class MemGPTApp(App[None]):
         runtime: ModuleType | None = None
         while True:
             try:
+                if self.source is not None:
+                    name = name or await self._choose_attached(self.source)
+                    if name is None:
+                        return None
+                    self.loading(f"Opening {name} on {self.source.where}…")
+                    return await self.source.open(name)
                 if runtime is None:
                     self.loading("Loading…")
                     runtime = await asyncio.to_thread(importlib.import_module, "memgpt_tui.runtime")
@@ -196,6 +210,12 @@ class MemGPTApp(App[None]):
                     return None
                 if choice == "back":
                     settings, name = self.settings, None
+
+    async def _choose_attached(self, source: AgentSource) -> str | None:
+        from .screens.picker import AgentPicker
+
+        self.loading(f"Listing the agents on {source.where}…")
+        return await self.push_screen_wait(AgentPicker(await source.infos(), self.settings, source.where))
 
     async def _choose(self, runtime: ModuleType) -> tuple[Settings, str] | None:
         while True:
@@ -241,8 +261,10 @@ class MemGPTApp(App[None]):
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
 
 
-def run_app(settings: Settings, first: bool = False, debug: bool = False) -> int:
-    app = MemGPTApp(settings, first=first, debug=debug)
+def run_app(
+    settings: Settings, first: bool = False, debug: bool = False, source: AgentSource | None = None
+) -> int:
+    app = MemGPTApp(settings, first=first, debug=debug, source=source)
     app.run()
     if app.agent is not None and app.owns_agent:
         # The terminal went away without a quit: still release the store lock and the model server.

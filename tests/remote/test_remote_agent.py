@@ -130,7 +130,9 @@ async def test_read_along_and_a_busy_agent_gives_the_text_back(served, fake, age
         assert (await until(theirs, ev.StepCancelled)).returned_text == "Me too!"
         await turn
         assert [e.text for e in theirs if isinstance(e, ev.AssistantMessage)] == ["Slowly."]
-        await until(theirs, ev.HistoryChanged, reason="a turn from another terminal")  # the other terminal's message is in its view too
+        await until(
+            theirs, ev.HistoryChanged, reason="a turn from another terminal"
+        )  # the other terminal's message is in its view too
         assert any(m.user_text() == "Take your time." for m in second.snapshot().in_context)
     finally:
         await first.close()

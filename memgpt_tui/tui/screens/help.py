@@ -3,6 +3,8 @@ the command registry."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -24,10 +26,18 @@ class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
     BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss", "Close", id="help.close")]
 
+    def __init__(self, unavailable: Mapping[str, str] | None = None) -> None:
+        """``unavailable``: what the agent does not offer (an agent on a server), with why."""
+        super().__init__()
+        self.unavailable = unavailable or {}
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help") as box:
             box.border_title = "Help"
             box.border_subtitle = "Esc closes"
+            if self.unavailable:
+                rows = [(name, why, "") for name, why in self.unavailable.items()]
+                yield Static(_table("Not offered by the server", rows), id="help-unavailable")
             yield Static(self._keys(), id="help-keys")
             yield Static(self._commands(), id="help-commands")
 

@@ -88,11 +88,13 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         config = self.agent.snapshot().config
+        source = getattr(self.app, "source", None)
         yield Static(
             Content.from_markup(
-                "[b]memgpt-tui[/]  $name  [dim]$model[/]",
+                "[b]memgpt-tui[/]  $name  [dim]$model$where[/]",
                 name=self.agent.name,
                 model=f"{config.backend}:{config.model}",
+                where=f"  on {source.where} (F1: what it does not offer)" if source is not None else "",
             ),
             id="topbar",
         )
@@ -323,7 +325,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from .help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self.agent.unavailable))
 
     def greet(self) -> None:
         """A new agent speaks first (MemGPT's login event)."""

@@ -211,6 +211,8 @@ class MemoryBrowser(Screen[None]):
         pane = self.active
         if action == "page":
             return pane.pages > 1
+        if action == "edit" and "edit_passage" in self.agent.unavailable:
+            return False
         # Letters are text while typing a query; the archival keys act on the results list.
         return pane.kind == "archival" and not isinstance(self.focused, Input)
 

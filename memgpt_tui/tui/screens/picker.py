@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from .importing import ImportModal
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from ...runtime import AgentInfo
 
 NEW_AGENT = "__new__"
+ATTACHED_NOTE = (
+    "Attached to a server: new agents, imports and deletions are made there "
+    "(memgpt-tui on the server's machine, or its HTTP API)."
+)
 
 
 class AgentPicker(ListScreen[str]):
@@ -35,8 +40,12 @@ class AgentPicker(ListScreen[str]):
         Binding("q,escape", "close", "Quit", id="picker.quit"),
     ]
 
-    def __init__(self, infos: list[AgentInfo], settings: Settings | None = None) -> None:
+    def __init__(
+        self, infos: list[AgentInfo], settings: Settings | None = None, where: str | None = None
+    ) -> None:
+        """``where``: the server the agents are on; creating, importing and deleting stay with it."""
         super().__init__()
+        self.where = where
         self.infos = sorted(
             infos, key=lambda i: i.last_used.timestamp() if i.last_used else 0.0, reverse=True
         )
@@ -44,9 +53,18 @@ class AgentPicker(ListScreen[str]):
 
     def compose_list(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="agents")
-        yield Static("No agents yet: press n to create one, or i to import one.", id="picker-empty")
+        if self.where is None:
+            yield Static("No agents yet: press n to create one, or i to import one.", id="picker-empty")
+        else:
+            yield Static(f"No agents of yours on {self.where} yet.", id="picker-empty")
+            yield Static(Content(ATTACHED_NOTE), id="picker-attached")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.where is None or action not in ("new", "import_agents", "delete")
 
     def on_mount(self) -> None:
+        if self.where is not None:
+            self.show_heading(f"Agents on {self.where}")
         table = self.query_one(DataTable)
         table.add_columns("Name", "Model", "Last used", "Messages", "Archival")
         for info in self.infos:
