@@ -65,8 +65,9 @@ class Served:
         return out
 
 
-def start(home: Path, fake: FakeOpenAIServer, *args: str) -> Served:
-    port = unused_port()
+def start(home: Path, fake: FakeOpenAIServer, *args: str, port: int | None = None) -> Served:
+    """``port``: this one (a server started again), else a free one."""
+    port = port or unused_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "memgpt_tui", "serve", "--port", str(port), *args],
         env=server_env(home, fake),
