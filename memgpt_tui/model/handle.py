@@ -23,8 +23,10 @@ TOO_LONG_HINT = (
 
 
 class AgentHandle(Protocol):
-    # What this agent does not offer, by slash command or screen action, with a sentence saying why.
-    unavailable: Mapping[str, str]
+    @property
+    def unavailable(self) -> Mapping[str, str]:
+        """What this agent does not offer, by slash command or screen action, with a sentence why."""
+        ...
 
     @property
     def name(self) -> str: ...

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -54,7 +54,7 @@ UNAVAILABLE = MappingProxyType(
 
 
 class RemoteAgent:
-    unavailable = UNAVAILABLE
+    unavailable: Mapping[str, str] = UNAVAILABLE
 
     def __init__(self, connection: Connection, agent_id: str, view: dict[str, Any]) -> None:
         """Use ``open``."""
