@@ -42,6 +42,8 @@ LETTA = "/v1/agents"
 CHANGES_VIEW = (ev.StepFinished, ev.CoreMemoryChanged, ev.HistoryChanged, ev.Summarized)
 ENDS_TURN = (ev.StepCancelled, ev.Error)
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between reconnection attempts, the last one repeated
+# The server pings an idle stream every 15 s: a longer silence is a connection gone without a word.
+STREAM_TIMEOUT = httpx.Timeout(30, read=45)
 BUSY = "The agent is answering another message (from another terminal): your text is back in the input."
 UNAVAILABLE = MappingProxyType(
     {
@@ -108,7 +110,8 @@ class RemoteAgent:
         lost = False
         while True:
             try:
-                async with self.connection.http.stream("GET", f"{OWN}/{self.id}/events") as stream:
+                path = f"{OWN}/{self.id}/events"
+                async with self.connection.http.stream("GET", path, timeout=STREAM_TIMEOUT) as stream:
                     if stream.status_code != 200:
                         raise ServerError(f"The event stream answered {stream.status_code}.")
                     self._listening.set()

@@ -60,6 +60,7 @@ class FrozenStore:
 class FrozenAgent:
     name = "sam"
     limits = Limits()
+    unavailable: dict[str, str] = {}  # a local agent's: it offers everything
 
     def __init__(self) -> None:
         humans = [
