@@ -4,13 +4,13 @@ screens exactly what a local one would."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from .. import wire
 from .context import App, Found
+from .own import Searched
 
 router = APIRouter(prefix="/v1/x-memgpt/agents/{agent_id}", tags=["memgpt-tui"])
 
@@ -46,22 +46,9 @@ async def history(
 
 
 @router.get("/recall/stored")
-async def recall(
-    found: Found,
-    app: App,
-    query: str | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    page: int = Query(0, ge=0),
-    size: int = Query(20, ge=1, le=1000),
-) -> dict[str, Any]:
-    """Recall search by text or by dates, as pages of stored messages."""
-    agent = await app.pool.agent(found)
-    if query is not None:
-        return (await agent.search_recall(query, page, size)).model_dump(mode="json")
-    if start is None:
-        raise HTTPException(422, "Give a text to search for (query) or dates (start, end).")
-    return (await agent.search_recall_by_date(start, end or start, page, size)).model_dump(mode="json")
+async def recall(result: Searched) -> dict[str, Any]:
+    """Recall search by text or by dates (as ``.../recall``), as pages of stored messages."""
+    return result.model_dump(mode="json")
 
 
 @router.get("/archival")

@@ -7,16 +7,17 @@ import asyncio
 import difflib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from .. import runtime, wire
 from ..engine.agent import Agent
 from ..model.clock import new_id, now
-from ..model.records import CheckpointInfo, undo_target
+from ..model.messages import Message
+from ..model.records import CheckpointInfo, Page, undo_target
 from ..model.state import AgentState
 from .context import AgentRecord, App, Found, Owner, Server
 from .feed import Feed
@@ -158,8 +159,7 @@ async def rewrite(body: Text, found: Found, app: App) -> dict[str, str]:
 # ---------------------------------------------------------------------------- recall
 
 
-@router.get("/agents/{agent_id}/recall")
-async def recall(
+async def recall_page(
     found: Found,
     app: App,
     query: str | None = None,
@@ -167,15 +167,22 @@ async def recall(
     end: date | None = None,
     page: int = Query(0, ge=0),
     size: int = Query(20, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> Page[Message]:
     """Recall search by text (``query``) or by date (``start`` and ``end``, inclusive), paged."""
     agent = await app.pool.agent(found)
     if query is not None:
-        result = await agent.search_recall(query, page, size)
-    elif start is not None:
-        result = await agent.search_recall_by_date(start, end or start, page, size)
-    else:
-        raise HTTPException(422, "Give a text to search for (query) or dates (start, end).")
+        return await agent.search_recall(query, page, size)
+    if start is not None:
+        return await agent.search_recall_by_date(start, end or start, page, size)
+    raise HTTPException(422, "Give a text to search for (query) or dates (start, end).")
+
+
+Searched = Annotated[Page[Message], Depends(recall_page)]
+
+
+@router.get("/agents/{agent_id}/recall")
+async def recall(result: Searched) -> dict[str, Any]:
+    """Recall search by text (``query``) or by date (``start`` and ``end``, inclusive), paged."""
     records = [item for m in result.items for item in wire.message_records(m)]
     return {"records": records, "total": result.total, "page": result.page, "pages": result.pages}
 
