@@ -36,37 +36,47 @@ class Server:
         return await asyncio.to_thread(getattr(self.accounts, method), *args)
 
 
-def server(request: Request) -> Server:
+async def server(request: Request) -> Server:
+    # async: a sync dependency would cost each request a trip through the threadpool
     found: Server = request.app.state.server
     return found
 
 
 async def owner(request: Request, app: App) -> str:
     """The caller's owner id: the token's user, else the local owner while the home has no users."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return await asyncio.to_thread(
-        _owner, app.accounts, token.strip() if scheme.lower() == "bearer" else None
-    )
+    return await asyncio.to_thread(_owner, app.accounts, _bearer(request))
 
 
-def _owner(accounts: Accounts, token: str | None) -> str:
-    # one trip off the loop; authenticate compares tokens in constant time, and answers a missing
-    # one like a wrong one
-    user = accounts.authenticate(token)
-    if user is not None:
-        return str(user.id)
-    if not accounts.has_users():
-        return LOCAL_OWNER
-    raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
-
-
-async def record(agent_id: str, who: Owner, app: App) -> AgentRecord:
-    """The caller's agent ``agent_id``; another user's agent is as unknown as an id never made."""
-    found: AgentRecord | None = await app.call("agent", who, agent_id)
+async def record(agent_id: str, request: Request, app: App) -> AgentRecord:
+    """The caller's agent ``agent_id``; another user's agent is as unknown as an id never made. The
+    token and the agent are looked up in one trip off the loop."""
+    found = await asyncio.to_thread(_owned_agent, app.accounts, _bearer(request), agent_id)
     if found is None:
         raise HTTPException(404, f"No agent with id {agent_id!r}.")
     return found
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _owner(accounts: Accounts, token: str | None) -> str:
+    # authenticate compares tokens in constant time, and answers a missing one like a wrong one
+    user = accounts.authenticate(token)
+    return str(user.id) if user is not None else _local_owner(accounts)
+
+
+def _owned_agent(accounts: Accounts, token: str | None, agent_id: str) -> AgentRecord | None:
+    user, found = accounts.token_agent(token, agent_id)
+    return found if user is not None else accounts.agent(_local_owner(accounts), agent_id)
+
+
+def _local_owner(accounts: Accounts) -> str:
+    """The local owner while the home has no users; without a valid token otherwise, a 401."""
+    if not accounts.has_users():
+        return LOCAL_OWNER
+    raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 App = Annotated[Server, Depends(server)]

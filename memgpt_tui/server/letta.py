@@ -338,7 +338,7 @@ def _content_text(content: Any) -> str:
 
 
 @router.post("/agents/{agent_id}/messages")
-async def send_message(body: MessageIn, found: Found, app: App) -> Any:
+async def send_message(body: MessageIn, found: Found, app: App) -> Response:
     body.refuse(MESSAGE_REFUSED)
     text = body.text()
     if body.streaming:
@@ -353,7 +353,8 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Any:
         raise HTTPException(502, feed.error)
     agent = await app.pool.agent(found)
     stop, usage = feed.tail(agent.state.prompt_history)
-    return {"messages": feed.records, "stop_reason": stop, "usage": usage}
+    # the records are plain JSON already: answered as they are, not validated and copied again
+    return JSONResponse({"messages": feed.records, "stop_reason": stop, "usage": usage})
 
 
 @router.post("/agents/{agent_id}/messages/stream")

@@ -157,15 +157,22 @@ class Accounts:
 
     def authenticate(self, token: str | None) -> User | None:
         """The token's user; None for a missing, malformed, wrong, rotated or removed token alike."""
+        return self.token_agent(token, None)[0]
+
+    def token_agent(self, token: str | None, agent_id: str | None) -> tuple[User | None, AgentRecord | None]:
+        """``authenticate``, and that user's agent ``agent_id`` (None when it is not theirs) read in the
+        same transaction: a request's two lookups in one."""
         selector, secret = _split(token)
-        row = None
-        if selector is not None:
-            with self._tx() as conn:
-                row = conn.execute(sa.select(_users).where(_users.c.token_selector == selector)).first()
-        stored = row.token_hash if row is not None else _NO_USER_HASH
-        if hmac.compare_digest(stored, _digest(secret)) and row is not None:
-            return _user(row)
-        return None
+        if selector is None:
+            return _verified(None, secret), None
+        with self._tx() as conn:
+            user = _verified(
+                conn.execute(sa.select(_users).where(_users.c.token_selector == selector)).first(), secret
+            )
+            if user is None or agent_id is None:
+                return user, None
+            row = conn.execute(_owned(user.id).where(_agents.c.id == agent_id)).first()
+        return user, _record(row) if row is not None else None
 
     def remove_user(
         self, name: str, *, delete_agents: bool = False, hand_to: str | None = None
@@ -484,6 +491,15 @@ def _owned(owner: str, root: str | None = None) -> sa.Select[Any]:
 
 def _user_by_id(user_id: str) -> sa.Select[Any]:
     return sa.select(_users.c.id).where(_users.c.id == user_id)
+
+
+def _verified(row: Row[Any] | None, secret: str) -> User | None:
+    """The row's user if ``secret`` is its token's, compared in constant time; a missing row is compared
+    too, so that an unknown selector takes as long as a wrong secret."""
+    stored = row.token_hash if row is not None else _NO_USER_HASH
+    if hmac.compare_digest(stored, _digest(secret)) and row is not None:
+        return _user(row)
+    return None
 
 
 def _user(row: Row[Any]) -> User:
