@@ -20,8 +20,10 @@ from memgpt_tui.tui.themes import THEME_VARIABLE_DEFAULTS, load_theme
 
 SIZE = (120, 40)
 SMALL = (80, 24)  # a default terminal
-# Snapshot sizes: the common one and the smallest the screens are laid out for.
-SNAPSHOT_SIZES = pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
+# The sizes the layouts change at: a default terminal; the column layout at its tightest; the common
+# size; a large one.
+SCREEN_SIZES = [SMALL, (100, 30), SIZE, (200, 60)]
+SNAPSHOT_SIZES = pytest.mark.parametrize("size", SCREEN_SIZES, ids=[f"{w}x{h}" for w, h in SCREEN_SIZES])
 
 
 class HostApp(App[None]):

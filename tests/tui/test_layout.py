@@ -27,10 +27,9 @@ from memgpt_tui.tui.widgets.core_memory import BlockView
 from tests.fakes.scripted_llm import call, say
 from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
 from tests.tui.frozen import FrozenAgent
-from tests.tui.hosting import HostApp, wait_until
-from tests.tui.test_snapshots import MAIN_SIZES
+from tests.tui.hosting import SCREEN_SIZES, HostApp, wait_until
 
-SIZES = [*MAIN_SIZES, (80, 23)]  # and a default terminal under tmux's status line
+SIZES = [*SCREEN_SIZES, (80, 23)]  # and a default terminal under tmux's status line
 
 
 def shown(widget: Widget) -> Region:

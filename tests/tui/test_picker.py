@@ -10,7 +10,7 @@ from memgpt_tui.runtime import AgentInfo
 from memgpt_tui.tui.screens.modals import ConfirmModal
 from memgpt_tui.tui.screens.picker import NEW_AGENT, AgentPicker
 from tests.tui.frozen import utc  # noqa: F401  (fixture)
-from tests.tui.hosting import SIZE, SMALL, HostApp, wait_until
+from tests.tui.hosting import SIZE, SNAPSHOT_SIZES, HostApp, wait_until
 
 pytestmark = pytest.mark.usefixtures("home")
 
@@ -123,8 +123,9 @@ async def test_delete_removes_a_real_agent() -> None:
 
 
 @pytest.mark.usefixtures("utc")
-def test_snapshot_picker(snap_compare) -> None:  # type: ignore[no-untyped-def]
+@SNAPSHOT_SIZES
+def test_snapshot_picker(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     async def prepare(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, AgentPicker))
 
-    assert snap_compare(host(), terminal_size=SMALL, run_before=prepare)
+    assert snap_compare(host(), terminal_size=size, run_before=prepare)

@@ -1,5 +1,5 @@
 """Snapshots of the main screen at the sizes its layout changes at, with a deterministic conversation (no
-clocks, no blinking): a core memory edit and a memory-pressure warning; and of help in a default terminal."""
+clocks, no blinking): a core memory edit and a memory-pressure warning; and of help."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.pilot import Pilot
 
 from memgpt_tui.config import Limits, Settings
@@ -20,11 +19,8 @@ from memgpt_tui.tui.widgets.core_memory import BlockView
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
 from tests.store.helpers import HashEmbedder
 from tests.tui.conftest import idle, ready, type_and_send
-from tests.tui.hosting import SMALL, HostApp, still, wait_until
+from tests.tui.hosting import SNAPSHOT_SIZES, HostApp, still, wait_until
 
-# A default terminal; under tmux's status line; the column layout at its tightest; the common size;
-# a large one.
-MAIN_SIZES = [SMALL, (100, 30), (120, 40), (200, 60)]
 WARNING_WINDOW = 600  # tokens: the first exchange crosses the 75% warning line
 
 
@@ -69,18 +65,22 @@ def snapshot_main(snap_compare: Any, home: Path, size: tuple[int, int], backend:
         asyncio.run(agent.close())
 
 
-@pytest.mark.parametrize("size", MAIN_SIZES, ids=[f"{w}x{h}" for w, h in MAIN_SIZES])
+@SNAPSHOT_SIZES
 def test_main_screen(snap_compare: Any, home: Path, size: tuple[int, int]) -> None:
     snapshot_main(snap_compare, home, size, "openai-compatible")
 
 
-def test_main_screen_with_the_bundled_models_note(snap_compare: Any, home: Path) -> None:
-    """The note is folded to one line in a default terminal (F3 unfolds it)."""
-    snapshot_main(snap_compare, home, SMALL, "embedded")
+@SNAPSHOT_SIZES
+def test_main_screen_with_the_bundled_models_note(
+    snap_compare: Any, home: Path, size: tuple[int, int]
+) -> None:
+    """The note is folded to one line in a short terminal (F3 unfolds it)."""
+    snapshot_main(snap_compare, home, size, "embedded")
 
 
-def test_help(snap_compare: Any) -> None:
+@SNAPSHOT_SIZES
+def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
     async def prepare(pilot: Pilot[Any]) -> None:
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
 
-    assert snap_compare(HostApp(HelpScreen), terminal_size=SMALL, run_before=prepare)
+    assert snap_compare(HostApp(HelpScreen), terminal_size=size, run_before=prepare)
