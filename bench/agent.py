@@ -14,8 +14,9 @@ With ``--long`` (``python -m bench --only agent --long``), the default wrapper o
 twenty facts told between chat, a pasted travel itinerary, then ten questions, two answerable only
 from the itinerary (archival memory) and two only from what was said as chat (recall). Besides the
 figures above: facts findable (the key word in core memory or in an archival passage), the paste in
-archival, answers that state something the memory does not hold (a name or number found neither in
-memory, nor in what the user said, nor in the question), and the memory functions used.
+archival, answers that state something the memory does not hold (a wrong answer with a number or a
+word found neither in memory, nor in what the user said, nor in the question), and the memory
+functions used.
 For the default wrapper, also the first move on messages the wrapper's examples were not tuned on
 (``HELD_OUT``), each on its own after the task: a fact saved to memory, anything else not.
 """
@@ -144,7 +145,7 @@ class Run:
     sent: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # memory functions called, and how they returned
     moves: list[bool] | None = None  # per held-out message: whether its first move was right
-    unsupported: int = 0  # answers naming what neither memory, the user nor the question holds
+    unsupported: int = 0  # wrong answers stating what neither memory, the user nor the question holds
     pasted: bool = False  # the itinerary's hotel is in an archival passage
     functions: Counter[str] = field(default_factory=Counter)  # every function called
 
@@ -231,12 +232,19 @@ async def one_wrapper(wrapper: str, task: list[Line], held_out: bool = False) ->
     return run
 
 
+# Words a reply may use whatever it states.
+_PLAIN = frozenset(
+    "your you're that this with from have know don't said told were they there about what when sure sorry "
+    "remember think like just also then them will would could should been here it's i'm".split()
+)
+
+
 def _unheld(answer: str, known: str) -> bool:
-    """Whether an answer names something (a capitalised word after its first, or a number) that
-    ``known`` does not hold."""
-    words = re.findall(r"[A-Za-z][\w']*|\d[\d:.]*", answer)[1:]
-    named = [w for w in words if w[0].isdigit() or (w[0].isupper() and w not in ("I", "I'm"))]
-    return any(w.lower().rstrip(".:") not in known for w in named)
+    """Whether an answer states what ``known`` does not hold: a number, or a word of four letters or
+    more (matched on its first five, so "leaves" matches "leave"), that ``known`` lacks."""
+    words = re.findall(r"\d[\d:]*|[a-z][a-z']*", answer.lower())
+    stated = [w for w in words if w[0].isdigit() or (len(w) >= 4 and w not in _PLAIN)]
+    return any(w.rstrip(":")[:5] not in known for w in stated)
 
 
 async def first_moves(llm: LLMBackend, system: dict[str, Any]) -> list[bool]:
@@ -263,7 +271,7 @@ def figures(run: Run, task: list[Line], long: bool = False) -> list[Figure]:
         Figure(f"agent [{name}] s/turn", statistics.median(run.turn_seconds), "s", max(run.turn_seconds), target=4 if long else None, note=f"{len(task)} turns, at most {CHAIN_LIMIT} steps each; p95 column is the slowest"),
         Figure(f"agent [{name}] first token, warm", statistics.median(warm) if warm else float("nan"), "s"),
     ] + ([] if not long else [
-        Figure(f"agent [{name}] unsupported answers", run.unsupported, "", target=1, note="wrong answers naming what neither memory, the user nor the question holds"),
+        Figure(f"agent [{name}] unsupported answers", run.unsupported, "", target=1, note="wrong answers stating what neither memory, the user nor the question holds"),
         Figure(f"agent [{name}] paste in archival", float(run.pasted), "", target=1, better="higher", note="1: the itinerary's hotel is in an archival passage"),
         Figure(f"agent [{name}] functions used", sum(run.functions.values()), "calls", note=", ".join(f"{n} {k}" for k, n in run.functions.most_common())),
     ]) + ([] if run.moves is None else [
