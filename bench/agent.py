@@ -234,8 +234,13 @@ async def one_wrapper(wrapper: str, task: list[Line], held_out: bool = False) ->
 
 # Words a reply may use whatever it states.
 _PLAIN = frozenset(
-    "your you're that this with from have know don't said told were they there about what when sure sorry "
-    "remember think like just also then them will would could should been here it's i'm".split()
+    re.findall(
+        r"[\w']+",
+        """
+    your you're that this with from have know don't said told were they there about what when sure sorry
+    remember think like just also then them will would could should been here it's i'm
+""",
+    )
 )
 
 

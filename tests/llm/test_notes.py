@@ -74,25 +74,27 @@ async def test_a_question_is_answered_from_the_notes_on_the_decisions_prompt(ser
     assert (call.name, json.loads(call.arguments)) == ("send_message", {"message": "You are Ada."})
 
 
-def test_a_question_shows_the_notes_closest_to_it_first():
+def test_a_question_shows_the_notes_closest_to_it_first_and_only_those():
     notes = [
         "First name: Dana",
+        "My brother Jan plays the cello in Gdansk.",
         "I work as a nurse in Leeds.",
-        "My brother Tomasz lives in Gdansk.",
+        "My brother Tomasz lives in Oslo.",
         "I have a cat named Miso.",
-        "My partner Sam is a firefighter.",
-        "I play the cello.",
     ]
     system = {"role": "system", "content": Block(label="human", value="\n".join(notes)).render()}
-    decision = NOTES.decision([system, said("Where does my brother live?")], ("question",))
-    assert decision is not None and decision.options == SOURCES
-    shown = decision.prompt.rsplit("Notes:\n", 1)[1]
-    assert (
-        shown
-        == "- My brother Tomasz lives in Gdansk.\n- First name: Dana\n- I work as a nurse in Leeds.\nSource:"
+
+    def shown(question: str) -> str:
+        decision = NOTES.decision([system, said(question)], ("question",))
+        assert decision is not None and decision.options == SOURCES
+        return decision.prompt.rsplit("Kind: question\n", 1)[1]
+
+    # Neither the first note nor the latest: the one sharing the most words, then the next.
+    assert shown("Where does my brother Tomasz live?") == (
+        "Notes:\n- My brother Tomasz lives in Oslo.\n- My brother Jan plays the cello in Gdansk.\nSource:"
     )
-    played = NOTES.decision([system, said("Which instrument do I play?")], ("question",))
-    assert played is not None and played.prompt.rsplit("Notes:\n", 1)[1].startswith("- I play the cello.\n")
+    assert shown("What is my cat called?") == "Notes:\n- I have a cat named Miso.\nSource:"
+    assert shown("When does my flight leave?") == "Notes: none\nSource:"
 
 
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
@@ -124,7 +126,7 @@ async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(
     response = await llm.complete(context, TOOL_SCHEMAS)
     await llm.aclose()
     [request] = server.requests  # no decision: the kind shows in the call made
-    assert f"Kind: fact\nNotes:\n- First name: Ada\nReply: {save}\nReturn: " in request["prompt"]
+    assert f"Kind: fact\nNotes: none\nReply: {save}\nReturn: " in request["prompt"]
     assert "returning control" not in request["prompt"]  # events are left out of the record
     assert json.loads(response.tool_calls[0].arguments) == {"message": "Welcome to Oslo!"}
 
@@ -170,7 +172,7 @@ def test_no_user_message_no_choice_and_a_plain_reply():
     login = {"role": "user", "content": json.dumps({"type": "login", "last_login": "never"})}
     assert NOTES.decision([SYSTEM, login]) is None
     assert NOTES.prompt([SYSTEM, login], TOOL_SCHEMAS).endswith(
-        "Message: (nothing yet: the user has just arrived)\nKind: chat\nNotes:\n- First name: Ada\n"
+        "Message: (nothing yet: the user has just arrived)\nKind: chat\nNotes: none\n"
         'Reply: {"inner_thoughts": "I reply:", "function": "send_message", "params": {"message": "'
     )
 

@@ -45,7 +45,7 @@ _SHOWN = 3  # notes, and lines a search found, shown: the closest to the message
 
 _LIST_INTRO = (
     "### Kinds\nEach message to the assistant, and its kind: a fact about the user (to remember), a "
-    "question about the user, chat, or a paste (a document to keep)."
+    "question about the user, or chat."
 )
 _TIME = "2024-03-01 10:02:11 AM UTC+0000"
 _OK = json.dumps({"status": "OK", "message": "None", "time": _TIME})
@@ -64,31 +64,35 @@ _PASTE = (
 
 
 class Record(NamedTuple):
-    """One example exchange: the message, the words chosen, the notes, what a search found, and
-    the reply."""
+    """One example exchange: the message, the words chosen, the notes, the reply, and what a search
+    found."""
 
     message: str
     chosen: tuple[str, ...]
     notes: tuple[str, ...]
     reply: str
     found: tuple[str, ...] = ()
+    listed: bool = True  # in the sorted list too (more of one kind there tilts the sorting to it)
 
 
 _RECORDS = [
+    # Searches, a paste and a full block first: the records the kinds were sorted by come last.
+    Record("When does my bus leave?", ("question", "archive"), ("First name: Eva", "I love jazz."), "Your bus leaves at 06:30 on Saturday.", ("Bus 14 leaves the square at 06:30 on Saturday, back on Monday at 17:00.", "Packing list for the lake:"), listed=False),
+    Record("What did I tell you about my neighbour earlier?", ("question", "history"), ("First name: Joe", "I work at a garage."), "You said your neighbour plays the drums all night.", ("My neighbour plays the drums all night, I can't sleep.",), listed=False),
+    Record("My favourite colour is green.", ("fact", "archive"), ("First name: Ines", "I collect stamps."), "Noted: green is your favourite colour.", listed=False),
+    Record("What is my passport number?", ("question", "archive"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
+    Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list.", listed=False),
+    Record("What did I say I cooked yesterday?", ("question", "history"), ("First name: Bea", "I live in Porto."), "You cooked a big pot of chilli.", ("Yesterday I cooked a big pot of chilli for friends.",), listed=False),
     Record("I just got back from walking my dog Biscuit.", ("fact",), ("First name: Priya",), "Aww, say hi to Biscuit from me!"),
-    Record("What is my job?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."), "You teach maths at a school in Leeds."),
+    Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."), "You teach maths at a school in Leeds."),
     Record("The sunset tonight is lovely.", ("chat",), ("First name: Aiko",), "It sounds beautiful. Enjoy it!"),
-    Record("When does my bus leave?", ("question", "archive"), ("First name: Eva", "I love jazz."), "Your bus leaves at 06:30 on Saturday.", ("Bus 14 leaves the square at 06:30 on Saturday, back on Monday at 17:00.", "Packing list for the lake:")),
     Record("My name is Lars and I am a baker.", ("fact",), ("First name: (unknown yet)",), "Nice to meet you, Lars!"),
-    Record("Where does my brother live?", ("question", "notes"), ("My brother Diego lives in Lima.", "First name: Maria", "I'm allergic to shellfish."), "Your brother Diego lives in Lima."),
-    Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list."),
+    Record("Where does my brother live?", ("question", "notes"), ("First name: Maria", "I'm allergic to shellfish.", "My brother Diego lives in Lima.", "I have a parrot called Kiwi."), "Your brother Diego lives in Lima."),
     Record("Can you tell me a joke?", ("chat",), ("First name: Sam",), "Here is one: a sleeping bull is a bulldozer!"),
-    Record("What did I tell you about my neighbour earlier?", ("question", "history"), ("First name: Joe", "I work at a garage."), "You said your neighbour plays the drums all night.", ("My neighbour plays the drums all night, I can't sleep.",)),
+    Record("What is my name?", ("question", "notes"), ("First name: Noor", "I sell flowers.", "My flat is in Cairo."), "You are Noor."),
     Record("I have two cats, Mochi and Pip.", ("fact",), ("First name: Omar",), "Two cats! Mochi and Pip sound lovely."),
-    Record("What is my passport number?", ("question", "archive"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", ()),
     Record("How are you today?", ("chat",), ("First name: Lea",), "I'm well, thank you! And you?"),
-    Record("My favourite colour is green.", ("fact", "archive"), ("First name: Ines", "I collect stamps."), "Noted: green is your favourite colour."),
-    Record("Do you know where I work?", ("question", "notes"), ("I work at a bakery near the station.", "First name: Noor", "My flat is in Cairo."), "You work at a bakery near the station."),
+    Record("Do you know where I work?", ("question", "notes"), ("First name: Ken", "I moved to Osaka in 2019.", "I work at a bakery near the station.", "My son Taro is four."), "You work at a bakery near the station."),
 ]  # fmt: skip
 
 
@@ -108,21 +112,16 @@ def _quoted(said: str) -> str:
     return said if len(said) <= _QUOTED else said[:_QUOTED] + "…"
 
 
-def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None) -> str:
-    """The thoughts before a message: what the user said and what the last function returned, right
-    before the reply, so the model answers the message rather than copies the example replies."""
+def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, found: bool = False) -> str:
+    """The thoughts before a message: what the user said and what the last function returned (for a
+    search, ``found``: whether it found lines to show), right before the reply, so the model answers
+    the message rather than copies the example replies."""
     if said is None:
         return "I reply:"
     quoted = _quoted(said)
     kind = chosen[0] if chosen else "chat"
     if kind == "question":
-        found = (
-            "My notes say:"
-            if returned is None
-            else "I found:"
-            if _found(returned, said)
-            else "I found nothing."
-        )
+        found = "My notes say:" if returned is None else "I found:" if found else "I found nothing."
         return f"The user asks: {quoted} {found}"
     if kind == "chat" or returned is None:
         return f"The user says: {quoted} I reply:"
@@ -150,7 +149,7 @@ def _first_call(said: str, chosen: Sequence[str]) -> str | None:
 
 def _example(record: Record) -> str:
     """An example record, in the form ``render`` gives a live one."""
-    message, chosen, notes, reply, found = record
+    message, chosen, notes, reply, found, _ = record
     text = _record(message, chosen, _ranked(notes, message))
     returned = None
     if chosen[0] == "fact":
@@ -165,7 +164,8 @@ def _example(record: Record) -> str:
     elif chosen[1:] != ("notes",) and chosen[0] == "question":
         returned = _results(found, chosen[1])
         text += f"Reply: {_first_call(message, chosen)}\n{_returned(returned, message)}"
-    return f"{text}Reply: {_call(_thoughts(message, chosen, returned), _SEND, False, message=reply)}"
+    thoughts = _thoughts(message, chosen, returned, returned is not None and bool(_shown(returned, message)))
+    return f"{text}Reply: {_call(thoughts, _SEND, False, message=reply)}"
 
 
 def _results(found: Sequence[str], source: str) -> str:
@@ -184,7 +184,8 @@ def _record(message: str, chosen: Sequence[str], notes: Sequence[str]) -> str:
     """A record up to its first reply: the message, its kind, the notes and, for a question, where
     its answer is."""
     kind = chosen[0] if chosen else "chat"
-    text = f"Message: {_flat(message)}\nKind: {kind}\nNotes:\n" + "".join(f"- {note}\n" for note in notes)
+    listed = "".join(f"- {note}\n" for note in notes)
+    text = f"Message: {_flat(message)}\nKind: {kind}\n" + (f"Notes:\n{listed}" if notes else "Notes: none\n")
     return text + (f"Source: {chosen[1]}\n" if len(chosen) > 1 and kind == "question" else "")
 
 
@@ -251,7 +252,9 @@ class Notes(Wrapper):
         chosen = _seen(since) + tuple(decided)
         if (call := _call_to_make(said, since, chosen)) is not None:
             return call
-        return _send_start(_thoughts(said, chosen, _last_return(since) if since else None))
+        returned = _last_return(since) if since else None
+        found = returned is not None and bool(_shown(returned, said or "", _human(messages)))
+        return _send_start(_thoughts(said, chosen, returned, found))
 
     def grammar(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
@@ -303,10 +306,11 @@ def _body(
 ) -> str:
     """The live record up to where the next reply (or choice) is written: the choice after a failed
     save follows the failure's return."""
-    body = _record(said, chosen, _notes(messages, said))
+    notes = _human(messages)
+    body = _record(said, chosen, _ranked([note for note in notes if note != said], said))
     for message in since:
         if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
-            body += _returned(str(message.get("content") or ""), said)
+            body += _returned(str(message.get("content") or ""), said, notes)
         elif text := NOTES.turn(message)[1]:
             body += f"{text}\n"
         failed = message["role"] == "tool" and _status(str(message.get("content") or "")) == "Failed"
@@ -354,18 +358,28 @@ def _found(returned: str, said: str) -> list[str]:
     return [line for line in lines if line and line != said]
 
 
-def _returned(returned: str, said: str) -> str:
-    """A search's return as the record shows it: the lines found closest to the question first."""
-    lines = _found(returned, said)
+def _shown(returned: str, said: str, notes: Sequence[str] = ()) -> list[str]:
+    """What a search found that the record shows: the lines closest to the question, but the notes."""
+    return _ranked([line for line in _found(returned, said) if line not in notes], said)
+
+
+def _returned(returned: str, said: str, notes: Sequence[str] = ()) -> str:
+    """A search's return as the record shows it."""
+    lines = _shown(returned, said, notes)
     if not lines:
         return "Found: nothing\n"
-    return "Found:\n" + "".join(f"- {line}\n" for line in _ranked(lines, said))
+    return "Found:\n" + "".join(f"- {line}\n" for line in lines)
+
+
+def _human(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """The lines of the human block."""
+    system = str(messages[0].get("content") or "") if messages else ""
+    return [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
 
 
 def _notes(messages: Sequence[dict[str, Any]], said: str) -> list[str]:
-    system = str(messages[0].get("content") or "") if messages else ""
-    notes = [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
-    return _ranked([note for note in notes if note != said], said)
+    """The notes shown with a message: those closest to it."""
+    return _ranked([note for note in _human(messages) if note != said], said)
 
 
 _STOP = frozenset(
@@ -395,10 +409,10 @@ def _words(text: str) -> set[str]:
 
 
 def _ranked(lines: Sequence[str], text: str) -> list[str]:
-    """The ``_SHOWN`` lines sharing the most words with ``text``, the closest first (ties keep
-    their order)."""
+    """At most ``_SHOWN`` lines sharing a word with ``text``, the most first (ties keep their order)."""
     wanted = _words(text)
-    order = sorted(range(len(lines)), key=lambda i: -len(wanted & _words(lines[i])))
+    shared = [len(wanted & _words(line)) for line in lines]
+    order = sorted((i for i in range(len(lines)) if shared[i]), key=lambda i: -shared[i])
     return [lines[i] for i in order[:_SHOWN]]
 
 
@@ -406,7 +420,11 @@ def _ranked(lines: Sequence[str], text: str) -> list[str]:
 _PREFIX = (
     "\n\n".join(map(_example, _RECORDS))
     + f"\n\n{_LIST_INTRO}\n\n"
-    + "".join(f"Message: {_flat(r.message)}\nKind: {r.chosen[0]}\n" for r in _RECORDS)
+    + "".join(
+        f"Message: {_flat(r.message)}\nKind: {r.chosen[0]}\n"
+        for r in _RECORDS
+        if r.listed or r.message == _PASTE
+    )
 )
 
 NOTES = Notes()
