@@ -82,11 +82,31 @@ async def test_a_question_about_the_past_searches_recall(make_agent, server):
     assert recorder.of(ev.AssistantMessage)[-1].text == "The printer at work jammed."
 
 
+async def test_when_the_archive_finds_nothing_the_model_may_search_recall_next(make_agent, server):
+    agent, recorder = await make_agent(WINDOW)
+    server.script(" chat", "What a film!" + END)
+    await agent.send("Last night I watched a film about octopuses, so clever!")
+    server.script(" question", " archive", " history", "You watched a film about octopuses." + END)
+    await agent.send("What did I say I watched last night?")
+    question = "What did I say I watched last night?"
+    assert calls(recorder)[-3:] == [
+        ("archival_memory_search", {"query": question, "request_heartbeat": True}),
+        ("conversation_search", {"query": question, "request_heartbeat": True}),
+        ("send_message", {"message": "You watched a film about octopuses."}),
+    ]
+    choice = server.requests[-2]
+    assert choice["grammar"] == 'root ::= " history" | " reply"\n'
+    assert choice["prompt"].endswith("\nFound: nothing\nThen:")
+    answer = server.requests[-1]["prompt"]
+    assert "Then: history\nReply: " in answer
+    assert answer.count("\nFound:\n- Last night I watched a film about octopuses, so clever!\n") == 1
+
+
 async def test_a_search_that_finds_nothing_is_said_in_the_thoughts(make_agent, server):
     agent, recorder = await make_agent(WINDOW)
-    server.script(" question", " archive", "I don't know that yet." + END)
+    server.script(" question", " archive", " reply", "I don't know that yet." + END)
     await agent.send("What is my passport number?")
-    assert "\nFound: nothing\n" in server.requests[-1]["prompt"]
+    assert "\nFound: nothing\nThen: reply\n" in server.requests[-1]["prompt"]
     assert thoughts(recorder)[-1] == "The user asks: What is my passport number? I found nothing."
 
 

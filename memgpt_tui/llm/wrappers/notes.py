@@ -37,6 +37,7 @@ KINDS = ("fact", "question", "chat")  # "chat" last: the kind when the model wri
 LONG_KINDS = ("paste", "question", "chat")  # a long message is not one fact
 SOURCES = ("notes", "archive", "history")  # where a question's answer is; "history" searches recall
 AFTER_FAILURE = ("archive", "reply")  # after a save that failed
+AFTER_NOTHING = ("history", "reply")  # after an archive search that found nothing
 _SEND, _SAVE, _ARCHIVE = "send_message", "core_memory_append", "archival_memory_insert"
 _SEARCHES = {"archive": "archival_memory_search", "history": "conversation_search"}
 _NOTHING = "(nothing yet: the user has just arrived)"  # the message shown before the user speaks
@@ -80,9 +81,9 @@ _RECORDS = [
     Record("When does my bus leave?", ("question", "archive"), ("First name: Eva", "I love jazz."), "Your bus leaves at 06:30 on Saturday.", ("Bus 14 leaves the square at 06:30 on Saturday, back on Monday at 17:00.", "Packing list for the lake:"), listed=False),
     Record("What did I tell you about my neighbour earlier?", ("question", "history"), ("First name: Joe", "I work at a garage."), "You said your neighbour plays the drums all night.", ("My neighbour plays the drums all night, I can't sleep.",), listed=False),
     Record("My favourite colour is green.", ("fact", "archive"), ("First name: Ines", "I collect stamps."), "Noted: green is your favourite colour.", listed=False),
-    Record("What is my passport number?", ("question", "archive"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
+    Record("What is my passport number?", ("question", "archive", "history"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
     Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list.", listed=False),
-    Record("What did I say I cooked yesterday?", ("question", "history"), ("First name: Bea", "I live in Porto."), "You cooked a big pot of chilli.", ("Yesterday I cooked a big pot of chilli for friends.",), listed=False),
+    Record("What did I say I cooked yesterday?", ("question", "archive", "history"), ("First name: Bea", "I live in Porto."), "You cooked a big pot of chilli.", ("Yesterday I cooked a big pot of chilli for friends.",), listed=False),
     Record("I just got back from walking my dog Biscuit.", ("fact",), ("First name: Priya",), "Aww, say hi to Biscuit from me!"),
     Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."), "You teach maths at a school in Leeds."),
     Record("The sunset tonight is lovely.", ("chat",), ("First name: Aiko",), "It sounds beautiful. Enjoy it!"),
@@ -121,8 +122,8 @@ def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, fou
     quoted = _quoted(said)
     kind = chosen[0] if chosen else "chat"
     if kind == "question":
-        found = "My notes say:" if returned is None else "I found:" if found else "I found nothing."
-        return f"The user asks: {quoted} {found}"
+        source = "My notes say:" if returned is None else "I found:" if found else "I found nothing."
+        return f"The user asks: {quoted} {source}"
     if kind == "chat" or returned is None:
         return f"The user says: {quoted} I reply:"
     verb = "archive" if kind == "paste" or chosen[1:] == ("archive",) else "save"
@@ -139,10 +140,10 @@ def _first_call(said: str, chosen: Sequence[str]) -> str | None:
         return _call("A paste from the user: I archive it.", _ARCHIVE, True, content=said)
     if chosen == ("fact", "archive"):
         return _call("The save failed: I archive the fact instead.", _ARCHIVE, True, content=said)
-    if chosen[:1] == ("question",) and chosen[1:] and chosen[1] in _SEARCHES:
-        where = "my archive" if chosen[1] == "archive" else "our past conversation"
+    if chosen[:1] == ("question",) and chosen[-1] in _SEARCHES:
+        where = "my archive" if chosen[-1] == "archive" else "our past conversation"
         return _call(
-            f"The user asks: {_quoted(said)} I search {where}.", _SEARCHES[chosen[1]], True, query=said
+            f"The user asks: {_quoted(said)} I search {where}.", _SEARCHES[chosen[-1]], True, query=said
         )
     return None
 
@@ -161,9 +162,15 @@ def _example(record: Record) -> str:
     elif chosen[0] == "paste":
         returned = _OK
         text += f"Reply: {_first_call(message, chosen)}\nReturn: {returned}\n"
-    elif chosen[1:] != ("notes",) and chosen[0] == "question":
-        returned = _results(found, chosen[1])
-        text += f"Reply: {_first_call(message, chosen)}\n{_returned(returned, message)}"
+    elif chosen[0] == "question" and chosen[1] in _SEARCHES:
+        if chosen[2:]:  # the archive found nothing; then the history, or the reply
+            text += (
+                f"Reply: {_first_call(message, chosen[:2])}\n{_returned(_results((), 'archive'), message)}"
+            )
+            text += f"Then: {chosen[2]}\n"
+        returned = _results(found, chosen[-1])
+        if chosen[-1] in _SEARCHES:
+            text += f"Reply: {_first_call(message, chosen)}\n{_returned(returned, message)}"
     thoughts = _thoughts(message, chosen, returned, returned is not None and bool(_shown(returned, message)))
     return f"{text}Reply: {_call(thoughts, _SEND, False, message=reply)}"
 
@@ -237,6 +244,12 @@ class Notes(Wrapper):
             return Decision(f"{_PREFIX}{_record(said, chosen, _notes(messages, said))}Source:", SOURCES)
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
             return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_FAILURE)
+        if (
+            chosen == ("question", "archive")
+            and since
+            and not _shown(_last_return(since), said, _human(messages))
+        ):
+            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_NOTHING)
         return None
 
     def render(
@@ -297,32 +310,40 @@ def _seen(since: Sequence[dict[str, Any]]) -> tuple[str, ...]:
         return ("fact", "archive") if _ARCHIVE in calls else ("fact",)
     if calls[0] == _ARCHIVE:
         return ("paste",)
-    sources = [source for source, name in _SEARCHES.items() if name == calls[0]]
-    return ("question", *sources) if sources else ()
+    sources = {name: source for source, name in _SEARCHES.items()}
+    return ("question", *(sources[call] for call in calls if call in sources)) if calls[0] in sources else ()
 
 
 def _body(
     messages: Sequence[dict[str, Any]], said: str, since: Sequence[dict[str, Any]], chosen: Sequence[str]
 ) -> str:
-    """The live record up to where the next reply (or choice) is written: the choice after a failed
-    save follows the failure's return."""
+    """The live record up to where the next reply (or choice) is written: a choice made after the
+    first call follows its return."""
     notes = _human(messages)
     body = _record(said, chosen, _ranked([note for note in notes if note != said], said))
+    then = _then(chosen)
+    returns = 0
     for message in since:
         if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
             body += _returned(str(message.get("content") or ""), said, notes)
         elif text := NOTES.turn(message)[1]:
             body += f"{text}\n"
-        failed = message["role"] == "tool" and _status(str(message.get("content") or "")) == "Failed"
-        if failed and chosen[:1] == ("fact",) and chosen[1:]:
-            body += f"Then: {chosen[1]}\n"
+        returns += message["role"] == "tool"
+        if returns == 1 and message["role"] == "tool" and then:
+            body += f"Then: {then}\n"
     return body
+
+
+def _then(chosen: Sequence[str]) -> str | None:
+    """The word chosen after the first call returned (a failed save, a search that found nothing)."""
+    rest = chosen[2:] if chosen[:1] == ("question",) else chosen[1:]
+    return rest[0] if rest else None
 
 
 def _call_to_make(said: str | None, since: Sequence[dict[str, Any]], chosen: Sequence[str]) -> str | None:
     """The call the words chosen make next, when they make one: the model writes nothing."""
     calls = _calls(since)
-    if said is None or not (not calls or (calls == [_SAVE] and chosen == ("fact", "archive"))):
+    if said is None or len(calls) > 1 or (calls and _then(chosen) not in ("archive", "history")):
         return None
     return _first_call(said, chosen)
 
