@@ -8,11 +8,12 @@ one function; the reply then extends the same prompt, so the server evaluates on
 - the kind: a fact is saved with core_memory_append of the user's own words, a paste (only a long
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
   chat gets a short send_message;
-- for a question, where the answer is: in the notes (the human block, closest to the question first),
-  answered with send_message; in the archive or in the conversation so far, searched first with
-  archival_memory_search or conversation_search, the question as the query, then answered from what
-  the search found;
-- after a save that failed (a full human block), whether to archive the fact instead or to reply.
+- for a question, where the answer is: in the notes (the lines of the human block that share a word
+  with the question, the closest first), answered with send_message; in the archive or in the
+  conversation so far, searched first with archival_memory_search or conversation_search, the
+  question as the query, then answered from the lines found closest to the question;
+- after a save that failed (a full human block), whether to archive the fact instead or to reply;
+- after an archive search that found nothing, whether to search the conversation or to reply.
 Calls follow from the words chosen and hold only the user's words; the model writes the replies.
 
 The prompt holds the example records, the sorted list, then the current exchange only: the user's
@@ -244,11 +245,7 @@ class Notes(Wrapper):
             return Decision(f"{_PREFIX}{_record(said, chosen, _notes(messages, said))}Source:", SOURCES)
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
             return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_FAILURE)
-        if (
-            chosen == ("question", "archive")
-            and since
-            and not _shown(_last_return(since), said, _human(messages))
-        ):
+        if chosen == ("question", "archive") and since and not _shown(_last_return(since), said):
             return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_NOTHING)
         return None
 
@@ -266,7 +263,7 @@ class Notes(Wrapper):
         if (call := _call_to_make(said, since, chosen)) is not None:
             return call
         returned = _last_return(since) if since else None
-        found = returned is not None and bool(_shown(returned, said or "", _human(messages)))
+        found = returned is not None and bool(_shown(returned, said or ""))
         return _send_start(_thoughts(said, chosen, returned, found))
 
     def grammar(
@@ -319,13 +316,12 @@ def _body(
 ) -> str:
     """The live record up to where the next reply (or choice) is written: a choice made after the
     first call follows its return."""
-    notes = _human(messages)
-    body = _record(said, chosen, _ranked([note for note in notes if note != said], said))
+    body = _record(said, chosen, _notes(messages, said))
     then = _then(chosen)
     returns = 0
     for message in since:
         if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
-            body += _returned(str(message.get("content") or ""), said, notes)
+            body += _returned(str(message.get("content") or ""), said)
         elif text := NOTES.turn(message)[1]:
             body += f"{text}\n"
         returns += message["role"] == "tool"
@@ -379,14 +375,14 @@ def _found(returned: str, said: str) -> list[str]:
     return [line for line in lines if line and line != said]
 
 
-def _shown(returned: str, said: str, notes: Sequence[str] = ()) -> list[str]:
-    """What a search found that the record shows: the lines closest to the question, but the notes."""
-    return _ranked([line for line in _found(returned, said) if line not in notes], said)
+def _shown(returned: str, said: str) -> list[str]:
+    """What a search found that the record shows: the lines closest to the question."""
+    return _ranked(_found(returned, said), said)
 
 
-def _returned(returned: str, said: str, notes: Sequence[str] = ()) -> str:
+def _returned(returned: str, said: str) -> str:
     """A search's return as the record shows it."""
-    lines = _shown(returned, said, notes)
+    lines = _shown(returned, said)
     if not lines:
         return "Found: nothing\n"
     return "Found:\n" + "".join(f"- {line}\n" for line in lines)
