@@ -36,6 +36,7 @@ GROUPS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer turns (a few minutes)")
+    parser.add_argument("--long", action="store_true", help="agent: the long memory task (about 40 turns)")
     parser.add_argument("--only", nargs="+", choices=list(GROUPS), metavar="NAME", help=", ".join(GROUPS))
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -53,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         print(f"[{name}] running…", file=sys.stderr, flush=True)
         try:
-            figures += importlib.import_module(GROUPS[name]).run(args.quick)
+            group = importlib.import_module(GROUPS[name])
+            figures += (
+                group.run(args.quick, long=True) if args.long and name == "agent" else group.run(args.quick)
+            )
         except Exception as exc:
             traceback.print_exc()
             errors[name] = f"{type(exc).__name__}: {exc}"

@@ -10,6 +10,13 @@ member, an allergy, a city), some small talk, then questions about the facts. Pe
   first token, warm: median seconds from a request to its first streamed token, the first
     request of the run (a cold prompt cache) left out.
 Chains are capped at ``CHAIN_LIMIT`` steps per user turn to keep the run bounded.
+With ``--long`` (``python -m bench --only agent --long``), the default wrapper only, on ``LONG_TASK``:
+twenty facts told between chat, a pasted travel itinerary, then ten questions, two answerable only
+from the itinerary (archival memory) and two only from what was said as chat (recall). Besides the
+figures above: facts findable (the key word in core memory or in an archival passage), the paste in
+archival, answers that state something the memory does not hold (a wrong answer with a number or a
+word found neither in memory, nor in what the user said, nor in the question), and the memory
+functions used.
 For the default wrapper, also the first move on messages the wrapper's examples were not tuned on
 (``HELD_OUT``), each on its own after the task: a fact saved to memory, anything else not.
 """
@@ -17,9 +24,11 @@ For the default wrapper, also the first move on messages the wrapper's examples 
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +69,55 @@ TASK = [
     Line("Which city do we live in now?", answer="Tampere"),
 ]
 
+ITINERARY = """Trip itinerary for Dana
+Fri 12 April: flight TP 1331 from Manchester to Lisbon, departs 07:45, gate closes 07:15.
+Hotel: Casa do Rio, Rua das Flores 21, check-in from 15:00, booking reference QX7731.
+Sat 13 April: walking tour of Alfama at 10:00, meet at Praca do Comercio.
+Sun 14 April: train to Sintra at 09:20 from Rossio station, tickets on my phone.
+Mon 15 April: return flight TP 1332 departs Lisbon 18:30, lands in Manchester 21:05."""
+
+LONG_TASK = [
+    Line("Hi! I'm Dana, nice to meet you.", fact="Dana"),
+    Line("I work as a nurse at the hospital in Leeds.", fact="nurse"),
+    Line("What a grey and windy morning."),
+    Line("I have a cat named Miso.", fact="Miso"),
+    Line("My brother Tomasz lives in Gdansk.", fact="Gdansk"),
+    Line("Tell me a joke, please."),
+    Line("I'm allergic to penicillin.", fact="penicillin"),
+    Line("My favourite food is ramen.", fact="ramen"),
+    Line("Ugh, the printer at work jammed again and ate my report."),
+    Line("I play the cello in a small orchestra.", fact="cello"),
+    Line("My partner Sam is a firefighter.", fact="firefighter"),
+    Line("How are you today?"),
+    Line("I was born in Cork.", fact="Cork"),
+    Line("My car is an old blue Volvo.", fact="Volvo"),
+    Line("Last night I watched a film about octopuses, so clever!"),
+    Line("My best friend Ruth teaches yoga.", fact="yoga"),
+    Line("I'm training for a half marathon in May.", fact="marathon"),
+    Line("The sunset yesterday was lovely."),
+    Line("My mum's birthday is on the 4th of June.", fact="June"),
+    Line("I grow tomatoes on my balcony.", fact="tomatoes"),
+    Line("Can you recommend something to read?"),
+    Line("My daughter Lily is learning to swim.", fact="Lily"),
+    Line("I drink my coffee black, no sugar.", fact="black"),
+    Line("I speak Polish and Spanish.", fact="Spanish"),
+    Line("Thanks for listening!"),
+    Line("My favourite book is Middlemarch.", fact="Middlemarch"),
+    Line("My flat is on the third floor.", fact="third"),
+    Line("I'm saving up for a trip to Japan.", fact="Japan"),
+    Line("Here is my trip plan, keep it for me:\n" + ITINERARY),
+    Line("What is my job?", answer="nurse"),
+    Line("What is my cat called?", answer="Miso"),
+    Line("Where does my brother live?", answer="Gdansk"),
+    Line("What am I allergic to?", answer="penicillin"),
+    Line("What does my partner do?", answer="firefighter"),
+    Line("Which instrument do I play?", answer="cello"),
+    Line("What time does my flight leave?", answer="07:45"),
+    Line("What is the name of my hotel?", answer="Casa do Rio"),
+    Line("Earlier I told you about a problem at work, what was it?", answer="printer"),
+    Line("What did I say I watched last night?", answer="octopus"),
+]
+
 # (message, whether it states a lasting fact about the user)
 HELD_OUT = [
     ("Hello! My name is Ana.", True), ("I'm a nurse at the city hospital.", True),
@@ -87,6 +145,9 @@ class Run:
     sent: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)  # memory functions called, and how they returned
     moves: list[bool] | None = None  # per held-out message: whether its first move was right
+    unsupported: int = 0  # wrong answers stating what neither memory, the user nor the question holds
+    pasted: bool = False  # the itinerary's hotel is in an archival passage
+    functions: Counter[str] = field(default_factory=Counter)  # every function called
 
 
 class Recorder:
@@ -127,6 +188,7 @@ async def one_wrapper(wrapper: str, task: list[Line], held_out: bool = False) ->
         backend="embedded", wrapper=wrapper, no_verify=True, limits=Limits(chain_limit=CHAIN_LIMIT)
     )
     run = Run(wrapper)
+    answers: list[tuple[str, str]] = []  # the questions answered wrongly, and what was said
     agent = await runtime.create_agent(settings, f"bench-{wrapper}")
     llm = agent.session.llm
     agent.session.llm = Recorder(llm, run)  # type: ignore[assignment]
@@ -134,8 +196,10 @@ async def one_wrapper(wrapper: str, task: list[Line], held_out: bool = False) ->
     def note(event: ev.Event) -> None:
         if isinstance(event, ev.AssistantMessage):
             run.sent.append(event.text)
-        elif isinstance(event, ev.FunctionReturned) and event.name != "send_message":
-            run.calls.append(f"{event.name}: {'ok' if event.ok else event.message[:60]}")
+        elif isinstance(event, ev.FunctionReturned):
+            run.functions[event.name] += 1
+            if event.name != "send_message":
+                run.calls.append(f"{event.name}: {'ok' if event.ok else event.message[:60]}")
 
     agent.session.subscribe(note)
     try:
@@ -147,18 +211,45 @@ async def one_wrapper(wrapper: str, task: list[Line], held_out: bool = False) ->
             said = " ".join(run.sent[before:])
             if line.answer and line.answer.lower() in said.lower():
                 run.answered += 1
+            elif line.answer:
+                answers.append((line.text, said))
             calls = "".join(f" [{call}]" for call in run.calls[called:])
             print(
                 f"  [{wrapper}] {line.text!r} ->{calls} {said[:120]!r} ({run.turn_seconds[-1]:.0f} s)",
                 file=sys.stderr,
             )
-        memory = " ".join(block.value for block in agent.session.state.blocks).lower()
+        core = " ".join(block.value for block in agent.session.state.blocks)
+        archival = " ".join(p.text for p in (await agent.session.store.archival_list(0, 1000)).items)
+        memory = f"{core} {archival}".lower()
         run.saved = sum(1 for line in task if line.fact and line.fact.lower() in memory)
+        run.pasted = "casa do rio" in archival.lower()
+        told = " ".join(line.text for line in task).lower()
+        run.unsupported = sum(1 for question, said in answers if _unheld(said, f"{memory} {told} {question}"))
         if held_out:
             run.moves = await first_moves(llm, (await agent.window.assemble()).messages[0])
     finally:
         await agent.close()
     return run
+
+
+# Words a reply may use whatever it states.
+_PLAIN = frozenset(
+    re.findall(
+        r"[\w']+",
+        """
+    your you're that this with from have know don't said told were they there about what when sure sorry
+    remember think like just also then them will would could should been here it's i'm
+""",
+    )
+)
+
+
+def _unheld(answer: str, known: str) -> bool:
+    """Whether an answer states what ``known`` does not hold: a number, or a word of four letters or
+    more (matched on its first five, so "leaves" matches "leave"), that ``known`` lacks."""
+    words = re.findall(r"\d[\d:]*|[a-z][a-z']*", answer.lower())
+    stated = [w for w in words if w[0].isdigit() or (len(w) >= 4 and w not in _PLAIN)]
+    return any(w.rstrip(":")[:5] not in known for w in stated)
 
 
 async def first_moves(llm: LLMBackend, system: dict[str, Any]) -> list[bool]:
@@ -173,43 +264,53 @@ async def first_moves(llm: LLMBackend, system: dict[str, Any]) -> list[bool]:
     return right
 
 
-def figures(run: Run, task: list[Line]) -> list[Figure]:
+def figures(run: Run, task: list[Line], long: bool = False) -> list[Figure]:
     facts = sum(1 for line in task if line.fact)
     questions = sum(1 for line in task if line.answer)
     warm = run.first_tokens[1:] or run.first_tokens
     name = run.wrapper
     return [
         Figure(f"agent [{name}] replies parsed", 100 * run.parsed / max(run.replies, 1), "%", target=100, better="higher", note=f"{run.parsed} of {run.replies} replies"),
-        Figure(f"agent [{name}] facts saved", 100 * run.saved / max(facts, 1), "%", target=50, better="higher", note=f"{run.saved} of {facts} facts in core memory"),
-        Figure(f"agent [{name}] questions answered", 100 * run.answered / max(questions, 1), "%", target=50, better="higher", note=f"{run.answered} of {questions} questions"),
-        Figure(f"agent [{name}] s/turn", statistics.median(run.turn_seconds), "s", max(run.turn_seconds), note=f"{len(task)} turns, at most {CHAIN_LIMIT} steps each; p95 column is the slowest"),
+        Figure(f"agent [{name}] facts findable", 100 * run.saved / max(facts, 1), "%", target=80 if long else 50, better="higher", note=f"{run.saved} of {facts} facts in core memory or archival"),
+        Figure(f"agent [{name}] questions answered", 100 * run.answered / max(questions, 1), "%", target=70 if long else 50, better="higher", note=f"{run.answered} of {questions} questions"),
+        Figure(f"agent [{name}] s/turn", statistics.median(run.turn_seconds), "s", max(run.turn_seconds), target=4 if long else None, note=f"{len(task)} turns, at most {CHAIN_LIMIT} steps each; p95 column is the slowest"),
         Figure(f"agent [{name}] first token, warm", statistics.median(warm) if warm else float("nan"), "s"),
-    ] + ([] if run.moves is None else [
+    ] + ([] if not long else [
+        Figure(f"agent [{name}] unsupported answers", run.unsupported, "", target=1, note="wrong answers stating what neither memory, the user nor the question holds"),
+        Figure(f"agent [{name}] paste in archival", float(run.pasted), "", target=1, better="higher", note="1: the itinerary's hotel is in an archival passage"),
+        Figure(f"agent [{name}] functions used", sum(run.functions.values()), "calls", note=", ".join(f"{n} {k}" for k, n in run.functions.most_common())),
+    ]) + ([] if run.moves is None else [
         Figure(f"agent [{name}] held-out first moves right", 100 * sum(run.moves) / len(run.moves), "%", better="higher", note=f"{sum(run.moves)} of {len(run.moves)} messages: facts saved, the rest not"),
     ])  # fmt: skip
 
 
-def alone(wrappers: list[str], turns: int) -> list[Figure]:
+def alone(wrappers: list[str], turns: int, long: bool) -> list[Figure]:
+    if long:
+        return measure(wrappers[:1], LONG_TASK[:turns], held_out=False, long=True)
     return measure(wrappers, TASK[:turns])
 
 
-def measure(wrappers: list[str], task: list[Line], *, held_out: bool = True) -> list[Figure]:
+def measure(
+    wrappers: list[str], task: list[Line], *, held_out: bool = True, long: bool = False
+) -> list[Figure]:
     out: list[Figure] = []
     for wrapper in wrappers:
         with private_home(f"agent-{wrapper}"):
             run = asyncio.run(one_wrapper(wrapper, task, held_out=held_out and wrapper == WRAPPERS[0]))
-            out += figures(run, task)
+            out += figures(run, task, long)
     return out
 
 
-def run(quick: bool) -> list[Figure]:
+def run(quick: bool, long: bool = False) -> list[Figure]:
+    if long:  # the long memory task, on the default wrapper
+        return measure(WRAPPERS[:1], LONG_TASK, held_out=False, long=True)
     if quick:  # one fact, small talk and the fact's question, on the default wrapper
         return measure(WRAPPERS[:1], [TASK[0], TASK[1], TASK[8]], held_out=False)
     return measure(WRAPPERS, TASK)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    return standalone(__doc__, argv, alone, wrappers=WRAPPERS, turns=len(TASK))
+    return standalone(__doc__, argv, alone, wrappers=WRAPPERS, turns=len(LONG_TASK), long=False)
 
 
 if __name__ == "__main__":

@@ -46,9 +46,12 @@ def standalone(
     doc: str | None, argv: list[str] | None, scenario: Callable[..., list[Figure]], **sizes: Any
 ) -> list[Figure]:
     """Run one benchmark module on its own: a ``--name`` option per size (typed like its default, a
-    list taking several values), then the table."""
+    list taking several values, a flag for a boolean), then the table."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, default in sizes.items():
+        if isinstance(default, bool):
+            parser.add_argument(f"--{name}", action="store_true")
+            continue
         several = isinstance(default, list)
         kind = type(default[0] if several else default)
         parser.add_argument(f"--{name}", type=kind, nargs="+" if several else None, default=default)

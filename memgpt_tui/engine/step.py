@@ -18,6 +18,7 @@ from ..model.errors import ContextFull, ContextOverflowError, LLMError
 from ..model.messages import Message, ToolCall
 from ..model.records import Page, Passage
 from ..model.text import clean, clean_json, redact, size
+from ..store.chunking import chunk_text
 from .context import Assembled
 from .functions import SEARCHES, TOOL_SCHEMAS, FunctionRunner, Outcome, package_result
 from .prompts import failed_heartbeat, memory_warning, requested_heartbeat
@@ -276,7 +277,7 @@ class _Recall:
         return await self.store.search_messages_by_date(start, end, page, self.page_size)
 
     async def archival_insert(self, text: str) -> None:
-        await self.store.archival_insert([text])
+        await self.store.archival_insert(chunk_text(text))  # a long passage in chunks, as ``load`` cuts files
 
     async def archival_search(self, query: str, page: int) -> Page[Passage]:
         return await self.store.archival_search(query, page, self.page_size)

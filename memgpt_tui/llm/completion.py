@@ -99,7 +99,7 @@ class CompletionBackend:
         return self.constraint != "json_schema"
 
     def body(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> dict[str, Any]:
         """The request: the rendered prompt and the constraint for the functions offered."""
         prompt = self.wrapper.prompt(messages, tools, primed=self.primed, decided=decided)
@@ -122,7 +122,9 @@ class CompletionBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
-        decided = await self._decide(self.wrapper.decision(messages))
+        decided: tuple[str, ...] = ()
+        while (decision := self.wrapper.decision(messages, decided)) is not None:
+            decided += (await self._decide(decision),)
         offered = self.wrapper.offered(tools)
         if self.wrapper.grammar(messages, tools, decided) is None:
             # The choice made the whole reply: the model has nothing left to write.
@@ -137,10 +139,8 @@ class CompletionBackend:
         )
         return reply.result(offered)
 
-    async def _decide(self, decision: Decision | None) -> str | None:
+    async def _decide(self, decision: Decision) -> str:
         """The model's choice, read greedily from a request of its own (a few tokens at most)."""
-        if decision is None:
-            return None
 
         def prepare() -> tuple[dict[str, Any], _Reply]:
             body = self._request(decision.prompt, _DECISION_TOKENS, 0.0)

@@ -19,6 +19,11 @@ from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, MODEL_NAME
 from memgpt_tui.llm.wrappers import get
 
 pytestmark = pytest.mark.slow
+PASTE = (
+    "Trip plan, keep it for me: flight TP 1331 from Manchester to Lisbon departs 07:45 on Friday; "
+    "hotel Casa do Rio, Rua das Flores 21, check-in from 15:00; train to Sintra at 09:20 on Sunday; "
+    "return flight departs Lisbon 18:30 on Monday."
+)
 
 
 def plain(home, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
@@ -84,9 +89,10 @@ async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path
 
 
 async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_call(tmp_path, monkeypatch):
-    """Two scripted turns, a fact and a question: the default wrapper's prompts with their grammars
-    (the kind, then the reply) go to the real server, which accepts them, and every reply reads back as
-    one of the functions offered, with inner thoughts; a fact sorted as one lands in core memory."""
+    """Three scripted turns, a fact, a long paste and a question: the default wrapper's prompts with
+    their grammars (the kind, where a question's answer is, then the reply) go to the real server,
+    which accepts them, and every reply reads back as one of the functions offered, with inner
+    thoughts; a fact sorted as one lands in core memory, a paste archived lands in archival memory."""
     monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
@@ -100,9 +106,11 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     agent.session.llm.complete = noted
     try:
         await agent.send("My sister Ana is a nurse.")
+        await agent.send(PASTE)
         await agent.send("What does my sister do?")
         client = agent.llm._client
         human = agent.session.state.block("human").value
+        archival = " ".join(p.text for p in (await agent.list_archival()).items)
     finally:
         await agent.close()
     offered = {tool["function"]["name"] for tool in get(DEFAULT_WRAPPER).offered(TOOL_SCHEMAS)}
@@ -114,3 +122,5 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
         assert reply.content and reply.raw.startswith('{"inner_thoughts": ')
     saves = [r for r in replies if r.tool_calls[0].name == "core_memory_append"]
     assert all(json.loads(r.tool_calls[0].arguments)["content"] in human for r in saves)
+    archived = [r for r in replies if r.tool_calls[0].name == "archival_memory_insert"]
+    assert not archived or "Casa do Rio" in archival

@@ -9,7 +9,7 @@ import pytest
 
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.wrappers import get
-from memgpt_tui.llm.wrappers.notes import KINDS
+from memgpt_tui.llm.wrappers.notes import KINDS, LONG_KINDS, SOURCES
 from memgpt_tui.model.state import Block
 from tests.fakes.completion_server import FakeCompletionServer
 from tests.llm.test_completion import backend
@@ -54,14 +54,16 @@ async def test_a_fact_is_saved_in_the_users_words_without_a_second_request(serve
     assert "".join(thoughts) == "A fact about the user: I save it."
 
 
-async def test_a_question_is_answered_from_the_human_block_on_the_decisions_prompt(server):
-    server.script(" question", 'You are Ada."}, "request_heartbeat": false}')
+async def test_a_question_is_answered_from_the_notes_on_the_decisions_prompt(server):
+    server.script(" question", " notes", 'You are Ada."}, "request_heartbeat": false}')
     llm = backend(server, "notes")
     response = await llm.complete([SYSTEM, said("What is my name?")], TOOL_SCHEMAS)
     await llm.aclose()
-    decision, reply = server.requests
-    # The reply's prompt extends the decision's, so the server evaluates only what is new.
-    assert reply["prompt"].startswith(decision["prompt"] + " question\nNotes:\n- First name: Ada\n")
+    kind, source, reply = server.requests
+    # Each prompt extends the one before, so the server evaluates only what is new.
+    assert source["prompt"] == kind["prompt"] + " question\nNotes:\n- First name: Ada\nSource:"
+    assert source["grammar"] == 'root ::= " notes" | " archive" | " history"\n'
+    assert reply["prompt"].startswith(source["prompt"] + " notes\n")
     assert reply["prompt"].endswith(
         'Reply: {"inner_thoughts": "The user asks: What is my name? My notes say:", '
         '"function": "send_message", "params": {"message": "'
@@ -72,9 +74,32 @@ async def test_a_question_is_answered_from_the_human_block_on_the_decisions_prom
     assert (call.name, json.loads(call.arguments)) == ("send_message", {"message": "You are Ada."})
 
 
+def test_a_question_shows_the_notes_closest_to_it_first_and_only_those():
+    notes = [
+        "First name: Dana",
+        "My brother Jan plays the cello in Gdansk.",
+        "I work as a nurse in Leeds.",
+        "My brother Tomasz lives in Oslo.",
+        "I have a cat named Miso.",
+    ]
+    system = {"role": "system", "content": Block(label="human", value="\n".join(notes)).render()}
+
+    def shown(question: str) -> str:
+        decision = NOTES.decision([system, said(question)], ("question",))
+        assert decision is not None and decision.options == SOURCES
+        return decision.prompt.rsplit("Kind: question\n", 1)[1]
+
+    # Neither the first note nor the latest: the one sharing the most words, then the next.
+    assert shown("Where does my brother Tomasz live?") == (
+        "Notes:\n- My brother Tomasz lives in Oslo.\n- My brother Jan plays the cello in Gdansk.\nSource:"
+    )
+    assert shown("What is my cat called?") == "Notes:\n- I have a cat named Miso.\nSource:"
+    assert shown("When does my flight leave?") == "Notes: none\nSource:"
+
+
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
     server.script('Welcome to Oslo!"}, "request_heartbeat": false}')
-    save = NOTES.start([SYSTEM, said("I moved to Oslo.")], "fact")
+    save = NOTES.start([SYSTEM, said("I moved to Oslo.")], ("fact",))
     context = [
         SYSTEM,
         said("I moved to Oslo."),
@@ -101,7 +126,7 @@ async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(
     response = await llm.complete(context, TOOL_SCHEMAS)
     await llm.aclose()
     [request] = server.requests  # no decision: the kind shows in the call made
-    assert f"Kind: fact\nNotes:\n- First name: Ada\nReply: {save}\nReturn: " in request["prompt"]
+    assert f"Kind: fact\nNotes: none\nReply: {save}\nReturn: " in request["prompt"]
     assert "returning control" not in request["prompt"]  # events are left out of the record
     assert json.loads(response.tool_calls[0].arguments) == {"message": "Welcome to Oslo!"}
 
@@ -120,6 +145,7 @@ async def test_a_server_that_rejects_grammars_is_asked_for_the_kind_without_one(
     server.reject = {"grammar"}
     server.script(
         " question",
+        " notes",
         '{"inner_thoughts": "x", "function": "send_message", "params": {"message": "Ada."}, "request_heartbeat": false}',
     )
     llm = backend(server, "notes")
@@ -128,16 +154,17 @@ async def test_a_server_that_rejects_grammars_is_asked_for_the_kind_without_one(
     assert [("grammar" in r, "json_schema" in r) for r in server.requests] == [
         (True, False),
         (False, False),
+        (False, False),
         (False, True),
     ]
-    assert server.requests[2]["prompt"].endswith("Reply: ")  # under a schema the prompt is not primed
-    assert server.requests[2]["json_schema"]["properties"]["function"] == {"const": "send_message"}
+    assert server.requests[3]["prompt"].endswith("Reply: ")  # under a schema the prompt is not primed
+    assert server.requests[3]["json_schema"]["properties"]["function"] == {"const": "send_message"}
     assert json.loads(response.tool_calls[0].arguments) == {"message": "Ada."}
 
 
 def test_a_long_paste_is_never_sorted_as_one_fact():
     decision = NOTES.decision([SYSTEM, said("word " * 100)])
-    assert decision is not None and decision.options == KINDS[1:]
+    assert decision is not None and decision.options == LONG_KINDS
     assert NOTES.decision([SYSTEM, said("I am Ada.")]).options == KINDS
 
 
@@ -145,19 +172,22 @@ def test_no_user_message_no_choice_and_a_plain_reply():
     login = {"role": "user", "content": json.dumps({"type": "login", "last_login": "never"})}
     assert NOTES.decision([SYSTEM, login]) is None
     assert NOTES.prompt([SYSTEM, login], TOOL_SCHEMAS).endswith(
-        "Message: (nothing yet: the user has just arrived)\nKind: chat\nNotes:\n- First name: Ada\n"
+        "Message: (nothing yet: the user has just arrived)\nKind: chat\nNotes: none\n"
         'Reply: {"inner_thoughts": "I reply:", "function": "send_message", "params": {"message": "'
     )
 
 
-def test_the_notes_wrapper_offers_two_functions_and_keeps_its_prefix_fixed():
+def test_the_notes_wrapper_offers_five_functions_and_keeps_its_prefix_fixed():
     assert [t["function"]["name"] for t in NOTES.offered(TOOL_SCHEMAS)] == [
         "send_message",
         "core_memory_append",
+        "conversation_search",
+        "archival_memory_insert",
+        "archival_memory_search",
     ]
     other = {"role": "system", "content": Block(label="human", value="First name: Bo\nLikes tea.").render()}
-    one = NOTES.prompt([SYSTEM, said("Hi.")], TOOL_SCHEMAS, decided="chat")
-    two = NOTES.prompt([other, said("What do I like?")], TOOL_SCHEMAS, decided="question")
+    one = NOTES.prompt([SYSTEM, said("Hi.")], TOOL_SCHEMAS, decided=("chat",))
+    two = NOTES.prompt([other, said("What do I like?")], TOOL_SCHEMAS, decided=("question", "notes"))
     fixed = NOTES.tools_text([])
     assert one.startswith(fixed) and two.startswith(fixed) and "- Likes tea.\n" in two
 
@@ -179,11 +209,16 @@ def test_every_grammar_the_notes_wrapper_sends_is_one_llama_cpp_accepts():
     from memgpt_tui.llm.grammar import one_of
 
     context = [SYSTEM, said('A "quoted" message\\with a backslash.')]
-    grammars = [one_of(KINDS), *(NOTES.grammar(context, TOOL_SCHEMAS, kind) for kind in ("question", "chat"))]
+    grammars = [
+        one_of(KINDS),
+        one_of(LONG_KINDS),
+        one_of(SOURCES),
+        *(NOTES.grammar(context, TOOL_SCHEMAS, kind) for kind in (("question", "notes"), ("chat",))),
+    ]
     for grammar in grammars:
         llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
-    assert NOTES.grammar(context, TOOL_SCHEMAS, "fact") is None  # nothing left to write
+    assert NOTES.grammar(context, TOOL_SCHEMAS, ("fact",)) is None  # nothing left to write
     assert (
-        json.loads(NOTES.start(context, "fact"))["params"]["content"]
+        json.loads(NOTES.start(context, ("fact",)))["params"]["content"]
         == 'A "quoted" message\\with a backslash.'
     )

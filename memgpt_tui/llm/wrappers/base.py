@@ -58,23 +58,24 @@ class Wrapper(ABC):
     def frame(self, turns: Sequence[Turn]) -> str:
         """The prompt text around the turns, ending with the start of the reply."""
 
-    def decision(self, messages: Sequence[dict[str, Any]]) -> Decision | None:
-        """What the model chooses before it replies; None: it chooses as it replies."""
+    def decision(self, messages: Sequence[dict[str, Any]], decided: Sequence[str] = ()) -> Decision | None:
+        """What the model chooses next before it replies, after the words ``decided`` so far; None: it
+        chooses as it replies."""
         return None
 
-    def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
+    def start(self, messages: Sequence[dict[str, Any]], decided: Sequence[str] = ()) -> str:
         """The reply's first characters, which a primed prompt ends with."""
         return PRIMER
 
     def grammar(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> str | None:
         """The GBNF of what follows ``start``; None: ``start`` is the whole reply, and the model has
         nothing left to write."""
         return gbnf(self.offered(tools), self.caps, primed=True)
 
     def schema(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> dict[str, Any]:
         """The same constraint as JSON schema, for the whole reply (servers without GBNF)."""
         return reply_schema(self.offered(tools), self.caps)
@@ -85,13 +86,13 @@ class Wrapper(ABC):
         tools: Sequence[dict[str, Any]],
         *,
         primed: bool = True,
-        decided: str | None = None,
+        decided: Sequence[str] = (),
     ) -> str:
         """The whole prompt; ``primed``: ending with the start of the reply."""
         return self.render(messages, tools, decided) + (self.start(messages, decided) if primed else "")
 
     def render(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str]
     ) -> str:
         """The prompt up to where the reply starts."""
         return self.frame(self.turns(messages, tools))

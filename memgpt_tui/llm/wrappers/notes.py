@@ -1,24 +1,32 @@
 """A note-keeping log for small base models: each user message is first sorted (a fact about the
-user, a question about them, or chat), then answered in the form its kind calls for.
+user, a question about them, chat, or a long paste), then handled in the form its kind calls for.
 
 A base model of a few hundred million parameters does not choose a function from instructions, but
-it sorts a message well when the prompt ends with a list of sorted examples and the message to sort.
-So a user message costs two requests: its kind, one word the grammar limits to the three; then the
-reply, which extends the same prompt, so the server evaluates only what is new. A fact is saved with
-core_memory_append of the user's own words (the call follows from the kind: no second request), then,
-on the heartbeat, acknowledged with send_message; a question is answered with send_message from the
-human block, shown as notes; chat gets a short send_message.
+it chooses well when the prompt ends with a list of examples and the thing to choose for. So every
+choice is one word in a request of its own, limited by a grammar to a few words, each of which names
+one function; the reply then extends the same prompt, so the server evaluates only what is new:
+- the kind: a fact is saved with core_memory_append of the user's own words, a paste (only a long
+  message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
+  chat gets a short send_message;
+- for a question, where the answer is: in the notes (the lines of the human block that share a word
+  with the question, the closest first), answered with send_message; in the archive or in the
+  conversation so far, searched first with archival_memory_search or conversation_search, the
+  question as the query, then answered from the lines found closest to the question;
+- after a save that failed (a full human block), whether to archive the fact instead or to reply;
+- after an archive search that found nothing, whether to search the conversation or to reply.
+Calls follow from the words chosen and hold only the user's words; the model writes the replies.
 
 The prompt holds the example records, the sorted list, then the current exchange only: the user's
-message, its kind, the notes, and the steps taken since. The conversation before it stays in the
-context the engine keeps (and counts), not in this prompt.
+message, the words chosen, the notes, and the steps taken since. The conversation before it stays in
+the context the engine keeps (and counts), not in this prompt.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from memgpt_tui.llm import json_mode
 from memgpt_tui.llm.grammar import Caps, reply_schema, sentence_rules
@@ -27,29 +35,66 @@ from memgpt_tui.model.state import Block
 from .base import Decision, Turn, Wrapper, envelope
 
 KINDS = ("fact", "question", "chat")  # "chat" last: the kind when the model writes none
-_SAVE, _SEND = "core_memory_append", "send_message"
-_SAVING = "A fact about the user: I save it."
+LONG_KINDS = ("paste", "question", "chat")  # a long message is not one fact
+SOURCES = ("notes", "archive", "history")  # where a question's answer is; "history" searches recall
+AFTER_FAILURE = ("archive", "reply")  # after a save that failed
+AFTER_NOTHING = ("history", "reply")  # after an archive search that found nothing
+_SEND, _SAVE, _ARCHIVE = "send_message", "core_memory_append", "archival_memory_insert"
+_SEARCHES = {"archive": "archival_memory_search", "history": "conversation_search"}
 _NOTHING = "(nothing yet: the user has just arrived)"  # the message shown before the user speaks
 _QUOTED = 200  # how much of a message the thoughts repeat
+_SHOWN = 3  # notes, and lines a search found, shown: the closest to the message first
 
 _LIST_INTRO = (
     "### Kinds\nEach message to the assistant, and its kind: a fact about the user (to remember), a "
     "question about the user, or chat."
 )
-_OK = '{"status": "OK", "message": "None", "time": "2024-03-01 10:02:11 AM UTC+0000"}'
+_TIME = "2024-03-01 10:02:11 AM UTC+0000"
+_OK = json.dumps({"status": "OK", "message": "None", "time": _TIME})
+_FULL = json.dumps(
+    {
+        "status": "Failed",
+        "message": "Edit failed: block 'human' would have 2012 characters, over its limit of 2000.",
+        "time": _TIME,
+    }
+)
+_PASTE = (
+    "Packing list for the lake:\n- tent, two sleeping bags\n- stove and gas, matches\n"
+    "- rain jackets, boots\n- map of the north shore\nBus 14 leaves the square at 06:30 on Saturday, "
+    "back on Monday at 17:00."
+)
 
-# (message, kind, notes before it, the reply): one record per kind, with different people.
+
+class Record(NamedTuple):
+    """One example exchange: the message, the words chosen, the notes, the reply, and what a search
+    found."""
+
+    message: str
+    chosen: tuple[str, ...]
+    notes: tuple[str, ...]
+    reply: str
+    found: tuple[str, ...] = ()
+    listed: bool = True  # in the sorted list too (more of one kind there tilts the sorting to it)
+
+
 _RECORDS = [
-    ("I just got back from walking my dog Biscuit.", "fact", ["First name: Priya"], "Aww, say hi to Biscuit from me!"),
-    ("What is my job?", "question", ["First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."], "You teach maths at a school in Leeds."),
-    ("The sunset tonight is lovely.", "chat", ["First name: Aiko"], "It sounds beautiful. Enjoy it!"),
-    ("My name is Lars and I am a baker.", "fact", ["First name: (unknown yet)"], "Nice to meet you, Lars!"),
-    ("Where does my brother live?", "question", ["First name: Maria", "I'm allergic to shellfish.", "My brother Diego lives in Lima.", "I have a parrot called Kiwi."], "Your brother Diego lives in Lima."),
-    ("Can you tell me a joke?", "chat", ["First name: Sam"], "Here is one: a sleeping bull is a bulldozer!"),
-    ("What do you call me?", "question", ["First name: (unknown yet)", "Hi, I'm Noor, I sell flowers.", "My flat is in Cairo."], "You are Noor."),
-    ("I have two cats, Mochi and Pip.", "fact", ["First name: Omar"], "Two cats! Mochi and Pip sound lovely."),
-    ("How are you today?", "chat", ["First name: Lea"], "I'm well, thank you! And you?"),
-    ("Do you know where I work?", "question", ["First name: Ken", "I moved to Osaka in 2019.", "I work at a bakery near the station.", "My son Taro is four."], "You work at a bakery near the station."),
+    # Searches, a paste and a full block first: the records the kinds were sorted by come last.
+    Record("When does my bus leave?", ("question", "archive"), ("First name: Eva", "I love jazz."), "Your bus leaves at 06:30 on Saturday.", ("Bus 14 leaves the square at 06:30 on Saturday, back on Monday at 17:00.", "Packing list for the lake:"), listed=False),
+    Record("What did I tell you about my neighbour earlier?", ("question", "history"), ("First name: Joe", "I work at a garage."), "You said your neighbour plays the drums all night.", ("My neighbour plays the drums all night, I can't sleep.",), listed=False),
+    Record("My favourite colour is green.", ("fact", "archive"), ("First name: Ines", "I collect stamps."), "Noted: green is your favourite colour.", listed=False),
+    Record("What is my passport number?", ("question", "archive", "history"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
+    Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list.", listed=False),
+    Record("What did I say I cooked yesterday?", ("question", "archive", "history"), ("First name: Bea", "I live in Porto."), "You cooked a big pot of chilli.", ("Yesterday I cooked a big pot of chilli for friends.",), listed=False),
+    Record("I just got back from walking my dog Biscuit.", ("fact",), ("First name: Priya",), "Aww, say hi to Biscuit from me!"),
+    Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."), "You teach maths at a school in Leeds."),
+    Record("The sunset tonight is lovely.", ("chat",), ("First name: Aiko",), "It sounds beautiful. Enjoy it!"),
+    Record("My name is Lars and I am a baker.", ("fact",), ("First name: (unknown yet)",), "Nice to meet you, Lars!"),
+    Record("Where does my brother live?", ("question", "notes"), ("First name: Maria", "I'm allergic to shellfish.", "My brother Diego lives in Lima.", "I have a parrot called Kiwi."), "Your brother Diego lives in Lima."),
+    Record("Can you tell me a joke?", ("chat",), ("First name: Sam",), "Here is one: a sleeping bull is a bulldozer!"),
+    Record("What is my name?", ("question", "notes"), ("First name: Noor", "I sell flowers.", "My flat is in Cairo."), "You are Noor."),
+    Record("I have two cats, Mochi and Pip.", ("fact",), ("First name: Omar",), "Two cats! Mochi and Pip sound lovely."),
+    Record("How are you today?", ("chat",), ("First name: Lea",), "I'm well, thank you! And you?"),
+    Record("Do you know where I work?", ("question", "notes"), ("First name: Ken", "I moved to Osaka in 2019.", "I work at a bakery near the station.", "My son Taro is four."), "You work at a bakery near the station."),
 ]  # fmt: skip
 
 
@@ -64,51 +109,109 @@ def _send_start(thoughts: str) -> str:
     return text[: text.index('"message": "') + len('"message": "')]
 
 
-def _thoughts(kind: str, said: str | None, saved: bool = False) -> str:
-    """The thoughts before a message: what the user said, right before the reply, so the model
-    answers it rather than copies the example replies."""
+def _quoted(said: str) -> str:
+    said = _flat(said)
+    return said if len(said) <= _QUOTED else said[:_QUOTED] + "…"
+
+
+def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, found: bool = False) -> str:
+    """The thoughts before a message: what the user said and what the last function returned (for a
+    search, ``found``: whether it found lines to show), right before the reply, so the model answers
+    the message rather than copies the example replies."""
     if said is None:
         return "I reply:"
-    said = said if len(said) <= _QUOTED else said[:_QUOTED] + "…"
+    quoted = _quoted(said)
+    kind = chosen[0] if chosen else "chat"
     if kind == "question":
-        return f"The user asks: {said} My notes say:"
-    return f"I saved: {said} Now I reply:" if saved else f"The user says: {said} I reply:"
+        source = "My notes say:" if returned is None else "I found:" if found else "I found nothing."
+        return f"The user asks: {quoted} {source}"
+    if kind == "chat" or returned is None:
+        return f"The user says: {quoted} I reply:"
+    verb = "archive" if kind == "paste" or chosen[1:] == ("archive",) else "save"
+    if _status(returned) != "OK":
+        return f"I could not {verb}: {quoted} Now I reply:"
+    return f"I {verb}d: {quoted} Now I reply:"
 
 
-def _save(message: str) -> str:
-    return _call(_SAVING, _SAVE, True, label="human", content=message)
+def _first_call(said: str, chosen: Sequence[str]) -> str | None:
+    """The call that follows from the words chosen, before any reply: None when the model replies."""
+    if chosen == ("fact",):
+        return _call("A fact about the user: I save it.", _SAVE, True, label="human", content=said)
+    if chosen == ("paste",):
+        return _call("A paste from the user: I archive it.", _ARCHIVE, True, content=said)
+    if chosen == ("fact", "archive"):
+        return _call("The save failed: I archive the fact instead.", _ARCHIVE, True, content=said)
+    if chosen[:1] == ("question",) and chosen[-1] in _SEARCHES:
+        where = "my archive" if chosen[-1] == "archive" else "our past conversation"
+        return _call(
+            f"The user asks: {_quoted(said)} I search {where}.", _SEARCHES[chosen[-1]], True, query=said
+        )
+    return None
 
 
-def _example(message: str, kind: str, notes: list[str], reply: str) -> str:
-    head = _record(message, kind, notes)
-    answer = f"Reply: {_call(_thoughts(kind, message, saved=kind == 'fact'), _SEND, False, message=reply)}"
-    if kind == "fact":
-        return f"{head}Reply: {_save(message)}\nReturn: {_OK}\n{answer}"
-    return f"{head}{answer}"
+def _example(record: Record) -> str:
+    """An example record, in the form ``render`` gives a live one."""
+    message, chosen, notes, reply, found, _ = record
+    text = _record(message, chosen, _ranked(notes, message))
+    returned = None
+    if chosen[0] == "fact":
+        returned = _FULL if chosen[1:] else _OK
+        text += f"Reply: {_first_call(message, chosen[:1])}\nReturn: {returned}\n"
+        if chosen[1:]:
+            returned = _OK
+            text += f"Then: archive\nReply: {_first_call(message, chosen)}\nReturn: {returned}\n"
+    elif chosen[0] == "paste":
+        returned = _OK
+        text += f"Reply: {_first_call(message, chosen)}\nReturn: {returned}\n"
+    elif chosen[0] == "question" and chosen[1] in _SEARCHES:
+        if chosen[2:]:  # the archive found nothing; then the history, or the reply
+            text += (
+                f"Reply: {_first_call(message, chosen[:2])}\n{_returned(_results((), 'archive'), message)}"
+            )
+            text += f"Then: {chosen[2]}\n"
+        returned = _results(found, chosen[-1])
+        if chosen[-1] in _SEARCHES:
+            text += f"Reply: {_first_call(message, chosen)}\n{_returned(returned, message)}"
+    thoughts = _thoughts(message, chosen, returned, returned is not None and bool(_shown(returned, message)))
+    return f"{text}Reply: {_call(thoughts, _SEND, False, message=reply)}"
 
 
-def _record(message: str, kind: str, notes: Sequence[str]) -> str:
-    """A record up to its first reply: the message, its kind and the notes."""
-    return f"Message: {message}\nKind: {kind}\nNotes:\n" + "".join(f"- {note}\n" for note in notes)
+def _results(found: Sequence[str], source: str) -> str:
+    """A search's return, as the functions package it, for an example."""
+    if not found:
+        return json.dumps({"status": "OK", "message": "No results found.", "time": _TIME})
+    if source == "archive":
+        items: list[Any] = [{"timestamp": _TIME, "content": "\n".join(found)}]
+    else:
+        items = [f"timestamp: {_TIME}, user - {line}" for line in found]
+    shown = f"Showing {len(items)} of {len(items)} results (page 0/0): {json.dumps(items)}"
+    return json.dumps({"status": "OK", "message": shown, "time": _TIME})
 
 
-# What every prompt starts with, the same whatever the agent holds, so the server's cache keeps it.
-_PREFIX = (
-    "\n\n".join(_example(*record) for record in _RECORDS)
-    + f"\n\n{_LIST_INTRO}\n\n"
-    + "".join(f"Message: {message}\nKind: {kind}\n" for message, kind, *_ in _RECORDS)
-)
+def _record(message: str, chosen: Sequence[str], notes: Sequence[str]) -> str:
+    """A record up to its first reply: the message, its kind, the notes and, for a question, where
+    its answer is."""
+    kind = chosen[0] if chosen else "chat"
+    listed = "".join(f"- {note}\n" for note in notes)
+    text = f"Message: {_flat(message)}\nKind: {kind}\n" + (f"Notes:\n{listed}" if notes else "Notes: none\n")
+    return text + (f"Source: {chosen[1]}\n" if len(chosen) > 1 and kind == "question" else "")
+
+
+def _flat(message: str) -> str:
+    """A message on one line, as the records show it (a paste's lines would read as notes)."""
+    return " ".join(message.split())
 
 
 class Notes(Wrapper):
     name = "notes"
     summary = (
-        "small base models: each message sorted (fact, question, chat) in a request of its own, then a "
-        "fact saved in the user's words, a question answered from the human block; offers 2 of the 8 "
+        "small base models: each message sorted (fact, question, chat, paste) in a request of its own, "
+        "then a fact saved in the user's words, a paste archived, a question answered from the notes "
+        "closest to it or from a search of the archive or the conversation; offers 5 of the 8 "
         "functions; the bundled model's default"
     )
     stop = ("\n",)
-    offers = frozenset({_SEND, _SAVE})
+    offers = frozenset({_SEND, _SAVE, _ARCHIVE, *_SEARCHES.values()})
     caps = Caps(thoughts=60, text=200)
     partial = True
 
@@ -130,42 +233,52 @@ class Notes(Wrapper):
     def frame(self, turns: Sequence[Turn]) -> str:
         return "\n".join(t["content"] for t in turns if t["content"]) + "\nReply: "
 
-    def decision(self, messages: Sequence[dict[str, Any]]) -> Decision | None:
+    def decision(self, messages: Sequence[dict[str, Any]], decided: Sequence[str] = ()) -> Decision | None:
         said, since = _exchange(messages)
-        if said is None or since:
-            return None  # a kind is chosen once, right after the user speaks
-        options = KINDS if len(said) <= self.caps.text else KINDS[1:]  # a long paste is not one fact
-        return Decision(f"{_PREFIX}Message: {said}\nKind:", options)
+        chosen = _seen(since) + tuple(decided)
+        if said is None or (since and not chosen):
+            return None
+        if not chosen:
+            kinds = KINDS if len(said) <= self.caps.text else LONG_KINDS
+            return Decision(f"{_PREFIX}Message: {_flat(said)}\nKind:", kinds)
+        if chosen == ("question",):
+            return Decision(f"{_PREFIX}{_record(said, chosen, _notes(messages, said))}Source:", SOURCES)
+        if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
+            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_FAILURE)
+        if chosen == ("question", "archive") and since and not _shown(_last_return(since), said):
+            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_NOTHING)
+        return None
 
     def render(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> str:
         said, since = _exchange(messages)
-        system = str(messages[0].get("content") or "") if messages else ""
-        notes = [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
-        body = _record(_NOTHING if said is None else said, _kind(since, decided), notes)
-        body += "".join(f"{text}\n" for _, text in map(self.turn, since) if text)
-        return f"{_PREFIX}{body}Reply: "
+        if said is None:
+            return f"{_PREFIX}{_record(_NOTHING, ('chat',), _notes(messages, ''))}Reply: "
+        return f"{_PREFIX}{_body(messages, said, since, _seen(since) + tuple(decided))}Reply: "
 
-    def start(self, messages: Sequence[dict[str, Any]], decided: str | None = None) -> str:
+    def start(self, messages: Sequence[dict[str, Any]], decided: Sequence[str] = ()) -> str:
         said, since = _exchange(messages)
-        if (fact := _fact_to_save(said, since, decided)) is not None:
-            return _save(fact)
-        kind = _kind(since, decided)
-        return _send_start(_thoughts(kind, said, saved=kind == "fact"))
+        chosen = _seen(since) + tuple(decided)
+        if (call := _call_to_make(said, since, chosen)) is not None:
+            return call
+        returned = _last_return(since) if since else None
+        found = returned is not None and bool(_shown(returned, said or ""))
+        return _send_start(_thoughts(said, chosen, returned, found))
 
     def grammar(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> str | None:
-        if _fact_to_save(*_exchange(messages), decided) is not None:
-            return None  # the save is the whole reply
+        said, since = _exchange(messages)
+        if _call_to_make(said, since, _seen(since) + tuple(decided)) is not None:
+            return None  # the call is the whole reply
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
         return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
 
     def schema(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: str | None = None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> dict[str, Any]:
-        # Whenever the model writes a reply, it is a message: a save needs no request.
+        # Whenever the model writes a reply, it is a message: every other call needs no request.
         return reply_schema([t for t in tools if t.get("function", t)["name"] == _SEND], self.caps)
 
 
@@ -181,20 +294,154 @@ def _exchange(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict
     return None, list(messages[1:])
 
 
-def _fact_to_save(said: str | None, since: Sequence[dict[str, Any]], decided: str | None) -> str | None:
-    """What the user just said, when the reply is its save: a call that follows from the kind alone."""
-    return said if not since and decided == "fact" else None
+def _calls(since: Sequence[dict[str, Any]]) -> list[str]:
+    return [call["function"]["name"] for m in since for call in m.get("tool_calls") or ()]
 
 
-def _kind(since: Sequence[dict[str, Any]], decided: str | None) -> str:
-    """The kind of the exchange: decided by the model, or seen in the calls made since."""
-    if decided is not None:
-        return decided
+def _seen(since: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The words chosen earlier in this exchange, as the calls made since the message show them."""
+    calls = _calls(since)
+    if not calls:
+        return ()
+    if calls[0] == _SAVE:
+        return ("fact", "archive") if _ARCHIVE in calls else ("fact",)
+    if calls[0] == _ARCHIVE:
+        return ("paste",)
+    sources = {name: source for source, name in _SEARCHES.items()}
+    return ("question", *(sources[call] for call in calls if call in sources)) if calls[0] in sources else ()
+
+
+def _body(
+    messages: Sequence[dict[str, Any]], said: str, since: Sequence[dict[str, Any]], chosen: Sequence[str]
+) -> str:
+    """The live record up to where the next reply (or choice) is written: a choice made after the
+    first call follows its return."""
+    body = _record(said, chosen, _notes(messages, said))
+    then = _then(chosen)
+    returns = 0
     for message in since:
-        for call in message.get("tool_calls") or ():
-            if call["function"]["name"] == _SAVE:
-                return "fact"
-    return "chat"
+        if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
+            body += _returned(str(message.get("content") or ""), said)
+        elif text := NOTES.turn(message)[1]:
+            body += f"{text}\n"
+        returns += message["role"] == "tool"
+        if returns == 1 and message["role"] == "tool" and then:
+            body += f"Then: {then}\n"
+    return body
 
+
+def _then(chosen: Sequence[str]) -> str | None:
+    """The word chosen after the first call returned (a failed save, a search that found nothing)."""
+    rest = chosen[2:] if chosen[:1] == ("question",) else chosen[1:]
+    return rest[0] if rest else None
+
+
+def _call_to_make(said: str | None, since: Sequence[dict[str, Any]], chosen: Sequence[str]) -> str | None:
+    """The call the words chosen make next, when they make one: the model writes nothing."""
+    calls = _calls(since)
+    if said is None or len(calls) > 1 or (calls and _then(chosen) not in ("archive", "history")):
+        return None
+    return _first_call(said, chosen)
+
+
+def _last_return(since: Sequence[dict[str, Any]]) -> str:
+    returns = [str(m.get("content") or "") for m in since if m["role"] == "tool"]
+    return returns[-1] if returns else ""
+
+
+def _status(returned: str) -> str | None:
+    try:
+        value = json.loads(returned)
+    except ValueError:
+        return None
+    return value.get("status") if isinstance(value, dict) else None
+
+
+def _found(returned: str, said: str) -> list[str]:
+    """The lines a search returned, but the question itself: passages split into lines; from the
+    conversation, what the user said."""
+    try:
+        message = str(json.loads(returned).get("message") or "")
+        items = json.loads(message[message.index("[") :]) if "[" in message else []
+    except (ValueError, AttributeError):
+        return []
+    lines = []
+    for item in items:
+        if isinstance(item, dict):
+            lines += str(item.get("content") or "").splitlines()
+        elif " user - " in str(item):
+            lines.append(str(item).split(" user - ", 1)[1])
+    lines = [line.strip(" -") for line in lines]
+    return [line for line in lines if line and line != said]
+
+
+def _shown(returned: str, said: str) -> list[str]:
+    """What a search found that the record shows: the lines closest to the question."""
+    return _ranked(_found(returned, said), said)
+
+
+def _returned(returned: str, said: str) -> str:
+    """A search's return as the record shows it."""
+    lines = _shown(returned, said)
+    if not lines:
+        return "Found: nothing\n"
+    return "Found:\n" + "".join(f"- {line}\n" for line in lines)
+
+
+def _human(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """The lines of the human block."""
+    system = str(messages[0].get("content") or "") if messages else ""
+    return [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
+
+
+def _notes(messages: Sequence[dict[str, Any]], said: str) -> list[str]:
+    """The notes shown with a message: those closest to it."""
+    return _ranked([note for note in _human(messages) if note != said], said)
+
+
+_STOP = frozenset(
+    re.findall(
+        r"[\w']+",
+        """
+    a an the i i'm me my you your is am are was were be do does did what which who whom where when how
+    to of in on at for and or it its that this with about have has had so can could please tell
+""",
+    )
+)
+
+
+def _words(text: str) -> set[str]:
+    """A text's words, lower case, without common words or their endings."""
+    out = set()
+    for word in re.findall(r"[\w']+", text.lower()):
+        if word in _STOP:
+            continue
+        word = word.removesuffix("'s")
+        for ending in ("ing", "ed", "es", "s", "e"):
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                word = word[: -len(ending)]
+                break
+        out.add(word)
+    return out
+
+
+def _ranked(lines: Sequence[str], text: str) -> list[str]:
+    """At most ``_SHOWN`` lines sharing a word with ``text``, the most first (ties keep their order)."""
+    wanted = _words(text)
+    shared = [len(wanted & _words(line)) for line in lines]
+    order = sorted((i for i in range(len(lines)) if shared[i]), key=lambda i: -shared[i])
+    return [lines[i] for i in order[:_SHOWN]]
+
+
+# What every prompt starts with, the same whatever the agent holds, so the server's cache keeps it.
+_PREFIX = (
+    "\n\n".join(map(_example, _RECORDS))
+    + f"\n\n{_LIST_INTRO}\n\n"
+    + "".join(
+        f"Message: {_flat(r.message)}\nKind: {r.chosen[0]}\n"
+        for r in _RECORDS
+        if r.listed or r.message == _PASTE
+    )
+)
 
 NOTES = Notes()

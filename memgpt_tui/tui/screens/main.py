@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 UNSHOWN: frozenset[type[ev.Event]] = frozenset({ev.CheckpointCreated})  # Checkpoints lists them
 
 EMBEDDED_NOTE = (
-    "Embedded gemma-3-270m: a tiny base model. It saves what you say about yourself and answers simple "
-    "questions from those notes, seeing only your last message and its notes, offered 2 of the 8 memory "
-    "functions per step. For an agent that remembers and reasons: `memgpt-tui configure` (README: Backends)."
+    "Embedded gemma-3-270m: a tiny base model. It saves what you say about yourself, archives pastes and "
+    "answers simple questions from its notes or a search, seeing only your last message, offered 5 of the 8 "
+    "memory functions per step. For an agent that remembers and reasons: `memgpt-tui configure` (README: "
+    "Backends)."
 )
 
 
