@@ -27,6 +27,7 @@ from typing import Any
 
 from memgpt_tui.config import ensure_private_dir, home_dir
 from memgpt_tui.llm import json_mode, wrappers
+from memgpt_tui.llm.api_client import PLACEHOLDER_KEY
 from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.openai_backend import OpenAIBackend
@@ -39,7 +40,6 @@ from .base import LLMResponse, OnToken, PromptLayout, Tokenizer
 MODEL_NAME = BACKEND_DEFAULTS["embedded"].model
 DEFAULT_N_CTX = BACKEND_DEFAULTS["embedded"].context_window
 _HOST = "127.0.0.1"
-_API_KEY = "embedded"  # the server checks no key; the client insists on one
 _LOG_KEEP_BYTES = 5_000_000
 _TAIL_LINES = 15
 _HINT = (
@@ -274,7 +274,7 @@ class EmbeddedServer:
 
         started = time.monotonic()
         async with openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=_API_KEY, max_retries=0, timeout=5.0
+            base_url=self.base_url, api_key=PLACEHOLDER_KEY, max_retries=0, timeout=5.0
         ) as probe:
             while True:
                 if (code := proc.poll()) is not None:
@@ -374,7 +374,7 @@ class EmbeddedBackend:
         if self._client is None or self._client.base_url != url:
             await self._close_clients()
             self._client = self._connect(url)
-            self._usage_counter = ServerTokenizer(url, api_key=_API_KEY, cache_size=1)
+            self._usage_counter = ServerTokenizer(url, api_key=PLACEHOLDER_KEY, cache_size=1)
         return self._client
 
     def _connect(self, url: str) -> OpenAIBackend | CompletionBackend:
@@ -383,9 +383,9 @@ class EmbeddedBackend:
                 name=self.name,
                 model=self.model,
                 base_url=url,
-                api_key=_API_KEY,
+                api_key=PLACEHOLDER_KEY,
                 wrapper=self.wrapper,
-                tokenizer=ServerTokenizer(url, api_key=_API_KEY),
+                tokenizer=ServerTokenizer(url, api_key=PLACEHOLDER_KEY),
                 context_window=self.context_window,
                 timeout=self._timeout,
                 max_retries=self._max_retries,
@@ -396,12 +396,12 @@ class EmbeddedBackend:
             name=self.name,
             model=self.model,
             base_url=url,
-            api_key=_API_KEY,
+            api_key=PLACEHOLDER_KEY,
             function_calling="json",
             context_window=self.context_window,
             timeout=self._timeout,
             max_retries=self._max_retries,
-            tokenizer=ServerTokenizer(url, api_key=_API_KEY),
+            tokenizer=ServerTokenizer(url, api_key=PLACEHOLDER_KEY),
             json_response_format="json_object",
             fold_system=True,
             max_tokens=_MAX_REPLY_TOKENS,
