@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from memgpt_tui import cli
-from memgpt_tui.client import Client
-from memgpt_tui.model.errors import StoreError
+from memgpt_tui.client import Client, ClientError
 from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store import registry
 from memgpt_tui.transfer.formats import import_path
@@ -89,7 +88,7 @@ def test_when_the_endpoint_goes_away_later_nothing_is_lost(
         with Client() as client:
             client.import_agent(memgpt_home, "q", agents=["Quiet Helper"])
             before = client.search_archival("q", "quiet")["items"]
-    with Client() as client, pytest.raises(StoreError) as failed:
+    with Client() as client, pytest.raises(ClientError) as failed:
         client.insert_archival("q", "lost?")
     assert str(failed.value).startswith(
         f"Embedding with '{MODEL}' at {first.base_url} failed: Connection error."
