@@ -11,6 +11,7 @@ compatible servers leave out and cost more per streamed event than the rest of a
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -122,8 +123,9 @@ class TextChoice(Shape):
 class TextReply(Envelope):
     """A completion endpoint's reply, or one event of it, read as an OpenAI-style completion chunk."""
 
+    @abstractmethod
     def as_chunk(self) -> CompletionChunk:
-        raise NotImplementedError
+        """This server's reply in the one shape the completion backend reads."""
 
 
 class CompletionChunk(TextReply):
