@@ -98,11 +98,12 @@ class MemGPTApp(App[None]):
             return
         from .keymap import check, known_ids, taken_keys
 
-        self.keymap, problems = check(self.settings.keymap, known_ids())
+        classes = binding_classes()
+        self.keymap, problems = check(self.settings.keymap, known_ids(classes))
         self.set_keymap(self.keymap)
         if problems:
             problems.append("These keep their default keys.")
-        for lines in (problems, taken_keys(self.keymap)):
+        for lines in (problems, taken_keys(self.keymap, classes)):
             if lines:
                 log.warning("keymap: %s", lines)
                 self.notify(
@@ -259,6 +260,41 @@ class MemGPTApp(App[None]):
         from .screens.main import MainScreen
 
         return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+
+
+def binding_classes() -> list[type[DOMNode]]:
+    """Every class whose bindings a keymap may change."""
+    from .screens.checkpoints import CheckpointBrowser
+    from .screens.diff import DiffScreen
+    from .screens.failure import FailureScreen
+    from .screens.help import HelpScreen
+    from .screens.main import MainScreen
+    from .screens.memory_browser import MemoryBrowser
+    from .screens.modals import ConfirmModal, TextEditModal
+    from .screens.picker import AgentPicker
+    from .screens.setup import SetupScreen
+    from .widgets.chat_input import ChatInput
+    from .widgets.conversation import Conversation
+    from .widgets.core_memory import BlockView
+    from .widgets.find_bar import FindInput
+
+    return [
+        MemGPTApp,
+        MainScreen,
+        ChatInput,
+        Conversation,
+        FindInput,
+        BlockView,
+        HelpScreen,
+        MemoryBrowser,
+        CheckpointBrowser,
+        AgentPicker,
+        SetupScreen,
+        ConfirmModal,
+        TextEditModal,
+        DiffScreen,
+        FailureScreen,
+    ]
 
 
 def run_app(

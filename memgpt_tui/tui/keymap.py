@@ -7,7 +7,7 @@ Textual would silently ignore or misread: ids that name no binding, and keys it 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -17,48 +17,13 @@ MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 NAMED_KEYS = frozenset(k.value for k in Keys) | {"space"}
 
 
-def binding_classes() -> list[type[DOMNode]]:
-    """Every class whose bindings a keymap may change."""
-    from .app import MemGPTApp
-    from .screens.checkpoints import CheckpointBrowser
-    from .screens.diff import DiffScreen
-    from .screens.failure import FailureScreen
-    from .screens.help import HelpScreen
-    from .screens.main import MainScreen
-    from .screens.memory_browser import MemoryBrowser
-    from .screens.modals import ConfirmModal, TextEditModal
-    from .screens.picker import AgentPicker
-    from .screens.setup import SetupScreen
-    from .widgets.chat_input import ChatInput
-    from .widgets.conversation import Conversation
-    from .widgets.core_memory import BlockView
-    from .widgets.find_bar import FindInput
-
-    return [
-        MemGPTApp,
-        MainScreen,
-        ChatInput,
-        Conversation,
-        FindInput,
-        BlockView,
-        HelpScreen,
-        MemoryBrowser,
-        CheckpointBrowser,
-        AgentPicker,
-        SetupScreen,
-        ConfirmModal,
-        TextEditModal,
-        DiffScreen,
-        FailureScreen,
-    ]
-
-
 def bindings_of(cls: type[DOMNode]) -> list[Binding]:
     return [b for b in cls.BINDINGS if isinstance(b, Binding)]
 
 
-def known_ids() -> dict[str, Binding]:
-    return {b.id: b for cls in binding_classes() for b in bindings_of(cls) if b.id}
+def known_ids(classes: Iterable[type[DOMNode]]) -> dict[str, Binding]:
+    """The bindings of these classes by id (the app gives every class a keymap may change)."""
+    return {b.id: b for cls in classes for b in bindings_of(cls) if b.id}
 
 
 def valid_key(key: str) -> bool:
@@ -101,11 +66,11 @@ def keys_in_force(binding: Binding, keymap: Mapping[str, str]) -> str:
     return keymap.get(binding.id, binding.key) if binding.id else binding.key
 
 
-def taken_keys(keymap: Mapping[str, str]) -> list[str]:
+def taken_keys(keymap: Mapping[str, str], classes: Iterable[type[DOMNode]]) -> list[str]:
     """One sentence per key the keymap gives a binding that another binding of the same screen or widget
     had by default: Textual moves the key, and the other binding loses it."""
     out = []
-    for cls in binding_classes():
+    for cls in classes:
         defaults = {
             key.strip(): b for b in bindings_of(cls) if b.id not in keymap for key in b.key.split(",")
         }

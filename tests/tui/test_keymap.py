@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from memgpt_tui.config import Settings, file_values
-from memgpt_tui.tui.app import MemGPTApp
-from memgpt_tui.tui.keymap import binding_classes, bindings_of, check, known_ids, valid_key
+from memgpt_tui.tui.app import MemGPTApp, binding_classes
+from memgpt_tui.tui.keymap import bindings_of, check, known_ids, valid_key
 from memgpt_tui.tui.screens.help import HelpScreen
 from memgpt_tui.tui.widgets.rows import ReplyRow
 from tests.fakes.scripted_llm import say
@@ -93,12 +93,12 @@ def test_every_binding_has_a_unique_id_and_a_valid_key() -> None:
     ids = [b.id for cls in binding_classes() for b in bindings_of(cls)]
     assert None not in ids
     assert len(ids) == len(set(ids))
-    for binding in known_ids().values():
+    for binding in known_ids(binding_classes()).values():
         assert all(valid_key(k.strip()) for k in binding.key.split(",")), binding
 
 
 def test_key_check() -> None:
-    known = known_ids()
+    known = known_ids(binding_classes())
     good, problems = check({"main.find": ["ctrl+g", "f3"], "find.next": "enter , ctrl+n"}, known)
     assert good == {"main.find": "ctrl+g,f3", "find.next": "enter,ctrl+n"} and not problems
     for key in ("ctrl+shift+up", "question_mark", "?", "slash", "minus", "f12", "space", "alt+enter", "X"):

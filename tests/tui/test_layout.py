@@ -16,6 +16,7 @@ from textual.widgets import Footer
 
 from memgpt_tui.config import Settings
 from memgpt_tui.runtime import AgentInfo
+from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.checkpoints import CheckpointBrowser
 from memgpt_tui.tui.screens.help import HelpScreen
 from memgpt_tui.tui.screens.importing import ImportModal
@@ -174,7 +175,7 @@ SCREENS: list[tuple[Callable[[], Screen[Any]], list[tuple[str, int]]]] = [
         lambda: MemoryBrowser(FrozenAgent()),
         [("#recall-query", 3), ("#recall-results", 4), ("#recall-status", 1)],
     ),  # type: ignore[arg-type]
-    (HelpScreen, [("#help", 10)]),
+    (lambda: HelpScreen((MainScreen, MemGPTApp)), [("#help", 10)]),
     (ImportModal, [("#import-path", 3), ("#import", 1)]),
 ]
 

@@ -15,6 +15,7 @@ from memgpt_tui.model.state import AgentConfig
 from memgpt_tui.store import registry
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.help import HelpScreen
+from memgpt_tui.tui.screens.main import MainScreen
 from memgpt_tui.tui.widgets.core_memory import BlockView
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
 from tests.store.helpers import HashEmbedder
@@ -83,4 +84,6 @@ def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
     async def prepare(pilot: Pilot[Any]) -> None:
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
 
-    assert snap_compare(HostApp(HelpScreen), terminal_size=size, run_before=prepare)
+    assert snap_compare(
+        HostApp(lambda: HelpScreen((MainScreen, MemGPTApp))), terminal_size=size, run_before=prepare
+    )

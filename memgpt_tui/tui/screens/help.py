@@ -3,7 +3,7 @@ the command registry."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,9 +26,11 @@ class HelpScreen(ModalScreen[None]):
     CSS_PATH = "help.tcss"
     BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, unavailable: Mapping[str, str] | None = None) -> None:
-        """``unavailable``: what the agent does not offer (an agent on a server), with why."""
+    def __init__(self, main: Sequence[type[DOMNode]], unavailable: Mapping[str, str] | None = None) -> None:
+        """``main``: the main screen's and the app's classes, whose keys head the list; ``unavailable``:
+        what the agent does not offer (an agent on a server), with why."""
         super().__init__()
+        self.main = main
         self.unavailable = unavailable or {}
 
     def compose(self) -> ComposeResult:
@@ -42,13 +44,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._commands(), id="help-commands")
 
     def _keys(self) -> Content:
-        from ..app import MemGPTApp
         from ..keymap import bindings_of, keys_in_force
         from ..widgets.chat_input import ChatInput
         from ..widgets.conversation import Conversation
         from ..widgets.core_memory import BlockView
         from ..widgets.find_bar import FindInput
-        from .main import MainScreen
 
         keymap: dict[str, str] = getattr(self.app, "keymap", {})
 
@@ -61,7 +61,7 @@ class HelpScreen(ModalScreen[None]):
 
         return Content("\n").join(
             [
-                _table("Main screen", rows(MainScreen, MemGPTApp)),
+                _table("Main screen", rows(*self.main)),
                 _table("Input", rows(ChatInput, extra=INPUT_KEYS)),
                 _table("Conversation (focused: Tab, or a click)", rows(Conversation)),
                 _table("Find in the conversation", rows(FindInput)),

@@ -326,7 +326,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from .help import HelpScreen
 
-        self.app.push_screen(HelpScreen(self.agent.unavailable))
+        self.app.push_screen(HelpScreen((type(self), type(self.app)), self.agent.unavailable))
 
     def greet(self) -> None:
         """A new agent speaks first (MemGPT's login event)."""
