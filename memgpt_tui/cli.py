@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, get_args
 
+from . import process
 from .config import ConfigError, Settings, list_texts
 from .model.errors import AccountError, AgentError, StoreError
 from .model.state import Backend, FunctionCalling
@@ -172,6 +173,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    process.prepare()
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)

@@ -1,0 +1,50 @@
+"""What the app sets for its whole process when it starts, and what a program embedding the Client
+keeps: its environment, its allocator and its modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+REPORT = (
+    "import json, os, sys\n"
+    "rest = sys.modules.get('lance_namespace_urllib3_client')\n"
+    "rest = rest and ('whole' if 'ApiClient' in vars(rest) else 'placeholder')\n"
+    "print(json.dumps({\n"
+    "    'env': {k: os.environ.get(k) for k in ('LANCE_LOG', 'LANCEDB_LOG', 'ARROW_DEFAULT_MEMORY_POOL')},\n"
+    "    'rest_client': rest,\n"
+    "    'process_settings': 'memgpt_tui.process' in sys.modules,\n"
+    "}))\n"
+)
+PLAIN_ENV = {
+    k: v for k, v in os.environ.items() if k not in ("LANCE_LOG", "LANCEDB_LOG", "ARROW_DEFAULT_MEMORY_POOL")
+}
+
+
+def report(code: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + REPORT], capture_output=True, text=True, check=True, env=PLAIN_ENV
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_client_and_the_store_changes_nothing_process_wide() -> None:
+    seen = report("import memgpt_tui.client, memgpt_tui.store\n")
+    assert seen == {
+        "env": {"LANCE_LOG": None, "LANCEDB_LOG": None, "ARROW_DEFAULT_MEMORY_POOL": None},
+        "rest_client": None,
+        "process_settings": False,
+    }
+
+
+def test_the_app_sets_its_process_up_before_it_parses_its_arguments() -> None:
+    seen = report(
+        "from memgpt_tui import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    assert seen == {
+        "env": {"LANCE_LOG": "error", "LANCEDB_LOG": "error", "ARROW_DEFAULT_MEMORY_POOL": "system"},
+        "rest_client": "placeholder",
+        "process_settings": True,
+    }
