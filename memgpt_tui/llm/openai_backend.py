@@ -145,10 +145,6 @@ class OpenAIBackend:
             return False
         return True
 
-    @property
-    def _client(self) -> Any:
-        return self._api.get()
-
     async def aclose(self) -> None:
         await self._api.aclose()
         close = getattr(self.tokenizer, "aclose", None)

@@ -3,11 +3,13 @@ from pathlib import Path
 import pytest
 
 from memgpt_tui.config import ConfigError, Settings
+from memgpt_tui.llm.base import LLMBackend
 from memgpt_tui.llm.embedded import EmbeddedBackend
 from memgpt_tui.llm.factory import build_backend
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
 from memgpt_tui.model.state import AgentConfig
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 
 @pytest.fixture(autouse=True)
@@ -27,25 +29,43 @@ def test_embedded_is_built_without_starting_its_server(tmp_path: Path) -> None:
     assert llm.server.log_path == tmp_path / "logs" / "embedded.log"
 
 
-def test_openai_uses_native_tools_tiktoken_and_the_configured_key() -> None:
+async def key_sent(llm: LLMBackend, server: FakeOpenAIServer) -> str:
+    """The key the backend sends with a request, as the server received it."""
+    server.script(Reply.text("hi"))
+    try:
+        await llm.complete([{"role": "user", "content": "hi"}], [], require_tool=False)
+    finally:
+        await llm.aclose()
+    return server.requests[-1].headers["authorization"]
+
+
+def test_openai_uses_native_tools_tiktoken_and_api_openai_com() -> None:
     llm = build_backend(AgentConfig(backend="openai", model="gpt-4o-mini"), Settings(api_key="sk-test"))
 
     assert isinstance(llm, OpenAIBackend)
     assert (llm.name, llm.function_calling) == ("openai", "native")
     assert isinstance(llm.tokenizer, TiktokenTokenizer)
-    assert llm._client.api_key == "sk-test"
     assert llm.base_url == "https://api.openai.com/v1"
 
 
-def test_openai_honours_the_clients_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_openai_sends_the_configured_key(openai_fake: FakeOpenAIServer) -> None:
+    config = AgentConfig(backend="openai", model="gpt-4o-mini", base_url=openai_fake.base_url)
+
+    llm = build_backend(config, Settings(api_key="sk-test"))
+
+    assert await key_sent(llm, openai_fake) == "Bearer sk-test"
+
+
+async def test_openai_honours_the_clients_environment(
+    openai_fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://proxy.test/v1")
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_fake.base_url)
 
     llm = build_backend(AgentConfig(backend="openai", model="gpt-4o-mini"), Settings())
 
-    assert isinstance(llm, OpenAIBackend)
-    assert llm._client.api_key == "sk-env"
-    assert llm.base_url == "http://proxy.test/v1"
+    assert llm.base_url == openai_fake.base_url
+    assert await key_sent(llm, openai_fake) == "Bearer sk-env"
 
 
 def test_openai_without_any_key_is_a_config_error() -> None:
