@@ -42,7 +42,8 @@ QUESTIONS = [
 async def stream_timing(client: openai.AsyncOpenAI, prompt: str, grammar: str) -> tuple[float, float, str]:
     """Seconds to the first token, tokens/s after it, and the text generated."""
     start = time.perf_counter()
-    first, pieces = 0.0, []
+    first = 0.0
+    pieces: list[str] = []
     stream = await client.completions.create(
         model="gemma-3-270m",
         prompt=prompt,
