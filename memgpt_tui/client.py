@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import failures, wire
 from .config import ConfigError, Settings
@@ -23,6 +23,9 @@ from .model import events as ev
 from .model.errors import AgentError, LLMError, StoreError
 from .model.handle import AgentHandle
 from .model.text import redact
+
+if TYPE_CHECKING:
+    from .remote.connection import Connection
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -68,7 +71,7 @@ class Client:
         **settings: Any,
     ) -> None:
         """``server``: the agents a ``memgpt-tui serve`` runs at that URL (``token``: yours there), the
-        same calls as on the agents here; creating, importing and deleting stay with the local home."""
+        same calls as on the agents here, creating, importing and deleting included."""
         if home is not None:
             os.environ["MEMGPT_TUI_HOME"] = str(Path(home).expanduser())
         self.settings = Settings.load(**settings)
@@ -102,6 +105,15 @@ class Client:
 
         return await runtime.open_agent(self.settings, name, create=False)
 
+    async def _on_server(self, work: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
+        from .remote import home
+
+        connection = await home.connect(self.server or "", self._token)
+        try:
+            return await work(connection)
+        finally:
+            await connection.aclose()
+
     # --------------------------------------------------------------- agents
 
     def create_agent(
@@ -116,7 +128,19 @@ class Client:
         context_window: int | None = None,
         function_calling: str | None = None,
     ) -> str:
-        """Create an agent (None means the config default) and return its name."""
+        """Create an agent (None means the config default; on a server, the server's) and return its
+        name."""
+        if self.server is not None:
+            from .config import read_text
+            from .remote import home
+
+            blocks = {"persona": read_text("personas", persona), "human": read_text("humans", human)}
+            chosen: dict[str, Any] = {"context_window_limit": context_window}
+            if backend or model:
+                chosen["model"] = f"{backend or self.settings.backend}/{model or self.settings.model}"
+            given = {k: v for k, v in chosen.items() if v is not None}
+            self._call(self._on_server(lambda c: home.create(c, name, blocks, **given)))
+            return name
         from . import runtime
 
         overrides = {
@@ -136,26 +160,27 @@ class Client:
 
     def list_agents(self) -> list[dict[str, Any]]:
         if self.server is not None:
-            return self._call(self._remote_agents())
+            from .remote import home
+
+            return self._call(self._on_server(home.agents))
         from . import runtime
 
         return [info.model_dump() for info in runtime.agent_infos(self.settings)]
-
-    async def _remote_agents(self) -> list[dict[str, Any]]:
-        from .remote import home
-
-        connection = await home.connect(self.server or "", self._token)
-        try:
-            return await home.agents(connection)
-        finally:
-            await connection.aclose()
 
     def import_agent(
         self, path: str | Path, name: str | None = None, agents: Sequence[str] = ()
     ) -> dict[str, Any]:
         """Import a memgpt-tui export, a Letta Agent File or a MemGPT CLI home (only ``agents`` of it,
         if given). Returns what was found (``kind``), the agents created (``agents``, with counts),
-        ``notes`` and what could not be carried over (``skipped``); raises ClientError on bad input."""
+        ``notes`` and what could not be carried over (``skipped``); raises ClientError on bad input.
+        On a server: one file (our export or an Agent File), uploaded; ``agents`` holds its name."""
+        if self.server is not None:
+            from .remote import home
+
+            if agents:
+                raise ClientError("agents= picks agents of a MemGPT home, which is imported on the server.")
+            made = self._call(self._on_server(lambda c: home.import_file(c, Path(path), name)))
+            return {"kind": "upload", "agents": [{"name": made}], "notes": [], "skipped": []}
         from . import runtime
 
         return asdict(runtime.import_agent(self.settings, path, name, agents))
@@ -170,11 +195,16 @@ class Client:
         return runtime.export_agent(self.settings, agent, str(file), fmt)
 
     def delete_agent(self, agent: str) -> None:
-        from . import runtime
-
         opened = self._agents.pop(agent, None)
         if opened:
             self._call(opened.close())
+        if self.server is not None:
+            from .remote import home
+
+            self._call(self._on_server(lambda c: home.delete(c, agent)))
+            return
+        from . import runtime
+
         runtime.delete_agent(self.settings, agent)
 
     # ------------------------------------------------------------ messages

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .messages import Message
+
 StepReason = Literal["user", "heartbeat", "failure", "warning", "login", "retry", "command"]
 
 
@@ -160,6 +162,14 @@ class HistoryChanged(Event):
     """The in-context window was rewritten (/pop, /retry, /rewrite, restore): reload the conversation."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp(Event):
+    """Messages written while this UI was not listening (its server out of reach), oldest first: shown
+    after the rest, as they would have been live."""
+
+    messages: tuple[Message, ...]
 
 
 @dataclass(frozen=True, slots=True)

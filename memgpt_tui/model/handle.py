@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any, Protocol
 
 from . import events as ev
@@ -119,3 +120,9 @@ class AgentSource(Protocol):
         ...
 
     async def open(self, name: str) -> AgentHandle: ...
+
+    async def import_file(self, path: Path, name: str | None = None) -> str:
+        """An export of ours or a Letta Agent File, imported there; answers the new agent's name."""
+        ...
+
+    async def delete(self, name: str) -> None: ...

@@ -5,7 +5,9 @@ listeners as the engine's events (``wire.event``); before one that changes what 
 passed on, the snapshot is read again, so a listener sees the state the event speaks of. A turn started
 elsewhere (another terminal) is read along: its events arrive the same way, and when it ends the history
 is reloaded so its user message shows too. When the stream breaks, the agent says so, reconnects, and
-reloads the history: nothing is missed and nothing shown twice.
+catches up: the messages stored after the last one it had arrive as one ``CaughtUp`` (the history is
+read again whole when that one is gone, popped or restored away): nothing is missed and nothing shown
+twice.
 """
 
 from __future__ import annotations
@@ -44,13 +46,11 @@ ENDS_TURN = (ev.StepCancelled, ev.Error)
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between reconnection attempts, the last one repeated
 # The server pings an idle stream every 15 s: a longer silence is a connection gone without a word.
 STREAM_TIMEOUT = httpx.Timeout(30, read=45)
+EDIT_EVENT_WAIT = 2.0  # seconds an edit waits for its event on the stream
 BUSY = "The agent is answering another message (from another terminal): your text is back in the input."
 UNAVAILABLE = MappingProxyType(
     {
-        "/heartbeat": "the server does not offer a manual heartbeat.",
-        "/memorywarning": "the server does not offer a memory warning.",
         "/attach": "data sources are attached on the server's machine (memgpt-tui load, then the local TUI).",
-        "edit_passage": "the server does not offer editing a passage: delete it and add the new text.",
     }
 )
 
@@ -63,9 +63,11 @@ class RemoteAgent:
         self.connection = connection
         self.id = agent_id
         self._listeners: list[Listener] = []
+        self._last_id: str | None = None  # the newest message this agent has shown
         self._read(view)
         self._mine = False  # a turn of this handle is in flight
         self._turn_end = asyncio.Event()
+        self._view_changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
 
@@ -90,6 +92,8 @@ class RemoteAgent:
         context = wire.event(view["context"]) if view["context"] else None
         self._context = context if isinstance(context, ev.ContextChanged) else None
         self._unanswered: str | None = view["unanswered"]
+        if self._view.in_context:
+            self._last_id = self._view.in_context[-1].id
         self._message_chars: int = view["message_chars"]
 
     async def _reload(self) -> None:
@@ -131,10 +135,21 @@ class RemoteAgent:
             await asyncio.sleep(next(delays, RETRY_DELAYS[-1]))
 
     async def _caught_up(self) -> None:
-        """Back after a break: what happened meanwhile is in the history, read again whole."""
+        """Back after a break: the messages stored meanwhile, after the last one shown."""
+        missed: tuple[Message, ...] | None = None
+        if (last := self._last_id) is not None:
+            path = f"{OWN}/{self.id}/history/after"
+            answer = await self.connection.call("GET", path, params={"after": last})
+            if answer["continuous"]:
+                missed = tuple(Message.model_validate(m) for m in answer["messages"])
         await self._reload()
-        self._emit(ev.HistoryChanged("reconnected to the server"))
-        self._emit(ev.Notice("info", "Reconnected to the server."))
+        if missed is None:
+            self._emit(ev.HistoryChanged("reconnected to the server"))
+        elif missed:
+            self._last_id = max(self._last_id or "", missed[-1].id)
+            self._emit(ev.CaughtUp(missed))
+        caught = f" {len(missed)} messages arrived meanwhile." if missed else ""
+        self._emit(ev.Notice("info", f"Reconnected to the server.{caught}"))
 
     async def _arrived(self, item: dict[str, Any]) -> None:
         event = wire.event(item)
@@ -147,6 +162,9 @@ class RemoteAgent:
             )
         elif isinstance(event, CHANGES_VIEW):
             await self._reload()
+            self._view_changed.set()
+        if isinstance(event, ev.StepFinished) and event.message_ids:
+            self._last_id = max(self._last_id or "", *event.message_ids)
         self._emit(event)
         finished = isinstance(event, ev.StepFinished) and event.next_reason is None
         if finished and not self._mine:  # read along: show the other terminal's message too
@@ -229,6 +247,15 @@ class RemoteAgent:
         finally:
             self._mine = False
 
+    async def _edit(self, method: str, path: str, **kwargs: Any) -> Any:
+        """An edit that changes what the snapshot shows: returns once its event has been passed on, as
+        a local agent's edit does (a line said after it then shows after the conversation reloads)."""
+        self._view_changed.clear()
+        answer = await self.connection.call(method, path, **kwargs)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._view_changed.wait(), EDIT_EVENT_WAIT)
+        return answer
+
     async def _cancel(self) -> None:
         with contextlib.suppress(ServerError):
             await self.connection.call("POST", f"{OWN}/{self.id}/cancel")
@@ -243,38 +270,38 @@ class RemoteAgent:
         return None
 
     async def heartbeat(self) -> None:
-        raise AgentError(f"/heartbeat: {UNAVAILABLE['/heartbeat']}")
+        await self._turn("heartbeat")
 
     async def memory_warning(self) -> None:
-        raise AgentError(f"/memorywarning: {UNAVAILABLE['/memorywarning']}")
+        await self._turn("memory-warning")
 
     async def summarize_now(self) -> int:
-        answer = await self.connection.call("POST", f"{LETTA}/{self.id}/summarize")
+        answer = await self._edit("POST", f"{LETTA}/{self.id}/summarize")
         return max(int(answer["num_messages_before"]) - int(answer["num_messages_after"]), 0)
 
     async def pop(self, count: int = 3) -> int:
         return int(
-            (await self.connection.call("POST", f"{OWN}/{self.id}/pop", json={"count": count}))["removed"]
+            (await self._edit("POST", f"{OWN}/{self.id}/pop", json={"count": count}))["removed"]
         )
 
     async def rethink(self, text: str) -> None:
-        await self.connection.call("POST", f"{OWN}/{self.id}/rethink", json={"text": text})
+        await self._edit("POST", f"{OWN}/{self.id}/rethink", json={"text": text})
 
     async def rewrite(self, text: str) -> None:
-        await self.connection.call("POST", f"{OWN}/{self.id}/rewrite", json={"text": text})
+        await self._edit("POST", f"{OWN}/{self.id}/rewrite", json={"text": text})
 
     # ----------------------------------------------------------------- memory
 
     async def update_block(self, label: str, value: str, limit: int | None = None) -> None:
         body: dict[str, Any] = {"value": value} | ({"limit": limit} if limit is not None else {})
-        await self.connection.call("PATCH", f"{LETTA}/{self.id}/core-memory/blocks/{label}", json=body)
+        await self._edit("PATCH", f"{LETTA}/{self.id}/core-memory/blocks/{label}", json=body)
 
     async def insert_archival(self, text: str) -> str:
         added = await self.connection.call("POST", f"{LETTA}/{self.id}/archival-memory", json={"text": text})
         return str(added[0]["id"])
 
     async def update_archival(self, passage_id: str, text: str) -> None:
-        raise AgentError(UNAVAILABLE["edit_passage"])
+        await self.connection.call("PATCH", f"{OWN}/{self.id}/archival/{passage_id}", json={"text": text})
 
     async def delete_archival(self, passage_id: str) -> None:
         await self.connection.call("DELETE", f"{LETTA}/{self.id}/archival-memory/{passage_id}")
@@ -328,7 +355,7 @@ class RemoteAgent:
         return AgentState.model_validate(found)
 
     async def restore(self, checkpoint_id: str) -> CheckpointInfo:
-        info = await self.connection.call("POST", f"{OWN}/{self.id}/checkpoints/{checkpoint_id}/restore")
+        info = await self._edit("POST", f"{OWN}/{self.id}/checkpoints/{checkpoint_id}/restore")
         return CheckpointInfo.model_validate(info)
 
     # ----------------------------------------------------------------- export

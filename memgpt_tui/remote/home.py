@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from ..store.registry import AgentInfo
@@ -28,12 +32,46 @@ async def agents(connection: Connection) -> list[dict[str, Any]]:
 
 async def open_agent(connection: Connection, name: str) -> RemoteAgent:
     """The agent called ``name`` (or with that id); the connection becomes the agent's."""
+    return await RemoteAgent.open(connection, (await _find(connection, name))["id"])
+
+
+async def _find(connection: Connection, name: str) -> dict[str, Any]:
     listed = await agents(connection)
     match = next((a for a in listed if name in (a["name"], a["id"])), None)
     if match is None:
         names = ", ".join(a["name"] for a in listed) or "none yet"
         raise ServerError(f"No agent named {name!r} on {connection.url} (its agents: {names}).", 404)
-    return await RemoteAgent.open(connection, match["id"])
+    return match
+
+
+async def create(connection: Connection, name: str, blocks: dict[str, str], **settings: Any) -> str:
+    """A new agent on the server, with these core memory blocks (``settings``: Letta's ``model``,
+    ``context_window_limit``, ``system``); answers its id."""
+    body = {"name": name, "memory_blocks": [{"label": k, "value": v} for k, v in blocks.items()], **settings}
+    created = await connection.call("POST", "/v1/agents/", json=body)
+    return str(created["id"])
+
+
+async def import_file(connection: Connection, path: Path, name: str | None = None) -> str:
+    """An export of ours (.zip) or a Letta Agent File, uploaded and imported there; answers its name."""
+    path = path.expanduser()
+    if path.is_dir():
+        raise ServerError(
+            f"{path} is a folder: a MemGPT home is imported on the server's machine (memgpt-tui import). "
+            "Upload a memgpt-tui export (.zip) or a Letta Agent File (.af)."
+        )
+    if not path.is_file():
+        raise ServerError(f"No such file: {path}")
+    data = await asyncio.to_thread(path.read_bytes)
+    form = {"name": name} if name else None
+    answer = await connection.call(
+        "POST", f"{OWN}/import", files={"file": (path.name, data)}, data=form, timeout=None
+    )
+    return str(answer["name"])
+
+
+async def delete(connection: Connection, name: str) -> None:
+    await connection.call("DELETE", f"/v1/agents/{(await _find(connection, name))['id']}")
 
 
 class Server:
@@ -44,13 +82,18 @@ class Server:
         self.where = url.rstrip("/")
         self._token = token
 
-    async def infos(self) -> list[AgentInfo]:
+    @contextlib.asynccontextmanager
+    async def _connected(self) -> AsyncIterator[Connection]:
         connection = await connect(self.where, self._token)
         try:
-            unknown = {"backend": "?", "model": "?", "last_used": None, "messages": 0, "archival": 0}
-            return [AgentInfo.model_validate(unknown | row) for row in await agents(connection)]
+            yield connection
         finally:
             await connection.aclose()
+
+    async def infos(self) -> list[AgentInfo]:
+        async with self._connected() as connection:
+            unknown = {"backend": "?", "model": "?", "last_used": None, "messages": 0, "archival": 0}
+            return [AgentInfo.model_validate(unknown | row) for row in await agents(connection)]
 
     async def open(self, name: str) -> RemoteAgent:
         connection = await connect(self.where, self._token)
@@ -59,3 +102,11 @@ class Server:
         except BaseException:
             await connection.aclose()
             raise
+
+    async def import_file(self, path: Path, name: str | None = None) -> str:
+        async with self._connected() as connection:
+            return await import_file(connection, path, name)
+
+    async def delete(self, name: str) -> None:
+        async with self._connected() as connection:
+            await delete(connection, name)

@@ -216,7 +216,7 @@ class MemGPTApp(App[None]):
         from .screens.picker import AgentPicker
 
         self.loading(f"Listing the agents on {source.where}…")
-        return await self.push_screen_wait(AgentPicker(await source.infos(), self.settings, source.where))
+        return await self.push_screen_wait(AgentPicker(await source.infos(), self.settings, source))
 
     async def _choose(self, runtime: ModuleType) -> tuple[Settings, str] | None:
         while True:

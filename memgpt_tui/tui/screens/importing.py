@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -14,6 +15,7 @@ from textual.widgets import Button, Input, Static
 
 if TYPE_CHECKING:
     from ...config import Settings
+    from ...model.handle import AgentSource
 
 
 class ImportModal(ModalScreen["list[str]"]):
@@ -23,20 +25,26 @@ class ImportModal(ModalScreen["list[str]"]):
     CSS_PATH = ["modals.tcss", "importing.tcss"]
     BINDINGS = [Binding("escape", "done", "Close", id="import.close")]
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, source: AgentSource | None = None) -> None:
+        """``source``: a server to import onto (one file: our export or a Letta Agent File)."""
         super().__init__()
         self.settings = settings
+        self.source = source
         self.imported: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog importing"):
-            yield Static(
-                "Import agents from a MemGPT home (~/.memgpt), a Letta Agent File (.af) or a memgpt-tui export.",
-                classes="question",
-                markup=False,
-            )
+            if self.source is None:
+                question = "Import agents from a MemGPT home (~/.memgpt), a Letta Agent File (.af) or a memgpt-tui export."
+            else:
+                question = f"Import an agent onto {self.source.where} from a memgpt-tui export (.zip) or a Letta Agent File (.af)."
+            yield Static(question, classes="question", markup=False)
             yield Input(placeholder="path, e.g. ~/.memgpt", id="import-path")
-            yield Input(placeholder="only these agents of it, comma-separated (optional)", id="import-agents")
+            agents = Input(
+                placeholder="only these agents of it, comma-separated (optional)", id="import-agents"
+            )
+            agents.display = self.source is None
+            yield agents
             yield Input(placeholder="new name (optional, one agent only)", id="import-name")
             yield Static("", id="import-result", markup=False)
             with Horizontal(classes="buttons"):
@@ -61,7 +69,11 @@ class ImportModal(ModalScreen["list[str]"]):
         self.query_one("#import", Button).disabled = True
         self._show(f"Importing {path} ...")
         try:
-            lines, names = await asyncio.to_thread(self._run, path, name, agents)
+            if self.source is not None:
+                names = [await self.source.import_file(Path(path), name)]
+                lines = [f"Imported {names[0]!r} on {self.source.where}."]
+            else:
+                lines, names = await asyncio.to_thread(self._run, path, name, agents)
         except Exception as exc:  # a bad path or file: the message says why, in one line
             self._show(str(exc), error=True)
             return

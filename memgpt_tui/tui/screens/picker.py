@@ -17,12 +17,13 @@ from .modals import ConfirmModal
 
 if TYPE_CHECKING:
     from ...config import Settings
+    from ...model.handle import AgentSource
     from ...runtime import AgentInfo
 
 NEW_AGENT = "__new__"
 ATTACHED_NOTE = (
-    "Attached to a server: new agents, imports and deletions are made there "
-    "(memgpt-tui on the server's machine, or its HTTP API)."
+    "Attached to a server: imports and deletions act there. New agents are made there too "
+    "(its HTTP API, or memgpt-tui on the server's machine)."
 )
 
 
@@ -41,11 +42,12 @@ class AgentPicker(ListScreen[str]):
     ]
 
     def __init__(
-        self, infos: list[AgentInfo], settings: Settings | None = None, where: str | None = None
+        self, infos: list[AgentInfo], settings: Settings | None = None, source: AgentSource | None = None
     ) -> None:
-        """``where``: the server the agents are on; creating, importing and deleting stay with it."""
+        """``source``: the server the agents are on; importing and deleting act there."""
         super().__init__()
-        self.where = where
+        self.source = source
+        self.where = source.where if source is not None else None
         self.infos = sorted(
             infos, key=lambda i: i.last_used.timestamp() if i.last_used else 0.0, reverse=True
         )
@@ -60,7 +62,7 @@ class AgentPicker(ListScreen[str]):
             yield Static(Content(ATTACHED_NOTE), id="picker-attached")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.where is None or action not in ("new", "import_agents", "delete")
+        return self.where is None or action != "new"
 
     def on_mount(self) -> None:
         if self.where is not None:
@@ -102,10 +104,10 @@ class AgentPicker(ListScreen[str]):
 
     @work(exclusive=True, group="import")
     async def action_import_agents(self) -> None:
-        names = await self.app.push_screen_wait(ImportModal(self.settings))
+        names = await self.app.push_screen_wait(ImportModal(self.settings, self.source))
         if not names:
             return
-        infos = await asyncio.to_thread(self._infos)
+        infos = await self.source.infos() if self.source else await asyncio.to_thread(self._infos)
         for info in infos:
             if info.name in names:
                 self.infos.append(info)
@@ -130,7 +132,10 @@ class AgentPicker(ListScreen[str]):
         if not await self.app.push_screen_wait(ConfirmModal(question, "Delete", danger=True)):
             return
         try:
-            await asyncio.to_thread(self._delete, name)
+            if self.source is not None:
+                await self.source.delete(name)
+            else:
+                await asyncio.to_thread(self._delete, name)
         except Exception as exc:
             self.notify(f"Could not delete {name!r}: {exc}", severity="error")
             return

@@ -514,6 +514,21 @@ class Conversation(VerticalScroll):
         self._step_rows.clear()
         await self.reload()
 
+    @on(message_for(ev.CaughtUp))
+    async def _caught_up(self, message: EngineMessage[ev.CaughtUp]) -> None:
+        """Messages stored while the agent's server was out of reach: after the rest, as if live (the
+        newest page instead, when they are more than one)."""
+        missed = list(message.event.messages)
+        self._finish_reply()
+        self._reset_live()
+        self._step_rows.clear()
+        if len(missed) > FIRST_PAGE:
+            await self.reload()
+            return
+        await self.mount_all([row_for(e, self.agent.name) for e in entries_from_messages(missed)])
+        self.anchor()
+        self.call_after_refresh(self._prune)
+
     @on(message_for(ev.StepFinished))
     def _step_finished(self, message: EngineMessage[ev.StepFinished]) -> None:
         """Tie the step's rows to its messages, so pruning, paging and find can find them again: the
