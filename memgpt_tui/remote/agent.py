@@ -280,9 +280,7 @@ class RemoteAgent:
         return max(int(answer["num_messages_before"]) - int(answer["num_messages_after"]), 0)
 
     async def pop(self, count: int = 3) -> int:
-        return int(
-            (await self._edit("POST", f"{OWN}/{self.id}/pop", json={"count": count}))["removed"]
-        )
+        return int((await self._edit("POST", f"{OWN}/{self.id}/pop", json={"count": count}))["removed"])
 
     async def rethink(self, text: str) -> None:
         await self._edit("POST", f"{OWN}/{self.id}/rethink", json={"text": text})

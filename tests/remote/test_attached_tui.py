@@ -120,33 +120,32 @@ async def test_memory_edits_search_and_checkpoints(served, fake, agent_name, tmp
             )
 
             # The memory browser: add, search, edit and delete archival; search recall.
-            await pilot.press("ctrl+l", "ctrl+b")
-            await wait_until(pilot, lambda: isinstance(app.screen, MemoryBrowser))
-            browser = app.screen
-            browser.query_one(TabbedContent).active = "archival"
-            await wait_until(pilot, lambda: browser.pane("archival").is_mounted)
-            browser.pane("archival").results.focus()
-            await pilot.press("a")
+            await pilot.press("ctrl+l")
+            browser = MemoryBrowser(agent, tab="archival")
+            await app.push_screen(browser)
+            await wait_until(pilot, lambda: bool(browser.query("#archival-pane")))
+            archival = browser.pane("archival")
+            await wait_until(
+                pilot, lambda: str(archival.query_one(".status").render()) not in ("", "Searching…"), 10
+            )
+            await pilot.click("#archival-add")
             await wait_until(pilot, lambda: isinstance(app.screen, TextEditModal))
             app.screen.query_one(TextArea).load_text("The kettle is blue.")
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: ("information", "Added to archival memory.") in app_notes(app))
-            archival = browser.pane("archival")
             archival.query_one(Input).value = "kettle"
             archival.query_one(Input).focus()
             await pilot.press("enter")
             await wait_until(
                 pilot, lambda: archival.selected is not None and "kettle" in archival.selected.text
             )
-            archival.results.focus()
-            await pilot.press("e")
+            await pilot.click("#archival-edit")
             await wait_until(pilot, lambda: isinstance(app.screen, TextEditModal))
             app.screen.query_one(TextArea).load_text("The kettle is green.")
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: ("information", "Archival memory updated.") in app_notes(app))
             assert [p.text for p in (await agent.list_archival()).items] == ["The kettle is green."]
-            archival.results.focus()
-            await pilot.press("d")
+            await pilot.click("#archival-delete")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
             await pilot.click("#confirm")
             await wait_until(pilot, lambda: ("information", "Archival memory deleted.") in app_notes(app))
