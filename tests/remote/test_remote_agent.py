@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from memgpt_tui.client import Client
+from memgpt_tui.client import Client, ClientError
 from memgpt_tui.model import events as ev
 from memgpt_tui.model.errors import AgentError
 from memgpt_tui.remote import home
@@ -86,10 +86,10 @@ async def test_memory_search_checkpoints_and_export(served, fake, agent_name, tm
         passage = await agent.insert_archival("The kettle is blue.")
         assert [p.id for p in (await agent.search_archival("kettle")).items][:1] == [passage]
         assert (await agent.list_archival()).total == 1
+        await agent.update_archival(passage, "The kettle is green.")
+        assert [p.text for p in (await agent.list_archival()).items] == ["The kettle is green."]
         await agent.delete_archival(passage)
         assert (await agent.list_archival()).total == 0
-        with pytest.raises(AgentError, match="delete it and add"):
-            await agent.update_archival(passage, "no")
 
         fake.script(Reply.tool_call("send_message", {"message": "Jasmine!"}, content="Reply."))
         await agent.send("Tea?")
@@ -149,12 +149,28 @@ async def test_a_wrong_token_or_server_is_one_sentence(served, tmp_path):
     await connection.aclose()
 
 
+def test_the_client_creates_imports_and_deletes_on_the_server(served, fake, tmp_path):
+    with Client(home=tmp_path / "client-home", server=served.url) as client:
+        assert client.create_agent("made_by_client", context_window=6000) == "made_by_client"
+        exported = client.export_agent("made_by_client", tmp_path / "made.zip")
+        imported = client.import_agent(exported, name="copied_by_client")
+        assert imported["agents"] == [{"name": "copied_by_client"}]
+        on_server = [a["name"] for a in client.list_agents()]
+        assert {"made_by_client", "copied_by_client"} <= set(on_server)
+        client.delete_agent("copied_by_client")
+        client.delete_agent("made_by_client")
+        assert not {"made_by_client", "copied_by_client"} & {a["name"] for a in client.list_agents()}
+        with pytest.raises(ClientError, match="imported on the server's machine"):
+            client.import_agent(tmp_path)
+    assert not (tmp_path / "client-home" / "agents").exists()  # nothing was made here
+
+
 def test_line_mode_and_the_client_attach(served, fake, agent_name, tmp_path):
     fake.script(Reply.tool_call("send_message", {"message": "Hello from afar."}, content="Greet."))
     env = {**server_env(tmp_path / "client-home", fake)}
     done = subprocess.run(
         [sys.executable, "-m", "memgpt_tui", "run", "--plain", "--server", served.url, "--agent", agent_name],
-        input="Hi there\n/memory\n/heartbeat\n",
+        input="Hi there\n/memory\n/attach notes\n",
         env=env,
         capture_output=True,
         text=True,
@@ -163,7 +179,7 @@ def test_line_mode_and_the_client_attach(served, fake, agent_name, tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"{agent_name}: Hello from afar." in done.stdout
     assert "[human]" in done.stdout
-    assert "✗ /heartbeat: the server does not offer" in done.stdout
+    assert "✗ /attach: data sources are attached on the server's machine" in done.stdout
     assert not (tmp_path / "client-home" / "agents").exists()  # nothing ran here
 
     fake.script(Reply.tool_call("send_message", {"message": "Client hello."}, content="Greet."))
@@ -189,7 +205,7 @@ async def test_the_server_going_away_and_coming_back(served, fake, agent_name):
         # Started again on the same port: the agent reconnects by itself.
         again = await asyncio.to_thread(start, served.home, fake, port=served.port)
         served.process = again.process
-        await until(seen, ev.HistoryChanged, timeout=20, reason="reconnected to the server")
+        await until(seen, ev.Notice, timeout=20, level="info")
         fake.script(Reply.tool_call("send_message", {"message": "Back again."}, content="Reply."))
         await agent.send("Hello again?")
         ids = [m.id for m in agent.snapshot().in_context]

@@ -51,8 +51,8 @@ def test_two_terminals_on_one_agent_of_a_server(terms, served, fake, agent_name)
     assert human_block(second, "Bo Likes tea.").startswith("Bo Likes tea.")  # and what /memory reads
 
     # What the server does not offer: said when asked for, and listed in the help.
-    second.type("/heartbeat")
+    second.type("/attach notes")
     second.keys("Enter")
-    second.wait_for("the server does not offer a manual heartbeat", 15)
+    second.wait_for("data sources are attached on the server's machine", 15)
     second.keys("F1")
     second.wait_for("Not offered by the server", 15)

@@ -66,6 +66,16 @@ OWN_PATHS = [
     ("POST", "/checkpoints/some-id/restore", {}),
     ("POST", "/checkpoints/undo", {}),
     ("GET", "/export", None),
+    # what an attached TUI reads
+    ("GET", "/view", None),
+    ("GET", "/history", None),
+    ("GET", "/history/after?after=x", None),
+    ("GET", "/recall/stored?query=hi", None),
+    ("GET", "/archival", None),
+    ("PATCH", "/archival/some-id", {"text": "x"}),
+    ("GET", "/checkpoints/some-id/state", None),
+    ("POST", "/heartbeat", {}),
+    ("POST", "/memory-warning", {}),
 ]
 
 
