@@ -47,7 +47,8 @@ RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between reconnection attempts, th
 # The server pings an idle stream every 15 s: a longer silence is a connection gone without a word.
 STREAM_TIMEOUT = httpx.Timeout(30, read=45)
 EDIT_EVENT_WAIT = 2.0  # seconds an edit waits for its event on the stream
-BUSY = "The agent is answering another message (from another terminal): your text is back in the input."
+TEXT_KEPT = "Your text is back in the input."
+BUSY = f"The agent is answering another message (from another terminal). {TEXT_KEPT}"
 UNAVAILABLE = MappingProxyType(
     {
         "/attach": "data sources are attached on the server's machine (memgpt-tui load, then the local TUI).",
@@ -237,9 +238,9 @@ class RemoteAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._turn_end.wait(), 5)
         except ServerError as exc:
-            if exc.status == 409 and text is not None:
+            if exc.status in (0, 409) and text is not None:  # busy, or out of reach: nothing was taken
                 self._emit(ev.StepCancelled(self._view.step + 1, text))
-                raise AgentError(BUSY) from None
+                raise AgentError(BUSY if exc.status else f"{exc} {TEXT_KEPT}") from None
             raise
         except asyncio.CancelledError:
             await asyncio.shield(self._cancel())

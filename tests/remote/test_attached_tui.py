@@ -27,6 +27,7 @@ from memgpt_tui.tui.widgets.chat_input import ChatInput
 from memgpt_tui.tui.widgets.conversation import plain
 from memgpt_tui.tui.widgets.core_memory import BlockView
 from tests.fakes.openai_server import Reply
+from tests.remote.test_remote_agent import until
 from tests.server.harness import start
 from tests.tui.conftest import idle, main_of, ready, type_and_send
 from tests.tui.hosting import SIZE, isolate, wait_until
@@ -239,7 +240,7 @@ async def test_the_server_killed_and_started_again(served, fake, agent_name):
     app = app_on(served, agent)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await ready(pilot)
+            main = await ready(pilot)
             fake.script(Reply.tool_call("send_message", {"message": "Before the fall."}, content="A."))
             await type_and_send(pilot, "Hello once")
             await idle(pilot)
@@ -249,22 +250,29 @@ async def test_the_server_killed_and_started_again(served, fake, agent_name):
             await wait_until(
                 pilot, lambda: "Server unreachable" in lines(pilot) and "retrying" in lines(pilot), 10
             )
-            # Started again; another client talks to the agent before this one is back.
-            again = await asyncio.to_thread(start, served.home, fake, port=served.port)
-            served.process = again.process
+            # What is typed meanwhile is not lost: it stays in the input.
+            await type_and_send(pilot, "Anyone there?")
+            chat = main.query_one(ChatInput)
+            await wait_until(pilot, lambda: "is unreachable" in lines(pilot), 10)
+            await idle(pilot)
+            assert chat.text == "Anyone there?"
+            # Started again, and another client talks to the agent, before this one is back: the
+            # loop that would reconnect it is held meanwhile (both calls block).
             fake.script(
                 Reply.tool_call("send_message", {"message": "Said while you were away."}, content="B.")
             )
+            served.process = start(served.home, fake, port=served.port).process
             with served.http() as http:
-                agent_id = agent.id
-                answer = await asyncio.to_thread(
-                    http.post, f"/v1/x-memgpt/agents/{agent_id}/messages", json={"text": "From elsewhere"}
+                answer = http.post(
+                    f"/v1/x-memgpt/agents/{agent.id}/messages", json={"text": "From elsewhere"}
                 )
                 assert answer.status_code == 200, answer.text
-            await wait_until(pilot, lambda: "Said while you were away." in lines(pilot), 20)
-            await wait_until(pilot, lambda: "Reconnected to the server." in lines(pilot), 20)
+            caught = await until(seen, ev.CaughtUp, timeout=20)
+            assert [m.user_text() for m in caught.messages if m.kind == "user_message"] == ["From elsewhere"]
+            await wait_until(pilot, lambda: "Said while you were away." in lines(pilot), 10)
+            await wait_until(pilot, lambda: "Reconnected to the server." in lines(pilot), 10)
             shown = lines(pilot)
-            assert shown.count("Said while you were away.") == 1
+            assert shown.count("Said while you were away.") == 1 and shown.count("From elsewhere") == 1
             assert shown.count("Before the fall.") == 1 and shown.count("Hello once") == 1
             ids = [m.id for m in agent.snapshot().in_context]
             assert len(ids) == len(set(ids))

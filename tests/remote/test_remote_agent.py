@@ -1,11 +1,11 @@
 """The remote agent against a real ``memgpt-tui serve``: the same interface, events and snapshot as a
 local agent; history edits, memory, search, checkpoints and export; read-along, the 409 of a busy agent,
-a wrong token; line mode and the Client attached."""
+a wrong token; line mode and the Client attached (the server killed and started again:
+test_attached_tui)."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
 
@@ -17,7 +17,7 @@ from memgpt_tui.model.errors import AgentError
 from memgpt_tui.remote import home
 from memgpt_tui.remote.connection import ServerError
 from tests.fakes.openai_server import Reply
-from tests.server.harness import server_env, start
+from tests.server.harness import server_env
 
 
 async def attach(served, name):
@@ -188,28 +188,3 @@ def test_line_mode_and_the_client_attach(served, fake, agent_name, tmp_path):
         assert {"assistant_message": "Client hello."} in said
         assert client.get_core_memory(agent_name)["human"] == "Bo"
         assert agent_name in [a["name"] for a in client.list_agents()]
-
-
-async def test_the_server_going_away_and_coming_back(served, fake, agent_name):
-    """Last in this module: it kills the shared server and starts it again on its port."""
-    agent = await attach(served, agent_name)
-    seen: list[ev.Event] = []
-    agent.subscribe(seen.append)
-    try:
-        served.stop(signal.SIGKILL)
-        lost = await until(seen, ev.Notice, level="warning")
-        assert "Server unreachable" in lost.text and "retrying" in lost.text
-        with pytest.raises(ServerError, match="unreachable"):
-            await agent.send("Anyone there?")
-
-        # Started again on the same port: the agent reconnects by itself.
-        again = await asyncio.to_thread(start, served.home, fake, port=served.port)
-        served.process = again.process
-        await until(seen, ev.Notice, timeout=20, level="info")
-        fake.script(Reply.tool_call("send_message", {"message": "Back again."}, content="Reply."))
-        await agent.send("Hello again?")
-        ids = [m.id for m in agent.snapshot().in_context]
-        assert len(ids) == len(set(ids))  # caught up without a message twice
-        assert [e.text for e in seen if isinstance(e, ev.AssistantMessage)] == ["Back again."]
-    finally:
-        await agent.close()
