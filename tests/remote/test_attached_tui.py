@@ -97,6 +97,8 @@ async def test_cancel_and_every_history_command(served, fake, agent_name):
             shown = str(app.screen.query_one("#help-unavailable").render())
             assert "/attach" in shown and "/heartbeat" not in shown
             await pilot.press("escape")
+            await idle(pilot)
+            assert str(main.status.render()).startswith("Not on this server: /attach (F1)")
     finally:
         await agent.close()
 

@@ -80,7 +80,10 @@ class MainScreen(Screen[None]):
         self.conversation = Conversation(agent, id="conversation")
         self.memory = CoreMemoryPane(agent, id="core-memory")
         self.gauge = ContextGauge(id="gauge")
-        self.status = StatusLine(id="status")
+        unavailable = ", ".join(agent.unavailable)
+        self.status = StatusLine(
+            f"Not on this server: {unavailable} (F1)" if unavailable else "", id="status"
+        )
         self.suggestions = Static(id="suggestions")
         self.chat = ChatInput(id="input")
         self.find = FindBar(agent, self.conversation, self.chat, id="find")

@@ -11,8 +11,10 @@ IDLE = "Enter sends · Shift+Enter or Ctrl+J: new line · ↑↓ history · / co
 
 
 class StatusLine(Static):
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(Content(IDLE), **kwargs)  # type: ignore[arg-type]
+    def __init__(self, note: str = "", **kwargs: object) -> None:
+        """``note``: said after the input's keys while idle (what an agent on a server does not offer)."""
+        self._idle = f"{note} · {IDLE}" if note else IDLE
+        super().__init__(Content(self._idle), **kwargs)  # type: ignore[arg-type]
         self._text = ""
         self._frame = 0
         self._timer: Timer | None = None
@@ -29,7 +31,7 @@ class StatusLine(Static):
             self._timer.stop()
             self._timer = None
         self.remove_class("-busy")
-        self.update(Content(IDLE))
+        self.update(Content(self._idle))
 
     def _tick(self) -> None:
         self._frame = (self._frame + 1) % len(FRAMES)
