@@ -30,6 +30,7 @@ GROUPS = {
     "footprint": "bench.footprint",  # the Client: peak RSS over 500 turns, creating an agent
     "s3": "bench.object_store",  # a step on an S3-compatible store (loopback)
     "server": "bench.server",  # memgpt-tui serve: many users at once, overhead, streams, RSS
+    "attached": "bench.attached",  # the TUI on a server against the local TUI; catching up
 }
 
 

@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import commands, runtime, wire
 from .config import ConfigError, Settings, setup_logging
@@ -36,7 +36,17 @@ class Printer:
         self.out.flush()
 
     def __call__(self, event: ev.Event) -> None:
-        item = wire.record(event)
+        if isinstance(event, ev.CaughtUp):  # stored while the server was out of reach, as if live
+            for message in event.messages:
+                if message.kind == "user_message":
+                    self.line(self._style(DIM, f"> {message.user_text()}"))
+                elif message.role != "user":  # heartbeats and alerts are not shown live either
+                    for item in wire.message_records(message):
+                        self.show(item)
+            return
+        self.show(wire.record(event))
+
+    def show(self, item: dict[str, Any]) -> None:
         match item["message_type"]:
             case "reasoning_message":
                 self.line(self._style(DIM, f"💭 {item['reasoning']}"))

@@ -6,6 +6,8 @@ test_attached_tui)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import subprocess
 import sys
 
@@ -14,6 +16,8 @@ import pytest
 from memgpt_tui.client import Client, ClientError
 from memgpt_tui.model import events as ev
 from memgpt_tui.model.errors import AgentError
+from memgpt_tui.model.messages import Message, ToolCall, user_message
+from memgpt_tui.plain import Printer
 from memgpt_tui.remote import home
 from memgpt_tui.remote.connection import ServerError
 from tests.fakes.openai_server import Reply
@@ -188,3 +192,15 @@ def test_line_mode_and_the_client_attach(served, fake, agent_name, tmp_path):
         assert {"assistant_message": "Client hello."} in said
         assert client.get_core_memory(agent_name)["human"] == "Bo"
         assert agent_name in [a["name"] for a in client.list_agents()]
+
+
+def test_line_mode_prints_what_was_caught_up_on():
+    call = ToolCall(id="call_1", name="send_message", arguments=json.dumps({"message": "Back at you."}))
+    missed = (
+        user_message("Said elsewhere", 3),
+        Message(role="assistant", kind="assistant", content="A thought.", tool_calls=(call,), step=3),
+        Message(role="tool", kind="tool_result", content='{"status": "OK"}', tool_call_id="call_1", step=3),
+    )
+    out = io.StringIO()
+    Printer(out, "sam")(ev.CaughtUp(missed))
+    assert out.getvalue().splitlines() == ["> Said elsewhere", "💭 A thought.", "sam: Back at you."]
