@@ -11,6 +11,7 @@ reconnection delay set to 50 ms) to the missed messages handed to the UI.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -28,7 +29,6 @@ from .common import Figure, private_home, timing
 from .fixtures import build_agent, settings_for
 from .keyecho import echo, long_reply
 from .report import standalone
-from .server import serve_env
 from .startup import INPUT_READY, console_script
 from .terminal import Terminal
 
@@ -122,7 +122,8 @@ async def catch_up(env: dict[str, str], missed: int) -> tuple[float, int]:
 def measure(tokens: int, rate: float, missed: int) -> list[Figure]:
     with private_home("attached") as home, FakeOpenAIServer() as server:
         build_agent(settings_for(server), "bench", messages=300, passages=0)
-        env = {**serve_env(home, server.base_url), "MEMGPT_TUI_SERVE__IDLE_TIMEOUT": "3600"}
+        # The agent's own settings name the fake; the rest as a user's (its embeddings among them).
+        env = {**os.environ, "MEMGPT_TUI_HOME": str(home), "MEMGPT_TUI_SERVE__IDLE_TIMEOUT": "3600"}
         local = in_terminal([console_script(), "--agent", "bench"], env, server, tokens, rate)
         client_env = {**env, "MEMGPT_TUI_HOME": str(Path(home) / "client")}
         port = unused_port()
