@@ -43,7 +43,12 @@ LETTA = "/v1/agents"
 # Events after which the snapshot is read again before listeners hear them.
 CHANGES_VIEW = (ev.StepFinished, ev.CoreMemoryChanged, ev.HistoryChanged, ev.Summarized)
 ENDS_TURN = (ev.StepCancelled, ev.Error)
-RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between reconnection attempts, the last one repeated
+RETRY_DELAYS: tuple[float, ...] = (
+    0.2,
+    0.5,
+    1.0,
+    2.0,
+)  # seconds between reconnection attempts, the last one repeated
 # The server pings an idle stream every 15 s: a longer silence is a connection gone without a word.
 STREAM_TIMEOUT = httpx.Timeout(30, read=45)
 EDIT_EVENT_WAIT = 2.0  # seconds an edit waits for its event on the stream
