@@ -5,16 +5,16 @@ heartbeat, a memory warning, editing a passage, importing any of our formats, ca
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
+import io
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from .. import runtime, wire
+from .. import wire
+from . import letta
 from .context import App, Found, Owner
-from .letta import _agent_file_name
 from .own import Searched, Text, _turn
 
 router = APIRouter(prefix="/v1/x-memgpt", tags=["memgpt-tui"])
@@ -122,22 +122,13 @@ async def memory_warning(found: Found, app: App) -> dict[str, Any]:
 async def import_file(
     file: Annotated[UploadFile, File()], who: Owner, app: App, name: Annotated[str | None, Form()] = None
 ) -> dict[str, Any]:
-    """One agent from a memgpt-tui export (.zip) or a Letta Agent File, as the local import takes them;
-    answers its id and name."""
+    """One agent from a memgpt-tui export (named after the file unless ``name``) or a Letta Agent File,
+    through Letta's import, which takes both; answers its id and name."""
     data = await file.read()
-    suffix = Path(file.filename or "").suffix.lower()
-    if suffix not in (".zip", ".af", ".json", ".agent"):
-        raise HTTPException(422, "Import a memgpt-tui export (.zip) or a Letta Agent File (.af) here.")
-    wanted = name or (Path(file.filename or "agent").stem if suffix == ".zip" else _agent_file_name(data))
-    created = await app.call("add_agent", who, wanted)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(data)
-        try:
-            await asyncio.to_thread(
-                runtime.import_agent, app.pool.settings_for(created.root), path, created.dir
-            )
-        except BaseException:
-            await asyncio.to_thread(app.accounts.remove_agent, created.owner, created.id)
-            raise
-    return {"id": created.id, "name": created.name}
+    await file.seek(0)
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        wanted = name or Path(file.filename or "agent").stem
+    else:
+        wanted = name or letta._agent_file_name(data)
+    answer = await letta.import_agent(file, who, app, override_name=wanted)
+    return {"id": answer["agent_ids"][0], "name": wanted}
