@@ -2,7 +2,8 @@
 
 Key echo (idle, and while a long reply streams) and first token (Enter to the reply's first word on
 screen) are measured in the real ``memgpt-tui`` in a pseudo-terminal, first on the agent here, then on
-the same agent served by ``memgpt-tui serve`` on loopback (``--server URL``). Catch-up: a remote agent
+the same agent served by ``memgpt-tui serve`` on loopback (``--server URL``); first token also without a
+screen (``send`` to the first ``Token`` event, the local agent against the attached one). Catch-up: a remote agent
 is attached, the server is killed (SIGKILL) and started again, and about 1,000 messages are written by
 another client before the agent can be back; the time is from then (its loop free again, its
 reconnection delay set to 50 ms) to the missed messages handed to the UI.
@@ -20,7 +21,10 @@ from pathlib import Path
 
 import httpx
 
+from memgpt_tui import runtime
+from memgpt_tui.config import Settings
 from memgpt_tui.model import events as ev
+from memgpt_tui.model.handle import AgentHandle
 from memgpt_tui.remote import agent as remote_agent
 from memgpt_tui.remote import home as remote_home
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, unused_port
@@ -33,6 +37,7 @@ from .startup import INPUT_READY, console_script
 from .terminal import Terminal
 
 SETTLE = 3.0  # seconds for the agent to finish opening behind the first screen
+EVENT_ROUNDS = 21  # turns timed without a screen (the first one not counted)
 TURN_OVER = 1.5  # seconds after a short reply's first word: the turn is over
 
 
@@ -70,6 +75,45 @@ def in_terminal(
         streaming = echo(term, 10_000, until=started + events / rate - 0.5)
         time.sleep(TURN_OVER + 0.5)
     return idle, first, streaming
+
+
+async def token_events(agent: AgentHandle, server: FakeOpenAIServer, rounds: int) -> list[float]:
+    """Seconds from ``send`` to the first ``Token`` event, without a screen: what the attached agent
+    itself adds."""
+    heard_at: list[float] = []  # the turn's first token, once heard
+
+    def heard(event: ev.Event) -> None:
+        if isinstance(event, ev.Token) and not heard_at:
+            heard_at.append(time.monotonic())
+
+    seconds = []
+    unsubscribe = agent.subscribe(heard)
+    try:
+        for n in range(rounds):
+            server.script(Reply.tool_call("send_message", {"message": f"Hello {n} there."}, content="Hi."))
+            heard_at.clear()
+            sent = time.monotonic()
+            await agent.send(f"Round {n}")
+            seconds.append(heard_at[0] - sent)
+    finally:
+        unsubscribe()
+    return seconds[1:]  # the first turn warms up
+
+
+async def local_events(server: FakeOpenAIServer, rounds: int) -> list[float]:
+    agent = await runtime.open_agent(Settings.load(), "bench", create=False)
+    try:
+        return await token_events(agent, server, rounds)
+    finally:
+        await agent.close()
+
+
+async def attached_events(url: str, server: FakeOpenAIServer, rounds: int) -> list[float]:
+    agent = await remote_home.open_agent(await remote_home.connect(url, None), "bench")
+    try:
+        return await token_events(agent, server, rounds)
+    finally:
+        await agent.close()
 
 
 def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -125,12 +169,14 @@ def measure(tokens: int, rate: float, missed: int) -> list[Figure]:
         # The agent's own settings name the fake; the rest as a user's (its embeddings among them).
         env = {**os.environ, "MEMGPT_TUI_HOME": str(home), "MEMGPT_TUI_SERVE__IDLE_TIMEOUT": "3600"}
         local = in_terminal([console_script(), "--agent", "bench"], env, server, tokens, rate)
+        local_tokens = asyncio.run(local_events(server, EVENT_ROUNDS))
         client_env = {**env, "MEMGPT_TUI_HOME": str(Path(home) / "client")}
         port = unused_port()
         process = serve(env, port)
         try:
             command = [console_script(), "--server", f"http://127.0.0.1:{port}", "--agent", "bench"]
             attached = in_terminal(command, client_env, server, tokens, rate)
+            attached_tokens = asyncio.run(attached_events(f"http://127.0.0.1:{port}", server, EVENT_ROUNDS))
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
@@ -144,6 +190,8 @@ def measure(tokens: int, rate: float, missed: int) -> list[Figure]:
             timing(f"{where}: key echo while streaming", streaming, 50.0, judge="p95", note=note),
             timing(f"{where}: first token", first, note=f"{len(first)} turns, Enter to the first word"),
         ]
+    for where, events in (("local", local_tokens), ("attached", attached_tokens)):
+        figures.append(timing(f"{where}: first token event", events, note=f"{len(events)} turns, no screen"))
     figures.append(
         timing("attached: catch-up after a reconnect", [seconds], note=f"{count:,} missed messages, one read")
     )
