@@ -53,7 +53,6 @@ RETRY_DELAYS: tuple[float, ...] = (
 STREAM_TIMEOUT = httpx.Timeout(30, read=45)
 EDIT_EVENT_WAIT = 2.0  # seconds an edit waits for its event on the stream
 TEXT_KEPT = "Your text is back in the input."
-BUSY = f"The agent is answering another message (from another terminal). {TEXT_KEPT}"
 UNAVAILABLE = MappingProxyType(
     {
         "/attach": "data sources are attached on the server's machine (memgpt-tui load, then the local TUI).",
@@ -130,7 +129,7 @@ class RemoteAgent:
                         lost, delays = False, iter(RETRY_DELAYS)
                     async for line in stream.aiter_lines():
                         if line.startswith("data: "):
-                            await self._arrived(json.loads(line[6:]))
+                            await self._arrived_line(line[6:])
             except (httpx.TransportError, ServerError) as exc:
                 log.info("event stream of %s: %s", self.id, exc)
             self._listening.set()
@@ -156,6 +155,14 @@ class RemoteAgent:
             self._emit(ev.CaughtUp(missed))
         caught = f" {len(missed)} messages arrived meanwhile." if missed else ""
         self._emit(ev.Notice("info", f"Reconnected to the server.{caught}"))
+
+    async def _arrived_line(self, data: str) -> None:
+        try:
+            await self._arrived(json.loads(data))
+        except (httpx.TransportError, ServerError):
+            raise
+        except Exception:  # one record this version cannot read must not end the reading for good
+            log.exception("unreadable event from the server for %s: %.200s", self.id, data)
 
     async def _arrived(self, item: dict[str, Any]) -> None:
         event = wire.event(item)
@@ -245,7 +252,7 @@ class RemoteAgent:
         except ServerError as exc:
             if exc.status in (0, 409) and text is not None:  # busy, or out of reach: nothing was taken
                 self._emit(ev.StepCancelled(self._view.step + 1, text))
-                raise AgentError(BUSY if exc.status else f"{exc} {TEXT_KEPT}") from None
+                raise AgentError(f"{exc} {TEXT_KEPT}") from None  # the server's reason: busy or locked
             raise
         except asyncio.CancelledError:
             await asyncio.shield(self._cancel())
@@ -318,30 +325,32 @@ class RemoteAgent:
         return [Message.model_validate(m) for m in found]
 
     async def _recall(self, **params: Any) -> Page[Message]:
+        params = {k: v for k, v in params.items() if v is not None}  # no size: the agent's own
         found = await self.connection.call("GET", f"{OWN}/{self.id}/recall/stored", params=params)
         return Page[Message].model_validate(found)
 
     async def search_recall(self, query: str, page: int = 0, size: int | None = None) -> Page[Message]:
-        return await self._recall(query=query, page=page, size=size or 20)
+        return await self._recall(query=query, page=page, size=size)
 
     async def search_recall_by_date(
         self, start: date, end: date, page: int = 0, size: int | None = None
     ) -> Page[Message]:
-        return await self._recall(start=start.isoformat(), end=end.isoformat(), page=page, size=size or 20)
+        return await self._recall(start=start.isoformat(), end=end.isoformat(), page=page, size=size)
 
     async def find_messages(self, query: str) -> list[str]:
         found = await self._recall(query=query, page=0, size=1000)
         return sorted(m.id for m in found.items)
 
     async def _archival(self, **params: Any) -> Page[Passage]:
+        params = {k: v for k, v in params.items() if v is not None}
         found = await self.connection.call("GET", f"{OWN}/{self.id}/archival", params=params)
         return Page[Passage].model_validate(found)
 
     async def search_archival(self, query: str, page: int = 0, size: int | None = None) -> Page[Passage]:
-        return await self._archival(query=query, page=page, size=size or 20)
+        return await self._archival(query=query, page=page, size=size)
 
     async def list_archival(self, page: int = 0, size: int | None = None) -> Page[Passage]:
-        return await self._archival(page=page, size=size or 20)
+        return await self._archival(page=page, size=size)
 
     # ------------------------------------------------------------ checkpoints
 

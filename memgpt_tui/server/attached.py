@@ -86,7 +86,7 @@ async def archival(
     app: App,
     query: str | None = None,
     page: int = Query(0, ge=0),
-    size: int = Query(20, ge=1, le=1000),
+    size: int | None = Query(None, ge=1, le=1000),
 ) -> dict[str, Any]:
     """A page of archival memory: the passages closest to ``query``, or all of them, newest first."""
     agent = await app.pool.agent(found)

@@ -166,9 +166,10 @@ async def recall_page(
     start: date | None = None,
     end: date | None = None,
     page: int = Query(0, ge=0),
-    size: int = Query(20, ge=1, le=1000),
+    size: int | None = Query(None, ge=1, le=1000),
 ) -> Page[Message]:
-    """Recall search by text (``query``) or by date (``start`` and ``end``, inclusive), paged."""
+    """Recall search by text (``query``) or by date (``start`` and ``end``, inclusive), paged (by the
+    agent's own page size unless ``size`` is given)."""
     agent = await app.pool.agent(found)
     if query is not None:
         return await agent.search_recall(query, page, size)

@@ -98,6 +98,10 @@ async def test_memory_search_checkpoints_and_export(served, fake, agent_name, tm
         fake.script(Reply.tool_call("send_message", {"message": "Jasmine!"}, content="Reply."))
         await agent.send("Tea?")
         assert (await agent.search_recall("Tea")).total >= 1
+        for text in ("Tea one", "Tea two", "Tea three", "Tea four", "Tea five"):
+            await agent.insert_archival(text)
+        assert len((await agent.search_archival("Tea")).items) == 5  # the agent's own page size, as locally
+        assert len((await agent.search_archival("Tea", size=2)).items) == 2
         assert await agent.find_messages("Tea")
 
         then = await agent.checkpoint_state(before[-1].id)
@@ -120,6 +124,21 @@ async def test_memory_search_checkpoints_and_export(served, fake, agent_name, tm
         await agent.close()
 
 
+async def test_an_unreadable_event_is_logged_and_the_next_ones_still_arrive(served, fake, agent_name, caplog):
+    agent = await attach(served, agent_name)
+    seen: list[ev.Event] = []
+    agent.subscribe(seen.append)
+    try:
+        await agent._arrived_line("{not json")
+        await agent._arrived_line(json.dumps({"message_type": "tool_call_message", "tool_call": {}}))
+        assert "unreadable event" in caplog.text
+        fake.script(Reply.tool_call("send_message", {"message": "Still here."}, content="Reply."))
+        await agent.send("Hello?")
+        assert [e.text for e in seen if isinstance(e, ev.AssistantMessage)] == ["Still here."]
+    finally:
+        await agent.close()
+
+
 async def test_read_along_and_a_busy_agent_gives_the_text_back(served, fake, agent_name):
     first, second = await attach(served, agent_name), await attach(served, agent_name)
     mine: list[ev.Event] = []
@@ -130,7 +149,7 @@ async def test_read_along_and_a_busy_agent_gives_the_text_back(served, fake, age
         fake.script(Reply.tool_call("send_message", {"message": "Slowly."}, content="Think.", delay=0.6))
         turn = asyncio.create_task(first.send("Take your time."))
         await until(theirs, ev.StepStarted)
-        with pytest.raises(AgentError, match="back in the input"):
+        with pytest.raises(AgentError, match="answering another message.*back in the input"):
             await second.send("Me too!")
         assert (await until(theirs, ev.StepCancelled)).returned_text == "Me too!"
         await turn
