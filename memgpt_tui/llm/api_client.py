@@ -8,6 +8,7 @@ backends keep a ``LazyClient`` and the import happens with the first request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -27,6 +28,7 @@ PLACEHOLDER_KEY = "sk-no-key-required"
 # writes in one go; and what the server may send for it, envelopes included.
 MAX_REPLY_CHARS = 1 << 20
 MAX_SENT_CHARS = 16 * MAX_REPLY_CHARS
+DRAIN_SECONDS = 1.0  # the longest wait for the end of a streamed body after its [DONE]
 
 
 class LazyClient:
@@ -96,16 +98,28 @@ R = TypeVar("R", bound=Reply)
 async def events(response: Any, shape: type[S], reply: Reply) -> AsyncIterator[S]:
     """The events of a streamed response (server-sent ``data:`` lines up to ``[DONE]``), each one
     counted against the reply's bound and validated as ``shape``."""
-    async for line in response.iter_lines():
+    lines = response.iter_lines()
+    async for line in lines:
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
+            await _drain(lines, reply)
             break
         if not data:
             continue
         reply.bound(len(data))
         yield _checked(shape, wire.decode(data, shape.remedy), response)
+
+
+async def _drain(lines: AsyncIterator[str], reply: Reply) -> None:
+    """Read what follows ``[DONE]`` (normally only the end of the body), so that the connection goes
+    back to the pool for the next request instead of being closed: a new connection per step costs
+    more than the step's own work on a local server. A server that keeps the stream open is left."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for line in lines:
+                reply.bound(len(line))
 
 
 async def whole(response: Any, shape: type[S], reply: Reply) -> S:

@@ -116,6 +116,7 @@ class Recorded:
     path: str
     headers: dict[str, str]  # names in lower case
     body: Any
+    client_port: int = 0  # the connection it came on
 
 
 # Request features the server can be told to refuse with a 400, as some compatible servers do.
@@ -252,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, body: Any) -> None:
         fake, path = self.fake, self.path.split("?")[0]
         headers = {name.lower(): value for name, value in self.headers.items()}
-        fake._record(Recorded(self.command, path, headers, body))
+        fake._record(Recorded(self.command, path, headers, body, self.client_address[1]))
         if path in fake.disabled:
             self._json(404, {"error": {"message": f"{path} not found", "type": "not_found"}})
             return

@@ -75,6 +75,14 @@ async def test_native_tools_stream_thoughts_and_message(openai_fake: FakeOpenAIS
     await llm.aclose()
 
 
+async def test_streamed_replies_reuse_one_connection(openai_fake: FakeOpenAIServer, tools: list) -> None:
+    llm = backend(openai_fake)
+    for _ in range(3):
+        await llm.complete(MESSAGES, tools, on_token=Tokens())
+    assert len({r.client_port for r in openai_fake.requests}) == 1
+    await llm.aclose()
+
+
 async def test_message_tokens_only_for_send_message(openai_fake: FakeOpenAIServer, tools: list) -> None:
     openai_fake.script(Reply.tool_call("archival_memory_search", {"query": "tea", "message": "x"}))
     tokens = Tokens()
