@@ -44,13 +44,23 @@ async def server(request: Request) -> Server:
 
 async def owner(request: Request, app: App) -> str:
     """The caller's owner id: the token's user, else the local owner while the home has no users."""
-    return await asyncio.to_thread(_owner, app.accounts, _bearer(request))
+    token = _bearer(request)
+    known = app.accounts.remembered(token, None)  # on the loop: no query, no thread
+    if known is not None:
+        return known[0].id
+    return await asyncio.to_thread(_owner, app.accounts, token)
 
 
 async def record(agent_id: str, request: Request, app: App) -> AgentRecord:
     """The caller's agent ``agent_id``; another user's agent is as unknown as an id never made. The
-    token and the agent are looked up in one trip off the loop."""
-    found = await asyncio.to_thread(_owned_agent, app.accounts, _bearer(request), agent_id)
+    token and the agent are looked up in one trip off the loop, unless the same lookup was answered
+    since the accounts database last changed."""
+    token = _bearer(request)
+    known = app.accounts.remembered(token, agent_id)
+    if known is not None:
+        found = known[1]
+    else:
+        found = await asyncio.to_thread(_owned_agent, app.accounts, token, agent_id)
     if found is None:
         raise HTTPException(404, f"No agent with id {agent_id!r}.")
     return found

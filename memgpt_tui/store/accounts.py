@@ -10,6 +10,11 @@ storage), each in a directory named by its random id: a rename moves nothing, an
 
 Tokens are ``sk-memgpt-<selector><secret>``: the selector finds the user, then the SHA-256 of the
 secret is compared in constant time with the stored one. The token itself is never stored.
+
+A token that authenticated is remembered (by its hash) with the agent it asked for until the database
+changes: on SQLite any commit, by this process or another, changes ``PRAGMA data_version``, read on a
+connection of its own in microseconds, so a rotated or removed token stops at once. PostgreSQL is
+asked every time.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import hmac
 import re
 import secrets
 import shutil
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -101,8 +108,12 @@ class Accounts:
         self._users_root = str(home / "users") if local else paths.join(local_root, ".users")
         self._engine, self._where = _engine(url, home)
         self._migrate()
+        self._changes = _Changes.of(self._engine)
+        self._known = _Known()
 
     def close(self) -> None:
+        if self._changes is not None:
+            self._changes.close()
         self._engine.dispose()
 
     def __enter__(self) -> Accounts:
@@ -165,14 +176,25 @@ class Accounts:
         selector, secret = _split(token)
         if selector is None:
             return _verified(None, secret), None
+        version = self._changes.version() if self._changes is not None else None
         with self._tx() as conn:
             user = _verified(
                 conn.execute(sa.select(_users).where(_users.c.token_selector == selector)).first(), secret
             )
-            if user is None or agent_id is None:
-                return user, None
-            row = conn.execute(_owned(user.id).where(_agents.c.id == agent_id)).first()
-        return user, _record(row) if row is not None else None
+            found = None
+            if user is not None and agent_id is not None:
+                row = conn.execute(_owned(user.id).where(_agents.c.id == agent_id)).first()
+                found = _record(row) if row is not None else None
+        if user is not None and version is not None:
+            self._known.keep(version, _key(token, agent_id), (user, found))
+        return user, found
+
+    def remembered(self, token: str | None, agent_id: str | None) -> tuple[User, AgentRecord | None] | None:
+        """``token_agent``'s answer for a token that authenticated before, without a query, while the
+        database has not changed since; None when the database must be asked."""
+        if self._changes is None or not token:
+            return None
+        return self._known.get(self._changes.version(), _key(token, agent_id))
 
     def remove_user(
         self, name: str, *, delete_agents: bool = False, hand_to: str | None = None
@@ -446,6 +468,59 @@ def _sqlite_begin(conn: Connection) -> None:
 def _first_line(error: BaseException | None) -> str:
     text = str(error or "").strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class _Changes:
+    """SQLite's count of the commits made by other connections (every other process's, and this
+    one's through the engine's pool), read on a connection that only reads it."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, engine: Engine) -> _Changes | None:
+        database = engine.url.database
+        return cls(database) if engine.dialect.name == "sqlite" and database else None
+
+    def version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+_KNOWN_LIMIT = 10_000  # (token, agent) answers remembered; past it they are forgotten and asked again
+
+
+class _Known:
+    """Lookups that succeeded, valid for one database version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._answers: dict[bytes, tuple[User, AgentRecord | None]] = {}
+
+    def get(self, version: int, key: bytes) -> tuple[User, AgentRecord | None] | None:
+        with self._lock:
+            if version != self._version:
+                self._version, self._answers = version, {}
+            return self._answers.get(key)
+
+    def keep(self, version: int, key: bytes, answer: tuple[User, AgentRecord | None]) -> None:
+        """``answer`` as read at ``version`` (read before the query): a change committed meanwhile
+        has a later version, and empties what is kept here at the next ``get``."""
+        with self._lock:
+            if version != self._version or len(self._answers) >= _KNOWN_LIMIT:
+                self._version, self._answers = version, {}
+            self._answers[key] = answer
+
+
+def _key(token: str, agent_id: str | None) -> bytes:
+    """What a lookup is remembered by: the token's hash (never the token), and the agent asked for."""
+    return hashlib.sha256(f"{token}\0{agent_id or ''}".encode("utf-8", "replace")).digest()
 
 
 # ---------------------------------------------------------------------- tokens

@@ -139,3 +139,23 @@ def test_a_letta_client_pass_with_users_in_postgresql(tmp_path, fake, postgres_u
         assert list(carol.agents.list()) == []
     finally:
         served.stop()
+
+
+def test_a_rotated_or_removed_token_stops_at_once_on_two_servers_of_one_database(two, fake):
+    first, _ = two
+    token = add_users(first.home, "carol")["carol"]
+    servers = [first, start(first.home, fake)]
+    try:
+
+        def statuses(key: str) -> list[int]:
+            return [s.http(key).get("/v1/agents/").status_code for s in servers]
+
+        assert statuses(token) == statuses(token) == [200, 200]  # the second time, remembered
+        with Accounts(None, first.home, str(first.home / "agents")) as accounts:
+            rotated = accounts.new_token("carol")
+            assert statuses(token) == [401, 401]
+            assert statuses(rotated) == [200, 200]
+            accounts.remove_user("carol")
+            assert statuses(rotated) == [401, 401]
+    finally:
+        servers[1].stop()

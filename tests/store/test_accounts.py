@@ -392,3 +392,30 @@ def test_users_roots_are_their_own_and_private(
     on_s3 = Accounts(None, home, "s3://bucket/agents")
     assert on_s3.root_for(alice.id) == f"s3://bucket/agents/.users/{alice.id}"  # a name no agent can have
     on_s3.close()
+
+
+def test_a_remembered_token_stops_at_once_when_another_process_rotates_or_removes_it(
+    db_url: str | None, home: Path, root: str
+) -> None:
+    # Two Accounts on one database are two servers' views of it: one remembers, the other changes.
+    with Accounts(db_url, home, root) as server, Accounts(db_url, home, root) as other:
+        alice, token = other.add_user("alice")
+        agent = other.add_agent(alice.id, "sam")
+        assert server.token_agent(token, agent.id) == (alice, agent)
+        if db_url is None:  # SQLite: answered again without a query
+            assert server.remembered(token, agent.id) == (alice, agent)
+        else:  # PostgreSQL is asked every time
+            assert server.remembered(token, agent.id) is None
+
+        other.remove_agent(alice.id, agent.id)
+        assert server.remembered(token, agent.id) is None
+        assert server.token_agent(token, agent.id) == (alice, None)
+
+        rotated = other.new_token("alice")
+        assert server.remembered(token, None) is None
+        assert server.authenticate(token) is None
+        assert server.authenticate(rotated) == alice
+
+        other.remove_user("alice")
+        assert server.remembered(rotated, None) is None
+        assert server.authenticate(rotated) is None
