@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from types import MappingProxyType
 from typing import Any
@@ -280,10 +280,10 @@ class Agent:
             return f"The text is {size(len(text))}, over the limit of {limit:,} characters."
         return None
 
-    async def send(self, text: str) -> None:
-        """The human says ``text``: persist it, then run the chain of steps it starts. A message that
-        could never fit the context window is refused whole (an error event says its size and the
-        limit); nothing of it is kept."""
+    async def send(self, text: str, max_steps: int | None = None) -> None:
+        """The human says ``text``: persist it, then run the chain of steps it starts (at most
+        ``max_steps``, within the chain limit). A message that could never fit the context window is
+        refused whole (an error event says its size and the limit); nothing of it is kept."""
         text = clean(text)
         entered = False
         try:
@@ -295,7 +295,7 @@ class Agent:
                     return
                 self.session.store.append_messages([message])
                 self.window.recall_count += 1
-                await self.steps.chain(message, "user", persisted=True, fresh=True)
+                await self.steps.chain(message, "user", persisted=True, fresh=True, max_steps=max_steps)
         except asyncio.CancelledError:
             if not entered:  # cancelled while an earlier operation finished: nothing was kept
                 self.emit(ev.StepCancelled(self.state.step + 1, text))
@@ -451,11 +451,12 @@ class Agent:
         self.emit(event)
         await self.refresh_context()
 
-    async def insert_archival(self, text: str) -> str:
-        """The user adds a passage (the agent uses archival_memory_insert); checkpointed like any change."""
+    async def insert_archival(self, text: str, tags: Sequence[str] = ()) -> str:
+        """The user adds a passage (the agent uses archival_memory_insert), with ``tags`` kept in its
+        metadata; checkpointed like any change."""
         text = self._edit_text(text)
         async with self.turns.turn():
-            ids = await self.session.store.archival_insert([text])
+            ids = await self.session.store.archival_insert([text], {"tags": list(tags)} if tags else None)
             self.window.archival_count += 1
             self.session.checkpoint(None, "user added an archival passage")
             await self.refresh_context()
@@ -485,6 +486,11 @@ class Agent:
                 return found
         await self.wait_open()
         return await self.session.store.recent_messages(before_id, limit)
+
+    async def newer_messages(self, after_id: str | None, limit: int) -> list[Message]:
+        """Recall just after ``after_id`` (the oldest when None), oldest first."""
+        await self.wait_open()
+        return await self.session.store.messages_after(after_id, limit)
 
     async def search_recall(self, query: str, page: int = 0, size: int | None = None) -> Page[Message]:
         await self.wait_open()

@@ -42,18 +42,25 @@ class StepLoop:
         self._silence: str | None = None
 
     async def chain(
-        self, first: Message, reason: ev.StepReason, persisted: bool = False, fresh: bool = False
+        self,
+        first: Message,
+        reason: ev.StepReason,
+        persisted: bool = False,
+        fresh: bool = False,
+        max_steps: int | None = None,
     ) -> None:
-        """Run steps until the agent stops asking for more or the chain limit is hit. ``fresh``: the first
-        input was persisted by this call, so a cancel takes it back out of recall (the UI keeps the text)."""
+        """Run steps until the agent stops asking for more or the chain limit (or ``max_steps``, when
+        lower) is hit. ``fresh``: the first input was persisted by this call, so a cancel takes it back
+        out of recall (the UI keeps the text)."""
         next_input: Message | None = first
         steps = 0
+        limit, why = self.s.limits.chain_limit, "chain limit"
+        if max_steps is not None and max_steps < limit:
+            limit, why = max_steps, "the request's max_steps"
         self._silence = None
         while next_input is not None:
-            if steps == self.s.limits.chain_limit:
-                self.s.emit(
-                    ev.Notice("warning", f"Stopped after {steps} automatic steps in a row (chain limit).")
-                )
+            if steps == limit:
+                self.s.emit(ev.Notice("warning", f"Stopped after {steps} steps in a row ({why})."))
                 return
             current = next_input
             if current.kind == "user_message":
@@ -229,7 +236,8 @@ class StepLoop:
         s.checkpoint(None, _describe(calls, failure))
         await window.refresh()
         ids = tuple(m.id for m in (incoming, assistant, *results))
-        s.emit(ev.StepFinished(number, next_reason if next_input else None, ids))
+        completion = response.completion_tokens or 0
+        s.emit(ev.StepFinished(number, next_reason if next_input else None, ids, prompt_tokens, completion))
         return next_input, next_reason
 
     def _report(self, call: ToolCall, outcome: Outcome) -> None:

@@ -29,6 +29,8 @@ class StepFinished(Event):
     step: int
     next_reason: StepReason | None  # what the engine will feed next, None when the chain ends
     message_ids: tuple[str, ...] = ()  # what the step wrote to recall, its input first
+    prompt_tokens: int = 0  # the model call's, as the server counted them (else as the window did)
+    completion_tokens: int = 0  # as the server reported them (0 when it did not)
 
 
 @dataclass(frozen=True, slots=True)

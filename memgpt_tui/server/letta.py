@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import resume, runtime, wire
 from ..engine.agent import Agent
 from ..model.errors import AgentError, AgentLocked
+from ..model.records import Passage
 from ..transfer.formats import export_open
 from . import shapes
 from .context import AgentRecord, App, Found, Owner, Server
@@ -306,11 +308,29 @@ def _agent_file_name(data: bytes) -> str:
 MESSAGE_REFUSED = ("client_tools", "client_skills", "override_model", "override_system", "background")
 
 
+LETTA_MESSAGE_TYPES = Literal[
+    "system_message", "user_message", "assistant_message", "reasoning_message", "hidden_reasoning_message",
+    "tool_call_message", "tool_return_message", "approval_request_message", "approval_response_message",
+    "summary_message", "event_message",
+]  # fmt: skip
+
+
 class MessageIn(_Body):
     messages: list[dict[str, Any]] | None = None
     input: str | list[dict[str, Any]] | None = None
     streaming: bool = False
     stream_tokens: bool = False
+    use_assistant_message: bool = True
+    include_return_message_types: list[LETTA_MESSAGE_TYPES] | None = None
+    max_steps: int | None = Field(None, ge=1)
+
+    def feed(self, *, tokens: bool = False) -> Feed:
+        return Feed(
+            tokens=tokens, assistant=self.use_assistant_message, kinds=self.include_return_message_types
+        )
+
+    def send(self, text: str) -> Callable[[Agent], Coroutine[Any, Any, None]]:
+        return lambda agent: agent.send(text, self.max_steps)
 
     def text(self) -> str:
         parts: list[str] = []
@@ -342,17 +362,16 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Response:
     body.refuse(MESSAGE_REFUSED)
     text = body.text()
     if body.streaming:
-        return await _stream(app, found, text, body.stream_tokens)
-    feed = Feed()
-    task, unsubscribe = await app.pool.start(found, lambda agent: agent.send(text), feed)
+        return await _stream(app, found, body, text)
+    feed = body.feed()
+    task, unsubscribe = await app.pool.start(found, body.send(text), feed)
     try:
         await outcome(task)  # a client that leaves does not cancel the turn
     finally:
         unsubscribe()
     if feed.error and not feed.steps:
         raise HTTPException(502, feed.error)
-    agent = await app.pool.agent(found)
-    stop, usage = feed.tail(agent.state.prompt_history)
+    stop, usage = feed.tail()
     # the records are plain JSON already: answered as they are, not validated and copied again
     return JSONResponse({"messages": feed.records, "stop_reason": stop, "usage": usage})
 
@@ -360,18 +379,17 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Response:
 @router.post("/agents/{agent_id}/messages/stream")
 async def stream_message(body: MessageIn, found: Found, app: App) -> StreamingResponse:
     body.refuse(MESSAGE_REFUSED)
-    return await _stream(app, found, body.text(), body.stream_tokens)
+    return await _stream(app, found, body, body.text())
 
 
-async def _stream(app: Server, found: AgentRecord, text: str, tokens: bool) -> StreamingResponse:
-    feed = Feed(tokens=tokens)
-    task, unsubscribe = await app.pool.start(found, lambda agent: agent.send(text), feed)
+async def _stream(app: Server, found: AgentRecord, body: MessageIn, text: str) -> StreamingResponse:
+    feed = body.feed(tokens=body.stream_tokens)
+    task, unsubscribe = await app.pool.start(found, body.send(text), feed)
     task.add_done_callback(lambda _: feed.end())
-    agent = await app.pool.agent(found)
-    return StreamingResponse(_events(feed, agent, unsubscribe), media_type="text/event-stream")
+    return StreamingResponse(_events(feed, unsubscribe), media_type="text/event-stream")
 
 
-async def _events(feed: Feed, agent: Agent, unsubscribe: Any) -> AsyncIterator[str]:
+async def _events(feed: Feed, unsubscribe: Any) -> AsyncIterator[str]:
     try:
         while (item := await feed.queue.get()) is not None:
             yield sse(item)
@@ -384,7 +402,7 @@ async def _events(feed: Feed, agent: Agent, unsubscribe: Any) -> AsyncIterator[s
             }
             yield f"event: error\ndata: {json.dumps(error)}\n\n"
             return
-        for item in feed.tail(agent.state.prompt_history):
+        for item in feed.tail():
             yield sse(item)
         yield "data: [DONE]\n\n"
     finally:
@@ -401,31 +419,37 @@ async def list_messages(
     app: App,
     after: str | None = None,
     before: str | None = None,
-    limit: int | None = Query(100, ge=0),
+    limit: int = Query(100, ge=0),
     order: Order = "desc",
 ) -> list[dict[str, Any]]:
+    """Letta's cursors, read from recall a chunk at a time (recall ids sort by time): from ``after``
+    (or the list's start) in the list's order up to ``before``; with ``before`` alone, the ``limit``
+    messages closest to it."""
     agent = await app.pool.agent(found)
-    if order == "desc" and before is None and limit:  # the usual walk back: read only what it shows
-        chosen = await _older_shown(agent, after, limit)
+    newest_first = order == "desc"
+    if after is not None or before is None:
+        chosen = await _walk(agent, after, before, limit, newer=not newest_first)
     else:
-        stored = await agent.older_messages(None, agent.recall_count + 1)
-        shown = [m for m in stored if wire.message_records(m)]
-        chosen = page(shown if order == "asc" else shown[::-1], after, before, limit)
+        chosen = (await _walk(agent, before, None, limit, newer=newest_first))[::-1]
     records = (wire.message_records(m) for m in chosen)
-    return [item for items in records for item in (items if order == "asc" else items[::-1])]
+    return [item for items in records for item in (items[::-1] if newest_first else items)]
 
 
-async def _older_shown(agent: Agent, after: str | None, limit: int) -> list[Any]:
-    """Up to ``limit`` messages with something to show, older than ``after`` (recall ids sort by
-    time), newest first, read a chunk at a time."""
+async def _walk(agent: Agent, cursor: str | None, stop: str | None, limit: int, *, newer: bool) -> list[Any]:
+    """Up to ``limit`` messages with something to show, past ``cursor`` (exclusive) towards the newer
+    (oldest first) or the older (newest first), short of ``stop``."""
     chosen: list[Any] = []
     chunk = 2 * limit + 8  # a reply's hidden function result and such are skipped
     while len(chosen) < limit:
-        older = await agent.older_messages(after, chunk)
-        chosen += [m for m in reversed(older) if wire.message_records(m)]
-        if len(older) < chunk:
+        read = await (agent.newer_messages if newer else agent.older_messages)(cursor, chunk)
+        for message in read if newer else reversed(read):
+            if stop is not None and (message.id >= stop if newer else message.id <= stop):
+                return chosen[:limit]
+            if wire.message_records(message):
+                chosen.append(message)
+        if len(read) < chunk:
             break
-        after = older[0].id
+        cursor = read[-1].id if newer else read[0].id
     return chosen[:limit]
 
 
@@ -525,7 +549,7 @@ async def list_passages(
 async def insert_passage(body: PassageIn, found: Found, app: App) -> list[dict[str, Any]]:
     body.refuse(("created_at",))
     agent = await app.pool.idle(found)
-    passage_id = await agent.insert_archival(body.text)
+    passage_id = await agent.insert_archival(body.text, body.tags or ())
     items = (await agent.list_archival(0, max(agent.archival_count, 1))).items
     return [shapes.passage(p) for p in items if p.id == passage_id]
 
@@ -536,13 +560,43 @@ async def search_passages(
     app: App,
     query: str,
     top_k: int | None = Query(None, ge=1),
+    tags: Annotated[list[str] | None, Query()] = None,
+    tag_match_mode: Literal["any", "all"] = "any",
+    start_datetime: datetime | None = None,
+    end_datetime: datetime | None = None,
 ) -> dict[str, Any]:
     agent = await app.pool.agent(found)
-    items = (await agent.search_archival(query, 0, top_k or 10)).items
+    wanted = top_k or 10
+    narrowed = bool(tags) or start_datetime is not None or end_datetime is not None
+    # narrowed: the whole archive ranked, then filtered, so that top_k are found if they exist
+    ranked = (
+        await agent.search_archival(query, 0, max(agent.archival_count, 1) if narrowed else wanted)
+    ).items
+    items = [p for p in ranked if _kept(p, set(tags or ()), tag_match_mode, start_datetime, end_datetime)][
+        :wanted
+    ]
     results = [
-        {"id": p.id, "content": p.text, "timestamp": p.created_at.isoformat(), "tags": []} for p in items
+        {"id": p.id, "content": p.text, "timestamp": p.created_at.isoformat(), "tags": _tags(p)}
+        for p in items
     ]
     return {"count": len(results), "results": results}
+
+
+def _tags(item: Passage) -> list[str]:
+    return list(item.metadata.get("tags") or [])
+
+
+def _kept(item: Passage, tags: set[str], mode: str, start: datetime | None, end: datetime | None) -> bool:
+    """Letta's search filters: the tags (any or all of them) and the dates, inclusive."""
+    have = set(_tags(item))
+    if tags and not (tags <= have if mode == "all" else tags & have):
+        return False
+    when = item.created_at
+    return (start is None or when >= _aware(start)) and (end is None or when <= _aware(end))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.delete("/agents/{agent_id}/archival-memory/{memory_id}")

@@ -303,28 +303,32 @@ class Accounts:
             conn.execute(_agents.delete().where(_agents.c.id == agent_id, _agents.c.owner == owner))
 
     def adopt(self, user_name: str, agent_name: str) -> AgentRecord:
-        """Hand one of the local owner's agents to a user, under a new id. A local store moves into the
-        user's root, one on object storage stays where it is; refused while the agent is open. The row
-        changes before the store moves: a crash in between leaves the agent with the local owner."""
+        """Hand one of the local owner's agents to a user, under a new id: its store moves into the
+        user's root; refused while the agent is open, and on object storage, where the store cannot
+        be moved (it would stay in the home's own list, open to the TUI). The row changes before the
+        store moves: a crash in between leaves the agent with the local owner."""
         user = self.user(user_name)
         if user is None:
             raise _no_user(user_name)
+        if not paths.is_local(self.local_root):
+            raise AccountError(
+                f"The home's agents are on object storage ({self.local_root}), where adopting cannot move "
+                f"{agent_name!r} out of the home's own list, so the TUI could still open it. Instead export "
+                f"it (memgpt-tui export {agent_name} {agent_name}.af --format af), import the file with "
+                f"{user_name}'s token (POST /v1/agents/import), then delete the home's copy."
+            )
         local = next((a for a in self.agents(LOCAL_OWNER) if a.name == agent_name), None)
         if local is None:
             raise AccountError(f"The home has no agent named {agent_name!r} (see: memgpt-tui list agents).")
         agent_id = f"agent-{uuid.uuid4()}"
-        if paths.is_local(local.root):
-            adopted = AgentRecord(agent_id, user.id, local.name, self.root_for(user.id), agent_id)
-        else:
-            adopted = _replace(local, id=agent_id, owner=user.id)
+        adopted = AgentRecord(agent_id, user.id, local.name, self.root_for(user.id), agent_id)
         with lock_for(_uri(local), local.dir):
             self._change_owner(local, adopted)
-            if adopted.root != local.root:
-                try:
-                    _move(_uri(local), _uri(adopted))
-                except BaseException:
-                    self._change_owner(adopted, local)
-                    raise
+            try:
+                _move(_uri(local), _uri(adopted))
+            except BaseException:
+                self._change_owner(adopted, local)
+                raise
         return adopted
 
     def _change_owner(self, before: AgentRecord, after: AgentRecord) -> None:

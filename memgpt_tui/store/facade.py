@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..model.messages import Message
 from ..model.records import CheckpointInfo, Page, Passage
@@ -60,6 +60,9 @@ class AsyncStore:
     async def recent_messages(self, before_id: str | None, limit: int) -> list[Message]:
         return await asyncio.to_thread(self.blocking.recent_messages, before_id, limit)
 
+    async def messages_after(self, after_id: str | None, limit: int) -> list[Message]:
+        return await asyncio.to_thread(self.blocking.messages_after, after_id, limit)
+
     async def pending_user_messages(self) -> list[Message]:
         return await asyncio.to_thread(self.blocking.pending_user_messages)
 
@@ -71,8 +74,10 @@ class AsyncStore:
     ) -> Page[Message]:
         return await asyncio.to_thread(self.blocking.search_messages_by_date, start, end, page, page_size)
 
-    async def archival_insert(self, texts: Sequence[str]) -> list[str]:
-        return await asyncio.to_thread(self.blocking.archival_insert, texts)
+    async def archival_insert(
+        self, texts: Sequence[str], metadata: dict[str, Any] | None = None
+    ) -> list[str]:
+        return await asyncio.to_thread(self.blocking.archival_insert, texts, metadata)
 
     async def archival_search(self, query: str, page: int, page_size: int) -> Page[Passage]:
         return await asyncio.to_thread(self.blocking.archival_search, query, page, page_size)

@@ -90,6 +90,13 @@ class Recall(Writes):
             ids = self._msg_ids[max(0, end - limit) : end] if limit > 0 else []
         return self.get_messages(ids)
 
+    def messages_after(self, after_id: str | None, limit: int) -> list[Message]:
+        """Up to ``limit`` messages just after ``after_id`` (the oldest when None), oldest first."""
+        with self._lock:
+            start = 0 if after_id is None else bisect.bisect_right(self._msg_ids, after_id)
+            ids = self._msg_ids[start : start + limit] if limit > 0 else []
+        return self.get_messages(ids)
+
     def search_messages(self, query: str, page: int, page_size: int) -> Page[Message]:
         """Full-text search over every message (BM25; ties go to the newest), paged."""
         self.sync()

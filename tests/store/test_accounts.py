@@ -391,6 +391,9 @@ def test_users_roots_are_their_own_and_private(
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     on_s3 = Accounts(None, home, "s3://bucket/agents")
     assert on_s3.root_for(alice.id) == f"s3://bucket/agents/.users/{alice.id}"  # a name no agent can have
+    # There a store cannot leave the home's own list: adopting is refused, with the way that works.
+    with pytest.raises(AccountError, match=r"object storage .* export it .*POST /v1/agents/import"):
+        on_s3.adopt(on_s3.add_user("zoe")[0].name, "sam")
     on_s3.close()
 
 
