@@ -10,6 +10,7 @@ A record is a JSON-ready dict with a ``message_type``: Letta's name where Letta 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from typing import Any
@@ -20,6 +21,7 @@ from .model.messages import Message
 REPLY_FUNCTION = "send_message"  # its call is the assistant's message, not a tool call to show
 
 
+@functools.cache
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

@@ -14,6 +14,13 @@ from .. import wire
 from ..model import events as ev
 from ..model.clock import new_id, now
 
+# What a Letta reply is made of (tokens first: only when streamed): its messages, and the events that
+# commit a step, cancel it or end the turn with an error.
+_LETTA_HEARS: tuple[type[ev.Event], ...] = (
+    ev.Token, ev.InnerThought, ev.FunctionCalled, ev.FunctionReturned, ev.AssistantMessage,
+    ev.StepFinished, ev.StepCancelled, ev.Error,
+)  # fmt: skip
+
 
 class Feed:
     def __init__(
@@ -42,6 +49,8 @@ class Feed:
         self._streamed: dict[str, str] = {}  # channel -> the id its token chunks carry in this step
 
     def __call__(self, event: ev.Event) -> None:
+        if not self.ours and not isinstance(event, _LETTA_HEARS if self.tokens else _LETTA_HEARS[1:]):
+            return  # nothing a Letta reply carries: not even mapped (tokens are the most frequent)
         item = wire.record(event)
         kind = item["message_type"]
         if kind == "x_token":

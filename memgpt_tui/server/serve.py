@@ -48,6 +48,8 @@ def is_loopback(host: str) -> bool:
 def serve(settings: Settings, *, debug: bool = False) -> int:
     config = settings.serve
     path = setup_logging(debug)
+    for client in ("httpx", "httpx2"):  # a line per model call; the access log has one per request
+        logging.getLogger(client).setLevel(logging.DEBUG if debug else logging.WARNING)
     accounts = runtime.accounts(settings, config.db)
     try:  # the app closes the accounts when it stops; here only if it never starts
         if not accounts.has_users():
