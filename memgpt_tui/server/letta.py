@@ -572,23 +572,18 @@ async def search_passages(
     ranked = (
         await agent.search_archival(query, 0, max(agent.archival_count, 1) if narrowed else wanted)
     ).items
-    items = [p for p in ranked if _kept(p, set(tags or ()), tag_match_mode, start_datetime, end_datetime)][
-        :wanted
-    ]
+    filters = (set(tags or ()), tag_match_mode, start_datetime, end_datetime)
+    items = [p for p in ranked if _kept(p, *filters)][:wanted]
     results = [
-        {"id": p.id, "content": p.text, "timestamp": p.created_at.isoformat(), "tags": _tags(p)}
+        {"id": p.id, "content": p.text, "timestamp": p.created_at.isoformat(), "tags": shapes.tags(p)}
         for p in items
     ]
     return {"count": len(results), "results": results}
 
 
-def _tags(item: Passage) -> list[str]:
-    return list(item.metadata.get("tags") or [])
-
-
 def _kept(item: Passage, tags: set[str], mode: str, start: datetime | None, end: datetime | None) -> bool:
     """Letta's search filters: the tags (any or all of them) and the dates, inclusive."""
-    have = set(_tags(item))
+    have = set(shapes.tags(item))
     if tags and not (tags <= have if mode == "all" else tags & have):
         return False
     when = item.created_at

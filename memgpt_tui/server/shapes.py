@@ -133,5 +133,9 @@ def passage(item: Passage) -> dict[str, Any]:
         "text": item.text,
         "created_at": item.created_at.isoformat(),
         "metadata": item.metadata,
-        "tags": list(item.metadata.get("tags") or []),
+        "tags": tags(item),
     }
+
+
+def tags(item: Passage) -> list[str]:
+    return list(item.metadata.get("tags") or [])
