@@ -174,7 +174,7 @@ class Accounts:
         """``authenticate``, and that user's agent ``agent_id`` (None when it is not theirs) read in the
         same transaction: a request's two lookups in one."""
         selector, secret = _split(token)
-        if selector is None:
+        if selector is None or token is None:
             return _verified(None, secret), None
         version = self._changes.version() if self._changes is not None else None
         with self._tx() as conn:
