@@ -28,7 +28,7 @@ PLACEHOLDER_KEY = "sk-no-key-required"
 # writes in one go; and what the server may send for it, envelopes included.
 MAX_REPLY_CHARS = 1 << 20
 MAX_SENT_CHARS = 16 * MAX_REPLY_CHARS
-DRAIN_SECONDS = 1.0  # the longest wait for the end of a streamed body after its [DONE]
+DRAIN_SECONDS = 0.25  # the longest wait for the end of a streamed body after its [DONE]
 
 
 class LazyClient:
