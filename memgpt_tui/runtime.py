@@ -222,8 +222,10 @@ def import_agent(
     agents: Sequence[str] = (),
     *,
     source_model: bool = True,
+    source_embedding: bool | None = None,
 ) -> ImportReport:
-    """Import a memgpt-tui export, a Letta Agent File or a MemGPT CLI home (see transfer/)."""
+    """Import a memgpt-tui export, a Letta Agent File or a MemGPT CLI home (see transfer/).
+    ``source_embedding`` None: the source's embedding endpoint unless the config names an embedder."""
     return formats.import_path(
         settings.agents_root(),
         Path(path),
@@ -233,7 +235,11 @@ def import_agent(
         embedder_for(settings),
         source_model=source_model,
         # an embedder named in the config (or the environment) embeds every imported agent
-        source_embedding="embedding_backend" not in settings.model_fields_set,
+        source_embedding=(
+            "embedding_backend" not in settings.model_fields_set
+            if source_embedding is None
+            else source_embedding
+        ),
     )
 
 

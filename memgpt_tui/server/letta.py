@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -278,14 +279,23 @@ async def import_agent(
     name: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     data = await file.read()
+    named = _agent_file_name(data)  # an Agent File only: our own export would keep its endpoints
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.af"
         path.write_bytes(data)
-        wanted = override_name or name or _agent_file_name(data)
+        wanted = override_name or name or named
         created = await app.call("add_agent", who, wanted)
         try:
+            # the file's model and embedding endpoints are not taken: the server's key would go to them
             await asyncio.to_thread(
-                runtime.import_agent, app.pool.settings_for(created.root), path, created.dir
+                functools.partial(
+                    runtime.import_agent,
+                    app.pool.settings_for(created.root),
+                    path,
+                    created.dir,
+                    source_model=False,
+                    source_embedding=False,
+                )
             )
         except BaseException:
             await asyncio.to_thread(app.accounts.remove_agent, created.owner, created.id)
