@@ -78,6 +78,7 @@ class Serve(BaseModel):
     body_limit: int = 16 * 1024 * 1024  # bytes of one request body (an Agent File upload)
     shutdown_deadline: float = 30.0  # seconds turns in flight get to finish on SIGTERM
     cors_origins: list[str] = Field(default_factory=list)
+    hosts: list[str] = Field(default_factory=list)  # names clients reach it by, besides host and loopback
 
 
 class Remote(BaseModel):

@@ -8,11 +8,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,7 +22,7 @@ from ..config import ConfigError, Settings
 from ..model.errors import AccountError, AgentError, AgentLocked, LLMError, NameTaken, NotFound, StoreError
 from ..model.text import redact
 from . import attached, letta, own
-from .context import Server
+from .context import Server, is_loopback
 from .pool import RETRY_AFTER, Busy, Pool
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def build_app(settings: Settings, accounts: Accounts) -> FastAPI:
         lifespan=lifespan,
         description="MemGPT agents over HTTP: Letta-compatible paths and memgpt-tui's own under /v1/x-memgpt.",
     )
-    app.state.server = Server(settings, accounts, pool)
+    app.state.server = Server(settings, accounts, pool, is_loopback(settings.serve.host))
     app.include_router(letta.router)
     app.include_router(own.router)
     app.include_router(attached.router)
@@ -69,7 +71,21 @@ def build_app(settings: Settings, accounts: Accounts) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(BodyLimit, limit=settings.serve.body_limit)
+    app.add_middleware(Guard, hosts=_host_names(settings), origins=settings.serve.cors_origins)
     return app
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _host_names(settings: Settings) -> set[str] | None:
+    """The names a request may give in its Host header; None (any) on a wildcard address with no
+    ``[serve] hosts``, where every request needs a token anyway."""
+    config = settings.serve
+    if config.host in WILDCARDS and not config.hosts:
+        return None
+    return {name.lower() for name in (*LOOPBACK_NAMES, config.host, *config.hosts)}
 
 
 async def _not_here(request: Request) -> JSONResponse:
@@ -132,6 +148,41 @@ def validation_sentence(errors: Any) -> str:
             return "The request body is not valid JSON."
         parts.append(f"{where or 'the body'}: {error.get('msg', 'is not valid')}")
     return "The request is not valid: " + "; ".join(parts) + "."
+
+
+class Guard:
+    """A request must name this server in its Host header (a DNS-rebinding page names its own), and a
+    browser's request must come from the server's own origin or one named in ``cors_origins``: a form
+    posted from another site needs no preflight, so CORS alone would not stop it."""
+
+    def __init__(self, app: ASGIApp, hosts: set[str] | None, origins: list[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.origins = set(origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            host = headers.get("host", "")
+            if self.hosts is not None and _hostname(host) not in self.hosts:
+                await _error(400, f"This server does not answer for host {host!r} ([serve] hosts).")(
+                    scope, receive, send
+                )
+                return
+            origin = headers.get("origin")
+            if origin is not None and origin not in self.origins and urlsplit(origin).netloc != host:
+                await _error(
+                    403, "Requests from other sites' pages are refused unless --cors-origin names them."
+                )(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _hostname(host: str) -> str:
+    try:
+        return (urlsplit(f"//{host}").hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 class BodyLimit:

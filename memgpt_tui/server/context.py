@@ -4,6 +4,8 @@ end a request early (401, 404)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -23,6 +25,7 @@ class Server:
     settings: Settings
     accounts: Accounts
     pool: Pool
+    loopback: bool  # listening on loopback only: while the home has no users, no token is asked
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set on SIGTERM: event streams end
     loop: asyncio.AbstractEventLoop | None = None
 
@@ -48,7 +51,7 @@ async def owner(request: Request, app: App) -> str:
     known = app.accounts.remembered(token, None)  # on the loop: no query, no thread
     if known is not None:
         return known[0].id
-    return await asyncio.to_thread(_owner, app.accounts, token)
+    return await asyncio.to_thread(_owner, app.accounts, token, app.loopback)
 
 
 async def record(agent_id: str, request: Request, app: App) -> AgentRecord:
@@ -60,7 +63,7 @@ async def record(agent_id: str, request: Request, app: App) -> AgentRecord:
     if known is not None:
         found = known[1]
     else:
-        found = await asyncio.to_thread(_owned_agent, app.accounts, token, agent_id)
+        found = await asyncio.to_thread(_owned_agent, app.accounts, token, agent_id, app.loopback)
     if found is None:
         raise HTTPException(404, f"No agent with id {agent_id!r}.")
     return found
@@ -71,22 +74,31 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _owner(accounts: Accounts, token: str | None) -> str:
+def _owner(accounts: Accounts, token: str | None, loopback: bool) -> str:
     # authenticate compares tokens in constant time, and answers a missing one like a wrong one
     user = accounts.authenticate(token)
-    return str(user.id) if user is not None else _local_owner(accounts)
+    return str(user.id) if user is not None else _local_owner(accounts, loopback)
 
 
-def _owned_agent(accounts: Accounts, token: str | None, agent_id: str) -> AgentRecord | None:
+def _owned_agent(accounts: Accounts, token: str | None, agent_id: str, loopback: bool) -> AgentRecord | None:
     user, found = accounts.token_agent(token, agent_id)
-    return found if user is not None else accounts.agent(_local_owner(accounts), agent_id)
+    return found if user is not None else accounts.agent(_local_owner(accounts, loopback), agent_id)
 
 
-def _local_owner(accounts: Accounts) -> str:
-    """The local owner while the home has no users; without a valid token otherwise, a 401."""
-    if not accounts.has_users():
+def _local_owner(accounts: Accounts, loopback: bool) -> str:
+    """The local owner while the home has no users and the server listens on loopback only (a server
+    elsewhere whose last user was removed answers no one); without a valid token otherwise, a 401."""
+    if loopback and not accounts.has_users():
         return LOCAL_OWNER
     raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 App = Annotated[Server, Depends(server)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import uvicorn
 from .. import runtime
 from ..config import ConfigError, Settings, setup_logging
 from .app import build_app
+from .context import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,6 @@ class _Uvicorn(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         self.on_exit()
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return False
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 def serve(settings: Settings, *, debug: bool = False) -> int:

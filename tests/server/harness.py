@@ -3,16 +3,23 @@ OpenAI-compatible fake."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
 
+from memgpt_tui import runtime
+from memgpt_tui.config import Settings
+from memgpt_tui.server.app import build_app
 from tests.fakes.openai_server import FakeOpenAIServer, unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +94,18 @@ def start(home: Path, fake: FakeOpenAIServer, *args: str, port: int | None = Non
             time.sleep(0.05)
     served.stop(signal.SIGKILL)
     raise AssertionError("serve did not answer within 60 s")
+
+
+@contextlib.contextmanager
+def in_process(
+    home: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> Iterator[TestClient]:
+    """The server's app in this process (no subprocess to wait for), on ``start``'s settings plus
+    ``env``, called as a client on loopback calls it."""
+    for name, value in {**server_env(home, fake), **env}.items():
+        if name.startswith("MEMGPT_TUI_"):
+            monkeypatch.setenv(name, value)
+    settings = Settings.load()
+    app = build_app(settings, runtime.accounts(settings, settings.serve.db))
+    with TestClient(app, base_url=f"http://127.0.0.1:{settings.serve.port}") as client:
+        yield client

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 
+from memgpt_tui.store.accounts import Accounts
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+from .harness import in_process
+from .test_users_apart import add_users
 
 
 def test_an_imported_agent_uses_the_servers_model_not_the_files_endpoint(served, fake):
@@ -27,3 +31,26 @@ def test_an_imported_agent_uses_the_servers_model_not_the_files_endpoint(served,
         answer = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "hi"})
         assert answer.status_code == 200 and answer.json()["messages"][-1]["content"] == "Hello from home."
         assert elsewhere.requests == []
+
+
+def test_a_server_off_loopback_whose_last_user_is_removed_answers_no_one(tmp_path, fake, monkeypatch):
+    home = tmp_path / "home"
+    token = add_users(home, "alice")["alice"]
+    with in_process(home, fake, monkeypatch, MEMGPT_TUI_SERVE__HOST="0.0.0.0") as client:
+        assert client.get("/v1/agents/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        with Accounts(None, home, str(home / "agents")) as accounts:
+            accounts.remove_user("alice")
+        assert client.get("/v1/agents/").status_code == 401
+        assert client.post("/v1/agents/", json={"name": "planted"}).status_code == 401
+
+
+def test_a_request_for_another_host_or_from_another_sites_page_is_refused(tmp_path, fake, monkeypatch):
+    with in_process(tmp_path / "home", fake, monkeypatch) as client:
+        assert client.get("/v1/agents/").status_code == 200
+        rebound = client.get("/v1/agents/", headers={"Host": "evil.example"})
+        assert rebound.status_code == 400 and "evil.example" in rebound.json()["detail"]
+        upload = {"file": ("t.af", b"{}", "application/json")}
+        posted = client.post("/v1/agents/import", files=upload, headers={"Origin": "http://evil.example"})
+        assert posted.status_code == 403 and "cors-origin" in posted.json()["detail"]
+        own_page = client.post("/v1/agents/import", files=upload, headers={"Origin": "http://127.0.0.1:8283"})
+        assert own_page.status_code == 422, own_page.text  # past the check: the file is the problem
