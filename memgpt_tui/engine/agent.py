@@ -262,6 +262,11 @@ class Agent:
         message = self.steps.unanswered
         return message.user_text() if message is not None else None
 
+    def keep_unanswered(self) -> None:
+        """From now on a cancelled turn leaves its user message in recall, unanswered, as a crash would
+        (a server shutting down told its client the message arrived)."""
+        self.steps.take_back = False
+
     def memory(self) -> dict[str, str]:
         return {b.label: b.value for b in self.state.blocks}
 

@@ -38,6 +38,7 @@ class StepLoop:
         self.window = window
         self.turns = turns
         self.unanswered: Message | None = None  # a user message whose step never completed
+        self.take_back = True  # a cancel takes a fresh user message back out of recall
         # Why the chain has shown the user nothing so far ("" once it has shown something).
         self._silence: str | None = None
 
@@ -93,7 +94,7 @@ class StepLoop:
 
     def _take_back(self, current: Message, fresh: bool) -> str | None:
         """A cancelled step's user message leaves recall when this chain persisted it; its text is returned."""
-        if self.unanswered is not current or not fresh:
+        if self.unanswered is not current or not fresh or not self.take_back:
             return None
         self.unanswered = None
         self.s.store.delete_messages([current.id])

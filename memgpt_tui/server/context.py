@@ -30,9 +30,16 @@ class Server:
     loop: asyncio.AbstractEventLoop | None = None
 
     def stop_streams(self) -> None:
-        """From a signal handler: end the long-lived event streams so that shutdown need not wait."""
+        """From a signal handler: end the long-lived event streams so that shutdown need not wait, and
+        cancel the turns still running shortly before the deadline, while their streams are open to say
+        so (at the deadline the connections are cut)."""
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.stopping.set)
+            self.loop.call_soon_threadsafe(self._stop, self.loop)
+
+    def _stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stopping.set()
+        deadline = self.settings.serve.shutdown_deadline
+        loop.call_later(max(deadline - 1, deadline / 2), self.pool.stop_turns)
 
     async def call(self, method: str, *args: Any) -> Any:
         """An accounts call off the loop: the database may be remote."""

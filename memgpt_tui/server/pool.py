@@ -143,14 +143,23 @@ class Pool:
                             del self._open[key]
                             await _close_quietly(opened.agent)
 
+    def stop_turns(self) -> None:
+        """Cancel every turn in flight, keeping its message unanswered in recall (the client was told it
+        arrived): the open streams then end with stop reason cancelled."""
+        for opened in self._open.values():
+            if opened.turning and opened.turn is not None:
+                opened.agent.keep_unanswered()
+                opened.turn.cancel()
+
     async def shutdown(self, deadline: float) -> None:
         """Let turns in flight finish for up to ``deadline`` seconds, cancel the rest, close every agent."""
         turns = [o.turn for o in self._open.values() if o.turning and o.turn is not None]
         if turns:
             log.info("waiting up to %.0f s for %d turns in flight", deadline, len(turns))
             await asyncio.wait(turns, timeout=deadline)
+        self.stop_turns()
         for opened in list(self._open.values()):
-            await _finish(opened, cancel=True)
+            await _finish(opened, cancel=False)
             await _close_quietly(opened.agent)
         self._open.clear()
 

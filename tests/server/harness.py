@@ -72,12 +72,12 @@ class Served:
         return out
 
 
-def start(home: Path, fake: FakeOpenAIServer, *args: str, port: int | None = None) -> Served:
-    """``port``: this one (a server started again), else a free one."""
+def start(home: Path, fake: FakeOpenAIServer, *args: str, port: int | None = None, **env: str) -> Served:
+    """``port``: this one (a server started again), else a free one; ``env``: more settings."""
     port = port or unused_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "memgpt_tui", "serve", "--port", str(port), *args],
-        env=server_env(home, fake),
+        env={**server_env(home, fake), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

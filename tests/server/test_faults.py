@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -102,5 +103,25 @@ def test_sigterm_finishes_the_turn_in_flight_and_closes_every_store(restarted, f
     store = registry.open_store(str(served.home / "agents"), "survivor", None)
     try:
         assert any("Finished anyway." in str(m.tool_calls) for m in store.recent_messages(None, 5))
+    finally:
+        store.close()
+
+
+def test_sigterm_past_the_deadline_keeps_the_acknowledged_message_and_says_cancelled(tmp_path, fake):
+    served = start(tmp_path / "home", fake, MEMGPT_TUI_SERVE__SHUTDOWN_DEADLINE="1")
+    with served.http() as http:
+        agent_id = http.post("/v1/agents/", json={"name": "slow"}).json()["id"]
+        fake.script(Reply.tool_call("send_message", {"message": "Too late."}, content="t", delay=20))
+        body = {"messages": [{"role": "user", "content": "Remember the blue door."}]}
+        with http.stream("POST", f"/v1/agents/{agent_id}/messages/stream", json=body) as stream:
+            assert stream.status_code == 200
+            wait_for_model_call(fake)
+            served.process.send_signal(signal.SIGTERM)
+            records = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: {")]
+    served.stop()
+    assert {"message_type": "stop_reason", "stop_reason": "cancelled"} in records
+    store = registry.open_store(str(served.home / "agents"), "slow", None)
+    try:  # kept unanswered, as after a crash
+        assert "Remember the blue door." in [m.user_text() for m in store.recent_messages(None, 5)]
     finally:
         store.close()
