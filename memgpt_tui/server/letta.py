@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import resume, runtime, wire
+from ..config import ConfigError
 from ..engine.agent import Agent
-from ..model.errors import AgentError, AgentLocked
+from ..model.errors import AgentError, AgentLocked, NotFound, StoreError
 from ..model.records import Passage
 from ..transfer.formats import export_open
 from . import shapes
@@ -152,7 +153,7 @@ async def _listed(app: Server, found: AgentRecord) -> dict[str, Any]:
             return shapes.agent_state(found.id, found.name, previewed)
     try:
         return await _state(app, found)
-    except AgentLocked:
+    except (AgentLocked, ConfigError, StoreError, NotFound):  # open elsewhere, or unusable: still listed
         return {"id": found.id, "name": found.name, "agent_type": shapes.AGENT_TYPE, "blocks": [], "tags": []}
 
 
@@ -178,8 +179,7 @@ async def create_agent(body: AgentIn, who: Owner, app: App) -> dict[str, Any]:
         if described:
             await agent.annotate(**described)
     except BaseException:
-        await app.pool.close(created)
-        await asyncio.to_thread(_remove, app, created)
+        await app.pool.delete(created, lambda: asyncio.to_thread(_remove, app, created))
         raise
     return shapes.agent_state(created.id, created.name, agent)
 
@@ -251,9 +251,7 @@ async def update_agent(body: AgentPatch, found: Found, app: App) -> dict[str, An
 
 @router.delete("/agents/{agent_id}")
 async def delete_agent(found: Found, app: App) -> dict[str, Any]:
-    await app.pool.idle(found)
-    await app.pool.close(found)
-    await asyncio.to_thread(_remove, app, found)
+    await app.pool.delete(found, lambda: asyncio.to_thread(_remove, app, found))
     return {"deleted": found.id}
 
 

@@ -21,6 +21,7 @@ from ..store.accounts import AgentRecord
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = 2  # seconds a client is told to wait for a turn in progress
+BUSY = "The agent is answering another message; try again when that turn has finished."
 
 
 class Busy(Exception):
@@ -83,7 +84,7 @@ class Pool:
         """The agent, refused with ``Busy`` while a turn runs: every change waits for none."""
         agent = await self.agent(record)
         if self._open[record.id].turning:
-            raise Busy("The agent is answering another message; try again when that turn has finished.")
+            raise Busy(BUSY)
         return agent
 
     async def start(
@@ -123,13 +124,19 @@ class Pool:
         opened.turn.cancel()
         return True
 
-    async def close(self, record: AgentRecord) -> None:
-        """Close the agent if it is open (before deleting it)."""
+    async def delete(self, record: AgentRecord, remove: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Close the agent if it is open (``Busy`` while a turn runs: nothing is deleted then), then
+        ``remove`` it, under its lock so that no request opens it again in between. An agent that
+        cannot be opened (its store missing or its model unusable here) is deleted all the same."""
         async with self._locks[record.id]:
-            opened = self._open.pop(record.id, None)
+            opened = self._open.get(record.id)
+            if opened is not None and opened.turning:
+                raise Busy(BUSY)
             if opened is not None:
-                await _finish(opened, cancel=True)
+                del self._open[record.id]
                 await opened.agent.close()
+            await remove()
+        self._locks.pop(record.id, None)  # ids are never used again
 
     async def reap(self) -> None:
         """Close the agents nobody used for ``idle_timeout`` seconds, every so often, until cancelled."""
