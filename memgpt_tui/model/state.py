@@ -24,6 +24,13 @@ Backend = Literal[
     "ollama",
     "vllm",
 ]
+
+
+def letta_endpoint_type(backend: str) -> str:
+    """Letta's ``model_endpoint_type`` for a backend: MemGPT's local types are Letta's of the same names."""
+    return {"openai-compatible": "openai", "embedded": "llamacpp"}.get(backend, backend)
+
+
 FunctionCalling = Literal["native", "json"]
 EmbeddingBackend = Literal["embedded", "openai-compatible"]
 

@@ -196,13 +196,16 @@ def _remove(app: Server, found: AgentRecord) -> None:
     app.accounts.remove_agent(found.owner, found.id)
 
 
+ANY_MODEL = ("openai", "openai-compatible", "embedded")  # backends a request may name any model of
+
+
 def _agent_overrides(app: Server, body: AgentIn) -> dict[str, Any]:
     """The settings a new agent takes from the request: its model, embedding and window."""
     overrides: dict[str, Any] = {}
     if body.model is not None:
         offered = {f"{b}/{m}": (b, m) for b, m, _ in shapes.model_handles(app.settings)}
         backend, _, name = body.model.partition("/")
-        if body.model not in offered and not (backend in shapes.ENDPOINT_TYPES and name):
+        if body.model not in offered and not (backend in ANY_MODEL and name):
             raise HTTPException(
                 422, f"model {body.model!r} is not a handle this server offers: {', '.join(offered)}."
             )

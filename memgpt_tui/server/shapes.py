@@ -10,10 +10,9 @@ from ..config import Settings
 from ..engine.agent import Agent
 from ..engine.functions import ARG_MODELS
 from ..model.records import Passage
-from ..model.state import BACKEND_DEFAULTS, AgentConfig, Block
+from ..model.state import BACKEND_DEFAULTS, AgentConfig, Block, letta_endpoint_type
 
 AGENT_TYPE = "memgpt_agent"
-ENDPOINT_TYPES = {"openai": "openai", "openai-compatible": "openai", "embedded": "llamacpp"}
 
 
 def handle(config: AgentConfig) -> str:
@@ -54,8 +53,8 @@ def model(backend: str, name: str, window: int) -> dict[str, Any]:
         "display_name": name,
         "model": name,
         "model_type": "llm",
-        "model_endpoint_type": ENDPOINT_TYPES[backend],
-        "provider_type": ENDPOINT_TYPES[backend],
+        "model_endpoint_type": letta_endpoint_type(backend),
+        "provider_type": letta_endpoint_type(backend),
         "provider_name": backend,
         "context_window": window,
         "max_context_window": window,
@@ -93,7 +92,7 @@ def agent_state(agent_id: str, name: str, agent: Agent) -> dict[str, Any]:
     annotations = agent.state.annotations
     llm = {
         "model": config.model,
-        "model_endpoint_type": ENDPOINT_TYPES[config.backend],
+        "model_endpoint_type": letta_endpoint_type(config.backend),
         "model_endpoint": config.base_url,
         "context_window": config.context_window,
         "handle": handle(config),

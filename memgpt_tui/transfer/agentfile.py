@@ -17,7 +17,7 @@ from ..engine.functions import TOOL_SCHEMAS
 from ..engine.prompts import memory_header, render_core, summary_alert
 from ..model.clock import format_time, now
 from ..model.messages import Message, Role, ToolCall
-from ..model.state import AgentConfig, AgentState, Block
+from ..model.state import AgentConfig, AgentState, Block, letta_endpoint_type
 from .imported import (
     Imported,
     ImportedAgent,
@@ -424,8 +424,7 @@ def _status(content: str | None) -> Any:
 
 
 def _llm_config(config: AgentConfig) -> dict[str, Any]:
-    # MemGPT's local backend types are Letta's endpoint types of the same names.
-    kind = {"openai-compatible": "openai", "embedded": "llamacpp"}.get(config.backend, config.backend)
+    kind = letta_endpoint_type(config.backend)
     endpoint = config.base_url or ("https://api.openai.com/v1" if config.backend == "openai" else None)
     if endpoint:  # a user:password in the URL is a secret
         parts = urlsplit(endpoint)
