@@ -375,7 +375,7 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Response:
     if body.streaming:
         return await _stream(app, found, body, text)
     feed = body.feed()
-    task, unsubscribe = await app.pool.start(found, body.send(text), feed)
+    task, unsubscribe = await _send(app, found, text, body, feed)
     try:
         await outcome(task)  # a client that leaves does not cancel the turn
     finally:
@@ -395,9 +395,18 @@ async def stream_message(body: MessageIn, found: Found, app: App) -> StreamingRe
 
 async def _stream(app: Server, found: AgentRecord, body: MessageIn, text: str) -> StreamingResponse:
     feed = body.feed(tokens=body.stream_tokens)
-    task, unsubscribe = await app.pool.start(found, body.send(text), feed)
+    task, unsubscribe = await _send(app, found, text, body, feed)
     task.add_done_callback(lambda _: feed.end())
     return StreamingResponse(_events(feed, unsubscribe), media_type="text/event-stream")
+
+
+async def _send(
+    app: Server, found: AgentRecord, text: str, body: MessageIn, feed: Feed
+) -> tuple[asyncio.Task[None], Any]:
+    """Start the turn that sends ``text``; a text over the message limit is a 422 before anything is kept."""
+    if refusal := (await app.pool.agent(found)).refusal(text):
+        raise HTTPException(422, refusal)
+    return await app.pool.start(found, body.send(text), feed)
 
 
 async def _events(feed: Feed, unsubscribe: Any) -> AsyncIterator[str]:

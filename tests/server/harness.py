@@ -107,5 +107,7 @@ def in_process(
             monkeypatch.setenv(name, value)
     settings = Settings.load()
     app = build_app(settings, runtime.accounts(settings, settings.serve.db))
-    with TestClient(app, base_url=f"http://127.0.0.1:{settings.serve.port}") as client:
+    with TestClient(
+        app, base_url=f"http://127.0.0.1:{settings.serve.port}", raise_server_exceptions=False
+    ) as client:
         yield client

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from memgpt_tui.config import Limits
 from tests.fakes.openai_server import Reply
 
 from .harness import BODY_LIMIT
@@ -130,3 +131,13 @@ def test_cancel_stops_the_turn_in_progress(served, fake, agent_id):
         thread.join(timeout=30)
         assert first["stop_reason"] == {"message_type": "stop_reason", "stop_reason": "cancelled"}
         assert http.post(f"/v1/agents/{agent_id}/messages/cancel", json={}).json() == {"cancelled": False}
+
+
+def test_a_message_over_the_size_limit_is_422_and_nothing_is_kept(served, agent_id):
+    with served.http() as http:
+        before = http.get(f"/v1/agents/{agent_id}/messages").json()
+        huge = {"input": "x" * (Limits().message_chars + 1)}
+        for path in ("messages", "messages/stream"):
+            answer = http.post(f"/v1/agents/{agent_id}/{path}", json=huge)
+            assert answer.status_code == 422 and "limit" in detail(answer)
+        assert http.get(f"/v1/agents/{agent_id}/messages").json() == before
