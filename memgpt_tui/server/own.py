@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -273,5 +275,12 @@ async def export(
     """The agent in one file: our own format (everything, for ``memgpt-tui import``), af or md."""
     data = await export_text(app, found, format)
     suffix = {"memgpt-tui": "zip"}.get(format, format)
-    headers = {"Content-Disposition": f'attachment; filename="{found.name}.{suffix}"'}
+    headers = {"Content-Disposition": _attachment(f"{found.name}.{suffix}")}
     return Response(data, media_type=MEDIA[format], headers=headers)
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for any name (RFC 6266): the name itself in UTF-8, and a plain ASCII one
+    for clients that read only that."""
+    plain = re.sub(r'[^\x20-\x7e]|["\\]', "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -1,7 +1,9 @@
-"""An agent that cannot be opened is still listed and can be deleted, and the lock that kept requests
-off it while it was deleted goes with it."""
+"""Awkward agents: one that cannot be opened is still listed and can be deleted; a home on one of
+MemGPT's local backends serves its models and agents; a name in any script exports."""
 
 from __future__ import annotations
+
+from urllib.parse import unquote
 
 from memgpt_tui.store.accounts import Accounts
 
@@ -35,3 +37,16 @@ def test_a_home_on_a_memgpt_local_backend_lists_models_and_makes_agents(tmp_path
         assert made.status_code == 200, made.text
         assert made.json()["llm_config"]["model_endpoint_type"] == "ollama"
         assert [a["name"] for a in client.get("/v1/agents/").json()] == ["local"]
+
+
+def test_an_agent_named_in_any_script_or_with_quotes_exports(tmp_path, fake, monkeypatch):
+    home = tmp_path / "home"
+    auth = {"Authorization": f"Bearer {add_users(home, 'alice')['alice']}"}
+    with in_process(home, fake, monkeypatch) as client:
+        made = client.post("/v1/agents/", json={"name": '日記 "one"'}, headers=auth)
+        assert made.status_code == 200, made.text
+        exported = client.get(f"/v1/x-memgpt/agents/{made.json()['id']}/export?format=md", headers=auth)
+        assert exported.status_code == 200, exported.text
+        disposition = exported.headers["content-disposition"]
+        assert 'filename="__ _one_.md"' in disposition
+        assert unquote(disposition.split("filename*=UTF-8''")[1]) == '日記 "one".md'
