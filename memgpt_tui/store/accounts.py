@@ -436,7 +436,7 @@ def _engine(url: str | None, home: Path) -> tuple[Engine, str]:
 def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         parsed = None
     backend = parsed.get_backend_name() if parsed is not None else ""
     in_memory = backend == "sqlite" and parsed is not None and parsed.database in (None, "", ":memory:")

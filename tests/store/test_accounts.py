@@ -290,7 +290,8 @@ def test_a_database_from_a_newer_version_is_refused(db_url: str | None, home: Pa
 def test_bad_urls_are_refused_without_their_password(home: Path, root: str) -> None:
     with pytest.raises(AccountError, match="postgresql://USER"):
         Accounts("mysql://u:p@host/db", home, root)
-    for wrong in ("not a url", "sqlite:///", "sqlite://"):  # an in-memory database would forget the users
+    # an in-memory database would forget the users; a port must be a number
+    for wrong in ("not a url", "sqlite:///", "sqlite://", "postgresql://u:p@h:notaport/x"):
         with pytest.raises(AccountError, match="postgresql://USER"):
             Accounts(wrong, home, root)
     with pytest.raises(
