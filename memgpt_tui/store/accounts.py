@@ -48,7 +48,7 @@ __all__ = ["LOCAL_OWNER", "AccountError", "Accounts", "AgentRecord", "NameTaken"
 
 # Letta's id for the user of a server without users: the home's own owner here.
 LOCAL_OWNER = "user-00000000-0000-4000-8000-000000000000"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: agents have a created time, the order Letta lists them in
 DB_FILE = "accounts.db"
 
 _TOKEN_PREFIX = "sk-memgpt-"  # "sk-": redacted from logs and screens like any key
@@ -77,6 +77,7 @@ _agents = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("root", sa.String(1000), nullable=False),
     sa.Column("dir", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False, default=now),
     # the local owner has one namespace per agents root (the store URI may change); a user has one
     sa.UniqueConstraint("owner", "root", "name"),
     sa.UniqueConstraint("root", "dir"),
@@ -251,7 +252,8 @@ class Accounts:
         if owner == LOCAL_OWNER:
             self._sync_local()
         with self._tx() as conn:
-            rows = conn.execute(_owned(owner, self.local_root).order_by(_agents.c.name)).all()
+            query = _owned(owner, self.local_root).order_by(_agents.c.created, _agents.c.name)
+            rows = conn.execute(query).all()
         return [_record(r) for r in rows]
 
     def agent(self, owner: str, agent_id: str) -> AgentRecord | None:
@@ -405,6 +407,11 @@ class Accounts:
             version = conn.execute(sa.select(_schema.c.version)).scalar()
             if version is None:
                 conn.execute(_schema.insert().values(version=SCHEMA_VERSION))
+            elif version == 1:  # the agents there so far count as made now, in the order of their names
+                created = sa.DateTime(timezone=True).compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE agents ADD COLUMN created {created}"))
+                conn.execute(_agents.update().values(created=now()))
+                conn.execute(_schema.update().values(version=SCHEMA_VERSION))
             elif version > SCHEMA_VERSION:
                 raise AccountError(
                     f"The accounts database {self._where} was written by a newer memgpt-tui "

@@ -252,7 +252,7 @@ def test_adopt_moves_a_local_agent_into_the_users_root(
     (home / "users").write_text("a file where the users' folder goes")
     with pytest.raises(OSError):
         accounts.adopt("alice", "sam")
-    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == ["max", "sam"]  # the row was put back
+    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == ["sam", "max"]  # the row was put back, made first
     assert [a.name for a in accounts.agents(alice.id)] == ["max"] and Path(root, "sam", "agent.json").exists()
     (home / "users").unlink()
 
@@ -285,6 +285,28 @@ def test_a_database_from_a_newer_version_is_refused(db_url: str | None, home: Pa
     engine.dispose()
     with pytest.raises(AccountError, match="newer memgpt-tui"):
         Accounts(db_url, home, root)
+
+
+def test_agents_list_oldest_first_and_a_version_1_database_is_migrated(
+    db_url: str | None, home: Path, root: str
+) -> None:
+    with Accounts(db_url, home, root) as accounts:
+        alice, _ = accounts.add_user("alice")
+        for name in ("zed", "amy"):
+            accounts.add_agent(alice.id, name)
+        assert [a.name for a in accounts.agents(alice.id)] == ["zed", "amy"]
+    engine = sa.create_engine(
+        f"sqlite:///{home / 'accounts.db'}"
+        if db_url is None
+        else db_url.replace("postgresql:", "postgresql+psycopg:")
+    )
+    with engine.begin() as conn:  # as version 1 left it
+        conn.execute(sa.text("ALTER TABLE agents DROP COLUMN created"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 1"))
+    engine.dispose()
+    with Accounts(db_url, home, root) as accounts:
+        accounts.add_agent(alice.id, "bea")
+        assert [a.name for a in accounts.agents(alice.id)] == ["amy", "zed", "bea"]
 
 
 def test_bad_urls_are_refused_without_their_password(home: Path, root: str) -> None:
