@@ -408,9 +408,11 @@ class Agent:
 
     # ----------------------------------------------------------------- memory
 
-    async def update_block(self, label: str, value: str, limit: int | None = None) -> None:
-        """The user edits a core memory block, and its limit if given (read-only blocks are read-only
-        for the agent only)."""
+    async def update_block(
+        self, label: str, value: str, limit: int | None = None, description: str | None = None
+    ) -> None:
+        """The user edits a core memory block, and its limit and description if given (read-only blocks
+        are read-only for the agent only)."""
         value = clean(value)
         async with self.turns.turn():
             block = self.state.block(label)
@@ -420,18 +422,26 @@ class Agent:
             if len(value) > limit:
                 raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {limit}.")
             old, block.value, block.limit = block.value, value, limit
+            block.description = block.description if description is None else description
             self.state.memory_edited_at = now()
             await self._memory_changed(
                 f"user edited {label}", ev.CoreMemoryChanged(label, old, value, "user")
             )
 
-    async def add_block(self, label: str, value: str = "", limit: int | None = None) -> None:
+    async def add_block(
+        self, label: str, value: str = "", limit: int | None = None, description: str | None = None
+    ) -> None:
         label, value = clean(label), clean(value)
         async with self.turns.turn():
             if self.state.block(label) is not None:
                 raise AgentError(f"A block labelled {label!r} already exists.")
             self.state.blocks.append(
-                Block(label=label, value=value, limit=limit or self.limits.core_block_chars)
+                Block(
+                    label=label,
+                    value=value,
+                    limit=limit or self.limits.core_block_chars,
+                    description=description,
+                )
             )
             await self._memory_changed(
                 f"user added block {label}", ev.CoreMemoryChanged(label, "", value, "user")

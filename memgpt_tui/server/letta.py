@@ -226,9 +226,9 @@ def _agent_overrides(app: Server, body: AgentIn) -> dict[str, Any]:
 async def _set_blocks(agent: Agent, blocks: list[BlockIn]) -> None:
     for item in blocks:
         if agent.state.block(item.label) is None:
-            await agent.add_block(item.label, item.value, item.limit)
+            await agent.add_block(item.label, item.value, item.limit, item.description)
         else:
-            await agent.update_block(item.label, item.value, item.limit)
+            await agent.update_block(item.label, item.value, item.limit, item.description)
 
 
 @router.get("/agents/{agent_id}")
@@ -496,6 +496,7 @@ async def summarize(found: Found, app: App) -> dict[str, Any]:
 class BlockPatch(_Body):
     value: str | None = None
     limit: int | None = None
+    description: str | None = None
 
 
 @router.get("/agents/{agent_id}/core-memory/blocks")
@@ -531,7 +532,8 @@ async def update_block(block_label: str, body: BlockPatch, found: Found, app: Ap
     agent = await app.pool.idle(found)
     current = _block(agent, block_label)
     try:
-        await agent.update_block(block_label, current.value if body.value is None else body.value, body.limit)
+        value = current.value if body.value is None else body.value
+        await agent.update_block(block_label, value, body.limit, body.description)
     except AgentError as exc:
         raise HTTPException(422, str(exc)) from None
     return shapes.block(found.id, _block(agent, block_label))

@@ -37,7 +37,7 @@ def test_a_memgpt_program_end_to_end(letta, fake):
         name="sam",
         memory_blocks=[
             {"label": "human", "value": "Name: unknown"},
-            {"label": "project", "value": "A boat", "limit": 500},
+            {"label": "project", "value": "A boat", "limit": 500, "description": "what we build"},
         ],
         description="a sailing helper",
         tags=["demo"],
@@ -65,6 +65,9 @@ def test_a_memgpt_program_end_to_end(letta, fake):
     letta.agents.blocks.update("project", agent_id=agent.id, value="A blue boat")
     blocks = {b.label: b for b in letta.agents.blocks.list(agent.id)}
     assert blocks["project"].value == "A blue boat" and blocks["project"].limit == 500
+    assert blocks["project"].description == "what we build"
+    letta.agents.blocks.update("project", agent_id=agent.id, description="the boat we build")
+    assert letta.agents.blocks.retrieve("project", agent_id=agent.id).description == "the boat we build"
 
     # A stream with token chunks, then the stop reason and usage.
     fake.script(Reply.tool_call("send_message", {"message": "Streaming works."}, content="Say so."))
