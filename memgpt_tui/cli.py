@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="say what is damaged in an agent, and repair what can be")
     doctor.add_argument("agent")
     doctor.add_argument(
+        "--user", metavar="NAME", help="the agent is this server user's (memgpt-tui users list)"
+    )
+    doctor.add_argument(
         "--repair", action="store_true", help="make the repairs; what they replace is moved, never deleted"
     )
     return parser
@@ -249,7 +252,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command == "doctor":
         from .store import doctor
 
-        checkup = doctor.examine(settings.agents_root(), args.agent, repair=args.repair)
+        root, folder = runtime.agent_folder(settings, args.user, args.agent)
+        checkup = doctor.examine(root, folder, repair=args.repair)
         print("\n".join(checkup.lines(args.repair)))
         return 0 if checkup.healthy(args.repair) else 1
     raise AssertionError(command)

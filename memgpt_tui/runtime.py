@@ -350,6 +350,15 @@ def accounts(settings: Settings, db: str | None = None) -> Accounts:
     return Accounts(db or settings.serve.db, home_dir(), settings.agents_root())
 
 
+def agent_folder(settings: Settings, user: str | None, agent: str) -> tuple[str, str]:
+    """The agents root and the folder of the home's agent ``agent``, or of server user ``user``'s."""
+    if user is None:
+        return settings.agents_root(), agent
+    with accounts(settings) as users:
+        found = users.named_agent(user, agent)
+    return found.root, found.dir
+
+
 def add_user(settings: Settings, db: str | None, name: str) -> list[str]:
     """The lines ``users add`` prints; the token last."""
     with accounts(settings, db) as users:

@@ -8,6 +8,7 @@ nothing is deleted. The doctor holds the agent's lock throughout, like any write
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import shutil
 from collections.abc import Callable
@@ -105,8 +106,12 @@ class _Doctor:
     def aside(self) -> Path:
         """The dated folder for what repairs replace, made on first use."""
         if self.checkup.set_aside is None:
-            self.checkup.set_aside = self.folder / f"doctor-{self.stamp}"
-            self.checkup.set_aside.mkdir(mode=0o700)
+            for n in itertools.count(1):  # a repair earlier in the same second has the plain name
+                folder = self.folder / f"doctor-{self.stamp}{f'-{n}' if n > 1 else ''}"
+                with contextlib.suppress(FileExistsError):
+                    folder.mkdir(mode=0o700)
+                    break
+            self.checkup.set_aside = folder
         return self.checkup.set_aside
 
     def move_aside(self, path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from memgpt_tui import cli, runtime
 from memgpt_tui.client import Client, ClientError
+from memgpt_tui.store.accounts import Accounts
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.failure import FailureScreen
 from tests.e2e.test_wire_agent import converse, settings_for
@@ -195,3 +196,20 @@ def test_a_file_the_system_refuses_is_a_client_error_too(tmp_path, monkeypatch, 
     with pytest.raises(ClientError, match="cannot use .*home.*MEMGPT_TUI_HOME") as refused:
         client.create_agent("x")
     assert isinstance(refused.value.__cause__, OSError)
+
+
+def test_doctor_reaches_a_server_users_agent_and_repairs_it_twice_in_a_second(
+    template, tmp_path, monkeypatch
+):
+    home = isolate(monkeypatch, tmp_path / "home")
+    shutil.copytree(template, home)
+    with Accounts(None, home, str(home / "agents")) as accounts:
+        accounts.add_user("alice")
+        record = accounts.adopt("alice", "hurt")
+    folder = Path(record.root) / record.dir
+    for damage in (a_file_for_the_journal, a_directory_for_the_lock):
+        damage(folder)
+        assert cli.main(["doctor", "--user", "alice", "hurt", "--repair"]) == 0
+    assert cli.main(["doctor", "--user", "alice", "hurt"]) == 0
+    assert len(list(folder.glob("doctor-*"))) == 2
+    assert cli.main(["doctor", "--user", "bob", "hurt"]) == 2

@@ -252,7 +252,10 @@ def test_adopt_moves_a_local_agent_into_the_users_root(
     (home / "users").write_text("a file where the users' folder goes")
     with pytest.raises(OSError):
         accounts.adopt("alice", "sam")
-    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == ["sam", "max"]  # the row was put back, made first
+    assert [a.name for a in accounts.agents(LOCAL_OWNER)] == [
+        "sam",
+        "max",
+    ]  # the row was put back, made first
     assert [a.name for a in accounts.agents(alice.id)] == ["max"] and Path(root, "sam", "agent.json").exists()
     (home / "users").unlink()
 
