@@ -14,9 +14,9 @@ from .config import ConfigError, Settings, home_dir, read_text
 from .engine.agent import Agent
 from .engine.prompts import template
 from .llm.base import LLMBackend
-from .model.errors import AccountError, AgentError
+from .model.errors import AgentError
 from .model.handle import AgentHandle
-from .model.state import BACKEND_DEFAULTS, AgentConfig
+from .model.state import BACKEND_DEFAULTS, AgentConfig, free_agent_name
 from .store import location, registry, sources
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
@@ -332,11 +332,7 @@ def _ask(question: str, default: str) -> str:
 
 
 def new_agent_name(settings: Settings) -> str:
-    taken = {i.name for i in agent_infos(settings)}
-    n = 1
-    while f"agent_{n}" in taken:
-        n += 1
-    return f"agent_{n}"
+    return free_agent_name({i.name for i in agent_infos(settings)})
 
 
 # ---------------------------------------------------------------------- users (memgpt-tui users ...)
@@ -393,9 +389,7 @@ def remove_user(
 ) -> list[str]:
     """Remove a user; with ``delete_agents`` their agents' stores go first (refused while one is open)."""
     with accounts(settings, db) as users:
-        user = users.user(name)
-        if user is None:
-            raise AccountError(f"No user named {name!r} (see: memgpt-tui users list).")
+        user = users.existing_user(name)
         if delete_agents and hand_to is None:
             for record in users.agents(user.id):
                 if registry.exists(record.root, record.dir):

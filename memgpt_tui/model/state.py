@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
@@ -24,6 +26,11 @@ Backend = Literal[
     "ollama",
     "vllm",
 ]
+
+
+def free_agent_name(taken: Collection[str]) -> str:
+    """The first of agent_1, agent_2... not in ``taken``: a new agent's name when none is given."""
+    return next(f"agent_{n}" for n in itertools.count(1) if f"agent_{n}" not in taken)
 
 
 def letta_endpoint_type(backend: str) -> str:

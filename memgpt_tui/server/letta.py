@@ -21,11 +21,11 @@ from ..config import ConfigError
 from ..engine.agent import Agent
 from ..model.errors import AgentError, AgentLocked, NotFound, StoreError
 from ..model.records import Passage
+from ..model.state import free_agent_name
 from ..transfer.formats import export_open
 from . import shapes
 from .context import AgentRecord, App, Found, Owner, Server
 from .feed import Feed
-from .pool import outcome
 
 API_VERSION = "1"  # of our own paths, under /v1/x-memgpt/
 
@@ -169,7 +169,7 @@ async def create_agent(body: AgentIn, who: Owner, app: App) -> dict[str, Any]:
             422, f"agent_type {body.agent_type!r} is not supported: this server runs MemGPT agents."
         )
     overrides = _agent_overrides(app, body)
-    name = body.name or await asyncio.to_thread(_free_name, app, who)
+    name = body.name or free_agent_name({r.name for r in await app.call("agents", who)})
     created = await app.call("add_agent", who, name)
     try:
         settings = app.pool.settings_for(created.root).model_copy(update=overrides)
@@ -182,11 +182,6 @@ async def create_agent(body: AgentIn, who: Owner, app: App) -> dict[str, Any]:
         await app.pool.delete(created, lambda: asyncio.to_thread(_remove, app, created))
         raise
     return shapes.agent_state(created.id, created.name, agent)
-
-
-def _free_name(app: Server, who: str) -> str:
-    taken = {r.name for r in app.accounts.agents(who)}
-    return next(f"agent_{n}" for n in range(1, len(taken) + 2) if f"agent_{n}" not in taken)
 
 
 def _remove(app: Server, found: AgentRecord) -> None:
@@ -243,7 +238,7 @@ async def update_agent(body: AgentPatch, found: Found, app: App) -> dict[str, An
         raise HTTPException(
             422, f"{extra[0]!r} cannot be changed on this server (name, description, tags, metadata can)."
         )
-    agent = await app.pool.idle(found)
+    agent = await app.pool.between_turns(found)
     if body.name is not None and body.name != found.name:
         found = await app.call("rename_agent", found.owner, found.id, body.name)
     described = {k: v for k in ("description", "tags", "metadata") if (v := getattr(body, k)) is not None}
@@ -260,11 +255,11 @@ async def delete_agent(found: Found, app: App) -> dict[str, Any]:
 
 @router.get("/agents/{agent_id}/export")
 async def export_agent(found: Found, app: App) -> Response:
-    return Response(await export_text(app, found, "af"), media_type="application/json")
+    return Response(await export_bytes(app, found, "af"), media_type="application/json")
 
 
-async def export_text(app: Server, found: AgentRecord, fmt: str) -> bytes:
-    agent = await app.pool.idle(found)
+async def export_bytes(app: Server, found: AgentRecord, fmt: str) -> bytes:
+    agent = await app.pool.between_turns(found)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / f"export.{fmt}"
         await asyncio.to_thread(export_open, agent.store, agent.state, file, fmt)
@@ -375,11 +370,8 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Response:
     if body.streaming:
         return await _stream(app, found, body, text)
     feed = body.feed()
-    task, unsubscribe = await _send(app, found, text, body, feed)
-    try:
-        await outcome(task)  # a client that leaves does not cancel the turn
-    finally:
-        unsubscribe()
+    await _refuse_too_long(app, found, text)
+    await app.pool.run(found, body.send(text), feed)
     if feed.error and not feed.steps:
         raise HTTPException(502, feed.error)
     stop, usage = feed.tail()
@@ -395,18 +387,16 @@ async def stream_message(body: MessageIn, found: Found, app: App) -> StreamingRe
 
 async def _stream(app: Server, found: AgentRecord, body: MessageIn, text: str) -> StreamingResponse:
     feed = body.feed(tokens=body.stream_tokens)
-    task, unsubscribe = await _send(app, found, text, body, feed)
+    await _refuse_too_long(app, found, text)
+    task, unsubscribe = await app.pool.start(found, body.send(text), feed)
     task.add_done_callback(lambda _: feed.end())
     return StreamingResponse(_events(feed, unsubscribe), media_type="text/event-stream")
 
 
-async def _send(
-    app: Server, found: AgentRecord, text: str, body: MessageIn, feed: Feed
-) -> tuple[asyncio.Task[None], Any]:
-    """Start the turn that sends ``text``; a text over the message limit is a 422 before anything is kept."""
+async def _refuse_too_long(app: Server, found: AgentRecord, text: str) -> None:
+    """A text over the message limit is a 422, before a turn starts and keeps anything."""
     if refusal := (await app.pool.agent(found)).refusal(text):
         raise HTTPException(422, refusal)
-    return await app.pool.start(found, body.send(text), feed)
 
 
 async def _events(feed: Feed, unsubscribe: Any) -> AsyncIterator[str]:
@@ -480,7 +470,7 @@ async def cancel(found: Found, app: App) -> dict[str, Any]:
 
 @router.post("/agents/{agent_id}/summarize")
 async def summarize(found: Found, app: App) -> dict[str, Any]:
-    agent = await app.pool.idle(found)
+    agent = await app.pool.between_turns(found)
     before = len(agent.buffer)
     await agent.summarize_now()
     return {
@@ -529,7 +519,7 @@ def _block(agent: Agent, label: str) -> Any:
 @router.patch("/agents/{agent_id}/core-memory/blocks/{block_label}")
 async def update_block(block_label: str, body: BlockPatch, found: Found, app: App) -> dict[str, Any]:
     body.refuse(("label", "read_only", "is_template", "template_name", "template_id"))
-    agent = await app.pool.idle(found)
+    agent = await app.pool.between_turns(found)
     current = _block(agent, block_label)
     try:
         value = current.value if body.value is None else body.value
@@ -570,7 +560,7 @@ async def list_passages(
 @router.post("/agents/{agent_id}/archival-memory")
 async def insert_passage(body: PassageIn, found: Found, app: App) -> list[dict[str, Any]]:
     body.refuse(("created_at",))
-    agent = await app.pool.idle(found)
+    agent = await app.pool.between_turns(found)
     passage_id = await agent.insert_archival(body.text, body.tags or ())
     items = (await agent.list_archival(0, max(agent.archival_count, 1))).items
     return [shapes.passage(p) for p in items if p.id == passage_id]
@@ -618,6 +608,6 @@ def _aware(moment: datetime) -> datetime:
 
 @router.delete("/agents/{agent_id}/archival-memory/{memory_id}")
 async def delete_passage(memory_id: str, found: Found, app: App) -> JSONResponse:
-    agent = await app.pool.idle(found)
+    agent = await app.pool.between_turns(found)
     await agent.delete_archival(memory_id)
     return JSONResponse({"deleted": memory_id})

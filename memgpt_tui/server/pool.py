@@ -80,7 +80,7 @@ class Pool:
             self._open[record.id] = _Opened(agent, time.monotonic())
             return agent
 
-    async def idle(self, record: AgentRecord) -> Agent:
+    async def between_turns(self, record: AgentRecord) -> Agent:
         """The agent, refused with ``Busy`` while a turn runs: every change waits for none."""
         agent = await self.agent(record)
         if self._open[record.id].turning:
@@ -96,12 +96,26 @@ class Pool:
         """Start a turn that runs to its end whoever waits for it (a client gone mid-stream loses
         nothing). ``listener`` hears its events from before it starts; call the returned function
         to stop listening."""
-        agent = await self.idle(record)
+        agent = await self.between_turns(record)
         unsubscribe = agent.subscribe(listener) if listener else (lambda: None)
         task = asyncio.create_task(work(agent), name=f"turn-{record.id}")
         self._open[record.id].turn = task
         task.add_done_callback(_log_failure)
         return task, unsubscribe
+
+    async def run(
+        self,
+        record: AgentRecord,
+        work: Callable[[Agent], Coroutine[Any, Any, None]],
+        listener: Callable[[ev.Event], None],
+    ) -> None:
+        """Run a turn to its end, ``listener`` hearing its events (a client gone meanwhile stops
+        nothing); raise what it raised."""
+        task, unsubscribe = await self.start(record, work, listener)
+        try:
+            await _outcome(task)
+        finally:
+            unsubscribe()
 
     @contextlib.asynccontextmanager
     async def watched(self, record: AgentRecord) -> AsyncIterator[Agent]:
@@ -171,7 +185,7 @@ class Pool:
         self._open.clear()
 
 
-async def outcome(task: asyncio.Task[None]) -> None:
+async def _outcome(task: asyncio.Task[None]) -> None:
     """Wait for a turn without cancelling it if the waiting request is; raise what it raised (a
     cancelled turn raises nothing: its events said so)."""
     await asyncio.wait([task])

@@ -256,11 +256,16 @@ class Accounts:
             rows = conn.execute(query).all()
         return [_record(r) for r in rows]
 
+    def existing_user(self, name: str) -> User:
+        """The user named ``name``; AccountError when there is none."""
+        user = self.user(name)
+        if user is None:
+            raise _no_user(name)
+        return user
+
     def named_agent(self, user_name: str, agent_name: str) -> AgentRecord:
         """User ``user_name``'s agent ``agent_name``; AccountError when either is missing."""
-        user = self.user(user_name)
-        if user is None:
-            raise _no_user(user_name)
+        user = self.existing_user(user_name)
         found = next((a for a in self.agents(user.id) if a.name == agent_name), None)
         if found is None:
             raise AccountError(f"User {user_name!r} has no agent named {agent_name!r}.")

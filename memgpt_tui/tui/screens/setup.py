@@ -22,7 +22,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import Worker
 
 from ...config import Settings, list_texts
-from ...model.state import BACKEND_DEFAULTS
+from ...model.state import BACKEND_DEFAULTS, free_agent_name
 from ..watch import TextsChanged, watch_texts
 
 AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -216,7 +216,7 @@ class SetupScreen(Screen["Settings | None"]):
         self._defaults_ready = True
         name = self.query_one("#name", Input)
         if not name.value:
-            name.value = next(f"agent_{n}" for n in range(1, len(taken) + 2) if f"agent_{n}" not in taken)
+            name.value = free_agent_name(taken)
         self._update_placeholders(self.query_one("#backend", Select).value)  # type: ignore[arg-type]
 
     def _update_placeholders(self, backend: str) -> None:
