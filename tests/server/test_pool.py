@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from memgpt_tui.config import Settings
+from memgpt_tui.config import ConfigError, Settings
 from memgpt_tui.server.pool import Busy, Pool
 from memgpt_tui.store import registry
 from memgpt_tui.store.accounts import LOCAL_OWNER, Accounts
@@ -54,4 +54,28 @@ async def test_many_agents_at_once_one_turn_each_and_idle_ones_closed(pool_and_a
         reaper.cancel()
     store = await asyncio.to_thread(registry.open_store, records[0].root, records[0].dir, None)
     store.close()  # closed for real: its lock is free
+    await pool.shutdown(1)
+
+
+async def test_a_request_during_a_delete_waits_for_it_and_finds_the_agent_gone(pool_and_accounts):
+    pool, accounts = pool_and_accounts
+    record = accounts.add_agent(LOCAL_OWNER, "doomed")
+    await pool.create(record, pool.settings_for(record.root), None)
+    removing, go_on = asyncio.Event(), asyncio.Event()
+
+    async def remove() -> None:
+        removing.set()
+        await go_on.wait()
+        await asyncio.to_thread(registry.delete, record.root, record.dir)
+
+    deleting = asyncio.create_task(pool.delete(record, remove))
+    await removing.wait()  # closed, not yet removed: a request now must not open it again
+    reopening = asyncio.create_task(pool.agent(record))
+    await asyncio.sleep(0.1)
+    assert not reopening.done()
+    go_on.set()
+    await deleting
+    with pytest.raises(ConfigError, match="No agent named"):
+        await reopening
+    assert pool.opened(record.id) is None
     await pool.shutdown(1)
