@@ -275,14 +275,14 @@ async def import_agent(
     name: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     data = await file.read()
-    named = _agent_file_name(data)  # an Agent File only: our own export would keep its endpoints
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.af"
         path.write_bytes(data)
-        wanted = override_name or name or named
+        wanted = override_name or name or _agent_file_name(data)
         created = await app.call("add_agent", who, wanted)
         try:
-            # the file's model and embedding endpoints are not taken: the server's key would go to them
+            # the file's model and embedding endpoints are not taken (an export naming others is
+            # refused): the server's key would go to them
             await asyncio.to_thread(
                 functools.partial(
                     runtime.import_agent,

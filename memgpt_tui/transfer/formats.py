@@ -54,6 +54,8 @@ def import_path(
                 "--agent picks agents from a MemGPT home or Agent File; a memgpt-tui export holds one."
             )
         target = registry.import_agent(root, path, name, embedder)
+        if not (source_model or source_embedding):
+            _refuse_own_endpoints(root, target, base)
         info = next(i for i in registry.list_agents(root) if i["name"] == target)
         whole = ImportedSummary(target, target, 0, info["messages"], info["archival"], {})
         return ImportReport(EXPORT_KIND, [whole])
@@ -72,6 +74,23 @@ def import_path(
     summaries = write(root, imported, base, embeddings, names)
     skipped = imported.skipped + [f"{a.name}: {note}" for a in imported.agents for note in a.skipped]
     return ImportReport(imported.kind, summaries, imported.notes, skipped)
+
+
+def _refuse_own_endpoints(root: str, name: str, base: AgentConfig) -> None:
+    """An export keeps its agent's model and embedding endpoints; where a file's endpoints are not
+    taken, one that names others than ``base``'s is removed again."""
+    store = registry.open_store(root, name, None)
+    try:
+        state = store.head()
+    finally:
+        store.close()
+    embeds_elsewhere = registry.embedding(root, name).endpoint is not None
+    if embeds_elsewhere or (state is not None and state.config.base_url not in (None, base.base_url)):
+        registry.delete(root, name)
+        raise ImportFailed(
+            "This export's agent uses a model or embedding server of its own, which is not taken here; "
+            "import it as a Letta Agent File instead (memgpt-tui export AGENT FILE --format af)."
+        )
 
 
 def _read(path: Path, wanted: list[str]) -> Imported:

@@ -4,7 +4,9 @@ refused."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 from memgpt_tui.store.accounts import Accounts
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -31,6 +33,29 @@ def test_an_imported_agent_uses_the_servers_model_not_the_files_endpoint(served,
         answer = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "hi"})
         assert answer.status_code == 200 and answer.json()["messages"][-1]["content"] == "Hello from home."
         assert elsewhere.requests == []
+
+        # Our own export keeps its endpoints: one of this server's comes back in; one naming others does not.
+        ours = http.get(f"/v1/x-memgpt/agents/{made}/export").content
+        back = http.post("/v1/agents/import", files={"file": ("t.zip", ours)}, data={"override_name": "back"})
+        assert back.status_code == 200, back.text
+        stranger = {"file": ("t.zip", elsewhere_embedding(ours, elsewhere.base_url))}
+        refused = http.post("/v1/agents/import", files=stranger, data={"override_name": "stranger"})
+        assert refused.status_code == 400 and "Letta Agent File" in refused.json()["detail"]
+        assert http.get("/v1/agents/", params={"name": "stranger"}).json() == []
+
+
+def elsewhere_embedding(export: bytes, url: str) -> bytes:
+    """Our export, its agent's embeddings on ``url``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(export)) as source, zipfile.ZipFile(out, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "agent.json":
+                header = json.loads(data)
+                header["agent"]["embedding"]["endpoint"] = url
+                data = json.dumps(header).encode()
+            copy.writestr(item, data)
+    return out.getvalue()
 
 
 def test_a_server_off_loopback_whose_last_user_is_removed_answers_no_one(tmp_path, fake, monkeypatch):
