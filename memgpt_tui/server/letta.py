@@ -238,7 +238,7 @@ async def update_agent(body: AgentPatch, found: Found, app: App) -> dict[str, An
         raise HTTPException(
             422, f"{extra[0]!r} cannot be changed on this server (name, description, tags, metadata can)."
         )
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     if body.name is not None and body.name != found.name:
         found = await app.call("rename_agent", found.owner, found.id, body.name)
     described = {k: v for k in ("description", "tags", "metadata") if (v := getattr(body, k)) is not None}
@@ -255,11 +255,11 @@ async def delete_agent(found: Found, app: App) -> dict[str, Any]:
 
 @router.get("/agents/{agent_id}/export")
 async def export_agent(found: Found, app: App) -> Response:
-    return Response(await export_bytes(app, found, "af"), media_type="application/json")
+    return Response(await export_text(app, found, "af"), media_type="application/json")
 
 
-async def export_bytes(app: Server, found: AgentRecord, fmt: str) -> bytes:
-    agent = await app.pool.between_turns(found)
+async def export_text(app: Server, found: AgentRecord, fmt: str) -> bytes:
+    agent = await app.pool.idle(found)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / f"export.{fmt}"
         await asyncio.to_thread(export_open, agent.store, agent.state, file, fmt)
@@ -470,7 +470,7 @@ async def cancel(found: Found, app: App) -> dict[str, Any]:
 
 @router.post("/agents/{agent_id}/summarize")
 async def summarize(found: Found, app: App) -> dict[str, Any]:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     before = len(agent.buffer)
     await agent.summarize_now()
     return {
@@ -519,7 +519,7 @@ def _block(agent: Agent, label: str) -> Any:
 @router.patch("/agents/{agent_id}/core-memory/blocks/{block_label}")
 async def update_block(block_label: str, body: BlockPatch, found: Found, app: App) -> dict[str, Any]:
     body.refuse(("label", "read_only", "is_template", "template_name", "template_id"))
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     current = _block(agent, block_label)
     try:
         value = current.value if body.value is None else body.value
@@ -560,7 +560,7 @@ async def list_passages(
 @router.post("/agents/{agent_id}/archival-memory")
 async def insert_passage(body: PassageIn, found: Found, app: App) -> list[dict[str, Any]]:
     body.refuse(("created_at",))
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     passage_id = await agent.insert_archival(body.text, body.tags or ())
     items = (await agent.list_archival(0, max(agent.archival_count, 1))).items
     return [shapes.passage(p) for p in items if p.id == passage_id]
@@ -608,6 +608,6 @@ def _aware(moment: datetime) -> datetime:
 
 @router.delete("/agents/{agent_id}/archival-memory/{memory_id}")
 async def delete_passage(memory_id: str, found: Found, app: App) -> JSONResponse:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     await agent.delete_archival(memory_id)
     return JSONResponse({"deleted": memory_id})

@@ -23,7 +23,7 @@ from ..model.records import CheckpointInfo, Page, undo_target
 from ..model.state import AgentState
 from .context import AgentRecord, App, Found, Owner, Server
 from .feed import Feed
-from .letta import export_bytes, sse
+from .letta import export_text, sse
 
 router = APIRouter(prefix="/v1/x-memgpt", tags=["memgpt-tui"])
 
@@ -135,20 +135,20 @@ async def cancel(found: Found, app: App) -> dict[str, bool]:
 
 @router.post("/agents/{agent_id}/pop")
 async def pop(body: Count, found: Found, app: App) -> dict[str, int]:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     return {"removed": await agent.pop(body.count)}
 
 
 @router.post("/agents/{agent_id}/rethink")
 async def rethink(body: Text, found: Found, app: App) -> dict[str, str]:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     await agent.rethink(body.text)
     return {"rethought": body.text}
 
 
 @router.post("/agents/{agent_id}/rewrite")
 async def rewrite(body: Text, found: Found, app: App) -> dict[str, str]:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     await agent.rewrite(body.text)
     return {"rewritten": body.text}
 
@@ -201,7 +201,7 @@ async def checkpoints(found: Found, app: App) -> list[dict[str, Any]]:
 
 @router.post("/agents/{agent_id}/checkpoints")
 async def save(body: Label, found: Found, app: App) -> dict[str, Any]:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     return (await agent.save(body.label)).model_dump(mode="json")
 
 
@@ -242,7 +242,7 @@ def memory_diff(current: AgentState, then: AgentState) -> dict[str, str]:
 @router.post("/agents/{agent_id}/checkpoints/undo")
 async def undo(found: Found, app: App) -> dict[str, Any]:
     """Undo the latest restore: go back to the head just before it."""
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     target = undo_target(list(reversed(await agent.checkpoints())))
     if target is None:
         raise HTTPException(409, "No restore to undo.")
@@ -251,7 +251,7 @@ async def undo(found: Found, app: App) -> dict[str, Any]:
 
 @router.post("/agents/{agent_id}/checkpoints/{checkpoint_id}/restore")
 async def restore(checkpoint_id: str, found: Found, app: App) -> dict[str, Any]:
-    agent = await app.pool.between_turns(found)
+    agent = await app.pool.idle(found)
     _find(await agent.checkpoints(), checkpoint_id)
     return (await agent.restore(checkpoint_id)).model_dump(mode="json")
 
@@ -268,7 +268,7 @@ async def export(
     format: Literal["memgpt-tui", "af", "md"] = "memgpt-tui",
 ) -> Response:
     """The agent in one file: our own format (everything, for ``memgpt-tui import``), af or md."""
-    data = await export_bytes(app, found, format)
+    data = await export_text(app, found, format)
     suffix = {"memgpt-tui": "zip"}.get(format, format)
     headers = {"Content-Disposition": _attachment(f"{found.name}.{suffix}")}
     return Response(data, media_type=MEDIA[format], headers=headers)

@@ -80,7 +80,7 @@ class Pool:
             self._open[record.id] = _Opened(agent, time.monotonic())
             return agent
 
-    async def between_turns(self, record: AgentRecord) -> Agent:
+    async def idle(self, record: AgentRecord) -> Agent:
         """The agent, refused with ``Busy`` while a turn runs: every change waits for none."""
         agent = await self.agent(record)
         if self._open[record.id].turning:
@@ -96,7 +96,7 @@ class Pool:
         """Start a turn that runs to its end whoever waits for it (a client gone mid-stream loses
         nothing). ``listener`` hears its events from before it starts; call the returned function
         to stop listening."""
-        agent = await self.between_turns(record)
+        agent = await self.idle(record)
         unsubscribe = agent.subscribe(listener) if listener else (lambda: None)
         task = asyncio.create_task(work(agent), name=f"turn-{record.id}")
         self._open[record.id].turn = task
