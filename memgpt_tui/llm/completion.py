@@ -122,6 +122,7 @@ class CompletionBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
+        await self.wrapper.prepare(messages)
         decided: tuple[str, ...] = ()
         while (decision := self.wrapper.decision(messages, decided)) is not None:
             decided += (await self._decide(decision),)

@@ -32,6 +32,7 @@ from memgpt_tui.llm.completion import CompletionBackend, WrapperLayout
 from memgpt_tui.llm.layout import JsonModeLayout
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.tokenizers import EstimateTokenizer, ServerTokenizer
+from memgpt_tui.llm.wrappers.closeness import TextEmbedder
 
 from ..model.errors import BackendUnavailable, LLMError
 from ..model.state import BACKEND_DEFAULTS
@@ -350,12 +351,13 @@ class EmbeddedBackend:
         max_retries: int = 2,
         server: EmbeddedServer | None = None,
         wrapper: str = DEFAULT_WRAPPER,
+        embedder: TextEmbedder | None = None,
     ) -> None:
         self.model = model
         self.context_window = context_window
         self.server = server or EmbeddedServer(n_ctx=context_window)
         self.tokenizer: Tokenizer = EmbeddedTokenizer(self)
-        self.wrapper = None if wrapper == "none" else wrappers.get(wrapper)
+        self.wrapper = None if wrapper == "none" else wrappers.get(wrapper, embedder)
         self.layout: PromptLayout = (
             JsonModeLayout(self.tokenizer, fold_system=True, template=gemma_prompt)
             if self.wrapper is None

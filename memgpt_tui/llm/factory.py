@@ -13,13 +13,17 @@ from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, EmbeddedBackend
 from memgpt_tui.llm.openai_backend import OpenAIBackend
 from memgpt_tui.llm.servers import SERVERS, root
 from memgpt_tui.llm.tokenizers import ServerTokenizer, TiktokenTokenizer
+from memgpt_tui.llm.wrappers.closeness import TextEmbedder
 
 from ..model.state import BACKEND_DEFAULTS, AgentConfig
 
 
-def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
+def build_backend(
+    config: AgentConfig, settings: Settings, embedder: TextEmbedder | None = None
+) -> LLMBackend:
     """The backend for ``config``. The API key comes from the settings, else from where the official
-    client looks for it (``OPENAI_API_KEY``); agent configurations never hold one."""
+    client looks for it (``OPENAI_API_KEY``); agent configurations never hold one. ``embedder``: what a
+    wrapper that ranks what it shows (``notes``) ranks with."""
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     wrapper = settings.wrapper or config.wrapper
     if wrapper not in (None, "none") and wrapper not in wrappers.known():
@@ -28,7 +32,7 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
             "(chatml-grammar, zephyr-7B, airoboros-l2-70b-2.1...), or none."
         )
     if config.backend in SERVERS or config.backend == "lmstudio-legacy":
-        return _memgpt_backend(config, settings, api_key, wrapper)
+        return _memgpt_backend(config, settings, api_key, wrapper, embedder)
     if config.backend == "embedded":
         return EmbeddedBackend(
             model=config.model,
@@ -36,6 +40,7 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
             timeout=settings.request_timeout,
             max_retries=settings.max_retries,
             wrapper=wrapper or DEFAULT_WRAPPER,
+            embedder=embedder,
         )
     if config.backend == "openai":
         if wrapper not in (None, "none"):
@@ -73,7 +78,7 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
             model=config.model,
             base_url=base_url,
             api_key=api_key,
-            wrapper=wrappers.get(wrapper),
+            wrapper=wrappers.get(wrapper, embedder),
             tokenizer=tokenizer,
             context_window=config.context_window,
             timeout=settings.request_timeout,
@@ -94,7 +99,11 @@ def build_backend(config: AgentConfig, settings: Settings) -> LLMBackend:
 
 
 def _memgpt_backend(
-    config: AgentConfig, settings: Settings, api_key: str | None, wrapper: str | None
+    config: AgentConfig,
+    settings: Settings,
+    api_key: str | None,
+    wrapper: str | None,
+    embedder: TextEmbedder | None,
 ) -> LLMBackend:
     """One of MemGPT's local backend types: its server's completion endpoint, with the wrapper's
     prompt (ChatML when none is named, as in MemGPT)."""
@@ -119,7 +128,7 @@ def _memgpt_backend(
         model=config.model,
         base_url=url,
         api_key=api_key,
-        wrapper=wrappers.get(wrapper if wrapper not in (None, "none") else "chatml"),
+        wrapper=wrappers.get(wrapper if wrapper not in (None, "none") else "chatml", embedder),
         tokenizer=ServerTokenizer(url, api_key=api_key),
         context_window=config.context_window,
         timeout=settings.request_timeout,

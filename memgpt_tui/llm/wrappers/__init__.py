@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Wrapper
 from .chat import AIROBOROS, CHATML, GEMMA, LLAMA3, ZEPHYR
+from .closeness import TextEmbedder
 from .notes import NOTES
 from .transcript import TRANSCRIPT
 
@@ -48,8 +49,10 @@ def known() -> list[str]:
     return [*WRAPPERS, *(name for name in MEMGPT_NAMES if name not in WRAPPERS)]
 
 
-def get(name: str) -> Wrapper:
+def get(name: str, embedder: TextEmbedder | None = None) -> Wrapper:
+    """The wrapper ``name``; with ``embedder``, ranking what it shows with it (``notes``)."""
     try:
-        return WRAPPERS[resolve(name)]
+        wrapper = WRAPPERS[resolve(name)]
     except KeyError:
         raise ValueError(f"No wrapper named {name!r}. Known: {', '.join(WRAPPERS)}.") from None
+    return wrapper if embedder is None else wrapper.using(embedder)

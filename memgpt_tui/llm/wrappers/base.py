@@ -12,6 +12,8 @@ from typing import Any
 from memgpt_tui.llm import json_mode
 from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf, reply_schema
 
+from .closeness import TextEmbedder
+
 Turn = dict[str, str]  # {"role": ..., "content": ...}: one message as the prompt shows it
 
 
@@ -36,6 +38,14 @@ class Wrapper(ABC):
     offers: frozenset[str] | None = None
     caps = Caps()  # what the grammar lets the model write at most
     partial = False  # the prompt shows only part of the context (``PromptLayout.partial``)
+
+    def using(self, embedder: TextEmbedder) -> Wrapper:
+        """This wrapper ranking what it shows with ``embedder``; a wrapper that ranks nothing is itself."""
+        return self
+
+    async def prepare(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Work a request needs done off the event loop before it is rendered (embeddings)."""
+        return None  # most wrappers need none
 
     def offered(self, tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.offers is None:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any, NamedTuple
 
 from memgpt_tui.llm import json_mode
@@ -33,23 +34,37 @@ from memgpt_tui.llm.grammar import Caps, reply_schema, sentence_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
+from .closeness import Closeness, TextEmbedder
+from .dates import Range, days_spoken_of
 
 KINDS = ("fact", "question", "chat")  # "chat" last: the kind when the model writes none
 LONG_KINDS = ("paste", "question", "chat")  # a long message is not one fact
 SOURCES = ("notes", "archive", "history")  # where a question's answer is; "history" searches recall
+DATED = ("notes", "archive", "date", "history")  # for a question naming days: "date" searches them
 AFTER_FAILURE = ("archive", "reply")  # after a save that failed
-AFTER_NOTHING = ("history", "reply")  # after an archive search that found nothing
+AFTER_NOTHING = ("history", "reply")  # after an archive (or date) search that found nothing
 _SEND, _SAVE, _ARCHIVE = "send_message", "core_memory_append", "archival_memory_insert"
-_SEARCHES = {"archive": "archival_memory_search", "history": "conversation_search"}
+_SEARCHES = {
+    "archive": "archival_memory_search",
+    "history": "conversation_search",
+    "date": "conversation_search_date",
+}
+_WHERE = {
+    "archive": "my archive",
+    "history": "our past conversation",
+    "date": "our conversation on those days",
+}
 _NOTHING = "(nothing yet: the user has just arrived)"  # the message shown before the user speaks
 _QUOTED = 200  # how much of a message the thoughts repeat
 _SHOWN = 3  # notes, and lines a search found, shown: the closest to the message first
+Rank = Callable[[Sequence[str], str], list[str]]  # the lines shown for a message, the closest first
 
 _LIST_INTRO = (
     "### Kinds\nEach message to the assistant, and its kind: a fact about the user (to remember), a "
     "question about the user, or chat."
 )
 _TIME = "2024-03-01 10:02:11 AM UTC+0000"
+_TODAY = date(2024, 3, 1)  # the day of the example records
 _OK = json.dumps({"status": "OK", "message": "None", "time": _TIME})
 _FULL = json.dumps(
     {
@@ -84,6 +99,7 @@ _RECORDS = [
     Record("My favourite colour is green.", ("fact", "archive"), ("First name: Ines", "I collect stamps."), "Noted: green is your favourite colour.", listed=False),
     Record("What is my passport number?", ("question", "archive", "history"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
     Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list.", listed=False),
+    Record("What did we talk about yesterday?", ("question", "date"), ("First name: Ana", "I have a son, Leo."), "You said you planted tulips in the garden.", ("I planted tulips in the garden this morning.",), listed=False),
     Record("What did I say I cooked yesterday?", ("question", "archive", "history"), ("First name: Bea", "I live in Porto."), "You cooked a big pot of chilli.", ("Yesterday I cooked a big pot of chilli for friends.",), listed=False),
     Record("I just got back from walking my dog Biscuit.", ("fact",), ("First name: Priya",), "Aww, say hi to Biscuit from me!"),
     Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."), "You teach maths at a school in Leeds."),
@@ -133,8 +149,9 @@ def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, fou
     return f"I {verb}d: {quoted} Now I reply:"
 
 
-def _first_call(said: str, chosen: Sequence[str]) -> str | None:
-    """The call that follows from the words chosen, before any reply: None when the model replies."""
+def _first_call(said: str, chosen: Sequence[str], days: Range | None = None) -> str | None:
+    """The call that follows from the words chosen, before any reply: None when the model replies.
+    ``days``: the range the message names, which a date search searches."""
     if chosen == ("fact",):
         return _call("A fact about the user: I save it.", _SAVE, True, label="human", content=said)
     if chosen == ("paste",):
@@ -142,10 +159,13 @@ def _first_call(said: str, chosen: Sequence[str]) -> str | None:
     if chosen == ("fact", "archive"):
         return _call("The save failed: I archive the fact instead.", _ARCHIVE, True, content=said)
     if chosen[:1] == ("question",) and chosen[-1] in _SEARCHES:
-        where = "my archive" if chosen[-1] == "archive" else "our past conversation"
-        return _call(
-            f"The user asks: {_quoted(said)} I search {where}.", _SEARCHES[chosen[-1]], True, query=said
-        )
+        source = chosen[-1]
+        thoughts = f"The user asks: {_quoted(said)} I search {_WHERE[source]}."
+        if source != "date":
+            return _call(thoughts, _SEARCHES[source], True, query=said)
+        if days is not None:
+            start, end = (day.isoformat() for day in days)
+            return _call(thoughts, _SEARCHES[source], True, start_date=start, end_date=end)
     return None
 
 
@@ -164,15 +184,16 @@ def _example(record: Record) -> str:
         returned = _OK
         text += f"Reply: {_first_call(message, chosen)}\nReturn: {returned}\n"
     elif chosen[0] == "question" and chosen[1] in _SEARCHES:
+        days = days_spoken_of(message, _TODAY)
         if chosen[2:]:  # the archive found nothing; then the history, or the reply
-            text += (
-                f"Reply: {_first_call(message, chosen[:2])}\n{_returned(_results((), 'archive'), message)}"
-            )
+            text += f"Reply: {_first_call(message, chosen[:2], days)}\n"
+            text += _returned(_results((), "archive"), message, _ranked, "archive")
             text += f"Then: {chosen[2]}\n"
         returned = _results(found, chosen[-1])
         if chosen[-1] in _SEARCHES:
-            text += f"Reply: {_first_call(message, chosen)}\n{_returned(returned, message)}"
-    thoughts = _thoughts(message, chosen, returned, returned is not None and bool(_shown(returned, message)))
+            text += f"Reply: {_first_call(message, chosen, days)}\n{_returned(returned, message, _ranked, chosen[-1])}"
+    found = returned is not None and bool(_shown(returned, message, _ranked, chosen[-1]))
+    thoughts = _thoughts(message, chosen, returned, found)
     return f"{text}Reply: {_call(thoughts, _SEND, False, message=reply)}"
 
 
@@ -189,11 +210,12 @@ def _results(found: Sequence[str], source: str) -> str:
 
 
 def _record(message: str, chosen: Sequence[str], notes: Sequence[str]) -> str:
-    """A record up to its first reply: the message, its kind, the notes and, for a question, where
-    its answer is."""
+    """A record up to its first reply: the message, its kind and, for a question, the notes and where
+    its answer is (the other kinds need no notes: a note close to a fact or to chat only misleads)."""
     kind = chosen[0] if chosen else "chat"
     listed = "".join(f"- {note}\n" for note in notes)
-    text = f"Message: {_flat(message)}\nKind: {kind}\n" + (f"Notes:\n{listed}" if notes else "Notes: none\n")
+    shown = f"Notes:\n{listed}" if notes and kind == "question" else "Notes: none\n"
+    text = f"Message: {_flat(message)}\nKind: {kind}\n{shown}"
     return text + (f"Source: {chosen[1]}\n" if len(chosen) > 1 and kind == "question" else "")
 
 
@@ -207,13 +229,39 @@ class Notes(Wrapper):
     summary = (
         "small base models: each message sorted (fact, question, chat, paste) in a request of its own, "
         "then a fact saved in the user's words, a paste archived, a question answered from the notes "
-        "closest to it or from a search of the archive or the conversation; offers 5 of the 8 "
-        "functions; the bundled model's default"
+        "closest to it or from a search of the archive, the conversation or the days it names; offers 6 "
+        "of the 8 functions; the bundled model's default"
     )
     stop = ("\n",)
     offers = frozenset({_SEND, _SAVE, _ARCHIVE, *_SEARCHES.values()})
     caps = Caps(thoughts=60, text=200)
     partial = True
+
+    def __init__(self, closeness: Closeness | None = None) -> None:
+        self._closeness = closeness
+
+    def using(self, embedder: TextEmbedder) -> Notes:
+        return Notes(Closeness(embedder))
+
+    async def prepare(self, messages: Sequence[dict[str, Any]]) -> None:
+        said, since = _exchange(messages)
+        if self._closeness is not None and said is not None:
+            found = [
+                line
+                for m in since
+                if m["role"] == "tool"
+                for line in _found(str(m.get("content") or ""), said)
+            ]
+            await self._closeness.learn(said, [*_human(messages), *found])
+
+    def _rank(self, lines: Sequence[str], text: str) -> list[str]:
+        """At most ``_SHOWN`` lines close to ``text``, the closest first: by the embedder's closeness
+        where the vectors were learned, else by shared words."""
+        scores = self._closeness.scores(lines, text) if self._closeness is not None else None
+        if scores is None:
+            return _ranked(lines, text)
+        order = sorted((i for i in range(len(lines)) if scores[i] > 0), key=lambda i: -scores[i])
+        return [lines[i] for i in order[:_SHOWN]]
 
     def tools_text(self, tools: Sequence[dict[str, Any]]) -> str:
         return _PREFIX
@@ -242,11 +290,18 @@ class Notes(Wrapper):
             kinds = KINDS if len(said) <= self.caps.text else LONG_KINDS
             return Decision(f"{_PREFIX}Message: {_flat(said)}\nKind:", kinds)
         if chosen == ("question",):
-            return Decision(f"{_PREFIX}{_record(said, chosen, _notes(messages, said))}Source:", SOURCES)
+            notes = _notes(messages, said, self._rank)
+            sources = DATED if _days(messages, said) else SOURCES
+            return Decision(f"{_PREFIX}{_record(said, chosen, notes)}Source:", sources)
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
-            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_FAILURE)
-        if chosen == ("question", "archive") and since and not _shown(_last_return(since), said):
-            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen)}Then:", AFTER_NOTHING)
+            return Decision(
+                f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", AFTER_FAILURE
+            )
+        searched = chosen in (("question", "archive"), ("question", "date"))
+        if searched and since and not _shown(_last_return(since), said, self._rank, chosen[-1]):
+            return Decision(
+                f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", AFTER_NOTHING
+            )
         return None
 
     def render(
@@ -254,23 +309,25 @@ class Notes(Wrapper):
     ) -> str:
         said, since = _exchange(messages)
         if said is None:
-            return f"{_PREFIX}{_record(_NOTHING, ('chat',), _notes(messages, ''))}Reply: "
-        return f"{_PREFIX}{_body(messages, said, since, _seen(since) + tuple(decided))}Reply: "
+            return f"{_PREFIX}{_record(_NOTHING, ('chat',), ())}Reply: "
+        return f"{_PREFIX}{_body(messages, said, since, _seen(since) + tuple(decided), self._rank)}Reply: "
 
     def start(self, messages: Sequence[dict[str, Any]], decided: Sequence[str] = ()) -> str:
         said, since = _exchange(messages)
         chosen = _seen(since) + tuple(decided)
-        if (call := _call_to_make(said, since, chosen)) is not None:
+        if (call := _call_to_make(said, since, chosen, _days(messages, said))) is not None:
             return call
         returned = _last_return(since) if since else None
-        found = returned is not None and bool(_shown(returned, said or ""))
+        found = returned is not None and bool(
+            _shown(returned, said or "", self._rank, chosen[-1] if chosen else "")
+        )
         return _send_start(_thoughts(said, chosen, returned, found))
 
     def grammar(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> str | None:
         said, since = _exchange(messages)
-        if _call_to_make(said, since, _seen(since) + tuple(decided)) is not None:
+        if _call_to_make(said, since, _seen(since) + tuple(decided), _days(messages, said)) is not None:
             return None  # the call is the whole reply
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
         return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
@@ -312,16 +369,21 @@ def _seen(since: Sequence[dict[str, Any]]) -> tuple[str, ...]:
 
 
 def _body(
-    messages: Sequence[dict[str, Any]], said: str, since: Sequence[dict[str, Any]], chosen: Sequence[str]
+    messages: Sequence[dict[str, Any]],
+    said: str,
+    since: Sequence[dict[str, Any]],
+    chosen: Sequence[str],
+    rank: Rank,
 ) -> str:
     """The live record up to where the next reply (or choice) is written: a choice made after the
     first call follows its return."""
-    body = _record(said, chosen, _notes(messages, said))
+    body = _record(said, chosen, _notes(messages, said, rank))
     then = _then(chosen)
     returns = 0
     for message in since:
         if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
-            body += _returned(str(message.get("content") or ""), said)
+            source = next(s for s, name in _SEARCHES.items() if name == message.get("name"))
+            body += _returned(str(message.get("content") or ""), said, rank, source)
         elif text := NOTES.turn(message)[1]:
             body += f"{text}\n"
         returns += message["role"] == "tool"
@@ -336,12 +398,29 @@ def _then(chosen: Sequence[str]) -> str | None:
     return rest[0] if rest else None
 
 
-def _call_to_make(said: str | None, since: Sequence[dict[str, Any]], chosen: Sequence[str]) -> str | None:
+def _call_to_make(
+    said: str | None, since: Sequence[dict[str, Any]], chosen: Sequence[str], days: Range | None
+) -> str | None:
     """The call the words chosen make next, when they make one: the model writes nothing."""
     calls = _calls(since)
     if said is None or len(calls) > 1 or (calls and _then(chosen) not in ("archive", "history")):
         return None
-    return _first_call(said, chosen)
+    return _first_call(said, chosen, days)
+
+
+def _days(messages: Sequence[dict[str, Any]], said: str | None) -> Range | None:
+    """The days the user's last message names, read from its words and the day it was sent."""
+    if said is None:
+        return None
+    for message in reversed(messages):
+        packed = envelope(str(message.get("content") or "")) if message["role"] == "user" else None
+        if packed is not None and packed["type"] == "user_message":
+            try:
+                sent = date.fromisoformat(str(packed.get("time") or "")[:10])
+            except ValueError:
+                return None
+            return days_spoken_of(said, sent)
+    return None
 
 
 def _last_return(since: Sequence[dict[str, Any]]) -> str:
@@ -375,14 +454,16 @@ def _found(returned: str, said: str) -> list[str]:
     return [line for line in lines if line and line != said]
 
 
-def _shown(returned: str, said: str) -> list[str]:
-    """What a search found that the record shows: the lines closest to the question."""
-    return _ranked(_found(returned, said), said)
+def _shown(returned: str, said: str, rank: Rank, source: str) -> list[str]:
+    """What a search found that the record shows: the lines closest to the question; from a search
+    of some days (``source`` "date") where none is closer, the first lines said on them."""
+    found = _found(returned, said)
+    return rank(found, said) or (found[:_SHOWN] if source == "date" else [])
 
 
-def _returned(returned: str, said: str) -> str:
+def _returned(returned: str, said: str, rank: Rank, source: str) -> str:
     """A search's return as the record shows it."""
-    lines = _shown(returned, said)
+    lines = _shown(returned, said, rank, source)
     if not lines:
         return "Found: nothing\n"
     return "Found:\n" + "".join(f"- {line}\n" for line in lines)
@@ -394,9 +475,9 @@ def _human(messages: Sequence[dict[str, Any]]) -> list[str]:
     return [note for note in (Block.read(system, "human") or "").splitlines() if note.strip()]
 
 
-def _notes(messages: Sequence[dict[str, Any]], said: str) -> list[str]:
+def _notes(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str]:
     """The notes shown with a message: those closest to it."""
-    return _ranked([note for note in _human(messages) if note != said], said)
+    return rank([note for note in _human(messages) if note != said], said)
 
 
 _STOP = frozenset(
