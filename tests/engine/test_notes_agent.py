@@ -154,3 +154,28 @@ async def test_a_question_naming_a_day_may_search_that_day(make_agent, server):
     answer = server.requests[-1]["prompt"]
     assert "\nFound:\n- I planted tulips in the garden this morning.\n" in answer
     assert thoughts(recorder)[-1] == "The user asks: What did we talk about today? I found:"
+
+
+async def test_a_full_human_block_may_take_the_fact_in_place_of_the_note_closest_to_it(make_agent, server):
+    agent, recorder = await make_agent(WINDOW)
+    await agent.update_block("human", "The user is Chad.\nMy favourite colour is blue.\n" + "x" * 1950)
+    server.script(" fact", " replace", "Noted." + END)
+    await agent.send("My favourite colour is green.")
+    choice = server.requests[1]
+    assert choice["grammar"] == 'root ::= " replace" | " archive" | " reply"\n'
+    assert "Kind: fact\nNotes:\n- My favourite colour is blue.\nReply: " in choice["prompt"]
+    replace = {
+        "label": "human",
+        "old_content": "My favourite colour is blue.",
+        "new_content": "My favourite colour is green.",
+        "request_heartbeat": True,
+    }
+    assert calls(recorder) == [
+        ("core_memory_append", {"label": "human", "content": "My favourite colour is green.", "request_heartbeat": True}),
+        ("core_memory_replace", replace),
+        ("send_message", {"message": "Noted."}),
+    ]  # fmt: skip
+    assert [e.ok for e in recorder.of(ev.FunctionReturned)][:2] == [False, True]
+    human = agent.memory()["human"]
+    assert "My favourite colour is green." in human and "blue" not in human
+    assert thoughts(recorder)[-1] == "I replaced: My favourite colour is green. Now I reply:"

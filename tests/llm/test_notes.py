@@ -204,10 +204,11 @@ def test_no_user_message_no_choice_and_a_plain_reply():
     )
 
 
-def test_the_notes_wrapper_offers_six_functions_and_keeps_its_prefix_fixed():
+def test_the_notes_wrapper_offers_seven_functions_and_keeps_its_prefix_fixed():
     assert [t["function"]["name"] for t in NOTES.offered(TOOL_SCHEMAS)] == [
         "send_message",
         "core_memory_append",
+        "core_memory_replace",
         "conversation_search",
         "conversation_search_date",
         "archival_memory_insert",

@@ -42,8 +42,10 @@ LONG_KINDS = ("paste", "question", "chat")  # a long message is not one fact
 SOURCES = ("notes", "archive", "history")  # where a question's answer is; "history" searches recall
 DATED = ("notes", "archive", "date", "history")  # for a question naming days: "date" searches them
 AFTER_FAILURE = ("archive", "reply")  # after a save that failed
+REPLACING = ("replace", "archive", "reply")  # the same, with a note close to the fact to replace
 AFTER_NOTHING = ("history", "reply")  # after an archive (or date) search that found nothing
 _SEND, _SAVE, _ARCHIVE = "send_message", "core_memory_append", "archival_memory_insert"
+_REPLACE = "core_memory_replace"
 _SEARCHES = {
     "archive": "archival_memory_search",
     "history": "conversation_search",
@@ -97,6 +99,7 @@ _RECORDS = [
     Record("When does my bus leave?", ("question", "archive"), ("First name: Eva", "I love jazz."), "Your bus leaves at 06:30 on Saturday.", ("Bus 14 leaves the square at 06:30 on Saturday, back on Monday at 17:00.", "Packing list for the lake:"), listed=False),
     Record("What did I tell you about my neighbour earlier?", ("question", "history"), ("First name: Joe", "I work at a garage."), "You said your neighbour plays the drums all night.", ("My neighbour plays the drums all night, I can't sleep.",), listed=False),
     Record("My favourite colour is green.", ("fact", "archive"), ("First name: Ines", "I collect stamps."), "Noted: green is your favourite colour.", listed=False),
+    Record("I work at the library now.", ("fact", "replace"), ("First name: Ken", "I work at a bakery near the station.", "My son Taro is four."), "Noted: you work at the library now.", listed=False),
     Record("What is my passport number?", ("question", "archive", "history"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
     Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list.", listed=False),
     Record("What did we talk about yesterday?", ("question", "date"), ("First name: Ana", "I have a son, Leo."), "You said you planted tulips in the garden.", ("I planted tulips in the garden this morning.",), listed=False),
@@ -144,20 +147,27 @@ def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, fou
     if kind == "chat" or returned is None:
         return f"The user says: {quoted} I reply:"
     verb = "archive" if kind == "paste" or chosen[1:] == ("archive",) else "save"
+    verb = "replace" if chosen[1:] == ("replace",) else verb
     if _status(returned) != "OK":
         return f"I could not {verb}: {quoted} Now I reply:"
     return f"I {verb}d: {quoted} Now I reply:"
 
 
-def _first_call(said: str, chosen: Sequence[str], days: Range | None = None) -> str | None:
+def _first_call(
+    said: str, chosen: Sequence[str], days: Range | None = None, closest: str | None = None
+) -> str | None:
     """The call that follows from the words chosen, before any reply: None when the model replies.
-    ``days``: the range the message names, which a date search searches."""
+    ``days``: the range the message names, which a date search searches; ``closest``: the note
+    closest to a fact, which "replace" replaces with it."""
     if chosen == ("fact",):
         return _call("A fact about the user: I save it.", _SAVE, True, label="human", content=said)
     if chosen == ("paste",):
         return _call("A paste from the user: I archive it.", _ARCHIVE, True, content=said)
     if chosen == ("fact", "archive"):
         return _call("The save failed: I archive the fact instead.", _ARCHIVE, True, content=said)
+    if chosen == ("fact", "replace") and closest is not None:
+        thoughts = "The save failed: the fact takes the place of the note closest to it."
+        return _call(thoughts, _REPLACE, True, label="human", old_content=closest, new_content=said)
     if chosen[:1] == ("question",) and chosen[-1] in _SEARCHES:
         source = chosen[-1]
         thoughts = f"The user asks: {_quoted(said)} I search {_WHERE[source]}."
@@ -172,14 +182,16 @@ def _first_call(said: str, chosen: Sequence[str], days: Range | None = None) -> 
 def _example(record: Record) -> str:
     """An example record, in the form ``render`` gives a live one."""
     message, chosen, notes, reply, found, _ = record
-    text = _record(message, chosen, _ranked(notes, message))
+    shown = _ranked(notes, message) if chosen[0] == "question" or chosen[1:] else []
+    text = _record(message, chosen, shown)
     returned = None
     if chosen[0] == "fact":
         returned = _FULL if chosen[1:] else _OK
         text += f"Reply: {_first_call(message, chosen[:1])}\nReturn: {returned}\n"
         if chosen[1:]:
             returned = _OK
-            text += f"Then: archive\nReply: {_first_call(message, chosen)}\nReturn: {returned}\n"
+            call = _first_call(message, chosen, closest=shown[0] if shown else None)
+            text += f"Then: {chosen[1]}\nReply: {call}\nReturn: {returned}\n"
     elif chosen[0] == "paste":
         returned = _OK
         text += f"Reply: {_first_call(message, chosen)}\nReturn: {returned}\n"
@@ -210,12 +222,11 @@ def _results(found: Sequence[str], source: str) -> str:
 
 
 def _record(message: str, chosen: Sequence[str], notes: Sequence[str]) -> str:
-    """A record up to its first reply: the message, its kind and, for a question, the notes and where
-    its answer is (the other kinds need no notes: a note close to a fact or to chat only misleads)."""
+    """A record up to its first reply: the message, its kind, the notes shown with it and, for a
+    question, where its answer is."""
     kind = chosen[0] if chosen else "chat"
     listed = "".join(f"- {note}\n" for note in notes)
-    shown = f"Notes:\n{listed}" if notes and kind == "question" else "Notes: none\n"
-    text = f"Message: {_flat(message)}\nKind: {kind}\n{shown}"
+    text = f"Message: {_flat(message)}\nKind: {kind}\n" + (f"Notes:\n{listed}" if notes else "Notes: none\n")
     return text + (f"Source: {chosen[1]}\n" if len(chosen) > 1 and kind == "question" else "")
 
 
@@ -229,11 +240,11 @@ class Notes(Wrapper):
     summary = (
         "small base models: each message sorted (fact, question, chat, paste) in a request of its own, "
         "then a fact saved in the user's words, a paste archived, a question answered from the notes "
-        "closest to it or from a search of the archive, the conversation or the days it names; offers 6 "
+        "closest to it or from a search of the archive, the conversation or the days it names; offers 7 "
         "of the 8 functions; the bundled model's default"
     )
     stop = ("\n",)
-    offers = frozenset({_SEND, _SAVE, _ARCHIVE, *_SEARCHES.values()})
+    offers = frozenset({_SEND, _SAVE, _REPLACE, _ARCHIVE, *_SEARCHES.values()})
     caps = Caps(thoughts=60, text=200)
     partial = True
 
@@ -253,6 +264,24 @@ class Notes(Wrapper):
                 for line in _found(str(m.get("content") or ""), said)
             ]
             await self._closeness.learn(said, [*_human(messages), *found])
+
+    def _call_to_make(
+        self,
+        messages: Sequence[dict[str, Any]],
+        said: str | None,
+        since: Sequence[dict[str, Any]],
+        chosen: Sequence[str],
+    ) -> str | None:
+        """The call the words chosen make next, when they make one: the model writes nothing."""
+        calls = _calls(since)
+        if (
+            said is None
+            or len(calls) > 1
+            or (calls and _then(chosen) not in ("archive", "history", "replace"))
+        ):
+            return None
+        closest = _notes(messages, said, self._rank)[:1] if chosen == ("fact", "replace") else []
+        return _first_call(said, chosen, _days(messages, said), closest[0] if closest else None)
 
     def _rank(self, lines: Sequence[str], text: str) -> list[str]:
         """At most ``_SHOWN`` lines close to ``text``, the closest first: by the embedder's closeness
@@ -294,9 +323,8 @@ class Notes(Wrapper):
             sources = DATED if _days(messages, said) else SOURCES
             return Decision(f"{_PREFIX}{_record(said, chosen, notes)}Source:", sources)
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
-            return Decision(
-                f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", AFTER_FAILURE
-            )
+            options = REPLACING if _notes(messages, said, self._rank) else AFTER_FAILURE
+            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", options)
         searched = chosen in (("question", "archive"), ("question", "date"))
         if searched and since and not _shown(_last_return(since), said, self._rank, chosen[-1]):
             return Decision(
@@ -315,7 +343,7 @@ class Notes(Wrapper):
     def start(self, messages: Sequence[dict[str, Any]], decided: Sequence[str] = ()) -> str:
         said, since = _exchange(messages)
         chosen = _seen(since) + tuple(decided)
-        if (call := _call_to_make(said, since, chosen, _days(messages, said))) is not None:
+        if (call := self._call_to_make(messages, said, since, chosen)) is not None:
             return call
         returned = _last_return(since) if since else None
         found = returned is not None and bool(
@@ -327,7 +355,7 @@ class Notes(Wrapper):
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> str | None:
         said, since = _exchange(messages)
-        if _call_to_make(said, since, _seen(since) + tuple(decided), _days(messages, said)) is not None:
+        if self._call_to_make(messages, said, since, _seen(since) + tuple(decided)) is not None:
             return None  # the call is the whole reply
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
         return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
@@ -361,7 +389,13 @@ def _seen(since: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     if not calls:
         return ()
     if calls[0] == _SAVE:
-        return ("fact", "archive") if _ARCHIVE in calls else ("fact",)
+        return (
+            ("fact", "archive")
+            if _ARCHIVE in calls
+            else ("fact", "replace")
+            if _REPLACE in calls
+            else ("fact",)
+        )
     if calls[0] == _ARCHIVE:
         return ("paste",)
     sources = {name: source for source, name in _SEARCHES.items()}
@@ -377,7 +411,11 @@ def _body(
 ) -> str:
     """The live record up to where the next reply (or choice) is written: a choice made after the
     first call follows its return."""
-    body = _record(said, chosen, _notes(messages, said, rank))
+    # A fact's notes are shown once its save failed: the note closest to it is one it may replace.
+    failed = chosen[:1] == ("fact",) and _status(_last_return(since[:2])) == "Failed"
+    body = _record(
+        said, chosen, _notes(messages, said, rank) if chosen[:1] == ("question",) or failed else []
+    )
     then = _then(chosen)
     returns = 0
     for message in since:
@@ -396,16 +434,6 @@ def _then(chosen: Sequence[str]) -> str | None:
     """The word chosen after the first call returned (a failed save, a search that found nothing)."""
     rest = chosen[2:] if chosen[:1] == ("question",) else chosen[1:]
     return rest[0] if rest else None
-
-
-def _call_to_make(
-    said: str | None, since: Sequence[dict[str, Any]], chosen: Sequence[str], days: Range | None
-) -> str | None:
-    """The call the words chosen make next, when they make one: the model writes nothing."""
-    calls = _calls(since)
-    if said is None or len(calls) > 1 or (calls and _then(chosen) not in ("archive", "history")):
-        return None
-    return _first_call(said, chosen, days)
 
 
 def _days(messages: Sequence[dict[str, Any]], said: str | None) -> Range | None:

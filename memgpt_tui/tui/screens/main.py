@@ -44,7 +44,7 @@ UNSHOWN: frozenset[type[ev.Event]] = frozenset({ev.CheckpointCreated})  # Checkp
 
 EMBEDDED_NOTE = (
     "Embedded gemma-3-270m: a tiny base model. It saves what you say about yourself, archives pastes and "
-    "answers simple questions from its notes or a search, seeing only your last message, offered 5 of the 8 "
+    "answers simple questions from its notes or a search, seeing only your last message, offered 7 of the 8 "
     "memory functions per step. For an agent that remembers and reasons: `memgpt-tui configure` (README: "
     "Backends)."
 )
