@@ -24,6 +24,7 @@ PASTE = (
     "hotel Casa do Rio, Rua das Flores 21, check-in from 15:00; train to Sintra at 09:20 on Sunday; "
     "return flight departs Lisbon 18:30 on Monday."
 )
+LATE_FACT = "My sister Ana works nights at the hospital now."  # into a full human block: it cannot fit
 
 
 def plain(home, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
@@ -89,10 +90,12 @@ async def test_the_context_gauge_counts_the_prompt_the_server_evaluates(tmp_path
 
 
 async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_call(tmp_path, monkeypatch):
-    """Three scripted turns, a fact, a long paste and a question: the default wrapper's prompts with
-    their grammars (the kind, where a question's answer is, then the reply) go to the real server,
-    which accepts them, and every reply reads back as one of the functions offered, with inner
-    thoughts; a fact sorted as one lands in core memory, a paste archived lands in archival memory."""
+    """Five scripted turns, a fact, a long paste, a question, a fact that does not fit the full human
+    block and a question naming a day: the default wrapper's prompts with their grammars (the kind,
+    where a question's answer is, what to do with a fact that did not fit, then the reply) go to the
+    real server, which accepts them, and every reply reads back as one of the functions offered, with
+    inner thoughts; a fact sorted as one lands in core memory (in place of a note, if it replaced
+    one), a paste archived lands in archival memory."""
     monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
@@ -108,6 +111,10 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
         await agent.send("My sister Ana is a nurse.")
         await agent.send(PASTE)
         await agent.send("What does my sister do?")
+        full = agent.session.state.block("human")
+        await agent.update_block("human", full.value + "\n" + "x" * (full.limit - len(full.value) - 20))
+        await agent.send(LATE_FACT)
+        await agent.send("What did we talk about today?")
         client = agent.llm._client
         human = agent.session.state.block("human").value
         archival = " ".join(p.text for p in (await agent.list_archival()).items)
@@ -120,7 +127,15 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
         [call] = reply.tool_calls
         assert call.name in offered
         assert reply.content and reply.raw.startswith('{"inner_thoughts": ')
-    saves = [r for r in replies if r.tool_calls[0].name == "core_memory_append"]
-    assert all(json.loads(r.tool_calls[0].arguments)["content"] in human for r in saves)
+    saves = [
+        json.loads(r.tool_calls[0].arguments) for r in replies if r.tool_calls[0].name == "core_memory_append"
+    ]
+    assert all(save["content"] in human for save in saves if save["content"] != LATE_FACT)
+    replaced = [
+        json.loads(r.tool_calls[0].arguments)
+        for r in replies
+        if r.tool_calls[0].name == "core_memory_replace"
+    ]
+    assert all(edit["new_content"] in human and edit["old_content"] not in human for edit in replaced)
     archived = [r for r in replies if r.tool_calls[0].name == "archival_memory_insert"]
     assert not archived or "Casa do Rio" in archival

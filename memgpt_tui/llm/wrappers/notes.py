@@ -256,7 +256,8 @@ class Notes(Wrapper):
 
     async def prepare(self, messages: Sequence[dict[str, Any]]) -> None:
         said, since = _exchange(messages)
-        if self._closeness is not None and said is not None:
+        # A long message (most likely a paste) is not embedded: its notes, if asked for, go by words.
+        if self._closeness is not None and said is not None and len(said) <= self.caps.text:
             found = [
                 line
                 for m in since
