@@ -8,13 +8,17 @@ one function; the reply then extends the same prompt, so the server evaluates on
 - the kind: a fact is saved with core_memory_append of the user's own words, a paste (only a long
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
   chat gets a short send_message;
-- for a question, where the answer is: in the notes (the lines of the human block that share a word
-  with the question, the closest first), answered with send_message; in the archive or in the
-  conversation so far, searched first with archival_memory_search or conversation_search, the
-  question as the query, then answered from the lines found closest to the question;
-- after a save that failed (a full human block), whether to archive the fact instead or to reply;
-- after an archive search that found nothing, whether to search the conversation or to reply.
-Calls follow from the words chosen and hold only the user's words; the model writes the replies.
+- for a question, where the answer is: in the notes (the lines of the human block closest to the
+  question, by the embedder's closeness when the wrapper has one, else by shared words), answered
+  with send_message; in the archive or in the conversation so far, searched first with
+  archival_memory_search or conversation_search, the question as the query, or, when the question
+  names days, on those days with conversation_search_date; then answered from the lines found
+  closest to the question;
+- after a save that failed (a full human block), whether to put the fact in place of the note
+  closest to it (core_memory_replace; offered when a note is close), to archive it, or to reply;
+- after an archive or date search that found nothing, whether to search the conversation or to reply.
+Calls follow from the words chosen and hold only the user's words (or the days they name); the
+model writes the replies.
 
 The prompt holds the example records, the sorted list, then the current exchange only: the user's
 message, the words chosen, the notes, and the steps taken since. The conversation before it stays in
