@@ -43,8 +43,8 @@ class Closeness:
                 (self._lines, missing, vectors[1]),
             ):
                 kept.update(zip(texts, found, strict=True))
-        for kept, texts in ((self._queries, (NEUTRAL, question)), (self._lines, lines)):
-            for text in texts:
+        for kept, used in ((self._queries, [NEUTRAL, question]), (self._lines, list(lines))):
+            for text in used:
                 kept.move_to_end(text)
             while len(kept) > _KEPT:
                 kept.popitem(last=False)

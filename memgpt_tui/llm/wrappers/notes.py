@@ -208,8 +208,8 @@ def _example(record: Record) -> str:
         returned = _results(found, chosen[-1])
         if chosen[-1] in _SEARCHES:
             text += f"Reply: {_first_call(message, chosen, days)}\n{_returned(returned, message, _ranked, chosen[-1])}"
-    found = returned is not None and bool(_shown(returned, message, _ranked, chosen[-1]))
-    thoughts = _thoughts(message, chosen, returned, found)
+    shows = returned is not None and bool(_shown(returned, message, _ranked, chosen[-1]))
+    thoughts = _thoughts(message, chosen, returned, shows)
     return f"{text}Reply: {_call(thoughts, _SEND, False, message=reply)}"
 
 
