@@ -31,10 +31,20 @@ class _EditingServer(FakeOpenAIServer):
         if last.get("role") == "user" and self.marker in str(last.get("content")):
             return Reply.tool_call(
                 "core_memory_append",
-                {"label": "human", "content": "Likes numbers.", "request_heartbeat": True},
+                {_block_key(body): "human", "content": "Likes numbers.", "request_heartbeat": True},
                 content="Worth keeping.",
             )
         return REPLY
+
+
+def _block_key(body: dict[str, Any]) -> str:
+    """The name core_memory_append gives its block argument in the request's tools: ``label`` here,
+    ``name`` in the original MemGPT 0.3."""
+    schemas = [t.get("function", t) for t in body.get("tools") or body.get("functions") or []]
+    for schema in schemas:
+        if schema.get("name") == "core_memory_append":
+            return "name" if "name" in schema.get("parameters", {}).get("properties", {}) else "label"
+    return "label"
 
 
 @contextmanager

@@ -1,38 +1,37 @@
-"""Footprint of the Python Client: peak memory over a long conversation, and the time to create an agent.
+"""Footprint of the Python Client next to the original MemGPT's: per turn, peak memory, creating an agent.
 
 A fresh Python process imports the Client, creates an agent (``Client.create_agent`` timed alone, and
 from before the import) and drives ``--turns`` turns through ``Client.user_message``
 against the OpenAI-compatible fake in a process of its own; every tenth turn the model edits core memory
 (``core_memory_append``, then ``send_message`` on the heartbeat). The process's peak resident memory
-(``ru_maxrss``) is read at the end; CPU times (all threads of the process) sit next to the wall times,
+(``VmHWM``) is read at the end; CPU times (all threads of the process) sit next to the wall times,
 as they hold still on a busy machine. Each run is a new process, so nothing is warm but the page cache.
+
+When ``MEMGPT_PEER_PYTHON`` names a Python with pymemgpt 0.3.25, each run is followed by the same
+workload through the original MemGPT's ``LocalClient`` (``bench/peer_client.py``) on the same fake, and
+the ratios of the medians are judged; without it the run says why the peer was skipped and judges nothing.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from .common import REPO, Figure, percentile
 from .fake_server import separate_fake_server
+from .peer_server import peer_env, peer_python, write_config
 from .report import standalone
+from .workload import MARKER, peak_rss_mb, workload_text
 
-MEMORY_EVERY = 10
-MARKER = "Please remember"  # a user message with it gets a core-memory edit from the fake model
-PEER_RSS_MB = 295.0  # the original MemGPT CLI's Client on the same workload
-PEER_CREATE_S = 1.9
-
-
-def workload_text(turn: int) -> str:
-    if turn % MEMORY_EVERY == MEMORY_EVERY - 1:
-        return f"{MARKER}: my favourite number is {turn}."
-    return f"Message number {turn}: tell me something."
+PEER = "original MemGPT 0.3.25"
+# ratio of ours to the peer's, at most
+TARGETS = {"turn": 0.25, "peak_mb": 0.6, "create": 0.5}
 
 
 def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
@@ -60,7 +59,6 @@ def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
         edits += any(r.get("function_call") == "core_memory_append" for r in replies)
     cpu_turns = (time.process_time() - cpu_created) / turns
     client.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {
         "process": created - began,
         "create": created - called,
@@ -68,47 +66,87 @@ def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
         "turn_cpu": cpu_turns,
         "turns": seconds,
         "edits": edits,
-        "peak_mb": peak,
+        "peak_mb": peak_rss_mb(),
     }
+
+
+def _last_json(command: list[str], **popen: Any) -> dict[str, Any]:
+    out = subprocess.run(command, capture_output=True, text=True, check=True, **popen)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def one_run(base_url: str, turns: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="memgpt-bench-footprint-") as home:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.footprint", "--child", base_url, home, str(turns)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        command = [sys.executable, "-m", "bench.footprint", "--child", base_url, home, str(turns)]
+        return _last_json(command, cwd=REPO)
+
+
+def peer_run(python: str, base_url: str, turns: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="memgpt-bench-footprint-peer-") as tmp:
+        home = Path(tmp)
+        write_config(home, base_url)
+        return _last_json([python, "-m", "bench.peer_client", str(turns)], cwd=REPO, env=peer_env(home))
+
+
+def summary(results: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per run: the median turn (ms) and the other figures, as lists over the runs."""
+    per_run = {
+        key: [float(r[key]) for r in results] for key in ("peak_mb", "create", "process", "create_cpu")
+    }
+    per_run["turn"] = [statistics.median(r["turns"]) * 1000 for r in results]
+    per_run["turn_cpu"] = [r["turn_cpu"] * 1000 for r in results]
+    return per_run
+
+
+def own_figures(ours: dict[str, list[float]], turns: int, runs: int, edits: int) -> list[Figure]:
+    note = f"{turns} turns ({edits} core-memory edits) through the Client, {runs} fresh processes"
+    return [
+        Figure(f"Client peak RSS, {turns} turns", statistics.median(ours["peak_mb"]), "MB",
+               max(ours["peak_mb"]), note=note),
+        Figure("create an agent: Client.create_agent", statistics.median(ours["create"]), "s",
+               percentile(ours["create"], 95), note=f"{runs} fresh processes"),
+        Figure("create an agent: import, Client() and create_agent", statistics.median(ours["process"]), "s",
+               percentile(ours["process"], 95), note="what a script that only creates an agent waits for"),
+        Figure("create an agent: CPU time of Client.create_agent", statistics.median(ours["create_cpu"]), "s",
+               max(ours["create_cpu"]), note="all threads; steadier than wall time on a busy machine"),
+        Figure("Client turn, median of each run", statistics.median(ours["turn"]), "ms", max(ours["turn"]),
+               note="includes the fake server's reply"),
+        Figure("Client turn, CPU time", statistics.median(ours["turn_cpu"]), "ms", max(ours["turn_cpu"]),
+               note="this process's CPU per turn, all threads (the fake server runs apart)"),
+    ]  # fmt: skip
+
+
+def peer_figures(ours: dict[str, list[float]], peer: dict[str, list[float]], edits: int) -> list[Figure]:
+    def ratio(key: str) -> float:
+        return statistics.median(ours[key]) / statistics.median(peer[key])
+
+    return [
+        Figure(f"{PEER}: peak RSS", statistics.median(peer["peak_mb"]), "MB", max(peer["peak_mb"]),
+               note=f"its LocalClient, the same workload ({edits} core-memory edits)"),
+        Figure(f"{PEER}: create_agent", statistics.median(peer["create"]), "s", max(peer["create"])),
+        Figure(f"{PEER}: turn, median of each run", statistics.median(peer["turn"]), "ms", max(peer["turn"])),
+        Figure(f"{PEER}: turn, CPU time", statistics.median(peer["turn_cpu"]), "ms", max(peer["turn_cpu"])),
+        Figure("Client turn / the peer's", ratio("turn"), "x", target=TARGETS["turn"]),
+        Figure("Client turn CPU / the peer's", ratio("turn_cpu"), "x", note="reported only"),
+        Figure("Client peak RSS / the peer's", ratio("peak_mb"), "x", target=TARGETS["peak_mb"]),
+        Figure("create_agent / the peer's", ratio("create"), "x", target=TARGETS["create"]),
+    ]  # fmt: skip
 
 
 def measure(turns: int, runs: int) -> list[Figure]:
+    python, why = peer_python()
+    if python is None:
+        print(f"[footprint] {PEER} not measured, nothing judged: {why}", file=sys.stderr)
+    ours, peer = [], []
     with separate_fake_server(memory_marker=MARKER) as base_url:
-        results = [one_run(base_url, turns) for _ in range(runs)]
-    peak = [r["peak_mb"] for r in results]
-    create = [r["create"] for r in results]
-    process = [r["process"] for r in results]
-    create_cpu = [r["create_cpu"] for r in results]
-    turn_cpu = [r["turn_cpu"] * 1000 for r in results]
-    per_turn = [statistics.median(r["turns"]) * 1000 for r in results]
-    edits = results[0]["edits"]
-    note = f"{turns} turns ({edits} core-memory edits) through the Client, {runs} fresh processes"
-    return [
-        Figure(f"Client peak RSS, {turns} turns", statistics.median(peak), "MB", max(peak),
-               round(PEER_RSS_MB * 0.8), note=note),
-        Figure("create an agent: Client.create_agent", statistics.median(create), "s",
-               percentile(create, 95), PEER_CREATE_S, note=f"{runs} fresh processes"),
-        Figure("create an agent: import, Client() and create_agent", statistics.median(process), "s",
-               percentile(process, 95), note="what a script that only creates an agent waits for"),
-        Figure("create an agent: CPU time of Client.create_agent", statistics.median(create_cpu), "s",
-               max(create_cpu), note="all threads; steadier than wall time on a busy machine"),
-        Figure("Client turn, median of each run", statistics.median(per_turn), "ms", max(per_turn),
-               note="includes the fake server's reply; reported only"),
-        Figure("Client turn, CPU time", statistics.median(turn_cpu), "ms", max(turn_cpu),
-               note="this process's CPU per turn, all threads (the fake server runs apart)"),
-    ]  # fmt: skip
+        for _ in range(runs):  # alternating, so a busy spell falls on both
+            ours.append(one_run(base_url, turns))
+            if python is not None:
+                peer.append(peer_run(python, base_url, turns))
+    figures = own_figures(summary(ours), turns, runs, ours[0]["edits"])
+    if peer:
+        figures += peer_figures(summary(ours), summary(peer), peer[0]["edits"])
+    return figures
 
 
 def run(quick: bool) -> list[Figure]:

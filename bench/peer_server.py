@@ -79,14 +79,19 @@ def write_config(home: Path, base_url: str) -> None:
         credentials.write(f)
 
 
+def peer_env(home: Path) -> dict[str, str]:
+    """The environment the peer runs in: ``home`` as its ``HOME``, none of our settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMGPT_", "OPENAI_", "PYTHONPATH"))}
+    return env | {"HOME": str(home), "OPENAI_API_KEY": "sk-fake"}
+
+
 @contextmanager
 def peer_serving(python: str, base_url: str, log: Path) -> Iterator[tuple[str, int]]:
     """``memgpt server`` on a free loopback port over a temporary home: its URL and process id."""
     with tempfile.TemporaryDirectory(prefix="memgpt-bench-peer-") as tmp:
         home = Path(tmp)
         write_config(home, base_url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMGPT_", "OPENAI_", "PYTHONPATH"))}
-        env |= {"HOME": tmp, "MEMGPT_SERVER_PASS": PASSWORD, "OPENAI_API_KEY": "sk-fake"}
+        env = peer_env(home) | {"MEMGPT_SERVER_PASS": PASSWORD}
         with (
             log.open("w") as out,
             server_process(
