@@ -465,3 +465,27 @@ async def test_max_tokens_is_sent_when_set(openai_fake, tools):
     await backend.complete([{"role": "user", "content": "hi"}], tools)
     assert openai_fake.chat_requests[-1]["max_tokens"] == 512
     await backend.aclose()
+
+
+async def test_a_stream_held_open_after_done_is_let_go(tools: list) -> None:
+    """A server that announces more than it sends after [DONE] and keeps the socket open: the reply
+    is whole, and the call returns without waiting for the rest."""
+    event = {"id": "c", "choices": [{"index": 0, "delta": {"content": "thinking"}, "finish_reason": "stop"}]}
+    body = f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 100000\r\n\r\n"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + body)
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    llm = OpenAIBackend(name="openai-compatible", model="m", base_url=f"http://127.0.0.1:{port}/v1",
+                        tokenizer=EstimateTokenizer(), max_retries=0)  # fmt: skip
+    start = time.monotonic()
+    reply = await llm.complete(MESSAGES, tools, require_tool=False)
+    assert reply.content == "thinking" and time.monotonic() - start < 5
+    await llm.aclose()
+    server.close()
