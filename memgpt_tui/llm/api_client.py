@@ -13,7 +13,8 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from memgpt_tui.llm import wire
 from memgpt_tui.model.errors import AuthError
@@ -29,6 +30,8 @@ PLACEHOLDER_KEY = "sk-no-key-required"
 MAX_REPLY_CHARS = 1 << 20
 MAX_SENT_CHARS = 16 * MAX_REPLY_CHARS
 DRAIN_SECONDS = 0.25  # the longest wait for the end of a streamed body after its [DONE]
+# The openai client's switch for handing back the response unread, so any path's stream can be read.
+_UNREAD = {"X-Stainless-Raw-Response": "stream"}
 
 
 class LazyClient:
@@ -62,6 +65,21 @@ class LazyClient:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+@asynccontextmanager
+async def posted(api: LazyClient, path: str, body: dict[str, Any]) -> AsyncIterator[Any]:
+    """``body`` posted to ``path`` as it is and the response unread, closed on the way out. The client's
+    typed methods walk every message through their TypedDict transforms and build a typed object per
+    streamed event, which costs more than the rest of the engine's step; the body is plain JSON already,
+    and replies are read as plain JSON and validated against the few fields the app reads (wire.py).
+    The client still sends the request and turns error statuses into its exceptions."""
+    sent = await api.get().post(path, cast_to=object, body=body, options={"headers": _UNREAD})
+    response = cast("openai.AsyncAPIResponse[object]", sent)
+    try:
+        yield response
+    finally:
+        await response.close()
 
 
 class Reply:

@@ -12,7 +12,7 @@ session; an unconstrained reply is still read leniently.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from memgpt_tui.llm import api_client, json_mode, wire
 from memgpt_tui.llm.api_client import PLACEHOLDER_KEY, LazyClient
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 Constraint = Literal["grammar", "json_schema", "none"]
 _DECISION_TOKENS = 4  # a choice is one word
-# The openai client's switch for handing back the response unread, so any path's stream can be read.
-_UNREAD = {"X-Stainless-Raw-Response": "stream"}
 
 
 class WrapperLayout(JsonModeLayout):
@@ -156,19 +154,13 @@ class CompletionBackend:
 
     async def _send(self, body: dict[str, Any], reply: _Reply) -> None:
         self.last_prompt = body["prompt"]
-        # Read as plain JSON events, as the chat path does: a typed object per token costs more.
-        post = self._api.get().post
-        sent = await post(self.server.path, cast_to=object, body=body, options={"headers": _UNREAD})
-        response = cast("openai.AsyncAPIResponse[object]", sent)
-        try:
+        async with api_client.posted(self._api, self.server.path, body) as response:
             if self.server.streams:
                 async for event in api_client.events(response, self.server.reply, reply):
                     reply.chunk(event.as_chunk())
             else:
                 whole = await api_client.whole(response, self.server.reply, reply)
                 reply.chunk(whole.as_chunk())
-        finally:
-            await response.close()
 
     def _drop_rejected_constraint(self, exc: openai.APIStatusError) -> bool:
         """A server that refused the constraint gets the next one; True when there is one to try."""

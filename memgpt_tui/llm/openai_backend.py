@@ -108,18 +108,7 @@ class OpenAIBackend:
         return params
 
     async def _send(self, params: dict[str, Any], reply: _Reply) -> None:
-        # The client walks every message through its TypedDict transform, which costs milliseconds
-        # on a long context; the messages and tools are already plain JSON, so they go as raw body.
-        bulky = ("messages", "tools", "response_format")
-        raw = {key: params[key] for key in bulky if key in params}
-        params = {key: value for key, value in params.items() if key not in bulky}
-        params.update(messages=[], extra_body=raw)
-        # Replies are read as plain JSON and validated against the few fields the app reads (wire.py):
-        # building the client's typed object per streamed event costs more than everything else the
-        # engine does in a step, and it would accept any shape. The client still sends the request
-        # and turns error statuses into its exceptions.
-        create = self._api.get().chat.completions.with_streaming_response.create
-        async with create(**params) as response:
+        async with api_client.posted(self._api, "/chat/completions", params) as response:
             if not self.stream:
                 reply.whole(await api_client.whole(response, wire.Completion, reply))
                 return
