@@ -127,7 +127,7 @@ async def events(response: Any, shape: type[S], reply: Reply) -> AsyncIterator[S
         if not data:
             continue
         reply.bound(len(data))
-        yield _checked(shape, wire.decode(data, shape.remedy), response)
+        yield wire.parsed(shape, data) or _checked(shape, wire.decode(data, shape.remedy), response)
 
 
 async def _drain(lines: AsyncIterator[str], reply: Reply) -> None:
@@ -146,7 +146,9 @@ async def whole(response: Any, shape: type[S], reply: Reply) -> S:
     async for piece in response.iter_bytes():
         reply.bound(len(piece))
         body += piece
-    return _checked(shape, wire.decode(bytes(body), shape.remedy), response)
+    return wire.parsed(shape, bytes(body)) or _checked(
+        shape, wire.decode(bytes(body), shape.remedy), response
+    )
 
 
 def _checked(shape: type[S], event: Any, response: Any) -> S:

@@ -204,6 +204,16 @@ def decode(data: str | bytes, remedy: str = _CHAT_REMEDY) -> Any:
         raise MalformedReply(f"not JSON ({_brief(exc)}): {_preview(data)}", remedy) from None
 
 
+def parsed(model: type[S], data: str | bytes) -> S | None:
+    """``data`` read and validated in one pass, as nearly every event is; None when it is not plain JSON
+    of the shape or carries an error, for ``decode`` and ``validate`` to say what is wrong with it."""
+    try:
+        value = model.model_validate_json(data)
+    except ValueError:  # ValidationError is one
+        return None
+    return None if value.error else value
+
+
 def validate(model: type[S], value: Any) -> S:
     try:
         return model.model_validate(value)
