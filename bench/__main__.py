@@ -34,10 +34,17 @@ GROUPS = {
 }
 
 
+LONG = ("agent", "engine")  # the groups with a long run
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer turns (a few minutes)")
-    parser.add_argument("--long", action="store_true", help="agent: the long memory task (about 40 turns)")
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="agent: the long memory task (about 40 turns); engine: 10,000 turns, the drift of the last 1,000",
+    )
     parser.add_argument("--only", nargs="+", choices=list(GROUPS), metavar="NAME", help=", ".join(GROUPS))
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             group = importlib.import_module(GROUPS[name])
             figures += (
-                group.run(args.quick, long=True) if args.long and name == "agent" else group.run(args.quick)
+                group.run(args.quick, long=True) if args.long and name in LONG else group.run(args.quick)
             )
         except Exception as exc:
             traceback.print_exc()

@@ -22,7 +22,7 @@ from memgpt_tui import runtime
 from memgpt_tui.config import Settings
 from memgpt_tui.engine.agent import Agent
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.llm.grammar import gbnf
+from memgpt_tui.llm.grammar import PRIMER, gbnf
 from memgpt_tui.model.messages import user_message
 
 from .common import Figure, private_home
@@ -74,6 +74,16 @@ async def context_prompt(agent: Agent, extra: list[dict[str, Any]] | None = None
     return prompt, assembled.breakdown.total
 
 
+async def whole_context(agent: Agent) -> tuple[str, int]:
+    """The agent's whole context in its wrapper's frame, and the gauge's count of it. A partial
+    wrapper (``notes``) shows the model only the current exchange, so the server's count of the prompt
+    it sends measures the wrapper, not the gauge: the gauge counts the context the engine keeps (and
+    evicts from, and says the model sees only part of it), and is checked against that."""
+    assembled = await agent.window.assemble()
+    wrapper = agent.llm.wrapper  # type: ignore[attr-defined]
+    return wrapper.frame(wrapper.turns(assembled.messages, TOOL_SCHEMAS)) + PRIMER, assembled.breakdown.total
+
+
 async def measure(turns: int) -> list[Figure]:
     settings = Settings.load(backend="embedded", no_verify=True)
     agent = await runtime.create_agent(settings, "bench")
@@ -89,12 +99,13 @@ async def measure(turns: int) -> list[Figure]:
         follow, _ = await context_prompt(agent, [first, reply, user_message(QUESTIONS[1], 2).to_openai()])
         warm = await stream_timing(client, follow, grammar)
         prompt_tokens = await server_count(client, prompt)
-        errors = []
+        errors, sent = [], []
         for question in (QUESTIONS * 2)[:turns]:
             await agent.send(question)
-            context, gauge = await context_prompt(agent)
+            context, gauge = await whole_context(agent)
             actual = await server_count(client, context)
             errors.append(abs(gauge - actual) / actual * 100)
+            sent.append(await server_count(client, (await context_prompt(agent))[0]) / actual * 100)
         await client.close()
     finally:
         await agent.close()
@@ -116,7 +127,15 @@ async def measure(turns: int) -> list[Figure]:
             max(errors),
             1.0,
             judge="p95",
-            note=f"after each of {len(errors)} turns on the embedded model; p95 column is the worst",
+            note=f"after each of {len(errors)} turns on the embedded model; p95 column is the worst; "
+            "the server's count of the whole context in the wrapper's frame, which the gauge counts",
+        ),
+        Figure(
+            "prompt the model is sent, of the whole context",
+            statistics.median(sent),
+            "%",
+            max(sent),
+            note=f"the {wrapper.name} wrapper's prompt after a turn, by the server's count",
         ),
     ]
 

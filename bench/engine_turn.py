@@ -5,7 +5,8 @@ zero-latency OpenAI-compatible fake on loopback (streamed send_message reply), r
 persist the step and checkpoint it. The fake runs in a process of its own, as a real server does, so
 its work does not compete with the engine for the GIL. The context window is 8,192 tokens, so long
 runs include evictions and summaries as real ones do. Reports the median over all turns and the
-drift: median of the last 100 turns over the first 100.
+drift: median of the last 100 turns over the first 100 (``--long``: 10,000 turns, the last 1,000
+over the first 1,000).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .fake_server import separate_fake_server
 from .report import standalone
 
 DRIFT_WINDOW = 100
+LONG_TURNS, LONG_WINDOW = 10_000, 1000
 
 
 async def measure(turns: int) -> list[float]:
@@ -45,8 +47,8 @@ async def measure(turns: int) -> list[float]:
     return seconds
 
 
-def figures(seconds: list[float]) -> list[Figure]:
-    window = min(DRIFT_WINDOW, len(seconds) // 2) or 1
+def figures(seconds: list[float], drift_window: int = DRIFT_WINDOW) -> list[Figure]:
+    window = min(drift_window, len(seconds) // 2) or 1
     first, last = statistics.median(seconds[:window]), statistics.median(seconds[-window:])
     note = f"{len(seconds)} turns; first {window}: {first * 1000:.2f} ms, last {window}: {last * 1000:.2f} ms"
     return [
@@ -55,17 +57,19 @@ def figures(seconds: list[float]) -> list[Figure]:
     ]
 
 
-def alone(turns: int) -> list[Figure]:
+def alone(turns: int, drift_window: int = DRIFT_WINDOW) -> list[Figure]:
     with private_home("engine"):
-        return figures(asyncio.run(measure(turns)))
+        return figures(asyncio.run(measure(turns)), drift_window)
 
 
-def run(quick: bool) -> list[Figure]:
+def run(quick: bool, long: bool = False) -> list[Figure]:
+    if long:
+        return alone(LONG_TURNS, LONG_WINDOW)
     return alone(300 if quick else 1000)
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    return standalone(__doc__, argv, alone, turns=1000)
+    return standalone(__doc__, argv, alone, turns=1000, drift_window=DRIFT_WINDOW)
 
 
 if __name__ == "__main__":

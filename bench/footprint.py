@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,47 +26,27 @@ from .common import REPO, Figure, percentile
 from .fake_server import separate_fake_server
 from .peer_server import peer_env, peer_python, write_config
 from .report import standalone
-from .workload import MARKER, peak_rss_mb, workload_text
+from .workload import IDLE, MARKER
 
 PEER = "original MemGPT 0.3.25"
 # ratio of ours to the peer's, at most
 TARGETS = {"turn": 0.25, "peak_mb": 0.6, "create": 0.5}
+IDLE_AGENT_MB = 15.0
 
 
-def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
-    """One run, in this process (which must be fresh): the figures as a dict."""
-    began = time.perf_counter()
-    from memgpt_tui.client import Client
-
-    client = Client(
-        home=home,
-        backend="openai-compatible",
-        base_url=base_url,
-        model="fake-model",
-        no_verify=True,
-        context_window=8192,
-    )
-    called, cpu = time.perf_counter(), time.process_time()
-    client.create_agent("bench")
-    created, cpu_created = time.perf_counter(), time.process_time()
-    seconds = []
-    edits = 0
-    for turn in range(turns):
-        start = time.perf_counter()
-        replies = client.user_message("bench", workload_text(turn))
-        seconds.append(time.perf_counter() - start)
-        edits += any(r.get("function_call") == "core_memory_append" for r in replies)
-    cpu_turns = (time.process_time() - cpu_created) / turns
-    client.close()
-    return {
-        "process": created - began,
-        "create": created - called,
-        "create_cpu": cpu_created - cpu,
-        "turn_cpu": cpu_turns,
-        "turns": seconds,
-        "edits": edits,
-        "peak_mb": peak_rss_mb(),
-    }
+def idle_figures(base_url: str) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="memgpt-bench-footprint-idle-") as home:
+        for mode in ("create", "open"):
+            command = [sys.executable, "-m", "bench.workload", "--idle", base_url, home, mode]
+            rss = _last_json(command, cwd=REPO)
+    least, most = min(IDLE), max(IDLE)
+    per_agent = (rss[str(most)] - rss[str(least)]) / (most - least)
+    return [
+        *(Figure(f"RSS with {n} open idle agents", rss[str(n)], "MB", note="one process, each agent opened and read once")
+          for n in IDLE),
+        Figure("RSS per open idle agent", per_agent, "MB", target=IDLE_AGENT_MB,
+               note=f"(RSS at {most} - RSS at {least}) / {most - least}"),
+    ]  # fmt: skip
 
 
 def _last_json(command: list[str], **popen: Any) -> dict[str, Any]:
@@ -77,7 +56,7 @@ def _last_json(command: list[str], **popen: Any) -> dict[str, Any]:
 
 def one_run(base_url: str, turns: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="memgpt-bench-footprint-") as home:
-        command = [sys.executable, "-m", "bench.footprint", "--child", base_url, home, str(turns)]
+        command = [sys.executable, "-m", "bench.workload", "--child", base_url, home, str(turns)]
         return _last_json(command, cwd=REPO)
 
 
@@ -146,6 +125,7 @@ def measure(turns: int, runs: int) -> list[Figure]:
     figures = own_figures(summary(ours), turns, runs, ours[0]["edits"])
     if peer:
         figures += peer_figures(summary(ours), summary(peer), peer[0]["edits"])
+    figures += idle_figures(base_url)
     return figures
 
 
@@ -158,7 +138,4 @@ def main(argv: list[str] | None = None) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
-    else:
-        main()
+    main()
