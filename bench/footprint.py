@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,17 @@ TARGETS = {"turn": 0.25, "peak_mb": 0.6, "create": 0.5}
 IDLE_AGENT_MB = 15.0
 
 
-def idle_figures(base_url: str) -> list[Figure]:
+def idle_figures(base_url: str, counts: Sequence[int]) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="memgpt-bench-footprint-idle-") as home:
         for mode in ("create", "open"):
-            command = [sys.executable, "-m", "bench.workload", "--idle", base_url, home, mode]
+            numbers = ",".join(map(str, counts))
+            command = [sys.executable, "-m", "bench.workload", "--idle", base_url, home, mode, numbers]
             rss = _last_json(command, cwd=REPO)
-    least, most = min(IDLE), max(IDLE)
+    least, most = min(counts), max(counts)
     per_agent = (rss[str(most)] - rss[str(least)]) / (most - least)
     return [
         *(Figure(f"RSS with {n} open idle agents", rss[str(n)], "MB", note="one process, each agent opened and read once")
-          for n in IDLE),
+          for n in counts),
         Figure("RSS per open idle agent", per_agent, "MB", target=IDLE_AGENT_MB,
                note=f"(RSS at {most} - RSS at {least}) / {most - least}"),
     ]  # fmt: skip
@@ -112,7 +114,7 @@ def peer_figures(ours: dict[str, list[float]], peer: dict[str, list[float]], edi
     ]  # fmt: skip
 
 
-def measure(turns: int, runs: int) -> list[Figure]:
+def measure(turns: int, runs: int, idle: Sequence[int] = IDLE) -> list[Figure]:
     python, why = peer_python()
     if python is None:
         print(f"[footprint] {PEER} not measured, nothing judged: {why}", file=sys.stderr)
@@ -122,11 +124,11 @@ def measure(turns: int, runs: int) -> list[Figure]:
             ours.append(one_run(base_url, turns))
             if python is not None:
                 peer.append(peer_run(python, base_url, turns))
+        idle_agents = idle_figures(base_url, idle)
     figures = own_figures(summary(ours), turns, runs, ours[0]["edits"])
     if peer:
         figures += peer_figures(summary(ours), summary(peer), peer[0]["edits"])
-    figures += idle_figures(base_url)
-    return figures
+    return figures + idle_agents
 
 
 def run(quick: bool) -> list[Figure]:
@@ -134,7 +136,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    return standalone(__doc__, argv, measure, turns=500, runs=3)
+    return standalone(__doc__, argv, measure, turns=500, runs=3, idle=list(IDLE))
 
 
 if __name__ == "__main__":

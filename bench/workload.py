@@ -3,7 +3,7 @@
 Standard library only at import, so the figures of a run hold nothing of the bench's own: the peer's
 Python imports it too (``bench/peer_client.py``). ``python -m bench.workload --child BASE_URL HOME
 TURNS`` drives the Client through the workload; ``--idle BASE_URL HOME create|open`` makes agents,
-or opens them and reads the resident memory at each count of ``IDLE``. Each prints one JSON line.
+or opens them and reads the resident memory at each count. Each prints one JSON line.
 """
 
 import json
@@ -40,17 +40,17 @@ def _client(base_url: str, home: str) -> Any:
                   no_verify=True, context_window=8192)  # fmt: skip
 
 
-def idle_child(base_url: str, home: str, mode: str) -> dict[str, Any]:
-    """``create``: make ``max(IDLE)`` agents. ``open``: open them one by one in this fresh process,
-    each read once (its core memory) and left idle: the resident memory at each count of ``IDLE``."""
+def idle_child(base_url: str, home: str, mode: str, counts: list[int]) -> dict[str, float]:
+    """``create``: make ``max(counts)`` agents. ``open``: open them one by one in this fresh process,
+    each read once (its core memory) and left idle: the resident memory at each of ``counts``."""
     client = _client(base_url, home)
     rss: dict[str, float] = {}
-    for n in range(1, max(IDLE) + 1):
+    for n in range(1, max(counts) + 1):
         if mode == "create":
             client.create_agent(f"idle{n}")
         else:
             client.get_core_memory(f"idle{n}")
-            if n in IDLE:
+            if n in counts:
                 rss[str(n)] = peak_rss_mb("VmRSS")
     client.close()
     return rss
@@ -87,4 +87,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "--child":
         print(json.dumps(child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:
-        print(json.dumps(idle_child(*sys.argv[2:5])))
+        print(json.dumps(idle_child(*sys.argv[2:5], [int(n) for n in sys.argv[5].split(",")])))

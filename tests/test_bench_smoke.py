@@ -90,7 +90,7 @@ def test_ingest() -> None:
 @pytest.mark.slow
 def test_embedded_model() -> None:
     figures = embedded.alone(1)
-    assert len(names(figures)) == 5
+    assert len(names(figures)) == 6
 
 
 async def test_fake_server_streams_at_the_asked_pace() -> None:
@@ -120,8 +120,9 @@ def test_table_and_verdicts() -> None:
     assert "p95 <= 5 ms" in table and ">= 0.95" in table and "just a number" in table
 
 
-def test_footprint() -> None:
-    figures = footprint.measure(turns=10, runs=1)
+def test_footprint(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("MEMGPT_PEER_PYTHON", raising=False)
+    figures = footprint.measure(turns=10, runs=1, idle=(1, 2))
     assert names(figures) == [
         "Client peak RSS, 10 turns",
         "create an agent: Client.create_agent",
@@ -129,8 +130,13 @@ def test_footprint() -> None:
         "create an agent: CPU time of Client.create_agent",
         "Client turn, median of each run",
         "Client turn, CPU time",
+        "RSS with 1 open idle agents",
+        "RSS with 2 open idle agents",
+        "RSS per open idle agent",
     ]
     assert "1 core-memory edits" in figures[0].note  # the tenth turn edits core memory
+    assert 30 < figures[0].median < 2000 and figures[6].median > 30
+    assert "not measured, nothing judged: MEMGPT_PEER_PYTHON is not set" in capsys.readouterr().err
 
 
 def test_object_store() -> None:
