@@ -87,4 +87,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "--child":
         print(json.dumps(child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:
-        print(json.dumps(idle_child(*sys.argv[2:5], [int(n) for n in sys.argv[5].split(",")])))
+        base_url, home, mode, counts = sys.argv[2:6]
+        print(json.dumps(idle_child(base_url, home, mode, [int(n) for n in counts.split(",")])))
