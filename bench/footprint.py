@@ -126,7 +126,7 @@ def measure(turns: int, runs: int, idle: Sequence[int] = IDLE) -> list[Figure]:
             ours.append(one_run(base_url, turns))
             if python is not None:
                 peer.append(peer_run(python, base_url, turns))
-        idle_agents = idle_figures(base_url, idle)
+        idle_agents = idle_figures(base_url, idle) if idle else []
     figures = own_figures(summary(ours), turns, runs, ours[0]["edits"])
     if peer:
         figures += peer_figures(summary(ours), summary(peer), peer[0]["edits"])

@@ -24,6 +24,7 @@ from bench import (
     server,
     startup,
     store_turn,
+    workload,
 )
 from bench.common import Figure
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -122,7 +123,7 @@ def test_table_and_verdicts() -> None:
 
 def test_footprint(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("MEMGPT_PEER_PYTHON", raising=False)
-    figures = footprint.measure(turns=10, runs=1, idle=(1, 2))
+    figures = footprint.measure(turns=10, runs=1, idle=())
     assert names(figures) == [
         "Client peak RSS, 10 turns",
         "create an agent: Client.create_agent",
@@ -130,13 +131,19 @@ def test_footprint(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
         "create an agent: CPU time of Client.create_agent",
         "Client turn, median of each run",
         "Client turn, CPU time",
-        "RSS with 1 open idle agents",
-        "RSS with 2 open idle agents",
-        "RSS per open idle agent",
     ]
     assert "1 core-memory edits" in figures[0].note  # the tenth turn edits core memory
-    assert 30 < figures[0].median < 2000 and figures[6].median > 30
+    assert 30 < figures[0].median < 2000
     assert "not measured, nothing judged: MEMGPT_PEER_PYTHON is not set" in capsys.readouterr().err
+
+
+def test_idle_agents_resident_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The idle-agent child, here in the test's process: agents made, then opened, RSS at each count."""
+    monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path))  # the Client sets it; restored after
+    with FakeOpenAIServer() as fake:
+        workload.idle_child(fake.base_url, str(tmp_path), "create", [1, 2])
+        rss = workload.idle_child(fake.base_url, str(tmp_path), "open", [1, 2])
+    assert sorted(rss) == ["1", "2"] and rss["1"] > 30 and rss["2"] - rss["1"] < footprint.IDLE_AGENT_MB
 
 
 def test_object_store() -> None:
