@@ -41,14 +41,14 @@ def idle_figures(base_url: str, counts: Sequence[int]) -> list[Figure]:
             numbers = ",".join(map(str, counts))
             command = [sys.executable, "-m", "bench.workload", "--idle", base_url, home, mode, numbers]
             rss = _last_json(command, cwd=REPO)
+    figures = [Figure(f"RSS with {n} open idle agents", rss[str(n)], "MB",
+                      note="one process, each agent opened and read once") for n in counts]  # fmt: skip
     least, most = min(counts), max(counts)
+    if most == least:  # one count: no difference to take
+        return figures
     per_agent = (rss[str(most)] - rss[str(least)]) / (most - least)
-    return [
-        *(Figure(f"RSS with {n} open idle agents", rss[str(n)], "MB", note="one process, each agent opened and read once")
-          for n in counts),
-        Figure("RSS per open idle agent", per_agent, "MB", target=IDLE_AGENT_MB,
-               note=f"(RSS at {most} - RSS at {least}) / {most - least}"),
-    ]  # fmt: skip
+    return [*figures, Figure("RSS per open idle agent", per_agent, "MB", target=IDLE_AGENT_MB,
+                             note=f"(RSS at {most} - RSS at {least}) / {most - least}")]  # fmt: skip
 
 
 def _last_json(command: list[str], **popen: Any) -> dict[str, Any]:
