@@ -13,7 +13,6 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from memgpt_tui.llm import wire
@@ -67,7 +66,7 @@ class LazyClient:
             await self._client.close()
 
 
-@asynccontextmanager
+@contextlib.asynccontextmanager
 async def posted(api: LazyClient, path: str, body: dict[str, Any]) -> AsyncIterator[Any]:
     """``body`` posted to ``path`` as it is and the response unread, closed on the way out. The client's
     typed methods walk every message through their TypedDict transforms and build a typed object per
