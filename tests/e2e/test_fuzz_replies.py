@@ -6,7 +6,7 @@ crashes (an exception out of ``Agent.send``), hangs (no end within the bound), l
 in recall afterwards), silent turns (nothing the user can see: no reply, notice, error or function
 result) and leaked keys (the configured key, or the key a server echoed, in any event).
 
-``MEMGPT_TUI_FUZZ_CASES`` sets the number of cases (2,000 by default). The suite draws the same cases
+``MEMGPT_TUI_FUZZ_CASES`` sets the number of cases (500 by default). The suite draws the same cases
 every run, so a red result is reproducible; ``MEMGPT_TUI_FUZZ_RANDOM=1`` draws new ones.
 """
 
@@ -33,7 +33,7 @@ from memgpt_tui.model import events as ev
 from tests.fakes.hostile import ECHOED_KEY, Case, replies, user_texts
 from tests.fakes.openai_server import FakeOpenAIServer
 
-CASES = int(os.environ.get("MEMGPT_TUI_FUZZ_CASES", "2000"))
+CASES = int(os.environ.get("MEMGPT_TUI_FUZZ_CASES", "500"))
 RANDOM = bool(os.environ.get("MEMGPT_TUI_FUZZ_RANDOM"))
 CASE_SECONDS = 20.0
 FRESH_AGENT_EVERY = 300  # cases per agent, so the context window stays a realistic size

@@ -34,7 +34,11 @@ def archival(store: LanceAgentStore) -> dict[str, str]:
     return {p.id: p.text for p in store.archival_list(0, 100_000).items}
 
 
-def run_until_killed(base_url: str, env: dict[str, str], seconds: float, *flags: str) -> list[str]:
+def run_until_killed(
+    base_url: str, env: dict[str, str], seconds: float, *flags: str, acks: int = 0
+) -> list[str]:
+    """The child's lines, killed ``seconds`` after it acknowledged ``acks`` user messages (however
+    slowly a busy machine lets it get there)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.kill_child", base_url, *flags],
         cwd=REPO,
@@ -46,10 +50,13 @@ def run_until_killed(base_url: str, env: dict[str, str], seconds: float, *flags:
     assert child.stdout is not None
     ready = child.stdout.readline().strip()
     assert ready == "ready", child.stderr.read() if child.stderr else ready
+    lines: list[str] = []
+    while sum(line.startswith("ack ") for line in lines) < acks and (line := child.stdout.readline()):
+        lines.append(line.rstrip("\n"))
     time.sleep(seconds)
     child.send_signal(signal.SIGKILL)
     child.wait(30)
-    return child.stdout.read().splitlines()
+    return lines + child.stdout.read().splitlines()
 
 
 def check_restores_undo_exactly(store: LanceAgentStore, rng: random.Random) -> None:
@@ -81,7 +88,7 @@ def test_kills_during_steps_restores_and_undos_lose_nothing(home, openai_fake): 
     for round_ in range(4):
         if round_ % 2:  # alternate: plain replies, and replies that write archival memory
             openai_fake.default = Reply.tool_call("send_message", {"message": "ok"}, content="Reply.")
-        lines = run_until_killed(openai_fake.base_url, env, rng.uniform(1.0, 2.5))
+        lines = run_until_killed(openai_fake.base_url, env, rng.uniform(0.5, 2.0), acks=3)
         expected |= {line.split(" ", 1)[1] for line in lines if line.startswith("ack ")}
         markers = [line for line in lines if line in ("restoring", "undone")]
         store = registry.open_store(root, "victim", None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import subprocess
 
 import pytest
 
@@ -54,7 +53,7 @@ def test_find_jumps_back_and_copy_reaches_the_terminal(term, tmp_path):
         term.wait_for(f"note {TURNS - 1} about tea", 60)
         assert FIRST not in term.screen()
         pane = tmp_path / "pane.out"
-        subprocess.run(["tmux", "pipe-pane", "-o", "-t", term.name, f"cat >> {pane}"], check=True)
+        term.tmux("pipe-pane", "-o", "-t", term.name, f"cat >> {pane}")
         term.keys("C-f")
         term.type("zebra")
         term.keys("Enter")

@@ -28,33 +28,32 @@ class Terminal:
         self.size = size
 
     def launch(self, *args: str) -> None:
-        # COLUMNS/LINES inherited from a test runner would override the real terminal size. A tmux server
-        # already running has its own environment: the test's PYTHONPATH is passed on.
+        # COLUMNS/LINES inherited from a test runner would override the real terminal size.
         path = os.environ.get("PYTHONPATH", "")
         command = f"env -u COLUMNS -u LINES TERM=xterm-256color PYTHONPATH={path} MEMGPT_TUI_HOME={self.home} {SCRIPT} {' '.join(args)}"
         width, height = (str(n) for n in self.size)
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", width, "-y", height, command], check=True
-        )
+        self.tmux("new-session", "-d", "-s", self.name, "-x", width, "-y", height, command)
         # Without a client attached tmux may size the window from its defaults: pin it.
-        subprocess.run(["tmux", "set-option", "-t", self.name, "window-size", "manual"], check=True)
+        self.tmux("set-option", "-t", self.name, "window-size", "manual")
         self.resize(*self.size)
 
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A tmux command on this terminal's own tmux server (its own socket), which no other test and
+        no developer's session shares: no environment or session carries over between them."""
+        return subprocess.run(["tmux", "-L", self.name, *args], check=check, capture_output=True, text=True)
+
     def resize(self, width: int, height: int) -> None:
-        subprocess.run(
-            ["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True
-        )
+        self.tmux("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
 
     def screen(self) -> str:
-        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
-        return out.stdout
+        return self.tmux("capture-pane", "-p", "-t", self.name, check=False).stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        self.tmux("send-keys", "-t", self.name, *keys)
         time.sleep(0.3)
 
     def type(self, text: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        self.tmux("send-keys", "-t", self.name, "-l", text)
         time.sleep(0.3)
 
     def wait(self, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
@@ -82,10 +81,10 @@ class Terminal:
         return self.wait(settled, STEP_SECONDS, "the agent to finish its steps")
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+        return self.tmux("has-session", "-t", self.name, check=False).returncode == 0
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        self.tmux("kill-server", check=False)
 
 
 def human_block(term: Terminal, expected: str) -> str:

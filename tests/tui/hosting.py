@@ -52,8 +52,9 @@ class HostApp(App[None]):
         super().notify(message, severity=severity, **kw)  # type: ignore[arg-type]
 
 
-async def wait_until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds."""
+async def wait_until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 30.0) -> None:
+    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds (a ceiling for a
+    busy machine: a wait ends as soon as its condition holds)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():

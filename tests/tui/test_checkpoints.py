@@ -9,6 +9,7 @@ from textual.widgets import OptionList, Static
 
 from memgpt_tui.engine.agent import Agent
 from memgpt_tui.model.records import CheckpointInfo
+from memgpt_tui.tui.screens import checkpoints
 from memgpt_tui.tui.screens.checkpoints import CheckpointBrowser
 from memgpt_tui.tui.screens.modals import ConfirmModal
 from tests.fakes.scripted_llm import ScriptedLLM, call, say
@@ -128,7 +129,12 @@ async def test_nothing_to_restore_or_undo(agent: Agent) -> None:
         ]
 
 
-async def test_thousands_of_checkpoints_list_fast_and_load_previews_lazily(agent: Agent) -> None:
+async def test_thousands_of_checkpoints_list_fast_and_load_previews_lazily(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cursor rests a second before a load: a busy machine may take a good part of one between keys.
+    monkeypatch.setattr(checkpoints, "PREVIEW_DELAY", 1.0)
+
     def many() -> None:
         for i in range(1200):
             agent.store.checkpoint(agent.state, None, f"bulk {i}")
