@@ -16,6 +16,12 @@ FIRST = "I saw a zebra at the zoo today"
 TURNS = 25  # with the boot messages, more than the pane mounts at start
 
 
+def answered(screen: str, text: str) -> bool:
+    """The reply to ``text`` is on screen and the step is over: the next message will be taken."""
+    _, found, after = screen.partition(f"You  {text}")
+    return bool(found) and "Here is my reply." in after and "Esc cancels" not in screen
+
+
 @pytest.fixture
 def term(tmp_path):
     terminal = Terminal(f"memgpt-copy-{os.getpid()}", tmp_path / "home")
@@ -43,9 +49,7 @@ def test_find_jumps_back_and_copy_reaches_the_terminal(term, tmp_path):
         for text in [FIRST, *(f"note {n} about tea" for n in range(TURNS))]:
             term.type(text)
             term.keys("Enter")
-            term.wait(
-                lambda s, t=text: f"You  {t}" in s and "Esc cancels" not in s, 30, f"an answer to {text!r}"
-            )
+            term.wait(lambda s, t=text: answered(s, t), 30, f"an answer to {text!r}")
         term.keys("C-q")
         term.wait(lambda s: not term.alive(), 30, "the app to quit")
 
