@@ -53,8 +53,8 @@ class Terminal:
         time.sleep(0.3)
 
     def type(self, text: str) -> None:
-        """Typed text changes no screen: the app reads it, and the keys after it, in order."""
         self.tmux("send-keys", "-t", self.name, "-l", text)
+        time.sleep(0.3)
 
     def wait(self, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
         deadline = time.monotonic() + timeout
