@@ -106,8 +106,7 @@ async def test_fake_server_streams_at_the_asked_pace() -> None:
                 text += chunk.choices[0].delta.content
         await client.close()
     assert text == "abcdefghijklmnopqrst" and len(arrivals) == 10
-    # The server sends on a fixed schedule, so however late a busy machine lets the client read, the
-    # last of the ten pieces cannot arrive before nine gaps have passed.
+    # on the server's fixed schedule the last piece comes no sooner, however late the client reads
     assert arrivals[-1] >= 0.02 * 9
 
 

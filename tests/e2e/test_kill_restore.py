@@ -37,8 +37,7 @@ def archival(store: LanceAgentStore) -> dict[str, str]:
 def run_until_killed(
     base_url: str, env: dict[str, str], seconds: float, *flags: str, acks: int = 0
 ) -> list[str]:
-    """The child's lines, killed ``seconds`` after it acknowledged ``acks`` user messages (however
-    slowly a busy machine lets it get there)."""
+    """The child's lines; killed ``seconds`` after it acknowledged ``acks`` user messages, however late."""
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.kill_child", base_url, *flags],
         cwd=REPO,

@@ -38,8 +38,7 @@ class Terminal:
         self.resize(*self.size)
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """A tmux command on this terminal's own tmux server (its own socket), which no other test and
-        no developer's session shares: no environment or session carries over between them."""
+        """On this terminal's own tmux server, so no session or environment is shared with another."""
         return subprocess.run(["tmux", "-L", self.name, *args], check=check, capture_output=True, text=True)
 
     def resize(self, width: int, height: int) -> None:

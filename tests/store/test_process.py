@@ -92,8 +92,7 @@ def test_kill_at_random_instants_leaves_a_consistent_store(root: str) -> None:
     for _ in range(6):
         with child("work", root) as worker:
             assert worker.stdout is not None
-            # A few checkpoints first (however slowly a busy machine lets the child get there), so the
-            # history grows every round; then a random instant.
+            # four checkpoints, however late on a busy machine, so history grows; then a random instant
             lines = [worker.stdout.readline() for _ in range(4)]
             time.sleep(rng.uniform(0.0, 0.8))
             worker.send_signal(signal.SIGKILL)

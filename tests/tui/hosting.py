@@ -53,8 +53,7 @@ class HostApp(App[None]):
 
 
 async def wait_until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds (a ceiling for a
-    busy machine: a wait ends as soon as its condition holds)."""
+    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds (busy machines)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
