@@ -84,6 +84,8 @@ class Terminal:
 
     def kill(self) -> None:
         self.tmux("kill-server", check=False)
+        socket = Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", self.name)
+        socket.unlink(missing_ok=True)  # tmux leaves it behind
 
 
 def human_block(term: Terminal, expected: str) -> str:
