@@ -135,9 +135,10 @@ async def drive(driver: Driver, pid: int, sizes: dict[str, int]) -> dict[str, An
 
     first = await driver.add_agent(0, f"{AGENT_NAMES}-0")
     await driver.message(first, workload_text(0, 0))  # the first turn of a process loads code
-    cpu = cpu_seconds(pid)
+    cpu, own = cpu_seconds(pid), time.process_time()
     out["serial"] = [await timed(driver.message(first, workload_text(0, t))) for t in range(sizes["serial"])]
     out["serial_cpu"] = (cpu_seconds(pid) - cpu) / sizes["serial"]
+    out["client_cpu"] = (time.process_time() - own) / sizes["serial"]
     out["rss_one"] = rss_mb(pid)
 
     agents = {(0, 0): first}
@@ -382,6 +383,9 @@ def client_figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[s
         Figure("server CPU per message, over the in-process turn's", cpu_gap * 1000, "ms",
                note=f"server process {served['serial_cpu'] * 1000:.1f} ms, Client process "
                     f"{inproc['serial_cpu'] * 1000:.1f} ms per turn, all threads; steadier than wall time"),
+        Figure("the HTTP client's own CPU per message", served["client_cpu"] * 1000, "ms",
+               note="the bench process sending through letta-client and reading its typed reply: part of "
+                    "the overhead line's wall time, spent outside the server"),
         timing(f"in-process Client turn, {k}x{a} agents at once", inproc["concurrent"],
                note="a thread per agent through one Client"),
         Figure("in-process Client messages per second, all agents at once",
