@@ -69,6 +69,8 @@ async def record(agent_id: str, request: Request, app: App) -> AgentRecord:
     known = app.accounts.remembered(token, agent_id)
     if known is not None:
         found = known[1]
+    elif token is None and app.loopback and (local := app.accounts.remembered_local(agent_id)):
+        found = local
     else:
         found = await asyncio.to_thread(_owned_agent, app.accounts, token, agent_id, app.loopback)
     if found is None:
@@ -89,7 +91,13 @@ def _owner(accounts: Accounts, token: str | None, loopback: bool) -> str:
 
 def _owned_agent(accounts: Accounts, token: str | None, agent_id: str, loopback: bool) -> AgentRecord | None:
     user, found = accounts.token_agent(token, agent_id)
-    return found if user is not None else accounts.agent(_local_owner(accounts, loopback), agent_id)
+    if user is not None:
+        return found
+    if loopback:
+        no_users, found = accounts.local_agent(agent_id)
+        if no_users:
+            return found
+    raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _local_owner(accounts: Accounts, loopback: bool) -> str:

@@ -195,7 +195,31 @@ class Accounts:
         database has not changed since; None when the database must be asked."""
         if self._changes is None or not token:
             return None
-        return self._known.get(self._changes.version(), _key(token, agent_id))
+        known = self._known.get(self._changes.version(), _key(token, agent_id))
+        return (known[0], known[1]) if known is not None and known[0] is not None else None
+
+    def local_agent(self, agent_id: str) -> tuple[bool, AgentRecord | None]:
+        """Whether the home has no users yet (so the local owner is who asks without a token), and
+        then the local owner's agent ``agent_id`` (None when there is no such agent)."""
+        version = self._changes.version() if self._changes is not None else None
+        if self.has_users():
+            return False, None
+        found = self.agent(LOCAL_OWNER, agent_id)
+        if found is not None and version is not None:
+            self._known.keep(version, _key("", agent_id), (None, found))  # no token is ever ""
+        return True, found
+
+    def remembered_local(self, agent_id: str) -> AgentRecord | None:
+        """``local_agent``'s agent as found before, without a query, while the database has not changed
+        since (a user added changes it) and its store on local disk is still there (the TUI may delete
+        it); None when the database must be asked."""
+        if self._changes is None:
+            return None
+        known = self._known.get(self._changes.version(), _key("", agent_id))
+        found = known[1] if known is not None else None
+        if found is None or "://" in _uri(found) or not location.exists(_uri(found)):
+            return None
+        return found
 
     def remove_user(
         self, name: str, *, delete_agents: bool = False, hand_to: str | None = None
@@ -527,15 +551,15 @@ class _Known:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version: int | None = None
-        self._answers: dict[bytes, tuple[User, AgentRecord | None]] = {}
+        self._answers: dict[bytes, tuple[User | None, AgentRecord | None]] = {}
 
-    def get(self, version: int, key: bytes) -> tuple[User, AgentRecord | None] | None:
+    def get(self, version: int, key: bytes) -> tuple[User | None, AgentRecord | None] | None:
         with self._lock:
             if version != self._version:
                 self._version, self._answers = version, {}
             return self._answers.get(key)
 
-    def keep(self, version: int, key: bytes, answer: tuple[User, AgentRecord | None]) -> None:
+    def keep(self, version: int, key: bytes, answer: tuple[User | None, AgentRecord | None]) -> None:
         """``answer`` as read at ``version`` (read before the query): a change committed meanwhile
         has a later version, and empties what is kept here at the next ``get``."""
         with self._lock:

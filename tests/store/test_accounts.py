@@ -448,3 +448,29 @@ def test_a_remembered_token_stops_at_once_when_another_process_rotates_or_remove
         other.remove_user("alice")
         assert server.remembered(rotated, None) is None
         assert server.authenticate(rotated) is None
+
+
+def test_the_local_owners_agent_is_remembered_until_a_user_comes_or_its_store_goes(
+    db_url: str | None, home: Path, root: str, embedder: HashEmbedder
+) -> None:
+    registry.create_store(root, "sam", embedder).close()
+    with Accounts(db_url, home, root) as server, Accounts(db_url, home, root) as other:
+        [sam] = server.agents(LOCAL_OWNER)
+        assert server.remembered_local(sam.id) is None  # not asked yet
+        assert server.local_agent(sam.id) == (True, sam)
+        if db_url is None:  # SQLite: answered again without a query
+            assert server.remembered_local(sam.id) == sam
+        else:  # PostgreSQL is asked every time
+            assert server.remembered_local(sam.id) is None
+        assert server.remembered("", sam.id) is None  # never the answer to a token
+
+        registry.delete(root, "sam")  # the TUI deletes it while the server runs
+        assert server.remembered_local(sam.id) is None
+        assert server.local_agent(sam.id) == (True, None)
+
+        registry.create_store(root, "max", embedder).close()
+        [max_] = server.agents(LOCAL_OWNER)
+        assert server.local_agent(max_.id) == (True, max_)
+        other.add_user("alice")  # another server's users command: no local owner from now on
+        assert server.remembered_local(max_.id) is None
+        assert server.local_agent(max_.id) == (False, None)
