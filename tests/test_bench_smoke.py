@@ -164,6 +164,7 @@ def test_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
         "in-process Client turn, one at a time (2)",
         "server overhead over the in-process turn",
         "server CPU per message, over the in-process turn's",
+        "the HTTP client's own CPU per message",
         "in-process Client turn, 1x1 agents at once",
         "in-process Client messages per second, all agents at once",
         "server overhead, all at once (p50 difference)",
