@@ -32,7 +32,10 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 @pytest.fixture(autouse=True)
 def short_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pauses that only steady the figures' values, which these tests do not judge."""
     monkeypatch.setattr(fixtures, "QUIET", 0.5)
+    monkeypatch.setattr(keyecho, "SETTLE", 0.5)
+    monkeypatch.setattr(startup, "SETTLE", 0.5)
 
 
 def names(figures: list[Figure]) -> list[str]:

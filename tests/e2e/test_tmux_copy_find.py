@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.e2e.test_tmux_tui import Terminal, pytestmark  # noqa: F401  (the same marks)
+from tests.e2e.terminal import Terminal, pytestmark  # noqa: F401  (the same marks)
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 FIRST = "I saw a zebra at the zoo today"

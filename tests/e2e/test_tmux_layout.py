@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.e2e.test_tmux_tui import Terminal, pytestmark  # noqa: F401  (the same marks)
+from tests.e2e.terminal import Terminal, pytestmark  # noqa: F401  (the same marks)
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 EDITED = "First name: Chad, likes green tea"

@@ -139,7 +139,7 @@ async def test_pause_heartbeats_suppresses_requested_heartbeats(make_agent, llm)
 async def test_long_results_are_cut(make_agent, llm, limits):
     agent, _ = await make_agent()
     for i in range(5):
-        await agent.insert_archival(f"passage {i} " + "word " * 1000)
+        await agent.insert_archival(f"passage {i} " + "international " * 60)  # few tokens, many characters
     result = await run(agent, llm, call("archival_memory_search", query="passage"))
     assert "[truncated" in result["message"]
     assert len(result["message"]) < limits.function_result_chars + 100
