@@ -3,8 +3,8 @@
 A new agent on the embedded backend starts the server as the app does. Then:
   first token and tokens/s: the agent's whole first prompt as its wrapper renders it (functions,
     example, system prompt, core memory, boot messages, a user message), streamed with the reply
-    grammar the backend sends; first on a server that has evaluated nothing (cold), then the next
-    turn's prompt, which extends it (the server reuses the evaluated prefix);
+    grammar the backend sends (``--reply_tokens`` tokens); first on a server that has evaluated
+    nothing (cold), then the next turn's prompt, which extends it (the server reuses the prefix);
   gauge error: after each of ``--turns`` user turns, the context gauge's count of the agent's
     context against the server's own usage.prompt_tokens for exactly that prompt (non-streamed).
 """
@@ -39,7 +39,9 @@ QUESTIONS = [
 ]
 
 
-async def stream_timing(client: openai.AsyncOpenAI, prompt: str, grammar: str) -> tuple[float, float, str]:
+async def stream_timing(
+    client: openai.AsyncOpenAI, prompt: str, grammar: str, reply_tokens: int
+) -> tuple[float, float, str]:
     """Seconds to the first token, tokens/s after it, and the text generated."""
     start = time.perf_counter()
     first = 0.0
@@ -47,7 +49,7 @@ async def stream_timing(client: openai.AsyncOpenAI, prompt: str, grammar: str) -
     stream = await client.completions.create(
         model="gemma-3-270m",
         prompt=prompt,
-        max_tokens=REPLY_TOKENS,
+        max_tokens=reply_tokens,
         stream=True,
         extra_body={"grammar": grammar},
     )
@@ -84,7 +86,7 @@ async def whole_context(agent: Agent) -> tuple[str, int]:
     return wrapper.frame(wrapper.turns(assembled.messages, TOOL_SCHEMAS)) + PRIMER, assembled.breakdown.total
 
 
-async def measure(turns: int) -> list[Figure]:
+async def measure(turns: int, reply_tokens: int) -> list[Figure]:
     settings = Settings.load(backend="embedded", no_verify=True)
     agent = await runtime.create_agent(settings, "bench")
     try:
@@ -94,22 +96,24 @@ async def measure(turns: int) -> list[Figure]:
         client = openai.AsyncOpenAI(base_url=url, api_key="embedded", max_retries=0, timeout=600)
         first = user_message(QUESTIONS[0], 1).to_openai()
         prompt, _ = await context_prompt(agent, [first])
-        cold = await stream_timing(client, prompt, grammar)
+        cold = await stream_timing(client, prompt, grammar, reply_tokens)
         reply = {"role": "assistant", "content": cold[2]}
         follow, _ = await context_prompt(agent, [first, reply, user_message(QUESTIONS[1], 2).to_openai()])
-        warm = await stream_timing(client, follow, grammar)
+        warm = await stream_timing(client, follow, grammar, reply_tokens)
         prompt_tokens = await server_count(client, prompt)
         errors, sent = [], []
         for question in (QUESTIONS * 2)[:turns]:
             await agent.send(question)
+            # The sent prompt first: it shares most of the turn's last prompt, still evaluated on the server.
+            sent_tokens = await server_count(client, (await context_prompt(agent))[0])
             context, gauge = await whole_context(agent)
             actual = await server_count(client, context)
             errors.append(abs(gauge - actual) / actual * 100)
-            sent.append(await server_count(client, (await context_prompt(agent))[0]) / actual * 100)
+            sent.append(sent_tokens / actual * 100)
         await client.close()
     finally:
         await agent.close()
-    size = f"{prompt_tokens:,}-token prompt, {REPLY_TOKENS} tokens generated"
+    size = f"{prompt_tokens:,}-token prompt, {reply_tokens} tokens generated"
     return [
         Figure("embedded first token, cold", cold[0], "s", note=size),
         Figure(
@@ -140,9 +144,9 @@ async def measure(turns: int) -> list[Figure]:
     ]
 
 
-def alone(turns: int) -> list[Figure]:
+def alone(turns: int, reply_tokens: int = REPLY_TOKENS) -> list[Figure]:
     with private_home("embedded"):
-        return asyncio.run(measure(turns))
+        return asyncio.run(measure(turns, reply_tokens))
 
 
 def run(quick: bool) -> list[Figure]:
@@ -150,7 +154,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    return standalone(__doc__, argv, alone, turns=6)
+    return standalone(__doc__, argv, alone, turns=6, reply_tokens=REPLY_TOKENS)
 
 
 if __name__ == "__main__":

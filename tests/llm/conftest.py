@@ -24,8 +24,7 @@ def function(
     }
 
 
-@pytest.fixture
-def tools() -> list[dict[str, Any]]:
+def memgpt_tools() -> list[dict[str, Any]]:
     """A slice of MemGPT's function set, as the engine sends it."""
     return [
         function(
@@ -45,3 +44,8 @@ def tools() -> list[dict[str, Any]]:
             {"query": {"type": "string"}, "page": {"type": "integer"}},
         ),
     ]
+
+
+@pytest.fixture
+def tools() -> list[dict[str, Any]]:
+    return memgpt_tools()

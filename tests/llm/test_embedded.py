@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.base import LLMResponse
 from memgpt_tui.llm.embedded import (
     MODEL_NAME,
     EmbeddedBackend,
@@ -28,6 +29,7 @@ from memgpt_tui.llm.embedded import (
     gemma_prompt,
 )
 from memgpt_tui.model.errors import BackendUnavailable
+from tests.llm.conftest import memgpt_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -181,18 +183,28 @@ async def test_server_starts_on_a_free_loopback_port_and_answers(
     assert "ready on" in backend.server.log_path.read_text()
 
 
-async def test_json_mode_reply_is_a_call_or_a_parse_error(backend: EmbeddedBackend, tools: list) -> None:
+INTRODUCTION = [{"role": "system", "content": SYSTEM}, user_message("Hi! My name is Chad. Who are you?")]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def introduced(backend: EmbeddedBackend) -> tuple[LLMResponse, str]:
+    """The backend's streamed reply to INTRODUCTION, and the thoughts it streamed: one generation,
+    checked for its form and for its prompt count."""
     thoughts = Thoughts()
-    messages = [{"role": "system", "content": SYSTEM}, user_message("Hi! My name is Chad. Who are you?")]
+    reply = await backend.complete(INTRODUCTION, memgpt_tools(), on_token=thoughts)
+    return reply, thoughts.text
 
-    reply = await backend.complete(messages, tools, on_token=thoughts)
 
+async def test_json_mode_reply_is_a_call_or_a_parse_error(
+    introduced: tuple[LLMResponse, str], tools: list
+) -> None:
+    reply, thoughts = introduced
     names = {tool["function"]["name"] for tool in tools}
     if reply.parse_error is None:
         [call] = reply.tool_calls
         assert call.name in names
         assert isinstance(json.loads(call.arguments), dict)
-        assert reply.content is not None and reply.content.startswith(thoughts.text)
+        assert reply.content is not None and reply.content.startswith(thoughts)
     else:
         assert reply.tool_calls == [] and reply.raw is not None
     assert reply.prompt_tokens and reply.prompt_tokens > 500
@@ -221,10 +233,9 @@ async def test_a_shared_system_prompt_prefix_is_not_evaluated_again(
 
 
 async def test_token_counts_are_exact_and_match_the_servers_usage(
-    backend: EmbeddedBackend, tools: list
+    backend: EmbeddedBackend, introduced: tuple[LLMResponse, str], tools: list
 ) -> None:
-    messages = [{"role": "system", "content": SYSTEM}, user_message("Tell me about yourself.")]
-    turns = json_mode.to_text_turns(messages, tools, fold_system=True)
+    turns = json_mode.to_text_turns(INTRODUCTION, tools, fold_system=True)
     async with openai.AsyncOpenAI(base_url=backend.server.base_url, api_key="x") as client:
         completion = await client.chat.completions.create(model=MODEL_NAME, messages=turns, max_tokens=1)
     assert completion.usage is not None
@@ -236,7 +247,7 @@ async def test_token_counts_are_exact_and_match_the_servers_usage(
     assert backend.tokenizer.exact
     assert whole == usage
     assert abs(sum(parts) - usage) <= 0.01 * usage
-    reply = await backend.complete(messages, tools)
+    reply, _ = introduced
     assert reply.prompt_tokens == usage
 
 
@@ -314,11 +325,18 @@ async def test_a_killed_app_takes_the_server_down_mid_request(home: Path) -> Non
         "from memgpt_tui.llm.embedded import EmbeddedServer\n"
         "server = EmbeddedServer(n_ctx=512)\n"
         "asyncio.run(server.start())\n"
-        "body = json.dumps({'prompt': 'Once upon a time', 'max_tokens': 400, 'ignore_eos': True}).encode()\n"
+        "body = json.dumps({'prompt': 'Once upon a time', 'max_tokens': 400, 'ignore_eos': True,\n"
+        "                   'stream': True}).encode()\n"
         "request = urllib.request.Request(server.base_url.removesuffix('/v1') + '/v1/completions', body,\n"
         "                                 {'Content-Type': 'application/json'})\n"
-        "threading.Thread(target=urllib.request.urlopen, args=(request,), daemon=True).start()\n"
-        "time.sleep(1.0)\n"
+        "generating = threading.Event()\n"
+        "def read():\n"
+        "    stream = urllib.request.urlopen(request)\n"
+        "    stream.readline()\n"  # the first token's event
+        "    generating.set()\n"
+        "    stream.read()\n"
+        "threading.Thread(target=read, daemon=True).start()\n"
+        "generating.wait(30)\n"
         "print(server.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
