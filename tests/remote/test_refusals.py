@@ -34,7 +34,11 @@ async def failure_shown(monkeypatch, tmp_path, url: str, token: str | None) -> s
     isolate(monkeypatch, tmp_path / "client-home")
     app = MemGPTApp(Settings.load(), source=home.Server(url, token))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), 15)
+
+        def message_shown() -> bool:
+            return isinstance(app.screen, FailureScreen) and bool(app.screen.query("#failure-message"))
+
+        await wait_until(pilot, message_shown, 15)
         text = "\n".join(str(w.render()) for w in app.screen.query(Static))
         await pilot.press("q")
     return text
