@@ -5,11 +5,14 @@ on the OpenAI-compatible fake in a process of its own. Users are made with ``mem
 (each prints its token last); every request goes through the real ``letta-client`` (``AsyncLetta``,
 one client per user, with that user's bearer token). In order:
 
-1. one agent, ``serial`` messages one after another: the server's turn, then the same turns through
-   the in-process ``Client`` in a fresh process on a home of its own; the difference of the medians is
-   the server's own overhead per message (HTTP, JSON, the accounts lookup, the wire mapping), and the
-   difference of the two processes' CPU time per message is the same overhead as the machine's load
-   leaves it less blurred;
+1. one agent, ``serial`` messages one after another in ``ROUNDS`` interleaved rounds, so a busy spell
+   falls on every line alike: through letta-client, through a plain keep-alive HTTP/1.1 client (the
+   standard library's, which costs next to nothing itself), then the same turns through the in-process
+   ``Client`` in a fresh process on a home of its own. The plain client's median less the in-process
+   one is the server's own overhead per message (HTTP, JSON, the accounts lookup, the wire mapping);
+   letta-client's median less the in-process one adds what letta-client spends itself. The server's CPU
+   per message less the in-process Client's is the same overhead as the machine's load leaves it less
+   blurred;
 2. every other agent is created and sent one message; the server's RSS, less its RSS with one agent
    open, over the agents added is the memory of an open idle agent (agents stay open: a long idle
    timeout);
@@ -26,6 +29,8 @@ names a Python that has it (see ``bench/peer_server.py``); otherwise the reason 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import itertools
 import json
 import os
 import signal
@@ -35,10 +40,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol
 
 from .common import REPO, Figure, cpu_seconds, rss_mb, server_process, timing
@@ -49,6 +56,8 @@ from .report import standalone
 IDLE_TIMEOUT = 3600  # seconds: no agent is closed while the benchmark runs
 AGENT_NAMES = "agent"
 PEER = "original MemGPT server"
+ROUNDS = 5  # of the one-at-a-time phase
+ANSWER = "@@ "  # starts the in-process Client's answers on its stdout
 
 
 def serve_env(home: Path, base_url: str) -> dict[str, str]:
@@ -127,18 +136,45 @@ async def one_stream(driver: Driver, agent: Any) -> tuple[float, str | None]:
     return time.perf_counter() - start, None
 
 
-async def drive(driver: Driver, pid: int, sizes: dict[str, int]) -> dict[str, Any]:
-    """The phases of the module's docstring (1 to 4, the server's half) against one server."""
+# a batch of turns one after another: (seconds of each, CPU seconds of the process that answers them)
+Batch = Callable[[int], tuple[list[float], float]]
+
+
+async def one_at_a_time(
+    driver: Driver, agent: Any, pid: int, count: int, rivals: dict[str, Batch], out: dict[str, Any]
+) -> None:
+    """Phase 1: ``count`` turns through the driver, and as many through each rival, in interleaved
+    rounds; ``out[name]`` the seconds of each turn, ``out[name + "_cpu"]`` CPU seconds per turn."""
+    rounds = ROUNDS if count >= ROUNDS else 1
+    turn = itertools.count(1)
+    out |= {"serial": [], "serial_cpu": 0.0, "client_cpu": 0.0} | {n: [] for n in rivals}
+    out |= {f"{n}_cpu": 0.0 for n in rivals}
+    for _ in range(rounds):
+        cpu, own = cpu_seconds(pid), time.process_time()
+        for _ in range(count // rounds):
+            out["serial"].append(await timed(driver.message(agent, workload_text(0, next(turn)))))
+        out["serial_cpu"] += cpu_seconds(pid) - cpu
+        out["client_cpu"] += time.process_time() - own
+        for name, batch in rivals.items():
+            seconds, batch_cpu = batch(count // rounds)
+            out[name] += seconds
+            out[f"{name}_cpu"] += batch_cpu
+    for name in ("serial", "client", *rivals):
+        out[f"{name}_cpu"] /= len(out["serial"])
+
+
+async def drive(
+    driver: Driver, pid: int, sizes: dict[str, int], rivals: Callable[[Any], dict[str, Batch]] | None = None
+) -> dict[str, Any]:
+    """The phases of the module's docstring (1 to 4, the server's half) against one server;
+    ``rivals(first agent)``: the batches interleaved with the driver's in phase 1."""
     users = sizes["users"]
     per_user = -(-max(sizes["streams"], users * sizes["agents"]) // users)
     out: dict[str, Any] = {"rss_start": rss_mb(pid)}
 
     first = await driver.add_agent(0, f"{AGENT_NAMES}-0")
     await driver.message(first, workload_text(0, 0))  # the first turn of a process loads code
-    cpu, own = cpu_seconds(pid), time.process_time()
-    out["serial"] = [await timed(driver.message(first, workload_text(0, t))) for t in range(sizes["serial"])]
-    out["serial_cpu"] = (cpu_seconds(pid) - cpu) / sizes["serial"]
-    out["client_cpu"] = (time.process_time() - own) / sizes["serial"]
+    await one_at_a_time(driver, first, pid, sizes["serial"], rivals(first) if rivals else {}, out)
     out["rss_one"] = rss_mb(pid)
 
     agents = {(0, 0): first}
@@ -219,31 +255,82 @@ class LettaDriver:
             await letta.close()
 
 
-async def drive_server(url: str, pid: int, tokens: list[str], sizes: dict[str, int]) -> dict[str, Any]:
-    driver = LettaDriver(url, tokens)
+class PlainHTTP:
+    """The message as one keep-alive HTTP/1.1 request through the standard library: the server's cost
+    to a client that spends next to nothing itself."""
+
+    def __init__(self, url: str, token: str, pid: int) -> None:
+        where = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=300)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self.pid = pid
+
+    def message(self, agent_id: str, text: str) -> None:
+        body = json.dumps({"messages": [{"role": "user", "content": text}]})
+        self.connection.request("POST", f"/v1/agents/{agent_id}/messages", body, self.headers)
+        answer = self.connection.getresponse()
+        reply = json.loads(answer.read())
+        if answer.status != 200 or not any(
+            m["message_type"] == "assistant_message" for m in reply["messages"]
+        ):
+            raise RuntimeError(f"a reply without the assistant's message: {answer.status}")
+
+    def batch(self, agent_id: str, count: int) -> tuple[list[float], float]:
+        cpu, seconds = cpu_seconds(self.pid), []
+        for turn in range(count):
+            start = time.perf_counter()
+            self.message(agent_id, workload_text(0, turn))
+            seconds.append(time.perf_counter() - start)
+        return seconds, cpu_seconds(self.pid) - cpu
+
+
+async def drive_server(
+    url: str, pid: int, tokens: list[str], sizes: dict[str, int], inproc: InProcessClient
+) -> dict[str, Any]:
+    driver, plain = LettaDriver(url, tokens), PlainHTTP(url, tokens[0], pid)
+
+    def rivals(first: tuple[Any, str]) -> dict[str, Batch]:
+        return {"plain": lambda n: plain.batch(first[1], n), "inproc": inproc.batch}
+
     try:
-        return await drive(driver, pid, sizes)
+        return await drive(driver, pid, sizes, rivals)
     finally:
+        plain.connection.close()
         await driver.close()
 
 
 # ------------------------------------------------------------------ the in-process Client
 
 
-def client_child(serial: int, agents: int, messages: int) -> dict[str, Any]:
-    """In a fresh process whose environment points at the fake: the same turns through the Client."""
+def client_child() -> None:
+    """In a fresh process whose environment points at the fake: the same turns through the Client, a
+    batch for each line read (``serial N`` or ``concurrent AGENTS MESSAGES``), each answered with a line
+    of JSON."""
     from memgpt_tui.client import Client
+
+    def answer(out: dict[str, Any]) -> None:
+        print(ANSWER + json.dumps(out), flush=True)
 
     client = Client()
     client.create_agent(f"{AGENT_NAMES}-0")
     client.user_message(f"{AGENT_NAMES}-0", workload_text(0, 0))  # as the server's first turn
-    serial_seconds = []
-    cpu = time.process_time()
-    for turn in range(serial):
-        start = time.perf_counter()
-        client.user_message(f"{AGENT_NAMES}-0", workload_text(0, turn))
-        serial_seconds.append(time.perf_counter() - start)
-    serial_cpu = (time.process_time() - cpu) / serial
+    answer({})
+    turn = itertools.count(1)
+    for line in sys.stdin:
+        command, *numbers = line.split()
+        if command == "serial":
+            seconds, cpu = [], time.process_time()
+            for _ in range(int(numbers[0])):
+                start = time.perf_counter()
+                client.user_message(f"{AGENT_NAMES}-0", workload_text(0, next(turn)))
+                seconds.append(time.perf_counter() - start)
+            answer({"seconds": seconds, "cpu": time.process_time() - cpu})
+        else:
+            answer(client_concurrently(client, *(int(n) for n in numbers)))
+    client.close()
+
+
+def client_concurrently(client: Any, agents: int, messages: int) -> dict[str, Any]:
     names = [f"{AGENT_NAMES}-{n}" for n in range(1, agents + 1)]
     for name in names:
         client.create_agent(name)
@@ -262,28 +349,45 @@ def client_child(serial: int, agents: int, messages: int) -> dict[str, Any]:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - began
-    client.close()
-    return {
-        "serial": serial_seconds,
-        "serial_cpu": serial_cpu,
-        "concurrent": seconds,
-        "concurrent_wall": wall,
-    }
+    return {"concurrent": seconds, "concurrent_wall": time.perf_counter() - began}
 
 
-def drive_client(base_url: str, sizes: dict[str, int]) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="memgpt-bench-client-") as home:
-        args = [str(sizes["serial"]), str(sizes["users"] * sizes["agents"]), str(sizes["messages"])]
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.server", "--child", *args],
+class InProcessClient:
+    """``client_child`` in a process of its own on a home of its own, driven a batch at a time, so its
+    turns interleave with the server's."""
+
+    def __init__(self, base_url: str, home: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server", "--child"],
             cwd=REPO,
-            env=serve_env(Path(home), base_url),
-            capture_output=True,
+            env=serve_env(home, base_url),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-            check=True,
         )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        self.ask()  # ready: its agent made and its first turn taken
+
+    def ask(self, *words: object) -> dict[str, Any]:
+        assert self.process.stdin and self.process.stdout
+        if words:
+            self.process.stdin.write(" ".join(map(str, words)) + "\n")
+            self.process.stdin.flush()
+        for line in self.process.stdout:
+            if line.startswith(ANSWER):
+                return dict(json.loads(line[len(ANSWER) :]))
+        raise RuntimeError(f"the in-process Client's process ended ({self.process.wait()})")
+
+    def batch(self, count: int) -> tuple[list[float], float]:
+        out = self.ask("serial", count)
+        return out["seconds"], out["cpu"]
+
+    def __enter__(self) -> InProcessClient:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
 # ------------------------------------------------------------------ figures
@@ -292,21 +396,25 @@ def drive_client(base_url: str, sizes: dict[str, int]) -> dict[str, Any]:
 def measure(users: int, agents: int, messages: int, streams: int, serial: int) -> list[Figure]:
     sizes = {"users": users, "agents": agents, "messages": messages, "streams": streams, "serial": serial}
     with separate_fake_server() as base_url:
-        with tempfile.TemporaryDirectory(prefix="memgpt-bench-serve-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="memgpt-bench-serve-") as tmp,
+            tempfile.TemporaryDirectory(prefix="memgpt-bench-client-") as client_home,
+            InProcessClient(base_url, Path(client_home)) as inproc,
+        ):
             home = Path(tmp)
             home.chmod(0o700)
             env = serve_env(home, base_url)
             tokens = [add_user(env, f"user{n}") for n in range(users)]
             with serving(env) as (url, pid):
-                served = asyncio.run(drive_server(url, pid, tokens, sizes))
-        inproc = drive_client(base_url, sizes)
+                served = asyncio.run(drive_server(url, pid, tokens, sizes, inproc))
+            inproc_out = inproc.ask("concurrent", users * agents, messages)
         peer = drive_peer(base_url, sizes)
-    own = server_figures("server", served, sizes, targets=True)
+    own = server_figures("server", served, sizes, targets=True, via=" through letta-client")
     return (
         own[:1]
-        + client_figures(served, inproc, sizes)
+        + client_figures(served, inproc_out, sizes)
         + own[1:]
-        + (server_figures(PEER, peer, sizes) if peer else [])
+        + (server_figures(PEER, peer, sizes, via=" through its REST API") if peer else [])
     )
 
 
@@ -338,7 +446,7 @@ def drive_peer(base_url: str, sizes: dict[str, int]) -> dict[str, Any] | None:
 
 
 def server_figures(
-    label: str, out: dict[str, Any], sizes: dict[str, int], targets: bool = False
+    label: str, out: dict[str, Any], sizes: dict[str, int], targets: bool = False, via: str = ""
 ) -> list[Figure]:
     load = f"load {os.getloadavg()[0]:.2f}"
     k, a, m = sizes["users"], sizes["agents"], sizes["messages"]
@@ -347,8 +455,8 @@ def server_figures(
     done = len(out["concurrent"])
     stream_errors = out["stream_errors"]
     return [
-        timing(f"{label} message, one at a time ({sizes['serial']})", out["serial"],
-               note=f"one agent, one message after another; {load}"),
+        timing(f"{label} message, one at a time ({len(out['serial'])})", out["serial"],
+               note=f"one agent, one message after another{via}; {load}"),
         timing(f"{label} message, {k}x{a} agents at once", out["concurrent"],
                note=f"{k} users x {a} agents x {m} messages, all at once; "
                     f"{len(out['concurrent_errors'])} errors{first(out['concurrent_errors'])}; {load}"),
@@ -371,21 +479,28 @@ def first(errors: list[str]) -> str:
 
 def client_figures(served: dict[str, Any], inproc: dict[str, Any], sizes: dict[str, int]) -> list[Figure]:
     """The same turns through the in-process Client, and the server's overhead over them."""
-    k, a = sizes["users"], sizes["agents"]
-    serial_gap = statistics.median(served["serial"]) - statistics.median(inproc["serial"])
+    k, a, n = sizes["users"], sizes["agents"], len(served["serial"])
+    inproc_p50 = statistics.median(served["inproc"])
     concurrent_gap = statistics.median(served["concurrent"]) - statistics.median(inproc["concurrent"])
-    cpu_gap = served["serial_cpu"] - inproc["serial_cpu"]
     return [
-        timing(f"in-process Client turn, one at a time ({sizes['serial']})", inproc["serial"],
-               note="Client.user_message, the same turns on the same fake, a fresh process"),
-        Figure("server overhead over the in-process turn", serial_gap * 1000, "ms", target=3.0,
-               note="difference of the medians of the two lines above"),
-        Figure("server CPU per message, over the in-process turn's", cpu_gap * 1000, "ms",
-               note=f"server process {served['serial_cpu'] * 1000:.1f} ms, Client process "
-                    f"{inproc['serial_cpu'] * 1000:.1f} ms per turn, all threads; steadier than wall time"),
-        Figure("the HTTP client's own CPU per message", served["client_cpu"] * 1000, "ms",
-               note="the bench process sending through letta-client and reading its typed reply: part of "
-                    "the overhead line's wall time, spent outside the server"),
+        timing(f"server message, plain HTTP client, one at a time ({n})", served["plain"],
+               note="http.client, one keep-alive connection, the same JSON body"),
+        timing(f"in-process Client turn, one at a time ({n})", served["inproc"],
+               note=f"Client.user_message, the same turns on the same fake, a fresh process; {ROUNDS} "
+                    "rounds interleaved with the two lines above"),
+        Figure("server overhead over the in-process turn",
+               (statistics.median(served["plain"]) - inproc_p50) * 1000, "ms", target=3.0,
+               note="the plain HTTP client's median less the in-process Client's"),
+        Figure("server overhead through letta-client", (statistics.median(served["serial"]) - inproc_p50) * 1000,
+               "ms", note="letta-client's median less the in-process Client's: the line above plus what "
+                          "letta-client spends itself"),
+        Figure("server CPU per message, over the in-process turn's",
+               (served["plain_cpu"] - served["inproc_cpu"]) * 1000, "ms",
+               note=f"server process {served['plain_cpu'] * 1000:.1f} ms, Client process "
+                    f"{served['inproc_cpu'] * 1000:.1f} ms per turn, all threads; steadier than wall time"),
+        Figure("letta-client's own CPU per message", served["client_cpu"] * 1000, "ms",
+               note="the bench process building the request and reading the typed reply: part of the "
+                    "letta-client line's wall time, spent outside the server"),
         timing(f"in-process Client turn, {k}x{a} agents at once", inproc["concurrent"],
                note="a thread per agent through one Client"),
         Figure("in-process Client messages per second, all agents at once",
@@ -407,6 +522,6 @@ def main(argv: list[str] | None = None) -> list[Figure]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(client_child(*(int(a) for a in sys.argv[2:5]))))
+        client_child()
     else:
         main()

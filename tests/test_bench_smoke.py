@@ -164,10 +164,12 @@ def test_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
     figures = server.measure(users=1, agents=1, messages=2, streams=2, serial=2)
     assert names(figures) == [
         "server message, one at a time (2)",
+        "server message, plain HTTP client, one at a time (2)",
         "in-process Client turn, one at a time (2)",
         "server overhead over the in-process turn",
+        "server overhead through letta-client",
         "server CPU per message, over the in-process turn's",
-        "the HTTP client's own CPU per message",
+        "letta-client's own CPU per message",
         "in-process Client turn, 1x1 agents at once",
         "in-process Client messages per second, all agents at once",
         "server overhead, all at once (p50 difference)",
