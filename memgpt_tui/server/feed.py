@@ -13,6 +13,7 @@ from typing import Any
 from .. import wire
 from ..model import events as ev
 from ..model.clock import new_id, now
+from ..model.handle import TOO_LONG_HINT
 
 # What a Letta reply is made of (tokens first: only when streamed): its messages, and the events that
 # commit a step, cancel it or end the turn with an error.
@@ -45,6 +46,7 @@ class Feed:
         self.prompt_tokens = self.completion_tokens = 0
         self.stop_reason = "end_turn"
         self.error: str | None = None
+        self.refused = False  # the error is a message that could never fit the context window
         self._step: list[dict[str, Any]] = []
         self._streamed: dict[str, str] = {}  # channel -> the id its token chunks carry in this step
 
@@ -67,6 +69,7 @@ class Feed:
             self.stop_reason = "cancelled"
         elif kind == "x_error":
             self.error = f"{item['text']} {item['hint']}".strip()
+            self.refused = item["hint"] == TOO_LONG_HINT
             self.stop_reason = "llm_api_error" if item["retryable"] else "error"
         if self.ours and kind not in wire.LETTA_TYPES:
             self._put({"id": new_id(), "date": now().isoformat(), **item})

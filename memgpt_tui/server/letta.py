@@ -373,7 +373,7 @@ async def send_message(body: MessageIn, found: Found, app: App) -> Response:
     await _refuse_too_long(app, found, text)
     await app.pool.run(found, body.send(text), feed)
     if feed.error and not feed.steps:
-        raise HTTPException(502, feed.error)
+        raise HTTPException(422 if feed.refused else 502, feed.error)
     stop, usage = feed.tail()
     # the records are plain JSON already: answered as they are, not validated and copied again
     return JSONResponse({"messages": feed.records, "stop_reason": stop, "usage": usage})

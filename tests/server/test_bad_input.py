@@ -141,3 +141,15 @@ def test_a_message_over_the_size_limit_is_422_and_nothing_is_kept(served, agent_
             answer = http.post(f"/v1/agents/{agent_id}/{path}", json=huge)
             assert answer.status_code == 422 and "limit" in detail(answer)
         assert http.get(f"/v1/agents/{agent_id}/messages").json() == before
+
+
+def test_a_message_that_could_never_fit_the_window_is_422_and_nothing_is_kept(served):
+    with served.http() as http:
+        made = http.post("/v1/agents/", json={"name": "narrow", "context_window_limit": 4096})
+        assert made.status_code == 200, made.text
+        agent_id = made.json()["id"]
+        before = http.get(f"/v1/agents/{agent_id}/messages").json()
+        answer = http.post(f"/v1/agents/{agent_id}/messages", json={"input": "word " * 5000})
+        assert answer.status_code == 422 and "more than the context window of 4,096" in detail(answer)
+        assert http.get(f"/v1/agents/{agent_id}/messages").json() == before
+        assert http.delete(f"/v1/agents/{agent_id}").status_code == 200
