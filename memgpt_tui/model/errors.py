@@ -7,6 +7,14 @@ class AgentError(Exception):
     """An operation the user asked for cannot be done; the text says why."""
 
 
+class ServerError(AgentError):
+    """A server refused, or could not be reached; ``status`` 0 for the latter."""
+
+    def __init__(self, text: str, status: int = 0) -> None:
+        super().__init__(text)
+        self.status = status
+
+
 class ContextFull(AgentError):
     pass
 

@@ -6,17 +6,11 @@ from typing import Any
 
 import httpx
 
-from ..model.errors import AgentError
+from ..model.errors import ServerError
+
+__all__ = ["API_VERSION", "Connection", "ServerError"]
 
 API_VERSION = "1"  # of the server's own paths, as /v1/health/ names it (x_memgpt_api)
-
-
-class ServerError(AgentError):
-    """The server refused, or could not be reached; ``status`` 0 for the latter."""
-
-    def __init__(self, text: str, status: int = 0) -> None:
-        super().__init__(text)
-        self.status = status
 
 
 class Connection:

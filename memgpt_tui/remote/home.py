@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from ..model.errors import AgentError
 from ..store.registry import AgentInfo
 from .agent import OWN, RemoteAgent
 from .connection import Connection, ServerError
@@ -56,12 +57,12 @@ async def import_file(connection: Connection, path: Path, name: str | None = Non
     """An export of ours (.zip) or a Letta Agent File, uploaded and imported there; answers its name."""
     path = path.expanduser()
     if path.is_dir():
-        raise ServerError(
+        raise AgentError(
             f"{path} is a folder: a MemGPT home is imported on the server's machine (memgpt-tui import). "
             "Upload a memgpt-tui export (.zip) or a Letta Agent File (.af)."
         )
     if not path.is_file():
-        raise ServerError(f"No such file: {path}")
+        raise AgentError(f"No such file: {path}")
     data = await asyncio.to_thread(path.read_bytes)
     form = {"name": name} if name else None
     answer = await connection.call(

@@ -14,6 +14,7 @@ from memgpt_tui.config import Settings
 from memgpt_tui.remote import connection, home
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.failure import FailureScreen
+from tests.fakes.openai_server import unused_port
 from tests.server.harness import server_env, start
 from tests.server.test_users_apart import add_users
 from tests.tui.hosting import SIZE, isolate, wait_until
@@ -39,13 +40,15 @@ async def failure_shown(monkeypatch, tmp_path, url: str, token: str | None) -> s
             return isinstance(app.screen, FailureScreen) and bool(app.screen.query("#failure-message"))
 
         await wait_until(pilot, message_shown, 15)
-        text = "\n".join(str(w.render()) for w in app.screen.query(Static))
+        title = str(app.screen.query_one("#failure").border_title)
+        text = "\n".join([title, *(str(w.render()) for w in app.screen.query(Static))])
         await pilot.press("q")
     return text
 
 
 async def test_a_wrong_token_is_one_line_in_the_tui(guarded, monkeypatch, tmp_path):
     shown = await failure_shown(monkeypatch, tmp_path, guarded.url, "not-the-token")
+    assert shown.startswith("The server refused\n")
     assert f"The server at {guarded.url} refused the token: check --token." in shown
     assert "Traceback" not in shown
 
@@ -77,3 +80,10 @@ async def test_another_api_version_says_so(served, monkeypatch, tmp_path):
     )
     with pytest.raises(ClientError, match="speaks version 1 of memgpt-tui's API"):
         Client(home=tmp_path / "client-home", server=served.url).list_agents()
+
+
+async def test_no_server_at_the_address_says_so(monkeypatch, tmp_path):
+    url = f"http://127.0.0.1:{unused_port()}"
+    shown = await failure_shown(monkeypatch, tmp_path, url, None)
+    assert shown.startswith("Cannot reach the server\n") and url in shown
+    assert "Traceback" not in shown

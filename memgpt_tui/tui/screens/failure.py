@@ -18,7 +18,7 @@ Choice = Literal["retry", "back", "quit"]
 def describe(exc: BaseException) -> tuple[str, str]:
     """A title and a message with the way forward; the errors users can meet already say what to do."""
     from ...config import ConfigError, home_dir
-    from ...model.errors import AgentError, AgentLocked, EmbeddingMismatch, LLMError, StoreError
+    from ...model.errors import AgentError, AgentLocked, EmbeddingMismatch, LLMError, ServerError, StoreError
 
     if isinstance(exc, AgentLocked):
         return "Agent in use", str(exc)
@@ -30,6 +30,8 @@ def describe(exc: BaseException) -> tuple[str, str]:
         return "Configuration needs a fix", str(exc)
     if isinstance(exc, LLMError):
         return "The model backend failed", f"{exc}\n{exc.hint}".strip()
+    if isinstance(exc, ServerError):
+        return ("The server refused" if exc.status else "Cannot reach the server"), str(exc)
     if isinstance(exc, AgentError):
         return "Cannot load the agent", str(exc)
     if isinstance(exc, OSError):
