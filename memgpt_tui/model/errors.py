@@ -8,11 +8,13 @@ class AgentError(Exception):
 
 
 class ServerError(AgentError):
-    """A server refused, or could not be reached; ``status`` 0 for the latter."""
+    """A server refused, or could not be reached; ``status`` 0 for the latter, and then ``sent`` when
+    the request went out before the connection broke (the server may have acted on it)."""
 
-    def __init__(self, text: str, status: int = 0) -> None:
+    def __init__(self, text: str, status: int = 0, sent: bool = False) -> None:
         super().__init__(text)
         self.status = status
+        self.sent = sent
 
 
 class ContextFull(AgentError):

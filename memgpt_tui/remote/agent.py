@@ -53,6 +53,7 @@ RETRY_DELAYS: tuple[float, ...] = (
 STREAM_TIMEOUT = httpx.Timeout(30, read=45)
 EDIT_EVENT_WAIT = 2.0  # seconds an edit waits for its event on the stream
 TEXT_KEPT = "Your text is back in the input."
+MAYBE_RECEIVED = "The server may have received it before the break: it is said here once the server is back."
 UNAVAILABLE = MappingProxyType(
     {
         "/attach": "data sources are attached on the server's machine (memgpt-tui load, then the local TUI).",
@@ -71,6 +72,7 @@ class RemoteAgent:
         self._last_id: str | None = None  # the newest message this agent has shown
         self._read(view)
         self._mine = False  # a turn of this handle is in flight
+        self._sent_at_break: tuple[str, str | None] | None = None  # (text, the newest id then)
         self._turn_end = asyncio.Event()
         self._view_changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
@@ -155,6 +157,22 @@ class RemoteAgent:
             self._emit(ev.CaughtUp(missed))
         caught = f" {len(missed)} messages arrived meanwhile." if missed else ""
         self._emit(ev.Notice("info", f"Reconnected to the server.{caught}"))
+        if self._sent_at_break is not None:
+            self._say_if_received(*self._sent_at_break, (*(missed or ()), *self._view.in_context))
+
+    def _say_if_received(self, text: str, before: str | None, messages: tuple[Message, ...]) -> None:
+        """Whether the server kept the message whose sending broke off: said, so it is not sent twice."""
+        self._sent_at_break = None
+        kept = any(m.user_text() == text and (before is None or m.id > before) for m in messages)
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        if kept:
+            said = (
+                f"The server received “{shown}” before the break: it is in the conversation, so the "
+                "copy in the input need not be sent again."
+            )
+        else:
+            said = f"The server did not receive “{shown}”: send it again from the input."
+        self._emit(ev.Notice("info", said))
 
     async def _arrived_line(self, data: str) -> None:
         try:
@@ -250,8 +268,11 @@ class RemoteAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._turn_end.wait(), 5)
         except ServerError as exc:
-            if exc.status in (0, 409) and text is not None:  # busy, or out of reach: nothing was taken
+            if exc.status in (0, 409) and text is not None:  # busy, or out of reach: kept for the user
                 self._emit(ev.StepCancelled(self._view.step + 1, text))
+                if exc.sent:  # said once the server is back and its conversation can be read
+                    self._sent_at_break = (text, self._last_id)
+                    raise AgentError(f"{exc} {TEXT_KEPT} {MAYBE_RECEIVED}") from None
                 raise AgentError(f"{exc} {TEXT_KEPT}") from None  # the server's reason: busy or locked
             raise
         except asyncio.CancelledError:

@@ -39,7 +39,10 @@ class Connection:
         try:
             answer = await self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ServerError(f"The server at {self.url} is unreachable ({type(exc).__name__}).") from None
+            sent = isinstance(exc, httpx.ReadError | httpx.ReadTimeout | httpx.RemoteProtocolError)
+            raise ServerError(
+                f"The server at {self.url} is unreachable ({type(exc).__name__}).", sent=sent
+            ) from None
         if answer.status_code == 401:
             raise ServerError(f"The server at {self.url} refused the token: check --token.", 401)
         if answer.status_code >= 400:

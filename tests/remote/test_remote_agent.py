@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import signal
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ from memgpt_tui.plain import Printer
 from memgpt_tui.remote import home
 from memgpt_tui.remote.connection import ServerError
 from tests.fakes.openai_server import Reply
-from tests.server.harness import server_env
+from tests.server.harness import server_env, start
 
 
 async def attach(served, name):
@@ -40,6 +41,13 @@ async def until(seen: list[ev.Event], kind: type[ev.Event], timeout: float = 10,
         return hits[-1]
 
     return await asyncio.wait_for(found(), timeout)
+
+
+async def noticed(seen: list[ev.Event], words: str) -> str:
+    """The first notice with these words, once one has arrived."""
+    while not (hits := [e.text for e in seen if isinstance(e, ev.Notice) and words in e.text]):
+        await asyncio.sleep(0.01)
+    return hits[0]
 
 
 async def test_a_turn_streams_its_events_and_the_snapshot_follows(served, fake, agent_name):
@@ -161,6 +169,40 @@ async def test_read_along_and_a_busy_agent_gives_the_text_back(served, fake, age
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_message_sent_as_the_server_fell_is_said_received_or_not_once_it_is_back(fake, tmp_path):
+    """Killed mid-turn: the text is back in the input, and once the server is back the TUI says it had
+    the message (kept unanswered), so it is not sent twice; a send that never left says the opposite."""
+    server_home = tmp_path / "server-home"
+    server_home.mkdir(mode=0o700)
+    served = start(server_home, fake)
+    agent = None
+    try:
+        with served.http() as http:
+            assert http.post("/v1/agents/", json={"name": "sam"}).status_code == 200
+        agent = await attach(served, "sam")
+        seen: list[ev.Event] = []
+        agent.subscribe(seen.append)
+        fake.script(Reply.tool_call("send_message", {"message": "Never said."}, delay=30))
+        turn = asyncio.create_task(agent.send("Did you get this?"))
+        await until(seen, ev.StepStarted)
+        served.stop(signal.SIGKILL)
+        with pytest.raises(AgentError, match="back in the input. The server may have received it"):
+            await turn
+        with pytest.raises(AgentError, match="back in the input.$"):  # never left: nothing to say later
+            await agent.send("Nobody home?")
+        fake.script(Reply.tool_call("send_message", {"message": "Back."}))
+        served.process = start(server_home, fake, port=served.port).process
+        notice = await asyncio.wait_for(noticed(seen, "The server received"), 30)
+        assert notice.startswith("The server received “Did you get this?” before the break")
+        caught = [m.user_text() for e in seen if isinstance(e, ev.CaughtUp) for m in e.messages]
+        assert caught == ["Did you get this?"]  # shown once, and kept to be answered
+        assert agent.unanswered() == "Did you get this?"
+    finally:
+        if agent is not None:
+            await agent.close()
+        served.stop()
 
 
 async def test_a_wrong_token_or_server_is_one_sentence(served, tmp_path):
