@@ -66,6 +66,17 @@ def keys_in_force(binding: Binding, keymap: Mapping[str, str]) -> str:
     return keymap.get(binding.id, binding.key) if binding.id else binding.key
 
 
+def keys_shown(cls: type[DOMNode], keymap: Mapping[str, str]) -> list[tuple[Binding, list[str]]]:
+    """Each binding of ``cls`` with the keys it answers to now: a key the keymap gave another binding
+    of the same class is no longer this one's (see ``taken_keys``)."""
+    bindings = bindings_of(cls)
+    moved = {k.strip() for b in bindings if b.id in keymap for k in keymap[b.id].split(",")}
+    return [
+        (b, [k for k in keys_in_force(b, keymap).split(",") if b.id in keymap or k.strip() not in moved])
+        for b in bindings
+    ]
+
+
 def taken_keys(keymap: Mapping[str, str], classes: Iterable[type[DOMNode]]) -> list[str]:
     """One sentence per key the keymap gives a binding that another binding of the same screen or widget
     had by default: Textual moves the key, and the other binding loses it."""

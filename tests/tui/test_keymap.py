@@ -117,6 +117,12 @@ async def test_a_key_taken_from_another_binding_is_reported(make_agent, home) ->
         await wait_until(pilot, lambda: any("ctrl+b now runs" in text for _, text in notes))
         clash = next(text for _, text in notes if "ctrl+b now runs" in text)
         assert clash == "ctrl+b now runs main.find (Find) instead of main.memory_browser (Search memory)."
+        await pilot.press("escape", "f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        lines = help_text(app).splitlines()
+        assert next(line for line in lines if line.rstrip().endswith("main.find")).startswith("^b ")
+        browser = next(line for line in lines if line.rstrip().endswith("main.memory_browser"))
+        assert browser.startswith("(no key) "), browser  # the key it lost is listed once, where it runs
 
 
 def test_the_keymap_survives_a_rewrite_of_the_config_file(home) -> None:

@@ -44,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._commands(), id="help-commands")
 
     def _keys(self) -> Content:
-        from ..keymap import bindings_of, keys_in_force
+        from ..keymap import keys_shown
         from ..widgets.chat_input import ChatInput
         from ..widgets.conversation import Conversation
         from ..widgets.core_memory import BlockView
@@ -54,9 +54,9 @@ class HelpScreen(ModalScreen[None]):
 
         def rows(*classes: type[DOMNode], extra: tuple[tuple[str, str], ...] = ()) -> list[Row]:
             out = [(self._key(key), what, "") for key, what in extra]
-            for binding in (b for cls in classes for b in bindings_of(cls)):
-                keys = " / ".join(self._key(k) for k in keys_in_force(binding, keymap).split(","))
-                out.append((keys, binding.description, binding.id or ""))
+            for binding, keys in (shown for cls in classes for shown in keys_shown(cls, keymap)):
+                in_force = " / ".join(self._key(k) for k in keys) or "(no key)"
+                out.append((in_force, binding.description, binding.id or ""))
             return out
 
         return Content("\n").join(
