@@ -129,6 +129,6 @@ async def import_file(
     if zipfile.is_zipfile(io.BytesIO(data)):
         wanted = name or Path(file.filename or "agent").stem
     else:
-        wanted = name or letta._agent_file_name(data)
+        wanted = name or letta.agent_file_name(data)
     answer = await letta.import_agent(file, who, app, override_name=wanted)
     return {"id": answer["agent_ids"][0], "name": wanted}

@@ -278,7 +278,7 @@ async def import_agent(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.af"
         path.write_bytes(data)
-        wanted = override_name or name or _agent_file_name(data)
+        wanted = override_name or name or agent_file_name(data)
         created = await app.call("add_agent", who, wanted)
         try:
             # the file's model and embedding endpoints are not taken (an export naming others is
@@ -299,7 +299,7 @@ async def import_agent(
     return {"agent_ids": [created.id]}
 
 
-def _agent_file_name(data: bytes) -> str:
+def agent_file_name(data: bytes) -> str:
     try:
         parsed = json.loads(data)
         agents = parsed.get("agents") if isinstance(parsed, dict) else None
