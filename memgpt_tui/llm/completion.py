@@ -120,6 +120,8 @@ class CompletionBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
+        if not tools and not require_tool:
+            return await self._free_text(messages)
         await self.wrapper.prepare(messages)
         decided: tuple[str, ...] = ()
         while (decision := self.wrapper.decision(messages, decided)) is not None:
@@ -137,6 +139,22 @@ class CompletionBackend:
             self, prepare, self._send, lambda exc, _body: self._drop_rejected_constraint(exc)
         )
         return reply.result(offered)
+
+    async def _free_text(self, messages: list[dict[str, Any]]) -> LLMResponse:
+        """No function to call (the summarizer): the model's own words in the wrapper's frame, neither
+        primed nor constrained, read as they are."""
+
+        def prepare() -> tuple[dict[str, Any], _Reply]:
+            prompt = self.wrapper.prompt(messages, [], primed=False)
+            return self._request(prompt, self.max_tokens, self.temperature), _Reply(None, "")
+
+        reply = await api_client.retried(self, prepare, self._send, lambda _exc, _body: False)
+        return LLMResponse(
+            reply.text.strip(),
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            finish_reason=reply.finish_reason,
+        )
 
     async def _decide(self, decision: Decision) -> str:
         """The model's choice, read greedily from a request of its own (a few tokens at most)."""

@@ -332,3 +332,20 @@ def test_the_layout_tells_the_gauge_which_functions_a_wrapper_offers():
     chatml = ContextBuilder(tokenizer, TOOL_SCHEMAS, WrapperLayout(get("chatml"), tokenizer))
     assert notes.functions == (len(get("notes").offers or ()), len(TOOL_SCHEMAS)) and notes.layout.partial
     assert chatml.functions == (len(TOOL_SCHEMAS), len(TOOL_SCHEMAS)) and not chatml.layout.partial
+
+
+@pytest.mark.parametrize("wrapper", ["chatml", "transcript", "notes"])
+async def test_a_request_without_functions_is_free_text_unprimed_and_unconstrained(server, wrapper):
+    """The summarizer offers no function: the model writes its own words, read as they are."""
+    server.script("Ada lives in Oslo and likes the sea.")
+    llm = backend(server, wrapper)
+    prompt = [
+        {"role": "system", "content": "Summarize the conversation in at most 50 words."},
+        {"role": "user", "content": "Previous summary:\n(none)\n\nOlder messages:\nAda: I live in Oslo."},
+    ]
+    response = await llm.complete(prompt, [], require_tool=False)
+    await llm.aclose()
+    [body] = server.requests
+    assert "grammar" not in body and not body["prompt"].endswith(PRIMER)
+    assert "Older messages:" in body["prompt"]
+    assert response.content == "Ada lives in Oslo and likes the sea." and not response.tool_calls
