@@ -7,11 +7,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-from lancedb.query import ColumnOrdering
-
 from ..model.errors import NotFound
 from ..model.messages import Message
 from ..model.records import Page
+from .lance import ColumnOrdering
 from .rows import MESSAGES, message_from_row, message_row, sql_str
 from .search import page_of, text_search
 from .writes import Writes
