@@ -57,6 +57,7 @@ class LazyClient:
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self.proxy: str | None = None  # the environment's, read with the session
         self._errors: openai.AsyncOpenAI | None = None  # made on the first failure, to word it
 
     def session(self) -> aiohttp.ClientSession:
@@ -74,9 +75,8 @@ class LazyClient:
             connector = aiohttp.TCPConnector(
                 ssl=_ssl_context() if self.base_url.startswith("https:") else True
             )
-            self._session = aiohttp.ClientSession(
-                headers=headers, timeout=timeout, connector=connector, trust_env=True
-            )
+            self._session = aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector)
+            self.proxy = _environment_proxy(self.base_url)
         return self._session
 
     def status_error(self, response: Any) -> openai.APIStatusError:
@@ -92,6 +92,20 @@ class LazyClient:
             await self._session.close()
         if self._errors is not None:
             await self._errors.close()
+
+
+def _environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...), read
+    once, as httpx reads it when the openai client is made: aiohttp's own ``trust_env`` would read it
+    (and ``~/.netrc``) again in a thread for every request."""
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 def _ssl_context() -> ssl.SSLContext | bool:
@@ -170,7 +184,8 @@ async def posted(api: LazyClient, path: str, body: dict[str, Any]) -> AsyncItera
     status, a timeout or a connection that fails raise what the openai client would raise."""
     url = api.base_url + path
     try:
-        response = await api.session().post(url, data=json.dumps(body).encode())
+        session = api.session()
+        response = await session.post(url, data=json.dumps(body).encode(), proxy=api.proxy)
     except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
         import openai
 
