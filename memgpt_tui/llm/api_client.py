@@ -103,7 +103,7 @@ def _environment_proxy(url: str) -> str | None:
 
     parts = urllib.parse.urlsplit(url)
     proxies = urllib.request.getproxies_environment()
-    if not proxies or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    if not proxies or urllib.request.proxy_bypass(parts.hostname or ""):  # the environment's NO_PROXY
         return None
     return proxies.get(parts.scheme) or proxies.get("all")
 

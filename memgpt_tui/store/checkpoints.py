@@ -140,6 +140,15 @@ class Checkpoints(Recall, Archival):
         self._pending_states = {}
         self._packer = states.StatePacker()
 
+    def _start_empty(self) -> None:
+        """The in-memory views of a store whose tables were made just now, without reading them."""
+        self._checkpoints = []
+        self._checkpoint_seq = {}
+        self._pending_states = {}
+        self._packer = states.StatePacker()
+        self._start_recall()
+        self._archival_count = 0
+
     def _reload(self) -> None:
         """Rebuild the in-memory views from the Lance tables (on open and after a restore)."""
         self._load_recall()

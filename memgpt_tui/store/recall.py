@@ -157,8 +157,11 @@ class Recall(Writes):
     def _load_recall(self) -> None:
         """Recall's in-memory views, from the table (on open and after a restore)."""
         ids = self._tables[MESSAGES].search().select(["id"]).to_arrow()["id"].to_pylist()
-        self._msg_ids = sorted(ids)
-        self._msg_set = set(ids)
+        self._start_recall(ids)
+
+    def _start_recall(self, ids: list[str] | None = None) -> None:
+        self._msg_ids = sorted(ids or ())
+        self._msg_set = set(self._msg_ids)
         self._pending = {}
         self._recent = OrderedDict()
 
