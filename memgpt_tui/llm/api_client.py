@@ -88,8 +88,11 @@ class LazyClient:
         return self._errors._make_status_error_from_response(response)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        session, self._session = self._session, None
+        if session is not None:
+            # RuntimeError: made in an event loop that is gone (the app's, when its terminal went away)
+            with contextlib.suppress(RuntimeError):
+                await session.close()
         if self._errors is not None:
             await self._errors.close()
 
