@@ -273,11 +273,17 @@ class Client:
         self.close()
 
 
+_NOTICES = frozenset({"x_notice", "x_attempt_discarded", "x_step_cancelled"})
+
+
 def _as_dict(event: ev.Event) -> dict[str, Any] | None:
-    """The Client's documented dicts, from the shared wire records."""
+    """The Client's documented dicts, from the shared wire records (made only for the kinds of event
+    that give one: a turn's tokens and checkpoints are many, and copied whole into a record)."""
+    if (kind := wire.kind(event)) not in wire.LETTA_TYPES and kind not in _NOTICES:
+        return None
     item = wire.record(event)
     match item["message_type"]:
-        case "x_notice" | "x_attempt_discarded" | "x_step_cancelled":
+        case message_type if message_type in _NOTICES:
             return {"notice": item["text"]}
         case _ if not wire.shown(item):
             return None

@@ -5,7 +5,6 @@ environment, allocator and modules, and may call ``prepare`` itself to get the a
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 import sys
 
@@ -21,7 +20,6 @@ def prepare() -> None:
     # system allocator they cost no speed and some 8 MB less resident memory. A setting of the user's wins.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     _one_malloc_arena_per_core()
-    _register_rest_client_without_endpoints()
 
 
 def _one_malloc_arena_per_core() -> None:
@@ -35,16 +33,3 @@ def _one_malloc_arena_per_core() -> None:
         libc.mallopt(_M_ARENA_MAX, os.cpu_count() or 1)
     except (OSError, AttributeError):  # not glibc
         pass
-
-
-def _register_rest_client_without_endpoints() -> None:
-    """LanceDB imports the models of the generated Lance REST namespace client; the package's own
-    ``__init__`` also imports every endpoint class, each building its validators: over a second and
-    15 MB that agents on a disk or an object store never use. Registering the package without running
-    its ``__init__`` keeps the models (plain submodules) importable and skips the endpoints."""
-    name = "lance_namespace_urllib3_client"
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is not None and spec.submodule_search_locations is not None:
-        sys.modules[name] = importlib.util.module_from_spec(spec)

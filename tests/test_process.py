@@ -45,6 +45,28 @@ def test_the_app_sets_its_process_up_before_it_parses_its_arguments() -> None:
     )
     assert seen == {
         "env": {"LANCE_LOG": "error", "LANCEDB_LOG": "error", "ARROW_DEFAULT_MEMORY_POOL": "system"},
-        "rest_client": "placeholder",
+        "rest_client": None,
         "process_settings": True,
     }
+
+
+def test_lancedb_loads_the_rest_clients_endpoints_only_when_asked_for() -> None:
+    """The store imports LanceDB without the endpoints of the Lance REST namespace client; the package
+    is whole as soon as anything asks it for a name of its own."""
+    seen = report(
+        "import memgpt_tui.store.tables\n"
+        "from lance_namespace_urllib3_client import ApiClient, TableApi\n"
+        "import lance_namespace_urllib3_client as rest\n"
+        "assert rest.TableApi is TableApi and not hasattr(rest, 'NoSuchName')\n"
+    )
+    assert seen["rest_client"] == "whole"
+    assert seen["env"] == {"LANCE_LOG": None, "LANCEDB_LOG": None, "ARROW_DEFAULT_MEMORY_POOL": None}
+
+
+def test_the_rest_client_package_is_not_cut_short() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "import memgpt_tui.store.tables, sys, json\n"
+         "print(json.dumps('lance_namespace_urllib3_client.api.table_api' in sys.modules))"],
+        capture_output=True, text=True, check=True, env=PLAIN_ENV,
+    )  # fmt: skip
+    assert json.loads(out.stdout) is False

@@ -20,8 +20,15 @@ _OVERFLOW = re.compile(
     r"|exceeds? (?:the )?(?:available )?context|prompt is too long|too many tokens in (?:the )?prompt",
     re.IGNORECASE,
 )
-# Names of the HTTP library's exceptions that mean nothing answered at the address.
-_UNREACHABLE = {"ConnectError", "ConnectionRefusedError", "gaierror"}
+# Names of the HTTP libraries' exceptions that mean nothing answered at the address (httpx's, the
+# openai client's own; aiohttp's, the backends' transport).
+_UNREACHABLE = {
+    "ConnectError",
+    "ClientConnectorError",
+    "ClientConnectorDNSError",
+    "ConnectionRefusedError",
+    "gaierror",
+}
 
 
 def detail(exc: openai.APIError) -> str:
@@ -52,8 +59,8 @@ def is_unreachable(exc: BaseException) -> bool:
 
 
 def is_transport_error(exc: BaseException) -> bool:
-    """An error raised by the HTTP library itself (a stream cut mid-way is not wrapped by openai)."""
-    return type(exc).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}
+    """An error raised by an HTTP library itself (a stream cut mid-way is not wrapped by openai)."""
+    return type(exc).__module__.split(".")[0] in {"aiohttp", "httpx", "httpx2", "httpcore", "httpcore2"}
 
 
 def is_transient(exc: BaseException) -> bool:

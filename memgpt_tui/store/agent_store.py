@@ -96,18 +96,25 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
             self._uploads = Uploads(
                 shared, self.name, self.tuning.lease_seconds, lambda: self._closed, self._stop
             )
-        self._replay_journal(shared)
+        # Tables made just now are empty: nothing to read back, replay or roll back.
+        fresh = create and not self._journal.segments()
+        if not fresh:
+            self._replay_journal(shared)
         self._ops = []
         self._backlog = []
         self._commits = dict.fromkeys(ALL_TABLES, 0)
-        self._seq = self._tables.max_seq()
-        self._load_checkpoints()
-        self._reload()
-        self._roll_back_unfinished_step()
-        self._commits = {name: self._commits_since_upkeep(name) for name in ALL_TABLES}
+        if fresh:
+            self._seq = 0
+            self._start_empty()
+        else:
+            self._seq = self._tables.max_seq()
+            self._load_checkpoints()
+            self._reload()
+            self._roll_back_unfinished_step()
+            self._commits = {name: self._commits_since_upkeep(name) for name in ALL_TABLES}
         self._bulk_rows = 0
         self._upkeep_lock = threading.Lock()
-        self._ann_rows = self._indexed_vectors()
+        self._ann_rows = 0 if fresh else self._indexed_vectors()
         self._ann_thread = None
         self._search_pool = None
         self._meta_written = datetime.min.replace(tzinfo=UTC)
@@ -118,7 +125,8 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         self._writer.start()
         # The head the user meets holds what an unfinished step journaled of theirs: "the head before a
         # restore" then means the same to every way of undoing one.
-        self._pin_unkept("reopened after an unfinished step")
+        if not fresh:
+            self._pin_unkept("reopened after an unfinished step")
 
     def _replay_journal(self, shared: SharedJournal | None) -> None:
         """Apply what the last session journaled but never applied: the local segments of a local

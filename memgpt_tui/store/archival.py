@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import numpy as np
-from lancedb.query import ColumnOrdering, LanceVectorQueryBuilder
 
 from ..model.clock import new_id, now
 from ..model.errors import EmbeddingMismatch, NotFound, StoreError
 from ..model.records import Page, Passage
 from .api import Embedder
+from .lance import ColumnOrdering, LanceVectorQueryBuilder
 from .meta import AttachedSource
 from .rows import ARCHIVAL, passage_from_row, passage_row, sql_str, to_table
 from .search import page_of, text_search

@@ -58,6 +58,10 @@ class Checkpoints(Recall, Archival):
             self._checkpoints.append(info)
             self._checkpoint_seq[info.id] = seq
             self._pending_states[info.id] = packed
+            # The head's state, and the rows it refers to, stay at hand after the flush: reading the
+            # head back (a preview, a load) then needs no query of the checkpoints table.
+            kept = {**self._kept_states, info.id: packed}
+            self._kept_states = {i: kept[i] for i in self._packer.referenced() | {info.id} if i in kept}
             self._meta.backend, self._meta.model = state.config.backend, state.config.model
             if self._uploads is not None:
                 self._uploads.commit_step()
@@ -79,9 +83,12 @@ class Checkpoints(Recall, Archival):
 
     def _packed_states(self, ids: Sequence[str]) -> dict[str, str]:
         """Checkpoint id -> packed state, from memory or Lance. Memory is looked at first: a flush drops
-        a state from memory only once it is in Lance, so each one is found in one place or the other."""
+        a state from memory only once it is in Lance, so each one is found in one place or the other
+        (the head's and those it refers to are kept in memory too, see ``checkpoint``)."""
         with self._lock:
-            found = {i: self._pending_states[i] for i in ids if i in self._pending_states}
+            found = {
+                i: packed for i in ids if (packed := self._pending_states.get(i) or self._kept_states.get(i))
+            }
         missing = [i for i in ids if i not in found]
         if missing:
             rows = self._tables.rows_by_id(CHECKPOINTS, missing, columns=["id", "state"])
@@ -138,7 +145,18 @@ class Checkpoints(Recall, Archival):
         self._checkpoints = [checkpoint_from_row(r) for r in rows]
         self._checkpoint_seq = {r["id"]: r["seq"] for r in rows}
         self._pending_states = {}
+        self._kept_states = {}
         self._packer = states.StatePacker()
+
+    def _start_empty(self) -> None:
+        """The in-memory views of a store whose tables were made just now, without reading them."""
+        self._checkpoints = []
+        self._checkpoint_seq = {}
+        self._pending_states = {}
+        self._kept_states = {}
+        self._packer = states.StatePacker()
+        self._start_recall()
+        self._archival_count = 0
 
     def _reload(self) -> None:
         """Rebuild the in-memory views from the Lance tables (on open and after a restore)."""

@@ -17,13 +17,10 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-import lancedb
-from lancedb.index import FTS, BTree
-from lancedb.table import Table
-
 from ..model.errors import StoreError
 from . import paths
 from .journal import decode, read_segment
+from .lance import FTS, BTree, Table, lancedb
 from .lock import AgentLock
 from .meta import read_meta
 from .preview import FILE as PREVIEW

@@ -7,11 +7,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
-from lancedb.query import ColumnOrdering
-
 from ..model.errors import NotFound
 from ..model.messages import Message
 from ..model.records import Page
+from .lance import ColumnOrdering
 from .rows import MESSAGES, message_from_row, message_row, sql_str
 from .search import page_of, text_search
 from .writes import Writes
@@ -158,8 +157,11 @@ class Recall(Writes):
     def _load_recall(self) -> None:
         """Recall's in-memory views, from the table (on open and after a restore)."""
         ids = self._tables[MESSAGES].search().select(["id"]).to_arrow()["id"].to_pylist()
-        self._msg_ids = sorted(ids)
-        self._msg_set = set(ids)
+        self._start_recall(ids)
+
+    def _start_recall(self, ids: list[str] | None = None) -> None:
+        self._msg_ids = sorted(ids or ())
+        self._msg_set = set(self._msg_ids)
         self._pending = {}
         self._recent = OrderedDict()
 

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from lancedb.index import FTS
-from lancedb.table import Table
 
 from ..model.records import Page
+from .lance import FTS, Table
 from .tables import StoreTables
 
 log = logging.getLogger(__name__)

@@ -104,7 +104,7 @@ def _read_text(path: Path) -> tuple[str, str] | None:
 
 
 def _connect(root: str) -> Any:
-    import lancedb  # a second to import: only commands that touch sources pay for it
+    from .lance import lancedb  # a second to import: only commands that touch sources pay for it
 
     return lancedb.connect(root)
 

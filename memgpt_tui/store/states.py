@@ -38,6 +38,12 @@ class StatePacker:
         # field -> checkpoint holding it whole, that list, items stored as added since
         self._lists: dict[str, tuple[str, list[Any], int]] = {}
 
+    def referenced(self) -> set[str]:
+        """The checkpoints whose rows the last packed state refers to (itself included)."""
+        return {holder for holder, _ in self._holders.values()} | {
+            base for base, _, _ in self._lists.values()
+        }
+
     def pack(self, checkpoint_id: str, state: AgentState) -> str:
         data = state.model_dump(mode="json")
         refs: dict[str, Holder] = {}

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import lancedb
 import pyarrow as pa
 import pyarrow.compute as pc
-from lancedb.index import FTS, BTree
-from lancedb.table import Table
 
 from ..model.errors import StoreError
 from . import location
 from .journal import Record
+from .lance import FTS, BTree, Table, lancedb
 from .rows import (
     ALL_TABLES,
     ARCHIVAL,

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from lancedb.table import Table
+from .lance import Table
 
 if TYPE_CHECKING:  # pylance itself loads with the first upkeep round, not with the store
     from lance.fragment import FragmentMetadata

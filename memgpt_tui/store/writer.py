@@ -9,10 +9,9 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from lancedb.index import IvfSq
-
 from ..model.clock import now
 from . import upkeep
+from .lance import IvfSq
 from .rows import ALL_TABLES, ARCHIVAL
 from .writes import Writes
 

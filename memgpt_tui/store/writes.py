@@ -52,6 +52,7 @@ class Writes:
     _meta_written: datetime
     _pending: dict[str, tuple[int, Message]]  # messages written, maybe not in Lance yet
     _pending_states: dict[str, str]  # checkpoints' packed states, not in Lance yet
+    _kept_states: dict[str, str]  # the head's packed state and those it refers to (also in Lance)
     _msg_ids: list[str]  # live recall, sorted
     _archival_count: int
 

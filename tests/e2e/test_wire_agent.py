@@ -1,4 +1,4 @@
-"""The whole stack on the wire: runtime -> agent -> real openai client -> OpenAI-compatible fake on loopback."""
+"""The whole stack on the wire: runtime -> agent -> real HTTP client -> OpenAI-compatible fake on loopback."""
 
 from __future__ import annotations
 

@@ -152,3 +152,28 @@ def test_pending_user_messages(open_store: Callable[..., LanceAgentStore]) -> No
     state.step = waiting.step
     store.checkpoint(state, None, "answered it")
     assert store.pending_user_messages() == []
+
+
+def test_the_head_reads_back_without_a_query_once_flushed(
+    store: LanceAgentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head's packed state and the rows it refers to stay in memory after the flush; another
+    checkpoint's state still comes from Lance."""
+    state = make_state()
+    for n in range(5):
+        state.blocks[0].value = f"I am Sam, who learned {n} things. " * 20  # a text long enough to be shared
+        turn(store, state, f"message {n}", "ok")
+    other = store.checkpoints()[3].id  # neither the head nor a row the head refers to
+    store.sync()
+    queried: list[list[str]] = []
+    real = store._tables.rows_by_id
+
+    def counted(name: str, ids: list[str], *args: object, **kwargs: object) -> object:
+        queried.append(list(ids))
+        return real(name, ids, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store._tables, "rows_by_id", counted)
+    assert store.head() == state
+    assert queried == []
+    assert store.checkpoint_state(other).step == 4
+    assert queried
