@@ -67,11 +67,14 @@ _ANSWER_WORDS = 30  # an answer's words at most
 # The words an answer may use besides those of the question and of the lines its record shows: the
 # user's words said back to them ("my" as "your"), and saying what is not known.
 _GLUE = tuple(
-    """
+    re.findall(
+        r"[\w']+",
+        """
     you your you're yours i i'm me my mine we our is are was were am be been being said say told tell
     know don't do does did yes yet that this these those it it's its the a an and or but so at
     in on of to for with from by about as there here have has had can will would some all any sorry
-    """.split()
+    """,
+    )
 )
 Rank = Callable[[Sequence[str], str], list[str]]  # the lines shown for a message, the closest first
 
@@ -521,7 +524,9 @@ def _found(returned: str, said: str) -> list[str]:
         if isinstance(item, dict):
             lines += str(item.get("content") or "").splitlines()
         elif " user - " in str(item):
-            lines.append(str(item).split(" user - ", 1)[1])
+            line = str(item).split(" user - ", 1)[1]
+            if envelope(line) is None:  # not a login, a heartbeat or an alert: what the user said
+                lines.append(line)
     lines = [line.strip(" -") for line in lines]
     return [line for line in lines if line and line != said]
 
