@@ -13,7 +13,8 @@ one function; the reply then extends the same prompt, so the server evaluates on
   with send_message; in the archive or in the conversation so far, searched first with
   archival_memory_search or conversation_search, the question as the query, or, when the question
   names days, on those days with conversation_search_date; then answered from the lines found
-  closest to the question;
+  closest to the question (the thoughts name the closest, and a grammar keeps the answer to the
+  words of the question, of the lines shown and of ``_GLUE``, so it cannot copy an example's);
 - after a save that failed (a full human block), whether to put the fact in place of the note
   closest to it (core_memory_replace; offered when a note is close), to archive it, or to reply;
 - after an archive or date search that found nothing, whether to search the conversation or to reply.
