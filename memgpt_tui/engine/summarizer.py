@@ -26,9 +26,14 @@ def eviction_count(counts: Sequence[int], buffer: Sequence[Message], target: int
     """How many of the oldest buffer messages to evict so the buffer's tokens drop to ``target``.
 
     Never evicts the last ``keep_last`` messages and never splits a call from its result; evicts at least
-    one unit when anything is evictable, so a forced summary always makes progress."""
+    one unit when anything is evictable, so a forced summary always makes progress. The user's last
+    message stays too while anything before it can go: a turn in progress keeps the question it is
+    answering in view (its calls and their results alone would not say what they were for)."""
     limit = len(buffer) - keep_last
     candidates = [i for i in unit_starts(buffer) if 0 < i <= limit]
+    asked = [i for i, m in enumerate(buffer) if m.kind == "user_message"]
+    before = [i for i in candidates if asked and i <= asked[-1]]
+    candidates = before or candidates
     if not candidates:
         return 0
     remaining = sum(counts)

@@ -85,6 +85,59 @@ def sentence_rules(limit: int) -> str:
     return f"sentence ::= plain{{1,{limit}}} [.!?]\nplain ::= {plain}\n"
 
 
+def worded_rules(words: Sequence[str], most: int) -> str:
+    """The rule ``sentence``: one sentence of at most ``most`` of ``words`` (each as given, or with its
+    first letter in the other case), apart by a space or a comma, then ``.``, ``!`` or ``?``.
+    Words a JSON string would have to escape are left out. The words are one tree of their shared
+    beginnings, so the server follows a few branches at a time rather than every word."""
+    spelled = sorted(
+        {
+            form
+            for word in words
+            if word and not re.search(r'["\\\x00-\x1f\s]', word)
+            for form in (word, word[:1].upper() + word[1:], word[:1].lower() + word[1:])
+        }
+    )
+    rules: dict[str, str] = {}
+    root = _branches(spelled, rules)
+    return (
+        f"sentence ::= word (gap word){{0,{most - 1}}} [.!?]\n"
+        f'gap ::= " " | ", "\nword ::= {root}\n'
+        + "".join(f"{name} ::= {body}\n" for name, body in rules.items())
+    )
+
+
+def _branches(words: Sequence[str], rules: dict[str, str]) -> str:
+    """The alternatives that spell one of ``words`` (sorted, all different): words sharing a beginning
+    share its branch, a rule of its own."""
+    ends = "" in words
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        if word:
+            groups.setdefault(word[0], []).append(word)
+    alternatives = []
+    for group in groups.values():
+        shared = _shared_start(group)
+        rest = [word[len(shared) :] for word in group]
+        if rest == [""]:
+            alternatives.append(_literal(shared))
+            continue
+        name = f"w{len(rules)}"
+        rules[name] = ""  # its place, so the names stay in order of creation
+        rules[name] = _branches(rest, rules)
+        alternatives.append(f"{_literal(shared)} {name}")
+    body = " | ".join(alternatives)
+    return f"({body})?" if ends and alternatives else body
+
+
+def _shared_start(words: Sequence[str]) -> str:
+    first, last = min(words), max(words)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]
+
+
 def one_of(words: Sequence[str]) -> str:
     """The grammar of one of ``words``, each after a space."""
     return "root ::= " + " | ".join(_literal(" " + word) for word in words) + "\n"

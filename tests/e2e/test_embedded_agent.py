@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from memgpt_tui.config import Settings
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, MODEL_NAME
 from memgpt_tui.llm.wrappers import get
+from memgpt_tui.llm.wrappers.notes import _GLUE
 
 pytestmark = pytest.mark.slow
 PASTE = (
@@ -110,7 +112,14 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     try:
         await agent.send("My sister Ana is a nurse.")
         await agent.send(PASTE)
+        asked = len(replies)
         await agent.send("What does my sister do?")
+        answers = [
+            json.loads(r.tool_calls[0].arguments)["message"]
+            for r in replies[asked:]
+            if r.tool_calls[0].name == "send_message" and (r.content or "").startswith("The user asks:")
+        ]
+        shown = " ".join([agent.session.state.block("human").value, PASTE, "What does my sister do?", *_GLUE])
         full = agent.session.state.block("human")
         await agent.update_block("human", full.value + "\n" + "x" * (full.limit - len(full.value) - 20))
         await agent.send(LATE_FACT)
@@ -139,3 +148,9 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     assert all(edit["new_content"] in human and edit["old_content"] not in human for edit in replaced)
     archived = [r for r in replies if r.tool_calls[0].name == "archival_memory_insert"]
     assert not archived or "Casa do Rio" in archival
+    # An answer to a question says back what it was shown (the server kept to the grammar of those
+    # words); the question sorted as chat would get a free reply.
+    known = {word.lower() for word in re.findall(r"[\w':]+", shown)}
+    assert all(word.lower() in known for answer in answers for word in re.findall(r"[\w':]+", answer)), (
+        answers
+    )

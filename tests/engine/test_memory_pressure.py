@@ -99,6 +99,28 @@ def test_eviction_never_splits_a_call_from_its_result():
     assert eviction_count(counts, buffer, 0, keep_last=3) == len(buffer) - 3
 
 
+def test_eviction_keeps_the_question_a_turn_in_progress_answers():
+    from memgpt_tui.model.messages import ToolCall
+
+    def turn(i: int, name: str) -> list[Message]:
+        call = ToolCall(id=f"c{i}", name=name, arguments="{}")
+        return [
+            _msg("user", content=f"u{i}"),
+            _msg("assistant", content="t", tool_calls=(call,)),
+            _msg("tool", content="ok", tool_call_id=f"c{i}", name=name),
+        ]
+
+    # The last turn searched, and its heartbeat comes in: the question stays, the turns before go.
+    buffer = turn(0, "send_message") + turn(1, "send_message") + turn(2, "archival_memory_search")
+    buffer.append(Message(role="user", kind="heartbeat", content="{}"))
+    counts = [10] * len(buffer)
+    assert eviction_count(counts, buffer, 0, keep_last=3) == 6
+    assert buffer[6].kind == "user_message"
+    # With nothing before it to evict, it goes: a forced summary still makes progress.
+    alone = turn(0, "archival_memory_search") + [Message(role="user", kind="heartbeat", content="{}")]
+    assert eviction_count([10] * 4, alone, 0, keep_last=2) == 1
+
+
 async def test_provider_overflow_error_evicts_and_retries_once(make_agent, llm):
     agent, rec = await make_agent(context_window=4000)
     for i in range(6):

@@ -66,7 +66,9 @@ async def test_a_question_no_note_answers_is_searched_in_archival_then_answered(
     answer = server.requests[-1]["prompt"]
     # What the search found, the line closest to the question first, then the model's reply.
     assert "\nFound:\n- Fri 12 April: flight TP 1331 from Manchester to Lisbon, departs 07:45" in answer
-    assert answer.endswith('"The user asks: What time does my flight leave? I found:", "function": '
+    # The thoughts name the line found closest to the question, right before the reply.
+    assert answer.endswith('"The user asks: What time does my flight leave? I found: Fri 12 April: flight TP '
+                           '1331 from Manchester to Lisbon, departs 07:45, gate closes 07:15.", "function": '
                            '"send_message", "params": {"message": "')  # fmt: skip
 
 
@@ -153,7 +155,10 @@ async def test_a_question_naming_a_day_may_search_that_day(make_agent, server):
     ]
     answer = server.requests[-1]["prompt"]
     assert "\nFound:\n- I planted tulips in the garden this morning.\n" in answer
-    assert thoughts(recorder)[-1] == "The user asks: What did we talk about today? I found:"
+    # The line said that day, not the login recall also holds for it.
+    assert thoughts(recorder)[-1] == (
+        "The user asks: What did we talk about today? I found: I planted tulips in the garden this morning."
+    )
 
 
 async def test_a_full_human_block_may_take_the_fact_in_place_of_the_note_closest_to_it(make_agent, server):

