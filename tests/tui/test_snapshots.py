@@ -22,7 +22,7 @@ from tests.store.helpers import HashEmbedder
 from tests.tui.conftest import idle, ready, type_and_send
 from tests.tui.hosting import SNAPSHOT_SIZES, HostApp, still, wait_until
 
-WARNING_WINDOW = 600  # tokens: the first exchange crosses the 75% warning line
+WARNING_WINDOW = 620  # tokens: the first exchange crosses the 75% warning line
 
 
 async def scripted_agent(home: Path, backend: str = "openai-compatible") -> Agent:
