@@ -23,6 +23,24 @@ def term(tmp_path):
     terminal.kill()
 
 
+def previewed(screen: str) -> str | None:
+    """The id of the checkpoint the history screen's preview (its right pane) shows."""
+    found = re.search(r"\bid ([0-9a-f]{24})\b", "\n".join(line[70:] for line in screen.splitlines()))
+    return found.group(1) if found else None
+
+
+def retype(term: Terminal, text: str) -> None:
+    """The open block editor's text replaced by ``text``: F7 selects it all (the agent may have added a
+    line), then the text is typed; again when F7 came before the editor had focus and the text was
+    added to what was there."""
+    for _ in range(3):
+        term.keys("F7")
+        term.type(text)
+        if not re.search(r"\S" + re.escape(text), term.wait_for(text)):
+            return
+    raise AssertionError(f"the editor kept its text before {text!r}:\n{term.screen()}")
+
+
 def test_setup_chat_edit_checkpoint_restore_and_resume(term):
     term.launch()
     term.wait_for("Set up your first agent")
@@ -44,8 +62,7 @@ def test_setup_chat_edit_checkpoint_restore_and_resume(term):
     term.keys("Tab")
     term.keys("Enter")
     term.wait_for("Cancel edit")
-    term.keys("F7")  # select the whole block (the agent may have added a line)
-    term.type("Name: Ada. Sails on weekends.")
+    retype(term, "Name: Ada. Sails on weekends.")
     term.keys("C-s")
     term.wait(lambda s: "Cancel edit" not in s, 30, "the edit saved")
     assert human_block(term, "Name: Ada. Sails on weekends.").startswith("Name: Ada. Sails on weekends.")
@@ -60,17 +77,19 @@ def test_setup_chat_edit_checkpoint_restore_and_resume(term):
     term.keys("Tab")
     term.keys("Enter")
     term.wait_for("Cancel edit")
-    term.keys("F7")
-    term.type("Name: unknown.")
+    retype(term, "Name: unknown.")
     term.keys("C-s")
     term.wait(lambda s: "Cancel edit" not in s, 30, "the edit saved")
     assert human_block(term, "Name: unknown.").startswith("Name: unknown.")
     term.keys("C-r")
-    term.wait_for("ada-known")
+    term.wait(lambda s: previewed(s) is not None, 30, "the newest checkpoint's preview")
     for _ in range(10):  # newest first: walk down until the preview (right pane) shows it
-        if any("ada-known" in line[70:] for line in term.screen().splitlines()):
+        screen = term.screen()
+        if any("ada-known" in line[70:] for line in screen.splitlines()):
             break
+        before = previewed(screen)
         term.keys("Down")
+        term.wait(lambda s, before=before: previewed(s) not in (None, before), 30, "the next preview")
     term.keys("Enter")
     term.wait_for("Restore")
     term.keys("y")
