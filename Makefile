@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # llama.cpp must be built portable: the native build crashes on some CPUs.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
-# pytest workers: many tests wait on terminals, servers and children, so two share two cores well
+# pytest workers: many tests wait on terminals, servers and children, so two share two cores well;
+# the tests on the bundled model run one after another on one worker (xdist_group "bundled-model")
 TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench clean
@@ -22,7 +23,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

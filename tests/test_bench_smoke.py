@@ -92,6 +92,7 @@ def test_ingest() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("bundled-model")
 def test_embedded_model() -> None:
     figures = embedded.alone(1, reply_tokens=4)  # 4: tokens/s still has 3 gaps to time
     assert len(names(figures)) == 6

@@ -20,7 +20,7 @@ from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, MODEL_NAME
 from memgpt_tui.llm.wrappers import get
 from memgpt_tui.llm.wrappers.notes import _GLUE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundled-model")]
 PASTE = (
     "Trip plan, keep it for me: flight TP 1331 from Manchester to Lisbon departs 07:45 on Friday; "
     "hotel Casa do Rio, Rua das Flores 21, check-in from 15:00; train to Sintra at 09:20 on Sunday; "

@@ -7,7 +7,10 @@ import re
 
 import pytest
 
-from tests.e2e.terminal import Terminal, human_block, pytestmark  # noqa: F401  (the same marks)
+from tests.e2e.terminal import Terminal, human_block
+from tests.e2e.terminal import pytestmark as terminal_marks
+
+pytestmark = [*terminal_marks, pytest.mark.xdist_group("bundled-model")]
 
 
 def used_tokens(screen: str) -> int:

@@ -31,7 +31,11 @@ from memgpt_tui.llm.embedded import (
 from memgpt_tui.model.errors import BackendUnavailable
 from tests.llm.conftest import memgpt_tools
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.xdist_group("bundled-model"),
+]
 
 # MemGPT-sized (about 1,500 tokens with the function list): long enough that prompt processing
 # dominates a cold request, as it does in the app.

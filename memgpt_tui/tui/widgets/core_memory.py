@@ -138,6 +138,8 @@ class BlockView(Vertical, can_focus=True):
         await self._full.mount(self.editor, after=self._header)
         self.editor.focus()
         self.editor.move_cursor(self.editor.document.end)
+        # once laid out (the pane may still be growing): the block being edited is in view, from its top
+        self.call_after_refresh(self.scroll_visible, animate=False, top=True)
         self.set_status(f"ctrl+s save · esc cancel · limit {self.limit} characters")
         self.refresh_bindings()
 
