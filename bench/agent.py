@@ -17,6 +17,8 @@ figures above: facts findable (the key word in core memory or in an archival pas
 archival, answers that state something the memory does not hold (a wrong answer with a number or a
 word found neither in memory, nor in what the user said, nor in the question), and the memory
 functions used.
+``--model-file FILE.gguf`` runs the task on another model file in the bundled model's place (with
+``--wrappers``, on the wrappers named): how a candidate for the bundled model was compared with it.
 For the default wrapper, also the first move on messages the wrapper's examples were not tuned on
 (``HELD_OUT``), each on its own after the task: a fact saved to memory, anything else not.
 """
@@ -30,6 +32,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from memgpt_tui import runtime
@@ -284,7 +287,11 @@ def figures(run: Run, task: list[Line], long: bool = False) -> list[Figure]:
     ])  # fmt: skip
 
 
-def alone(wrappers: list[str], turns: int, long: bool) -> list[Figure]:
+def alone(wrappers: list[str], turns: int, long: bool, model_file: str = "") -> list[Figure]:
+    if model_file:  # another GGUF in the bundled model's place, to compare it on the same tasks
+        from memgpt_tui.llm import embedded
+
+        embedded.bundled_model_path = lambda: Path(model_file).expanduser()
     if long:
         return measure(wrappers[:1], LONG_TASK[:turns], held_out=False, long=True)
     return measure(wrappers, TASK[:turns])
@@ -310,7 +317,9 @@ def run(quick: bool, long: bool = False) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> list[Figure]:
-    return standalone(__doc__, argv, alone, wrappers=WRAPPERS, turns=len(LONG_TASK), long=False)
+    return standalone(
+        __doc__, argv, alone, wrappers=WRAPPERS, turns=len(LONG_TASK), long=False, model_file=""
+    )
 
 
 if __name__ == "__main__":
