@@ -3,7 +3,8 @@
 A new agent on the bundled model hears a few facts told in plain sentences (a name, a job, a family
 member, an allergy, a city), some small talk, then questions about the facts. Per wrapper
 (``none`` is the chat endpoint with JSON mode):
-  parse rate: model replies that read as one valid function call;
+  parse rate: model replies that read as one valid function call (a summary, offered no function,
+    is free text and not counted);
   facts saved: facts whose key word reached core memory (any block);
   questions answered: questions whose send_message replies name the fact;
   s/turn: median seconds from a user message to the end of its chain of steps;
@@ -180,8 +181,9 @@ class Recorder:
                 on_token(channel, text)
 
         response = await self._llm.complete(messages, tools, on_token=token, require_tool=require_tool)
-        self._run.replies += 1
-        self._run.parsed += response.parse_error is None and bool(response.tool_calls)
+        if tools:  # a summary, offered no function, is free text: not a reply to parse
+            self._run.replies += 1
+            self._run.parsed += response.parse_error is None and bool(response.tool_calls)
         self._run.first_tokens += first
         return response
 
