@@ -142,7 +142,10 @@ class CompletionBackend:
 
     async def _free_text(self, messages: list[dict[str, Any]]) -> LLMResponse:
         """No function to call (the summarizer): the model's own words in the wrapper's frame, neither
-        primed nor constrained, read as they are."""
+        primed nor constrained, read as they are. A wrapper that shows the model only part of the
+        context never shows it a summary either: none is asked for (the caller keeps a plain note)."""
+        if self.wrapper.partial:
+            return LLMResponse("")
 
         def prepare() -> tuple[dict[str, Any], _Reply]:
             prompt = self.wrapper.prompt(messages, [], primed=False)

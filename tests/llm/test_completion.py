@@ -334,7 +334,7 @@ def test_the_layout_tells_the_gauge_which_functions_a_wrapper_offers():
     assert chatml.functions == (len(TOOL_SCHEMAS), len(TOOL_SCHEMAS)) and not chatml.layout.partial
 
 
-@pytest.mark.parametrize("wrapper", ["chatml", "transcript", "notes"])
+@pytest.mark.parametrize("wrapper", ["chatml", "transcript"])
 async def test_a_request_without_functions_is_free_text_unprimed_and_unconstrained(server, wrapper):
     """The summarizer offers no function: the model writes its own words, read as they are."""
     server.script("Ada lives in Oslo and likes the sea.")
@@ -349,3 +349,11 @@ async def test_a_request_without_functions_is_free_text_unprimed_and_unconstrain
     assert "grammar" not in body and not body["prompt"].endswith(PRIMER)
     assert "Older messages:" in body["prompt"]
     assert response.content == "Ada lives in Oslo and likes the sea." and not response.tool_calls
+
+
+async def test_a_wrapper_that_shows_part_of_the_context_asks_for_no_summary(server):
+    """notes never shows the model a summary: none is asked of it, and the summarizer keeps a plain note."""
+    llm = backend(server, "notes")
+    response = await llm.complete(CONTEXT, [], require_tool=False)
+    await llm.aclose()
+    assert server.requests == [] and response.content == "" and not response.tool_calls

@@ -356,8 +356,6 @@ class Notes(Wrapper):
     def render(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()
     ) -> str:
-        if not tools:  # the engine's own request (a summary): its text as it is, a line back
-            return "\n\n".join(str(m.get("content") or "") for m in messages) + "\nSummary: "
         said, since = _exchange(messages)
         if said is None:
             return f"{_PREFIX}{_record(_NOTHING, ('chat',), ())}Reply: "
