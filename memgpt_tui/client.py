@@ -274,12 +274,13 @@ class Client:
 
 
 _NOTICES = frozenset({"x_notice", "x_attempt_discarded", "x_step_cancelled"})
+_RETURNED = (*wire.LETTA_EVENTS, ev.Notice, ev.AttemptDiscarded, ev.StepCancelled)
 
 
 def _as_dict(event: ev.Event) -> dict[str, Any] | None:
     """The Client's documented dicts, from the shared wire records (made only for the kinds of event
     that give one: a turn's tokens and checkpoints are many, and copied whole into a record)."""
-    if (kind := wire.kind(event)) not in wire.LETTA_TYPES and kind not in _NOTICES:
+    if not isinstance(event, _RETURNED):
         return None
     item = wire.record(event)
     match item["message_type"]:

@@ -31,21 +31,13 @@ LETTA_TYPES = frozenset(
 )
 
 
-# The events ``record`` gives a Letta message, and the type of that message.
-_LETTA_EVENTS: dict[type[ev.Event], str] = {
-    ev.InnerThought: "reasoning_message",
-    ev.FunctionCalled: "tool_call_message",
-    ev.FunctionReturned: "tool_return_message",
-    ev.AssistantMessage: "assistant_message",
-}
-
-
-def kind(event: ev.Event) -> str:
-    """The ``message_type`` of ``record(event)``, without making the record."""
-    for cls, message_type in _LETTA_EVENTS.items():
-        if isinstance(event, cls):
-            return message_type
-    return "x_" + _snake(type(event).__name__)
+# The events ``record`` makes a Letta message of (one of ``LETTA_TYPES``): the rest are ours.
+LETTA_EVENTS: tuple[type[ev.Event], ...] = (
+    ev.InnerThought,
+    ev.FunctionCalled,
+    ev.FunctionReturned,
+    ev.AssistantMessage,
+)
 
 
 def record(event: ev.Event) -> dict[str, Any]:

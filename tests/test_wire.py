@@ -1,4 +1,4 @@
-"""The wire records' kinds, as the Client reads them before making a record."""
+"""The events that make Letta messages, as the Client and the server pick them before making a record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from memgpt_tui import wire
 from memgpt_tui.model import events as ev
 
 
-def test_the_kind_of_an_event_is_its_records_message_type() -> None:
+def test_the_letta_events_are_those_whose_records_are_letta_messages() -> None:
     events = [
         ev.InnerThought("thinking"),
         ev.FunctionCalled("c1", "send_message", {"message": "hi"}),
@@ -20,4 +20,5 @@ def test_the_kind_of_an_event_is_its_records_message_type() -> None:
         ev.CoreMemoryChanged("human", "", "Likes numbers.", "agent"),
     ]
     for event in events:
-        assert wire.kind(event) == wire.record(event)["message_type"]
+        letta = wire.record(event)["message_type"] in wire.LETTA_TYPES
+        assert isinstance(event, wire.LETTA_EVENTS) == letta, event

@@ -18,8 +18,7 @@ from ..model.handle import TOO_LONG_HINT
 # What a Letta reply is made of (tokens first: only when streamed): its messages, and the events that
 # commit a step, cancel it or end the turn with an error.
 _LETTA_HEARS: tuple[type[ev.Event], ...] = (
-    ev.Token, ev.InnerThought, ev.FunctionCalled, ev.FunctionReturned, ev.AssistantMessage,
-    ev.StepFinished, ev.StepCancelled, ev.Error,
+    ev.Token, *wire.LETTA_EVENTS, ev.StepFinished, ev.StepCancelled, ev.Error,
 )  # fmt: skip
 
 
