@@ -56,6 +56,7 @@ _SEARCHES = {
     "history": "conversation_search",
     "date": "conversation_search_date",
 }
+_SOURCES = {name: source for source, name in _SEARCHES.items()}  # a search function -> its kind
 _WHERE = {
     "archive": "my archive",
     "history": "our past conversation",
@@ -429,8 +430,9 @@ def _seen(since: Sequence[dict[str, Any]]) -> tuple[str, ...]:
         )
     if calls[0] == _ARCHIVE:
         return ("paste",)
-    sources = {name: source for source, name in _SEARCHES.items()}
-    return ("question", *(sources[call] for call in calls if call in sources)) if calls[0] in sources else ()
+    return (
+        ("question", *(_SOURCES[call] for call in calls if call in _SOURCES)) if calls[0] in _SOURCES else ()
+    )
 
 
 def _body(
@@ -450,8 +452,7 @@ def _body(
     then = _then(chosen)
     returns = 0
     for message in since:
-        if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
-            source = next(s for s, name in _SEARCHES.items() if name == message.get("name"))
+        if source := _search_of(message):
             body += _returned(str(message.get("content") or ""), said, rank, source)
         elif text := NOTES.turn(message)[1]:
             body += f"{text}\n"
@@ -467,10 +468,14 @@ def _lines_shown(
     """The lines a question's record shows: its notes, then what each search found."""
     shown = _notes(messages, said, rank)
     for message in since:
-        if message["role"] == "tool" and message.get("name") in _SEARCHES.values():
-            source = next(s for s, name in _SEARCHES.items() if name == message.get("name"))
+        if source := _search_of(message):
             shown += _shown(str(message.get("content") or ""), said, rank, source)
     return shown
+
+
+def _search_of(message: dict[str, Any]) -> str | None:
+    """The kind of search (archive, history, date) whose result ``message`` is; None if it is none."""
+    return _SOURCES.get(str(message.get("name"))) if message["role"] == "tool" else None
 
 
 def _spoken(text: str) -> list[str]:
