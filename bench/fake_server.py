@@ -69,6 +69,7 @@ def separate_fake_server(memory_marker: str | None = None) -> Iterator[str]:
 def main() -> None:
     server = _EditingServer(sys.argv[1]) if len(sys.argv) > 1 else FakeOpenAIServer()
     server.default = REPLY
+    server.record = False
     with server:
         print(server.base_url, flush=True)
         sys.stdin.read()

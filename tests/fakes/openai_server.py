@@ -17,6 +17,7 @@ streaming pace (``chunk_delay``), so benchmarks can use it too.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -136,6 +137,7 @@ class FakeOpenAIServer:
         self.disabled: set[str] = set()  # paths answered with 404
         self.require_key: str | None = None  # when set, other bearer tokens get a 401
         self.requests: list[Recorded] = []
+        self.record = True  # False: keep no requests (a long benchmark would hold every body)
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -195,6 +197,8 @@ class FakeOpenAIServer:
             return [r.body for r in self.requests if r.path == CHAT_PATH]
 
     def _record(self, recorded: Recorded) -> None:
+        if not self.record:
+            return
         with self._lock:
             self.requests.append(recorded)
 
@@ -382,6 +386,17 @@ def _tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+def _list_tokens(items: list[Any]) -> int:
+    """``_tokens(json.dumps(items))``, counted item by item so that the messages a conversation resends
+    are counted once: brackets and commas, plus each item's remembered count."""
+    return 2 + max(len(items) - 1, 0) + sum(_json_tokens(json.dumps(item)) for item in items)
+
+
+@functools.lru_cache(maxsize=8192)
+def _json_tokens(text: str) -> int:
+    return _tokens(text)
+
+
 def _token_ids(text: str) -> list[int]:
     return [int(hashlib.md5(t.encode()).hexdigest()[:6], 16) for t in _TOKEN.findall(text)]
 
@@ -404,7 +419,7 @@ def embedding(text: str, dim: int) -> list[float]:
 def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, int]:
     prompt = reply.prompt_tokens
     if prompt is None:
-        prompt = _tokens(json.dumps(body.get("messages", [])) + json.dumps(body.get("tools", [])))
+        prompt = _list_tokens(body.get("messages", [])) + _list_tokens(body.get("tools", []))
     return {
         "prompt_tokens": prompt,
         "completion_tokens": reply.completion_tokens,
