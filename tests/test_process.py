@@ -70,3 +70,25 @@ def test_the_rest_client_package_is_not_cut_short() -> None:
         capture_output=True, text=True, check=True, env=PLAIN_ENV,
     )  # fmt: skip
     assert json.loads(out.stdout) is False
+
+
+def test_lancedb_loads_without_the_overrides_checks_and_leaves_the_real_package() -> None:
+    """While LanceDB imports, ``overrides`` only marks; afterwards a program gets the real package,
+    whose checks still work."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import memgpt_tui.store.tables, sys, json\n"
+         "from lancedb.db import DBConnection, LanceDBConnection\n"
+         "stand_in = 'overrides' in sys.modules\n"
+         "import overrides\n"
+         "class Base(overrides.EnforceOverrides):\n"
+         "    def f(self): ...\n"
+         "try:\n"
+         "    class Child(Base):\n"
+         "        def f(self): ...\n"
+         "    enforced = False\n"
+         "except TypeError:\n"
+         "    enforced = True\n"
+         "print(json.dumps([stand_in, enforced, issubclass(LanceDBConnection, DBConnection)]))"],
+        capture_output=True, text=True, check=True, env=PLAIN_ENV,
+    )  # fmt: skip
+    assert json.loads(out.stdout) == [False, True, True]
