@@ -72,7 +72,8 @@ def peer_run(python: str, base_url: str, turns: int) -> dict[str, Any]:
 def summary(results: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Per run: the median turn (ms) and the other figures, as lists over the runs."""
     per_run = {
-        key: [float(r[key]) for r in results] for key in ("peak_mb", "create", "process", "create_cpu")
+        key: [float(r[key]) for r in results]
+        for key in ("peak_mb", "private_mb", "create", "create_again", "process", "create_cpu")
     }
     per_run["turn"] = [statistics.median(r["turns"]) * 1000 for r in results]
     per_run["turn_cpu"] = [r["turn_cpu"] * 1000 for r in results]
@@ -84,8 +85,12 @@ def own_figures(ours: dict[str, list[float]], turns: int, runs: int, edits: int)
     return [
         Figure(f"Client peak RSS, {turns} turns", statistics.median(ours["peak_mb"]), "MB",
                max(ours["peak_mb"]), note=note),
+        Figure("Client private memory at the end (RssAnon)", statistics.median(ours["private_mb"]), "MB",
+               max(ours["private_mb"]), note="resident memory less the pages of shared libraries and files"),
         Figure("create an agent: Client.create_agent", statistics.median(ours["create"]), "s",
                percentile(ours["create"], 95), note=f"{runs} fresh processes"),
+        Figure("create a second agent, everything loaded", statistics.median(ours["create_again"]), "s",
+               max(ours["create_again"])),
         Figure("create an agent: import, Client() and create_agent", statistics.median(ours["process"]), "s",
                percentile(ours["process"], 95), note="what a script that only creates an agent waits for"),
         Figure("create an agent: CPU time of Client.create_agent", statistics.median(ours["create_cpu"]), "s",
@@ -104,15 +109,21 @@ def peer_figures(ours: dict[str, list[float]], peer: dict[str, list[float]], edi
     return [
         Figure(f"{PEER}: peak RSS", statistics.median(peer["peak_mb"]), "MB", max(peer["peak_mb"]),
                note=f"its LocalClient, the same workload ({edits} core-memory edits)"),
+        Figure(f"{PEER}: private memory at the end (RssAnon)", statistics.median(peer["private_mb"]), "MB",
+               max(peer["private_mb"])),
         Figure(f"{PEER}: create_agent", statistics.median(peer["create"]), "s", max(peer["create"])),
+        Figure(f"{PEER}: a second create_agent", statistics.median(peer["create_again"]), "s",
+               max(peer["create_again"])),
         Figure(f"{PEER}: turn, median of each run", statistics.median(peer["turn"]), "ms", max(peer["turn"])),
         Figure(f"{PEER}: turn, CPU time", statistics.median(peer["turn_cpu"]), "ms", max(peer["turn_cpu"])),
         Figure("Client turn / the peer's", ratio("turn"), "x", target=TARGETS["turn"]),
         Figure("Client turn CPU / the peer's", ratio("turn_cpu"), "x", target=TARGETS["turn"],
                note="the steadier of the two on a busy machine, where the peer's wall time waits most"),
         Figure("Client peak RSS / the peer's", ratio("peak_mb"), "x", target=TARGETS["peak_mb"]),
+        Figure("Client private memory / the peer's", ratio("private_mb"), "x", note="reported only"),
         Figure("create_agent / the peer's", ratio("create"), "x", target=TARGETS["create"]),
         Figure("create_agent CPU / the peer's", ratio("create_cpu"), "x", note="reported only"),
+        Figure("a second create_agent / the peer's", ratio("create_again"), "x", note="reported only"),
         Figure("import, client and create_agent / the peer's", ratio("process"), "x",
                note="the peer imports everything before its client exists; the Client, on first use"),
     ]  # fmt: skip

@@ -30,6 +30,8 @@ def child(turns: int) -> dict[str, Any]:
     called, cpu = time.perf_counter(), time.process_time()
     agent = client.create_agent(name="bench")
     created, cpu_created = time.perf_counter(), time.process_time()
+    client.create_agent(name="bench-again")  # with everything loaded
+    again, cpu_turns_began = time.perf_counter() - created, time.process_time()
     seconds = []
     edits = 0
     for turn in range(turns):
@@ -41,10 +43,12 @@ def child(turns: int) -> dict[str, Any]:
         "process": created - began,
         "create": created - called,
         "create_cpu": cpu_created - cpu,
-        "turn_cpu": (time.process_time() - cpu_created) / turns,
+        "create_again": again,
+        "turn_cpu": (time.process_time() - cpu_turns_began) / turns,
         "turns": seconds,
         "edits": edits,
         "peak_mb": peak_rss_mb(),
+        "private_mb": peak_rss_mb("RssAnon"),
     }
 
 

@@ -23,7 +23,8 @@ def workload_text(turn: int) -> str:
 
 
 def peak_rss_mb(field: str = "VmHWM") -> float:
-    """This process's peak resident memory (``VmHWM``), or now (``VmRSS``), in MB. Not ``ru_maxrss``:
+    """This process's peak resident memory (``VmHWM``), or now (``VmRSS``), or its private part now
+    (``RssAnon``: no pages of shared libraries or files), in MB. Not ``ru_maxrss``:
     Linux carries a parent's high-water mark into a child across fork and exec, so a child of a big
     process would report its parent's peak."""
     with open("/proc/self/status") as status:
@@ -63,6 +64,8 @@ def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
     called, cpu = time.perf_counter(), time.process_time()
     client.create_agent("bench")
     created, cpu_created = time.perf_counter(), time.process_time()
+    client.create_agent("bench-again")  # with everything loaded
+    again, cpu_turns_began = time.perf_counter() - created, time.process_time()
     seconds = []
     edits = 0
     for turn in range(turns):
@@ -70,16 +73,18 @@ def child(base_url: str, home: str, turns: int) -> dict[str, Any]:
         replies = client.user_message("bench", workload_text(turn))
         seconds.append(time.perf_counter() - start)
         edits += any(r.get("function_call") == "core_memory_append" for r in replies)
-    cpu_turns = (time.process_time() - cpu_created) / turns
+    cpu_turns = (time.process_time() - cpu_turns_began) / turns
     client.close()
     return {
         "process": created - began,
         "create": created - called,
         "create_cpu": cpu_created - cpu,
+        "create_again": again,
         "turn_cpu": cpu_turns,
         "turns": seconds,
         "edits": edits,
         "peak_mb": peak_rss_mb(),
+        "private_mb": peak_rss_mb("RssAnon"),
     }
 
 
