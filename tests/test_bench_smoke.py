@@ -131,7 +131,9 @@ def test_footprint(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
     figures = footprint.measure(turns=10, runs=1, idle=())
     assert names(figures) == [
         "Client peak RSS, 10 turns",
+        "Client private memory at the end (RssAnon)",
         "create an agent: Client.create_agent",
+        "create a second agent, everything loaded",
         "create an agent: import, Client() and create_agent",
         "create an agent: CPU time of Client.create_agent",
         "Client turn, median of each run",
@@ -139,6 +141,8 @@ def test_footprint(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
     ]
     assert "1 core-memory edits" in figures[0].note  # the tenth turn edits core memory
     assert 30 < figures[0].median < 2000
+    assert 0 < figures[1].median < figures[0].median  # private memory is part of the peak
+    assert 0 < figures[3].median < figures[2].median  # the first one loads the libraries
     assert "not measured, nothing judged: MEMGPT_PEER_PYTHON is not set" in capsys.readouterr().err
 
 
