@@ -273,19 +273,18 @@ class Client:
         self.close()
 
 
-_NOTICES = frozenset({"x_notice", "x_attempt_discarded", "x_step_cancelled"})
-_RETURNED = (*wire.LETTA_EVENTS, ev.Notice, ev.AttemptDiscarded, ev.StepCancelled)
+_NOTICES = (ev.Notice, ev.AttemptDiscarded, ev.StepCancelled)  # returned as {"notice": their text}
 
 
 def _as_dict(event: ev.Event) -> dict[str, Any] | None:
     """The Client's documented dicts, from the shared wire records (made only for the kinds of event
     that give one: a turn's tokens and checkpoints are many, and copied whole into a record)."""
-    if not isinstance(event, _RETURNED):
+    if isinstance(event, _NOTICES):
+        return {"notice": event.text}
+    if not isinstance(event, wire.LETTA_EVENTS):
         return None
     item = wire.record(event)
     match item["message_type"]:
-        case message_type if message_type in _NOTICES:
-            return {"notice": item["text"]}
         case _ if not wire.shown(item):
             return None
         case "reasoning_message":

@@ -6,8 +6,8 @@ passed on, the snapshot is read again, so a listener sees the state the event sp
 elsewhere (another terminal) is read along: its events arrive the same way, and when it ends the history
 is reloaded so its user message shows too. When the stream breaks, the agent says so, reconnects, and
 catches up: the messages stored after the last one it had arrive as one ``CaughtUp`` (the history is
-read again whole when that one is gone, popped or restored away): nothing is missed and nothing shown
-twice.
+read again whole when that one is gone, popped or restored away, or when a message it shows was changed
+meanwhile): nothing is missed, nothing shown twice and nothing shown as it no longer is.
 """
 
 from __future__ import annotations
@@ -142,7 +142,9 @@ class RemoteAgent:
             await asyncio.sleep(next(delays, RETRY_DELAYS[-1]))
 
     async def _caught_up(self) -> None:
-        """Back after a break: the messages stored meanwhile, after the last one shown."""
+        """Back after a break: the messages stored meanwhile, after the last one shown; the history read
+        again whole when that one is gone or a message still shown was changed (a /rewrite elsewhere)."""
+        shown = {m.id: m for m in self._view.in_context}
         missed: tuple[Message, ...] | None = None
         if (last := self._last_id) is not None:
             path = f"{OWN}/{self.id}/history/after"
@@ -150,7 +152,7 @@ class RemoteAgent:
             if answer["continuous"]:
                 missed = tuple(Message.model_validate(m) for m in answer["messages"])
         await self._reload()
-        if missed is None:
+        if missed is None or any(shown.get(m.id, m) != m for m in self._view.in_context):
             self._emit(ev.HistoryChanged("reconnected to the server"))
         elif missed:
             self._last_id = max(self._last_id or "", missed[-1].id)

@@ -203,10 +203,9 @@ class MemGPTApp(App[None]):
                 return agent
             except Exception as exc:  # every failure to open is shown with a way forward
                 log.exception("opening agent %s", name)
-                from .screens.failure import FailureScreen, describe
+                from .screens.failure import FailureScreen
 
-                title, message = describe(exc)
-                choice = await self.push_screen_wait(FailureScreen(title, message, can_go_back=True))
+                choice = await self.push_screen_wait(FailureScreen(exc))
                 if choice == "quit":
                     return None
                 if choice == "back":

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from textual.content import Content
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, TabbedContent, TextArea
+from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent, TextArea
 
 from memgpt_tui.config import Settings
 from memgpt_tui.model import events as ev
@@ -34,7 +35,7 @@ from tests.fakes.openai_server import Reply
 from tests.remote.test_remote_agent import until
 from tests.server.harness import start
 from tests.tui.conftest import idle, main_of, ready, type_and_send
-from tests.tui.hosting import SIZE, isolate, wait_until
+from tests.tui.hosting import SIZE, SMALL, isolate, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +48,14 @@ def app_on(served, agent=None) -> MemGPTApp:
 
 
 @contextlib.asynccontextmanager
-async def attached(served, name: str) -> AsyncIterator[tuple[RemoteAgent, MemGPTApp, Pilot[Any], MainScreen]]:
+async def attached(
+    served, name: str, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[RemoteAgent, MemGPTApp, Pilot[Any], MainScreen]]:
     """The TUI on the server's agent ``name``, its main screen up."""
     agent = await home.open_agent(await home.connect(served.url, None), name)
     app = app_on(served, agent)
     try:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             yield agent, app, pilot, await ready(pilot)
     finally:
         await agent.close()
@@ -111,6 +114,18 @@ async def test_cancel_and_every_history_command(served, fake, agent_name):
         await pilot.press("escape")
         await idle(pilot)
         assert str(main.status.render()).startswith("Not on this server: /attach (F1)")
+
+
+async def test_the_top_bar_fits_a_default_terminal(served):
+    """What the server does not offer is said under the conversation, not in the top bar."""
+    with served.http() as http:
+        assert http.post("/v1/agents/", json={"name": "bar"}).status_code == 200
+    async with attached(served, "bar", SMALL) as (_, _, _, main):
+        top = main.query_one("#topbar", Static)
+        shown = top.render()
+        assert isinstance(shown, Content)
+        assert shown.plain.endswith(f"on {served.url}") and "(F1:" not in shown.plain
+        assert shown.cell_length <= top.content_size.width
 
 
 async def test_memory_edits_search_and_checkpoints(served, fake, agent_name, tmp_path):

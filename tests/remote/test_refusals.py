@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from memgpt_tui.client import Client, ClientError
 from memgpt_tui.config import Settings
@@ -31,17 +31,19 @@ def guarded(tmp_path_factory, fake):
     served.stop()
 
 
-async def failure_shown(monkeypatch, tmp_path, url: str, token: str | None) -> str:
+async def failure_shown(monkeypatch, tmp_path, url: str, token: str | None, agent: str | None = None) -> str:
+    """The failure screen's title, text and buttons."""
     isolate(monkeypatch, tmp_path / "client-home")
-    app = MemGPTApp(Settings.load(), source=home.Server(url, token))
+    app = MemGPTApp(Settings.load(agent=agent), source=home.Server(url, token))
     async with app.run_test(size=SIZE) as pilot:
 
-        def message_shown() -> bool:
-            return isinstance(app.screen, FailureScreen) and bool(app.screen.query("#failure-message"))
+        def shown_whole() -> bool:  # its last button is composed last
+            return isinstance(app.screen, FailureScreen) and bool(app.screen.query("#quit"))
 
-        await wait_until(pilot, message_shown, 15)
+        await wait_until(pilot, shown_whole, 15)
         title = str(app.screen.query_one("#failure").border_title)
-        text = "\n".join([title, *(str(w.render()) for w in app.screen.query(Static))])
+        shown = [str(w.render()) for w in app.screen.query(Static)]
+        text = "\n".join([title, *shown, *(str(b.label) for b in app.screen.query(Button))])
         await pilot.press("q")
     return text
 
@@ -51,6 +53,7 @@ async def test_a_wrong_token_is_one_line_in_the_tui(guarded, monkeypatch, tmp_pa
     assert shown.startswith("The server refused\n")
     assert f"The server at {guarded.url} refused the token: check --token." in shown
     assert "Traceback" not in shown
+    assert "Choose another agent" not in shown  # the list would be refused too
 
 
 def test_a_wrong_token_is_one_line_in_line_mode_and_the_client(guarded, fake, tmp_path):
@@ -87,3 +90,11 @@ async def test_no_server_at_the_address_says_so(monkeypatch, tmp_path):
     shown = await failure_shown(monkeypatch, tmp_path, url, None)
     assert shown.startswith("Cannot reach the server\n") and url in shown
     assert "Traceback" not in shown
+    assert "Choose another agent" not in shown
+
+
+async def test_an_agent_the_server_does_not_have_offers_the_others(served, monkeypatch, tmp_path):
+    shown = await failure_shown(monkeypatch, tmp_path, served.url, None, agent="nobody")
+    assert shown.startswith("The server refused\n")
+    assert f"No agent named 'nobody' on {served.url}" in shown
+    assert "Choose another agent" in shown

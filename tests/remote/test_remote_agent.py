@@ -205,6 +205,37 @@ async def test_a_message_sent_as_the_server_fell_is_said_received_or_not_once_it
         served.stop()
 
 
+async def test_a_reply_rewritten_elsewhere_during_a_break_is_read_again(fake, tmp_path):
+    """The server killed, started again, and the last reply rewritten by another client before this
+    agent is back: catching up reads the conversation again whole, so the old text is not left shown."""
+    server_home = tmp_path / "server-home"
+    server_home.mkdir(mode=0o700)
+    served = start(server_home, fake)
+    agent = None
+    try:
+        with served.http() as http:
+            assert http.post("/v1/agents/", json={"name": "sam"}).status_code == 200
+        agent = await attach(served, "sam")
+        seen: list[ev.Event] = []
+        agent.subscribe(seen.append)
+        fake.script(Reply.tool_call("send_message", {"message": "As first said."}))
+        await agent.send("Say something.")
+        served.stop(signal.SIGKILL)
+        await asyncio.wait_for(noticed(seen, "Server unreachable"), 30)
+        # Both calls block this loop, so the agent cannot reconnect before the rewrite is made.
+        served.process = start(server_home, fake, port=served.port).process
+        with served.http() as other:
+            rewritten = other.post(f"/v1/x-memgpt/agents/{agent.id}/rewrite", json={"text": "As said now."})
+            assert rewritten.status_code == 200, rewritten.text
+        await until(seen, ev.HistoryChanged, timeout=30, reason="reconnected to the server")
+        said = json.dumps([c.arguments for m in agent.snapshot().in_context for c in m.tool_calls])
+        assert "As said now." in said and "As first said." not in said
+    finally:
+        if agent is not None:
+            await agent.close()
+        served.stop()
+
+
 async def test_a_wrong_token_or_server_is_one_sentence(served, tmp_path):
     with pytest.raises(ServerError, match="unreachable"):
         await home.connect("http://127.0.0.1:9", None)

@@ -6,19 +6,21 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Button, Input
 
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
+from memgpt_tui.model.errors import AgentLocked, ServerError
+from memgpt_tui.remote.connection import Connection
 from memgpt_tui.tui.app import MemGPTApp
 from memgpt_tui.tui.screens.failure import FailureScreen
 from memgpt_tui.tui.screens.main import MainScreen
 from memgpt_tui.tui.screens.picker import AgentPicker
 from memgpt_tui.tui.screens.setup import SetupScreen
 from memgpt_tui.tui.widgets.rows import ReplyRow
-from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, unused_port
 from tests.tui.conftest import ready, type_and_send
-from tests.tui.hosting import wait_until
+from tests.tui.hosting import SMALL, HostApp, wait_until
 
 
 def settings_for(server: FakeOpenAIServer, **kw: object) -> Settings:
@@ -165,3 +167,34 @@ def test_every_opening_failure_gets_a_title_and_keeps_its_advice() -> None:
         assert str(exc) in message
     assert "start it" in describe(BackendUnavailable("no server", hint="start it"))[1]
     assert "memgpt-tui.log" in describe(RuntimeError("boom"))[1]
+
+
+async def offered(failure: BaseException) -> list[str]:
+    """The buttons the failure screen shows for ``failure``."""
+    app = HostApp(lambda: FailureScreen(failure))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_until(pilot, lambda: bool(app.screen.query("#quit")), timeout=10)  # composed last
+        return [str(button.label) for button in app.screen.query(Button)]
+
+
+async def refused_connection() -> ServerError:
+    """What attaching to an address where no server listens raises."""
+    connection = Connection(f"http://127.0.0.1:{unused_port()}")
+    try:
+        with pytest.raises(ServerError) as refused:
+            await connection.check()
+    finally:
+        await connection.aclose()
+    return refused.value
+
+
+async def test_another_agent_is_offered_unless_the_server_cannot_list_any() -> None:
+    """Attached, the list of agents helps when the server has no such agent, not when the server is out
+    of reach or refuses the token (listing would fail the same way); for an agent here, it always helps."""
+    everything = ["Try again", "Choose another agent", "Quit"]
+    url = "http://127.0.0.1:8283"
+    assert await offered(ServerError(f"No agent named 'sam' on {url} (its agents: bo).", 404)) == everything
+    assert await offered(await refused_connection()) == ["Try again", "Quit"]
+    refused_token = ServerError(f"The server at {url} refused the token: check --token.", 401)
+    assert await offered(refused_token) == ["Try again", "Quit"]
+    assert await offered(AgentLocked("sam is open in another memgpt-tui.")) == everything

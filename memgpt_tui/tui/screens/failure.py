@@ -42,15 +42,22 @@ def describe(exc: BaseException) -> tuple[str, str]:
     return "Unexpected error", f"{type(exc).__name__}: {exc}\nDetails are in {log}."
 
 
+def can_choose_another(exc: BaseException) -> bool:
+    """Whether the list of agents can be offered: not when the server is out of reach (or speaks another
+    version of the API) or refuses the token, where listing its agents would fail the same way."""
+    from ...model.errors import ServerError
+
+    return not isinstance(exc, ServerError) or exc.status not in (0, 401)
+
+
 class FailureScreen(ModalScreen[Choice]):
     CSS_PATH = "failure.tcss"
     BINDINGS = [Binding("escape,q", "choose('quit')", "Quit", id="failure.quit")]
 
-    def __init__(self, title: str, message: str, can_go_back: bool) -> None:
+    def __init__(self, exc: BaseException) -> None:
         super().__init__()
-        self.title_text = title
-        self.message = message
-        self.can_go_back = can_go_back
+        self.title_text, self.message = describe(exc)
+        self.can_go_back = can_choose_another(exc)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="failure") as box:

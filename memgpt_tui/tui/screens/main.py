@@ -98,7 +98,7 @@ class MainScreen(Screen[None]):
                 "[b]memgpt-tui[/]  $name  [dim]$model$where[/]",
                 name=self.agent.name,
                 model=f"{config.backend}:{config.model}",
-                where=f"  on {source.where} (F1: what it does not offer)" if source is not None else "",
+                where=f"  on {source.where}" if source is not None else "",
             ),
             id="topbar",
         )
