@@ -177,7 +177,7 @@ class Accounts:
         selector, secret = _split(token)
         if selector is None or token is None:
             return _verified(None, secret), None
-        version = self._changes.version() if self._changes is not None else None
+        version = self._version()
         with self._tx() as conn:
             user = _verified(
                 conn.execute(sa.select(_users).where(_users.c.token_selector == selector)).first(), secret
@@ -186,26 +186,26 @@ class Accounts:
             if user is not None and agent_id is not None:
                 row = conn.execute(_owned(user.id).where(_agents.c.id == agent_id)).first()
                 found = _record(row) if row is not None else None
-        if user is not None and version is not None:
+        if user is not None:
             self._known.keep(version, _key(token, agent_id), (user, found))
         return user, found
 
     def remembered(self, token: str | None, agent_id: str | None) -> tuple[User, AgentRecord | None] | None:
         """``token_agent``'s answer for a token that authenticated before, without a query, while the
         database has not changed since; None when the database must be asked."""
-        if self._changes is None or not token:
+        if not token:
             return None
-        known = self._known.get(self._changes.version(), _key(token, agent_id))
+        known = self._known.get(self._version(), _key(token, agent_id))
         return (known[0], known[1]) if known is not None and known[0] is not None else None
 
     def local_agent(self, agent_id: str) -> tuple[bool, AgentRecord | None]:
         """Whether the home has no users yet (so the local owner is who asks without a token), and
         then the local owner's agent ``agent_id`` (None when there is no such agent)."""
-        version = self._changes.version() if self._changes is not None else None
+        version = self._version()
         if self.has_users():
             return False, None
         found = self.agent(LOCAL_OWNER, agent_id)
-        if found is not None and version is not None:
+        if found is not None:
             self._known.keep(version, _key("", agent_id), (None, found))  # no token is ever ""
         return True, found
 
@@ -213,9 +213,7 @@ class Accounts:
         """``local_agent``'s agent as found before, without a query, while the database has not changed
         since (a user added changes it) and its store on local disk is still there (the TUI may delete
         it); None when the database must be asked."""
-        if self._changes is None:
-            return None
-        known = self._known.get(self._changes.version(), _key("", agent_id))
+        known = self._known.get(self._version(), _key("", agent_id))
         found = known[1] if known is not None else None
         if found is None or "://" in _uri(found) or not location.exists(_uri(found)):
             return None
@@ -386,6 +384,11 @@ class Accounts:
 
     # ------------------------------------------------------------------ internals
 
+    def _version(self) -> int | None:
+        """The database's version as this process knows it, read before a lookup's query: what the
+        lookup found holds while the version does. None while it cannot be known: nothing is kept."""
+        return self._changes.version() if self._changes is not None else None
+
     def _find(self, owner: str, agent_id: str) -> AgentRecord | None:
         with self._tx() as conn:
             row = conn.execute(_owned(owner, self.local_root).where(_agents.c.id == agent_id)).first()
@@ -553,15 +556,19 @@ class _Known:
         self._version: int | None = None
         self._answers: dict[bytes, tuple[User | None, AgentRecord | None]] = {}
 
-    def get(self, version: int, key: bytes) -> tuple[User | None, AgentRecord | None] | None:
+    def get(self, version: int | None, key: bytes) -> tuple[User | None, AgentRecord | None] | None:
+        if version is None:
+            return None
         with self._lock:
             if version != self._version:
                 self._version, self._answers = version, {}
             return self._answers.get(key)
 
-    def keep(self, version: int, key: bytes, answer: tuple[User | None, AgentRecord | None]) -> None:
+    def keep(self, version: int | None, key: bytes, answer: tuple[User | None, AgentRecord | None]) -> None:
         """``answer`` as read at ``version`` (read before the query): a change committed meanwhile
         has a later version, and empties what is kept here at the next ``get``."""
+        if version is None:
+            return
         with self._lock:
             if version != self._version or len(self._answers) >= _KNOWN_LIMIT:
                 self._version, self._answers = version, {}
