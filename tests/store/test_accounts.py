@@ -8,8 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,6 +22,7 @@ from memgpt_tui.store import registry
 from memgpt_tui.store.accounts import LOCAL_OWNER, AccountError, Accounts, NameTaken
 from tests import pg
 from tests.store.helpers import HashEmbedder, make_state, turn
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -424,14 +424,6 @@ def test_users_roots_are_their_own_and_private(
     with pytest.raises(AccountError, match=r"object storage .* export it .*POST /v1/agents/import"):
         on_s3.adopt(on_s3.add_user("zoe")[0].name, "sam")
     on_s3.close()
-
-
-def eventually(condition: Callable[[], object], what: str) -> None:
-    """Wait for ``condition`` (a notice, a reconnection) with a deadline generous on a loaded machine."""
-    deadline = time.monotonic() + 20
-    while not condition():
-        assert time.monotonic() < deadline, f"not within 20 s: {what}"
-        time.sleep(0.02)
 
 
 def remembered_soon(accounts: Accounts, token: str, agent_id: str | None = None) -> object:
