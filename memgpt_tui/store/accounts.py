@@ -165,8 +165,17 @@ class Accounts:
         return _user(row) if row is not None else None
 
     def has_users(self) -> bool:
+        version = self._version()
         with self._tx() as conn:
-            return conn.execute(sa.select(_users.c.id).limit(1)).first() is not None
+            found = conn.execute(sa.select(_users.c.id).limit(1)).first() is not None
+        if not found:
+            self._known.keep(version, _NO_USERS, (None, None))
+        return found
+
+    def remembered_no_users(self) -> bool:
+        """Whether ``has_users`` found none since the database last changed (a user added changes
+        it): then the local owner is who asks without a token, known without a query."""
+        return self._known.get(self._version(), _NO_USERS) is not None
 
     def new_token(self, name: str) -> str:
         """A new token for ``name``; the old one stops working at once."""
@@ -697,6 +706,9 @@ class _Known:
             if version != self._version or len(self._answers) >= _KNOWN_LIMIT:
                 self._version, self._answers = version, {}
             self._answers[key] = answer
+
+
+_NO_USERS = b"no users"  # has_users' answer, kept beside the lookups (whose keys are 32-byte hashes)
 
 
 def _key(token: str, agent_id: str | None) -> bytes:

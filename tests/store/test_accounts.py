@@ -543,6 +543,8 @@ def test_the_local_owners_agent_is_remembered_until_a_user_comes_or_its_store_go
         registry.create_store(root, "max", embedder).close()
         [max_] = server.agents(LOCAL_OWNER)
         eventually(lambda: server.local_agent(max_.id) and server.remembered_local(max_.id), "remembered")
+        assert server.remembered_no_users()  # has_users found none, as the local owner's requests ask
         other.add_user("alice")  # another server's users command: no local owner from now on
         eventually(lambda: server.remembered_local(max_.id) is None, "the notice arrives")
+        assert not server.remembered_no_users()
         assert server.local_agent(max_.id) == (False, None)
