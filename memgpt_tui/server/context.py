@@ -58,6 +58,8 @@ async def owner(request: Request, app: App) -> str:
     known = app.accounts.remembered(token, None)  # on the loop: no query, no thread
     if known is not None:
         return known[0].id
+    if token is None and app.loopback and app.accounts.remembered_no_users():
+        return LOCAL_OWNER
     return await asyncio.to_thread(_owner, app.accounts, token, app.loopback)
 
 

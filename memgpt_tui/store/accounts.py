@@ -12,15 +12,18 @@ Tokens are ``sk-memgpt-<selector><secret>``: the selector finds the user, then t
 secret is compared in constant time with the stored one. The token itself is never stored.
 
 A token that authenticated is remembered (by its hash) with the agent it asked for until the database
-changes: on SQLite any commit, by this process or another, changes ``PRAGMA data_version``, read on a
-connection of its own in microseconds, so a rotated or removed token stops at once. PostgreSQL is
-asked every time.
+changes. On SQLite any commit, by this process or another, changes ``PRAGMA data_version``, read on a
+connection of its own in microseconds, so a rotated or removed token stops at once. On PostgreSQL every
+writing transaction sends a notice naming its process; each process listens on a connection of its own
+and forgets what it remembered when another's notice arrives (its own writes at once), within a
+fraction of a second. While that connection is down nothing is remembered: the database is asked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import shutil
@@ -32,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -43,6 +46,9 @@ from ..model.clock import now
 from ..model.errors import AccountError, NameTaken, StoreError
 from . import location, paths
 from .lock import lock_for
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["LOCAL_OWNER", "AccountError", "Accounts", "AgentRecord", "NameTaken", "User"]
 
@@ -57,6 +63,11 @@ _NO_USER_HASH = hashlib.sha256(b"").hexdigest()  # compared against when the sel
 _DISPLAY_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 _LOCAL_IDS = uuid.UUID("5d1e1c42-8f0b-4a59-9a8e-4ad0c3f1b2a7")  # namespace of the local owner's ids
 _IMMEDIATE = "memgpt_immediate"  # execution option: an SQLite transaction that writes
+_CONNECT_SECONDS = 10
+_CHANNEL = "memgpt_tui_accounts"  # PostgreSQL: where every writing transaction says so
+_WAKE_SECONDS = 0.25  # how often at least the listener wakes to see whether it is to stop
+
+log = logging.getLogger(__name__)
 
 _tables = sa.MetaData()
 _schema = sa.Table("schema_version", _tables, sa.Column("version", sa.Integer, nullable=False))
@@ -108,13 +119,16 @@ class Accounts:
         local = paths.is_local(local_root)
         self._users_root = str(home / "users") if local else paths.join(local_root, ".users")
         self._engine, self._where = _engine(url, home)
-        self._migrate()
-        self._changes = _Changes.of(self._engine)
+        self._changes = _versions(self._engine)
         self._known = _Known()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        if self._changes is not None:
-            self._changes.close()
+        self._changes.close()
         self._engine.dispose()
 
     def __enter__(self) -> Accounts:
@@ -151,8 +165,17 @@ class Accounts:
         return _user(row) if row is not None else None
 
     def has_users(self) -> bool:
+        version = self._version()
         with self._tx() as conn:
-            return conn.execute(sa.select(_users.c.id).limit(1)).first() is not None
+            found = conn.execute(sa.select(_users.c.id).limit(1)).first() is not None
+        if not found:
+            self._known.keep(version, _NO_USERS, (None, None))
+        return found
+
+    def remembered_no_users(self) -> bool:
+        """Whether ``has_users`` found none since the database last changed (a user added changes
+        it): then the local owner is who asks without a token, known without a query."""
+        return self._known.get(self._version(), _NO_USERS) is not None
 
     def new_token(self, name: str) -> str:
         """A new token for ``name``; the old one stops working at once."""
@@ -177,7 +200,7 @@ class Accounts:
         selector, secret = _split(token)
         if selector is None or token is None:
             return _verified(None, secret), None
-        version = self._changes.version() if self._changes is not None else None
+        version = self._version()
         with self._tx() as conn:
             user = _verified(
                 conn.execute(sa.select(_users).where(_users.c.token_selector == selector)).first(), secret
@@ -186,26 +209,26 @@ class Accounts:
             if user is not None and agent_id is not None:
                 row = conn.execute(_owned(user.id).where(_agents.c.id == agent_id)).first()
                 found = _record(row) if row is not None else None
-        if user is not None and version is not None:
+        if user is not None:
             self._known.keep(version, _key(token, agent_id), (user, found))
         return user, found
 
     def remembered(self, token: str | None, agent_id: str | None) -> tuple[User, AgentRecord | None] | None:
         """``token_agent``'s answer for a token that authenticated before, without a query, while the
         database has not changed since; None when the database must be asked."""
-        if self._changes is None or not token:
+        if not token:
             return None
-        known = self._known.get(self._changes.version(), _key(token, agent_id))
+        known = self._known.get(self._version(), _key(token, agent_id))
         return (known[0], known[1]) if known is not None and known[0] is not None else None
 
     def local_agent(self, agent_id: str) -> tuple[bool, AgentRecord | None]:
         """Whether the home has no users yet (so the local owner is who asks without a token), and
         then the local owner's agent ``agent_id`` (None when there is no such agent)."""
-        version = self._changes.version() if self._changes is not None else None
+        version = self._version()
         if self.has_users():
             return False, None
         found = self.agent(LOCAL_OWNER, agent_id)
-        if found is not None and version is not None:
+        if found is not None:
             self._known.keep(version, _key("", agent_id), (None, found))  # no token is ever ""
         return True, found
 
@@ -213,9 +236,7 @@ class Accounts:
         """``local_agent``'s agent as found before, without a query, while the database has not changed
         since (a user added changes it) and its store on local disk is still there (the TUI may delete
         it); None when the database must be asked."""
-        if self._changes is None:
-            return None
-        known = self._known.get(self._changes.version(), _key("", agent_id))
+        known = self._known.get(self._version(), _key("", agent_id))
         found = known[1] if known is not None else None
         if found is None or "://" in _uri(found) or not location.exists(_uri(found)):
             return None
@@ -386,6 +407,11 @@ class Accounts:
 
     # ------------------------------------------------------------------ internals
 
+    def _version(self) -> int | None:
+        """The database's version as this process knows it, read before a lookup's query: what the
+        lookup found holds while the version does. None while it cannot be known: nothing is kept."""
+        return self._changes.version()
+
     def _find(self, owner: str, agent_id: str) -> AgentRecord | None:
         with self._tx() as conn:
             row = conn.execute(_owned(owner, self.local_root).where(_agents.c.id == agent_id)).first()
@@ -429,8 +455,14 @@ class Accounts:
             with self._engine.connect() as conn:
                 if write:
                     conn.execution_options(**{_IMMEDIATE: True})
-                with conn.begin():
-                    yield conn
+                try:
+                    with conn.begin():
+                        yield conn
+                        if write:
+                            self._changes.announce(conn)
+                finally:
+                    if write:  # after the commit: a lookup that reads the new version sees the change
+                        self._changes.wrote()
         except sa.exc.IntegrityError as exc:  # a concurrent request took the name first
             raise NameTaken("That name was taken a moment ago by another request; pick another.") from exc
         except sa.exc.DBAPIError as exc:
@@ -475,7 +507,9 @@ def _engine(url: str | None, home: Path) -> tuple[Engine, str]:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        engine = sa.create_engine(
+            parsed, pool_pre_ping=True, connect_args={"connect_timeout": _CONNECT_SECONDS}
+        )
     return engine, where
 
 
@@ -520,26 +554,128 @@ def _first_line(error: BaseException | None) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-class _Changes:
+class _Versions(Protocol):
+    """The database's version as this process knows it: it changes whenever the database may have."""
+
+    def version(self) -> int | None: ...
+
+    def announce(self, conn: Connection) -> None:
+        """In a writing transaction, before its commit."""
+
+    def wrote(self) -> None:
+        """After a writing transaction, committed or not."""
+
+    def close(self) -> None: ...
+
+
+def _versions(engine: Engine) -> _Versions:
+    if engine.dialect.name == "sqlite":
+        return _DataVersion(str(engine.url.database))
+    return _Notified(engine)
+
+
+class _DataVersion:
     """SQLite's count of the commits made by other connections (every other process's, and this
-    one's through the engine's pool), read on a connection that only reads it."""
+    one's through the engine's pool), read on a connection that only reads it: it sees every write
+    by itself."""
 
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
 
-    @classmethod
-    def of(cls, engine: Engine) -> _Changes | None:
-        database = engine.url.database
-        return cls(database) if engine.dialect.name == "sqlite" and database else None
-
     def version(self) -> int:
         with self._lock:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def announce(self, conn: Connection) -> None:
+        pass  # the version counts every commit by itself
+
+    def wrote(self) -> None:
+        pass
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class _Notified:
+    """PostgreSQL's: a count raised by this process's own writes and by the notices of other
+    processes' writes, heard on a connection of its own that a thread serves from the first lookup
+    on. None while that connection is not up (not yet, or lost): a notice may have gone unheard."""
+
+    def __init__(self, engine: Engine) -> None:
+        _, params = engine.dialect.create_connect_args(engine.url)
+        self._params = {
+            **params,
+            "connect_timeout": _CONNECT_SECONDS,
+            "autocommit": True,
+            "application_name": "memgpt-tui accounts notices",
+            # a peer gone silently (a cut network) breaks the connection within about 15 s
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 5,
+        }
+        self._me = secrets.token_hex(8)  # names this process's notices, which are no news to it
+        self._lock = threading.Lock()
+        self._count = 0
+        self._listening = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def version(self) -> int | None:
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._listen, name="accounts-notices", daemon=True)
+                self._thread.start()
+            return self._count if self._listening else None
+
+    def announce(self, conn: Connection) -> None:
+        conn.execute(sa.select(sa.func.pg_notify(_CHANNEL, self._me)))
+
+    def wrote(self) -> None:
+        self._changed()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def _set_listening(self, listening: bool) -> None:
+        """Up or down, a new version: notices may have gone unheard in between."""
+        with self._lock:
+            self._count += 1
+            self._listening = listening
+
+    def _listen(self) -> None:
+        """Listen until closed, connecting again whenever the connection fails."""
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(**self._params) as conn:
+                    conn.execute(f"LISTEN {_CHANNEL}")
+                    self._set_listening(True)
+                    self._hear(conn)
+            except psycopg.Error as exc:
+                if self._listening:
+                    log.warning(
+                        "accounts notices lost (%s); asking the database every time", _first_line(exc)
+                    )
+            finally:
+                self._set_listening(False)
+            self._stop.wait(_WAKE_SECONDS)
+
+    def _hear(self, conn: psycopg.Connection[Any]) -> None:
+        while not self._stop.is_set():
+            for notice in conn.notifies(timeout=_WAKE_SECONDS):
+                if notice.payload != self._me:
+                    self._changed()
 
 
 _KNOWN_LIMIT = 10_000  # (token, agent) answers remembered; past it they are forgotten and asked again
@@ -553,19 +689,26 @@ class _Known:
         self._version: int | None = None
         self._answers: dict[bytes, tuple[User | None, AgentRecord | None]] = {}
 
-    def get(self, version: int, key: bytes) -> tuple[User | None, AgentRecord | None] | None:
+    def get(self, version: int | None, key: bytes) -> tuple[User | None, AgentRecord | None] | None:
+        if version is None:
+            return None
         with self._lock:
             if version != self._version:
                 self._version, self._answers = version, {}
             return self._answers.get(key)
 
-    def keep(self, version: int, key: bytes, answer: tuple[User | None, AgentRecord | None]) -> None:
+    def keep(self, version: int | None, key: bytes, answer: tuple[User | None, AgentRecord | None]) -> None:
         """``answer`` as read at ``version`` (read before the query): a change committed meanwhile
         has a later version, and empties what is kept here at the next ``get``."""
+        if version is None:
+            return
         with self._lock:
             if version != self._version or len(self._answers) >= _KNOWN_LIMIT:
                 self._version, self._answers = version, {}
             self._answers[key] = answer
+
+
+_NO_USERS = b"no users"  # has_users' answer, kept beside the lookups (whose keys are 32-byte hashes)
 
 
 def _key(token: str, agent_id: str | None) -> bytes:

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from memgpt_tui import runtime
 from memgpt_tui.config import Settings
@@ -111,3 +113,20 @@ def in_process(
         app, base_url=f"http://127.0.0.1:{settings.serve.port}", raise_server_exceptions=False
     ) as client:
         yield client
+
+
+def answered_without_a_query(client: TestClient, path: str, token: str | None = None) -> bool:
+    """GET ``path`` (a 200), and whether the accounts database was sent no statement meanwhile (by
+    any engine of this process, where the in-process server runs)."""
+    sent: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        answer = client.get(path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert answer.status_code == 200, answer.text
+    return not sent

@@ -1,6 +1,6 @@
 """What a server trusts: an uploaded Agent File's endpoints never get the operator's key, a server off
-loopback never answers without a token, and a request for another host or from a foreign page is
-refused."""
+loopback never answers without a token, one on loopback stops answering without a token once a user
+exists, and a request for another host or from a foreign page is refused."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import io
 import json
 import zipfile
 
+import pytest
+
 from memgpt_tui.store.accounts import Accounts
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.waiting import eventually
 
-from .harness import in_process
+from .harness import answered_without_a_query, in_process
 from .test_users_apart import add_users
 
 
@@ -67,6 +70,19 @@ def test_a_server_off_loopback_whose_last_user_is_removed_answers_no_one(tmp_pat
             accounts.remove_user("alice")
         assert client.get("/v1/agents/").status_code == 401
         assert client.post("/v1/agents/", json={"name": "planted"}).status_code == 401
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_without_users_a_loopback_request_needs_no_query_until_a_user_is_added(
+    tmp_path, fake, monkeypatch, request, db
+):
+    home = tmp_path / "home"
+    url = request.getfixturevalue("postgres_url") if db == "postgresql" else None
+    with in_process(home, fake, monkeypatch, **({"MEMGPT_TUI_DB": url} if url else {})) as client:
+        eventually(lambda: answered_without_a_query(client, "/v1/models/"), "no query for the local owner")
+        add_users(home, "alice", db=url)  # as `memgpt-tui users add` does while the server runs
+        eventually(lambda: client.get("/v1/models/").status_code == 401, "the user is seen")
+        assert client.get("/v1/models/").status_code == 401
 
 
 def test_a_request_for_another_host_or_from_another_sites_page_is_refused(tmp_path, fake, monkeypatch):

@@ -11,8 +11,9 @@ from letta_client import AuthenticationError, Letta, NotFoundError
 
 from memgpt_tui.store.accounts import Accounts
 from tests.fakes.openai_server import Reply
+from tests.waiting import eventually
 
-from .harness import start
+from .harness import answered_without_a_query, in_process, start
 
 
 def add_users(home: Path, *names: str, db: str | None = None) -> dict[str, str]:
@@ -159,3 +160,21 @@ def test_a_rotated_or_removed_token_stops_at_once_on_two_servers_of_one_database
             assert statuses(rotated) == [401, 401]
     finally:
         servers[1].stop()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_a_checked_token_needs_no_query_until_another_server_rotates_it(
+    tmp_path, fake, monkeypatch, request, db
+):
+    home = tmp_path / "home"
+    url = request.getfixturevalue("postgres_url") if db == "postgresql" else None
+    token = add_users(home, "alice", db=url)["alice"]
+    with in_process(home, fake, monkeypatch, **({"MEMGPT_TUI_DB": url} if url else {})) as client:
+        eventually(lambda: answered_without_a_query(client, "/v1/models/", token), "no query for the token")
+        with Accounts(url, home, str(home / "agents")) as other:  # another server's users command
+            rotated = other.new_token("alice")
+        stale = {"Authorization": f"Bearer {token}"}
+        eventually(lambda: client.get("/v1/models/", headers=stale).status_code == 401, "the change is seen")
+        eventually(
+            lambda: answered_without_a_query(client, "/v1/models/", rotated), "no query for the new one"
+        )

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -19,7 +20,9 @@ from hypothesis import strategies as st
 from memgpt_tui.model.errors import AgentLocked
 from memgpt_tui.store import registry
 from memgpt_tui.store.accounts import LOCAL_OWNER, AccountError, Accounts, NameTaken
+from tests import pg
 from tests.store.helpers import HashEmbedder, make_state, turn
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -423,31 +426,101 @@ def test_users_roots_are_their_own_and_private(
     on_s3.close()
 
 
-def test_a_remembered_token_stops_at_once_when_another_process_rotates_or_removes_it(
+def remembered_soon(accounts: Accounts, token: str, agent_id: str | None = None) -> object:
+    """Look ``token`` up until it is remembered: at once on SQLite, on PostgreSQL once the accounts
+    listen for notices (from the first lookup on)."""
+    eventually(
+        lambda: accounts.token_agent(token, agent_id) and accounts.remembered(token, agent_id),
+        "the lookup is remembered",
+    )
+    return accounts.remembered(token, agent_id)
+
+
+def forgotten(accounts: Accounts, token: str, agent_id: str | None, at_once: bool) -> None:
+    """Another process's change: seen at once on SQLite, on PostgreSQL when its notice arrives."""
+    if at_once:
+        assert accounts.remembered(token, agent_id) is None
+    else:
+        eventually(lambda: accounts.remembered(token, agent_id) is None, "the notice arrives")
+
+
+def test_a_remembered_token_stops_when_another_process_rotates_or_removes_it(
     db_url: str | None, home: Path, root: str
 ) -> None:
     # Two Accounts on one database are two servers' views of it: one remembers, the other changes.
     with Accounts(db_url, home, root) as server, Accounts(db_url, home, root) as other:
+        at_once = db_url is None  # SQLite sees every commit; PostgreSQL hears of it
         alice, token = other.add_user("alice")
         agent = other.add_agent(alice.id, "sam")
-        assert server.token_agent(token, agent.id) == (alice, agent)
-        if db_url is None:  # SQLite: answered again without a query
-            assert server.remembered(token, agent.id) == (alice, agent)
-        else:  # PostgreSQL is asked every time
-            assert server.remembered(token, agent.id) is None
+        assert remembered_soon(server, token, agent.id) == (alice, agent)
 
         other.remove_agent(alice.id, agent.id)
-        assert server.remembered(token, agent.id) is None
+        forgotten(server, token, agent.id, at_once)
         assert server.token_agent(token, agent.id) == (alice, None)
 
+        assert remembered_soon(server, token) == (alice, None)
         rotated = other.new_token("alice")
-        assert server.remembered(token, None) is None
+        forgotten(server, token, None, at_once)
         assert server.authenticate(token) is None
         assert server.authenticate(rotated) == alice
 
+        assert remembered_soon(server, rotated) == (alice, None)
         other.remove_user("alice")
-        assert server.remembered(rotated, None) is None
+        forgotten(server, rotated, None, at_once)
         assert server.authenticate(rotated) is None
+
+
+def test_a_processs_own_change_stops_a_remembered_token_at_once(
+    db_url: str | None, home: Path, root: str
+) -> None:
+    with Accounts(db_url, home, root) as server:
+        alice, token = server.add_user("alice")
+        agent = server.add_agent(alice.id, "sam")
+        assert remembered_soon(server, token, agent.id) == (alice, agent)
+        server.remove_agent(alice.id, agent.id)
+        assert server.remembered(token, agent.id) is None
+
+        assert remembered_soon(server, token) == (alice, None)
+        rotated = server.new_token("alice")
+        assert server.remembered(token, None) is None and server.authenticate(token) is None
+
+        assert remembered_soon(server, rotated) == (alice, None)
+        server.remove_user("alice")
+        assert server.remembered(rotated, None) is None and server.authenticate(rotated) is None
+
+
+def test_while_its_listener_is_down_postgresql_is_asked_every_time(
+    postgres: pg.Postgres, postgres_url: str, home: Path, root: str
+) -> None:
+    database = sa.make_url(postgres_url).database
+    with (
+        Accounts(postgres_url, home, root) as server,
+        Accounts(postgres_url, home, root) as other,
+        psycopg.connect(postgres.url(), autocommit=True) as admin,
+    ):
+        alice, token = other.add_user("alice")
+        assert remembered_soon(server, token) == (alice, None)
+        try:  # the listener is cut off, and cannot connect again; the pools' connections stay
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'memgpt-tui accounts notices'",
+                [database],
+            )
+            eventually(lambda: server.remembered(token, None) is None, "the listener is seen lost")
+            for _ in range(3):
+                assert server.authenticate(token) == alice
+                assert server.remembered(token, None) is None  # asked, and not remembered
+            rotated = other.new_token("alice")
+            assert server.remembered(token, None) is None and server.authenticate(token) is None
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+
+        assert remembered_soon(server, rotated) == (alice, None)  # listening again
+        other.remove_user("alice")
+        forgotten(server, rotated, None, at_once=False)
+        assert server.authenticate(rotated) is None
+    assert not [t for t in threading.enumerate() if t.name == "accounts-notices"]  # closed with them
 
 
 def test_the_local_owners_agent_is_remembered_until_a_user_comes_or_its_store_goes(
@@ -457,11 +530,10 @@ def test_the_local_owners_agent_is_remembered_until_a_user_comes_or_its_store_go
     with Accounts(db_url, home, root) as server, Accounts(db_url, home, root) as other:
         [sam] = server.agents(LOCAL_OWNER)
         assert server.remembered_local(sam.id) is None  # not asked yet
-        assert server.local_agent(sam.id) == (True, sam)
-        if db_url is None:  # SQLite: answered again without a query
-            assert server.remembered_local(sam.id) == sam
-        else:  # PostgreSQL is asked every time
-            assert server.remembered_local(sam.id) is None
+        eventually(
+            lambda: server.local_agent(sam.id) == (True, sam) and server.remembered_local(sam.id) == sam,
+            "the local owner's agent is remembered",
+        )
         assert server.remembered("", sam.id) is None  # never the answer to a token
 
         registry.delete(root, "sam")  # the TUI deletes it while the server runs
@@ -470,7 +542,9 @@ def test_the_local_owners_agent_is_remembered_until_a_user_comes_or_its_store_go
 
         registry.create_store(root, "max", embedder).close()
         [max_] = server.agents(LOCAL_OWNER)
-        assert server.local_agent(max_.id) == (True, max_)
+        eventually(lambda: server.local_agent(max_.id) and server.remembered_local(max_.id), "remembered")
+        assert server.remembered_no_users()  # has_users found none, as the local owner's requests ask
         other.add_user("alice")  # another server's users command: no local owner from now on
-        assert server.remembered_local(max_.id) is None
+        eventually(lambda: server.remembered_local(max_.id) is None, "the notice arrives")
+        assert not server.remembered_no_users()
         assert server.local_agent(max_.id) == (False, None)
