@@ -338,7 +338,7 @@ class Agent:
             if index is None:
                 raise AgentError("Nothing to retry: no user message in view.")
             message = buffer[index]
-            self.window.drop_tail(len(buffer) - index, keep={message.id})
+            await self.window.drop_after(index)
             self.emit(ev.HistoryChanged("/retry"))
             await self.steps.chain(message, "retry", persisted=True)
 
