@@ -190,14 +190,14 @@ class Agent:
         store = self.store
         state = store.head()
         assert state is not None
-        buffer = store.get_messages(state.in_context_ids)
-        older = store.recent_messages(buffer[0].id if buffer else None, OLDER)
+        in_view = set(state.in_context_ids)
+        newest = store.recent_messages(None, OLDER)
         preview = Preview(
             head=store.checkpoints()[-1].id,
             state=state,
-            buffer=buffer,
-            older=older,
-            reaches_start=len(older) < OLDER,
+            buffer=store.get_messages(state.in_context_ids),
+            older=[m for m in newest if m.id not in in_view],
+            reaches_start=len(newest) < OLDER,
             recall_count=store.count_messages(),
             archival_count=store.archival_count(),
             context=self.window.last_context,
