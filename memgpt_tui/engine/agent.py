@@ -412,17 +412,19 @@ class Agent:
         self, label: str, value: str, limit: int | None = None, description: str | None = None
     ) -> None:
         """The user edits a core memory block, and its limit and description if given (read-only blocks
-        are read-only for the agent only)."""
+        are read-only for the agent only). Saving it as it is changes nothing: no checkpoint, no event."""
         value = clean(value)
         async with self.turns.turn():
             block = self.state.block(label)
             if block is None:
                 raise AgentError(f"No core memory block labelled {label!r}.")
             limit = block.limit if limit is None else limit
+            description = block.description if description is None else description
+            if (value, limit, description) == (block.value, block.limit, block.description):
+                return
             if len(value) > limit:
                 raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {limit}.")
-            old, block.value, block.limit = block.value, value, limit
-            block.description = block.description if description is None else description
+            old, block.value, block.limit, block.description = block.value, value, limit, description
             self.state.memory_edited_at = now()
             await self._memory_changed(
                 f"user edited {label}", ev.CoreMemoryChanged(label, old, value, "user")
