@@ -190,14 +190,14 @@ class Agent:
         store = self.store
         state = store.head()
         assert state is not None
-        buffer = store.get_messages(state.in_context_ids)
-        older = store.recent_messages(buffer[0].id if buffer else None, OLDER)
+        in_view = set(state.in_context_ids)
+        newest = store.recent_messages(None, OLDER)
         preview = Preview(
             head=store.checkpoints()[-1].id,
             state=state,
-            buffer=buffer,
-            older=older,
-            reaches_start=len(older) < OLDER,
+            buffer=store.get_messages(state.in_context_ids),
+            older=[m for m in newest if m.id not in in_view],
+            reaches_start=len(newest) < OLDER,
             recall_count=store.count_messages(),
             archival_count=store.archival_count(),
             context=self.window.last_context,
@@ -338,7 +338,7 @@ class Agent:
             if index is None:
                 raise AgentError("Nothing to retry: no user message in view.")
             message = buffer[index]
-            self.window.drop_tail(len(buffer) - index, keep={message.id})
+            await self.window.drop_after(index)
             self.emit(ev.HistoryChanged("/retry"))
             await self.steps.chain(message, "retry", persisted=True)
 
@@ -412,17 +412,19 @@ class Agent:
         self, label: str, value: str, limit: int | None = None, description: str | None = None
     ) -> None:
         """The user edits a core memory block, and its limit and description if given (read-only blocks
-        are read-only for the agent only)."""
+        are read-only for the agent only). Saving it as it is changes nothing: no checkpoint, no event."""
         value = clean(value)
         async with self.turns.turn():
             block = self.state.block(label)
             if block is None:
                 raise AgentError(f"No core memory block labelled {label!r}.")
             limit = block.limit if limit is None else limit
+            description = block.description if description is None else description
+            if (value, limit, description) == (block.value, block.limit, block.description):
+                return
             if len(value) > limit:
                 raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {limit}.")
-            old, block.value, block.limit = block.value, value, limit
-            block.description = block.description if description is None else description
+            old, block.value, block.limit, block.description = block.value, value, limit, description
             self.state.memory_edited_at = now()
             await self._memory_changed(
                 f"user edited {label}", ev.CoreMemoryChanged(label, old, value, "user")

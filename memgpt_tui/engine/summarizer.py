@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from ..llm.base import LLMBackend
@@ -22,28 +23,27 @@ def unit_starts(buffer: Sequence[Message]) -> list[int]:
     return [i for i, m in enumerate(buffer) if m.role != "tool"]
 
 
-def eviction_count(counts: Sequence[int], buffer: Sequence[Message], target: int, keep_last: int) -> int:
-    """How many of the oldest buffer messages to evict so the buffer's tokens drop to ``target``.
+def to_evict(counts: Sequence[int], buffer: Sequence[Message], target: int, keep_last: int) -> list[int]:
+    """Which buffer messages to evict (their indices, ascending) so the buffer's tokens drop to ``target``.
 
     Never evicts the last ``keep_last`` messages and never splits a call from its result; evicts at least
-    one unit when anything is evictable, so a forced summary always makes progress. The user's last
-    message stays too while anything before it can go: a turn in progress keeps the question it is
-    answering in view (its calls and their results alone would not say what they were for)."""
+    one unit when anything is evictable, so a forced summary always makes progress. Units go oldest
+    first, but the user's last message stays while anything else can go: a turn in progress keeps the
+    question it is answering in view through every eviction (its calls and their results alone would
+    not say what they were for), losing its own earlier steps instead."""
     limit = len(buffer) - keep_last
-    candidates = [i for i in unit_starts(buffer) if 0 < i <= limit]
+    bounds = sorted({0, *unit_starts(buffer), len(buffer)})
+    units = [range(a, b) for a, b in itertools.pairwise(bounds) if b <= limit]
     asked = [i for i, m in enumerate(buffer) if m.kind == "user_message"]
-    before = [i for i in candidates if asked and i <= asked[-1]]
-    candidates = before or candidates
-    if not candidates:
-        return 0
+    others = [u for u in units if not asked or asked[-1] not in u]
+    evicted: list[int] = []
     remaining = sum(counts)
-    evict = 0
-    for boundary in candidates:
-        remaining -= sum(counts[evict:boundary])
-        evict = boundary
+    for unit in others or units:
+        evicted.extend(unit)
+        remaining -= sum(counts[i] for i in unit)
         if remaining <= target:
             break
-    return evict
+    return evicted
 
 
 def render_for_summary(messages: Sequence[Message]) -> str:

@@ -1,5 +1,5 @@
 """The context window: the messages in view, the prompt built from them, and what keeps it inside the
-model's window (fit before a request, evict the oldest into recall with a summary)."""
+model's window (fit before a request, evict into recall with a summary)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..model.messages import Message
 from .context import Assembled, ContextBuilder
 from .functions import TOOL_SCHEMAS
 from .session import Session
-from .summarizer import eviction_count, summarize
+from .summarizer import summarize, to_evict
 
 
 class ContextWindow:
@@ -59,14 +59,22 @@ class ContextWindow:
         hidden = max(self.recall_count - len(self.messages), 0)
         self._header = (self.recall_count, self.archival_count, hidden)
 
-    def drop_tail(self, count: int, keep: frozenset[str] | set[str] = frozenset()) -> None:
-        """Drop the last ``count`` messages from view and from recall (except ids in ``keep``)."""
+    def drop_tail(self, count: int) -> None:
+        """Drop the last ``count`` messages from view and from recall."""
         dropped = self.messages[-count:]
-        ids = [m.id for m in dropped if m.id not in keep]
-        self.s.store.delete_messages(ids)
-        self.recall_count -= len(ids)
+        self.s.store.delete_messages([m.id for m in dropped])
+        self.recall_count -= len(dropped)
         self.show(self.messages[:-count])
         self.builder.forget([m.id for m in dropped])
+
+    async def drop_after(self, index: int) -> None:
+        """Drop what followed ``messages[index]`` from view and from recall, with the messages evicted
+        from between (the earlier steps of a turn whose question stayed in view)."""
+        later = await self.s.store.messages_after(self.messages[index].id, self.recall_count)
+        self.s.store.delete_messages([m.id for m in later])
+        self.recall_count -= len(later)
+        self.builder.forget([m.id for m in self.messages[index + 1 :]])
+        self.show(self.messages[: index + 1])
 
     def replace(self, index: int, message: Message) -> None:
         self.s.store.replace_messages([message])
@@ -143,26 +151,27 @@ class ContextWindow:
         return int(self.limit * self.s.limits.summarize_to_fraction)
 
     async def evict(self, incoming: Message | None, target_total: int) -> int:
-        """Move the oldest messages out of view into recall and fold them into the summary."""
+        """Move messages out of view into recall (the oldest, but see ``to_evict``) and fold them into
+        the summary."""
         window = [*self.messages, incoming] if incoming else list(self.messages)
         assembled = await self.assemble(window)
         fixed = assembled.breakdown.total - assembled.breakdown.messages
-        n = eviction_count(
+        chosen = to_evict(
             assembled.per_message, window, target_total - fixed, self.s.limits.keep_last_messages
         )
-        n = min(n, len(self.messages))
-        if n == 0:
+        gone = {i for i in chosen if i < len(self.messages)}  # the incoming message is not in view yet
+        if not gone:
             if assembled.breakdown.total + self.reply_reserve() > self.limit:
                 raise ContextFull(
                     f"The prompt needs {assembled.breakdown.total} tokens but the window holds {self.limit}, "
                     "and nothing more can be evicted."
                 )
             return 0
-        state = self.s.state
+        state, n = self.s.state, len(gone)
         self.s.emit(ev.Busy("summarising", 0, n))
-        evicted = self.messages[:n]
+        evicted = [m for i, m in enumerate(self.messages) if i in gone]
         state.summary = await summarize(self.s.llm, state.summary, evicted)
-        self.show(self.messages[n:])
+        self.show([m for i, m in enumerate(self.messages) if i not in gone])
         state.warned = False
         self.builder.forget([m.id for m in evicted])
         self.rebuild_header()

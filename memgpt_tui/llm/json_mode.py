@@ -3,7 +3,8 @@
 The function schemas go into the system prompt, every reply is one JSON object
 ``{"inner_thoughts", "function", "params", "request_heartbeat"}`` (constrained by ``response_format``
 where the server can), and the OpenAI-shaped history is rewritten as plain user/assistant turns in
-that same form, so the model sees its own past calls as examples.
+that same form, so the model sees its own past calls as examples. A request offering no function (the
+summariser's) gets neither the instructions nor the constraint: its reply is plain text.
 """
 
 from __future__ import annotations
@@ -75,8 +76,6 @@ def reply_schema(tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
     branches = [
         _reply_object({"type": "string", "const": fn["name"]}, split_params(fn)[0]) for fn in functions(tools)
     ]
-    if not branches:
-        return _reply_object({"type": "string"}, {"type": "object"})
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
@@ -97,7 +96,8 @@ def _reply_object(function: dict[str, Any], params: dict[str, Any]) -> dict[str,
 
 
 def response_format(tools: Sequence[dict[str, Any]], kind: ResponseFormatKind) -> dict[str, Any] | None:
-    if kind == "none":
+    """The constraint on a reply; none when no function is offered (a summary is free text)."""
+    if kind == "none" or not tools:
         return None
     schema = reply_schema(tools)
     if kind == "json_object":  # llama-cpp-python's server turns this schema into a grammar
@@ -138,7 +138,8 @@ def _describe(function: dict[str, Any]) -> str:
 def to_text_turns(
     messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], *, fold_system: bool
 ) -> list[dict[str, str]]:
-    """OpenAI-shaped history as plain text turns, the function list added to the system prompt.
+    """OpenAI-shaped history as plain text turns, the function list added to the system prompt (when
+    there is one: a request offering no function asks for free text).
 
     Consecutive turns of one role are merged so roles alternate. With ``fold_system`` the system
     prompt opens the first user turn instead, for chat formats that drop system messages.
@@ -147,7 +148,7 @@ def to_text_turns(
     call_names: dict[str, str] = {}
     for index, message in enumerate(messages):
         if message["role"] == "system" and index == 0:
-            text = f"{_text(message.get('content'))}{JOIN}{tools_prompt(tools)}"
+            text = _text(message.get("content")) + (f"{JOIN}{tools_prompt(tools)}" if tools else "")
             turns.append({"role": "user" if fold_system else "system", "content": text})
             continue
         for call in message.get("tool_calls") or ():

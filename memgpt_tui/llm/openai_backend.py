@@ -79,9 +79,11 @@ class OpenAIBackend:
         on_token: OnToken | None = None,
         require_tool: bool = True,
     ) -> LLMResponse:
+        # JSON mode reads the reply as a call, unless no function is offered (a summary: free text).
+        json_tools = tools if self.function_calling == "json" and tools else None
+
         def prepare() -> tuple[dict[str, Any], _Reply]:
-            params = self._params(messages, tools, require_tool)
-            return params, _Reply(on_token, tools if self.function_calling == "json" else None)
+            return self._params(messages, tools, require_tool), _Reply(on_token, json_tools)
 
         reply = await api_client.retried(self, prepare, self._send, self._drop_rejected_feature)
         return reply.result()

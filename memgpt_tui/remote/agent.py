@@ -327,6 +327,9 @@ class RemoteAgent:
     # ----------------------------------------------------------------- memory
 
     async def update_block(self, label: str, value: str, limit: int | None = None) -> None:
+        block = next((b for b in self._view.blocks if b.label == label), None)
+        if block is not None and value == block.value and limit in (None, block.limit):
+            return  # saved as it is: the server changes nothing, so no event comes to wait for
         body: dict[str, Any] = {"value": value} | ({"limit": limit} if limit is not None else {})
         await self._edit("PATCH", f"{LETTA}/{self.id}/core-memory/blocks/{label}", json=body)
 

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from memgpt_tui.engine.summarizer import eviction_count, summarize
+from memgpt_tui.engine.agent import Agent
+from memgpt_tui.engine.summarizer import render_for_summary, summarize, to_evict
 from memgpt_tui.model import events as ev
 from memgpt_tui.model.errors import AgentError, ContextOverflowError
 from memgpt_tui.model.messages import Message, user_message
-from tests.fakes.scripted_llm import ScriptedLLM, say
+from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, say
 
 WORDS = " ".join(["word"] * 60)
 
@@ -72,6 +73,71 @@ async def test_eviction_summarises_and_keeps_recall(make_agent, llm):
     assert "message 0" in llm.summary_requests[0][1]["content"]
 
 
+class Evictions:
+    """The window just before and after each eviction, as listeners see it."""
+
+    def __init__(self, agent) -> None:
+        self.agent = agent
+        self.before: list[Message] = []
+        self.seen: list[tuple[list[Message], list[Message]]] = []  # (evicted, window after)
+        agent.subscribe(self)
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Busy) and event.what == "summarising":
+            self.before = list(self.agent.buffer)
+        elif isinstance(event, ev.Summarized):
+            after = list(self.agent.buffer)
+            kept = {m.id for m in after}
+            self.seen.append(([m for m in self.before if m.id not in kept], after))
+
+
+async def test_a_turn_that_overflows_twice_keeps_its_question_in_view(make_agent, llm, open_store, limits):
+    """A chain of searches with big results fills the window twice in one turn: each eviction leaves
+    the question in view and takes the turn's own earlier steps instead, the summariser gets exactly
+    what left, recall keeps everything and the state read back holds the same window."""
+    agent, rec = await make_agent(context_window=1500)
+    evictions = Evictions(agent)
+    await answer_after_searches(agent, llm, 8)
+
+    assert rec.of(ev.AssistantMessage)[-1].text == "I know three hundred facts."
+    assert len(evictions.seen) >= 2
+    for _, window in evictions.seen:
+        assert QUESTION in [m.user_text() for m in window]
+        assert_units_whole(window)
+    # The summariser read exactly what left, in order (in chunks of its own prompt's size).
+    read = "".join(r[1]["content"].split("Older messages:\n", 1)[1] for r in llm.summary_requests)
+    assert read == "".join(render_for_summary(evicted) for evicted, _ in evictions.seen)
+    later = [m for evicted, _ in evictions.seen[1:] for m in evicted]
+    assert all(m.kind != "user_message" for m in later)
+    assert any(c.name == "archival_memory_search" for m in later for c in m.tool_calls)
+
+    # Recall holds every message; the windows checkpointed read back as they were.
+    assert agent.store.count_messages() == agent.recall_count > len(agent.buffer)
+    window = [m.id for m in agent.buffer]
+    summarised = [c for c in await agent.checkpoints() if c.summary.startswith("summarised")]
+    await agent.restore(summarised[0].id)
+    assert [m.id for m in agent.buffer] == [m.id for m in evictions.seen[0][1]]
+    await agent.restore(summarised[-1].id)
+    llm.queue(say("Still three hundred."))
+    await agent.send("Sure?")
+    window = [m.id for m in agent.buffer]
+    await agent.close()
+    again = await Agent.load(open_store("tester"), llm, limits)
+    assert [m.id for m in again.buffer] == window
+    await again.close()
+
+
+async def test_retry_drops_the_steps_evicted_from_around_the_question(make_agent, llm):
+    agent, _ = await make_agent(context_window=1500)
+    await answer_after_searches(agent, llm, 8)
+    question = next(m for m in agent.buffer if m.kind == "user_message")
+    llm.queue(say("Three hundred."))
+    await agent.retry()
+    after = agent.store.messages_after(question.id, 100)
+    assert [m.id for m in after] == [m.id for m in agent.buffer if m.id > question.id]
+    assert agent.store.count_messages() == agent.recall_count
+
+
 def _msg(role: str, **kw) -> Message:
     kind = {"user": "user_message", "assistant": "assistant", "tool": "tool_result"}[role]
     return Message(role=role, kind=kind, **kw)
@@ -93,32 +159,43 @@ def test_eviction_never_splits_a_call_from_its_result():
         buffer.append(_msg("tool", content="ok", tool_call_id=f"c{i}", name="send_message"))
     counts = [10] * len(buffer)
     for target in range(0, 200, 7):
-        n = eviction_count(counts, buffer, target, keep_last=3)
+        chosen = to_evict(counts, buffer, target, keep_last=3)
+        n = len(chosen)
+        assert chosen == list(range(n)), "oldest first, while the question is the newest message"
         assert n == 0 or buffer[n].role != "tool"
         assert n <= len(buffer) - 3
-    assert eviction_count(counts, buffer, 0, keep_last=3) == len(buffer) - 3
+    assert to_evict(counts, buffer, 0, keep_last=3) == list(range(len(buffer) - 3))
 
 
 def test_eviction_keeps_the_question_a_turn_in_progress_answers():
     from memgpt_tui.model.messages import ToolCall
 
     def turn(i: int, name: str) -> list[Message]:
+        return [_msg("user", content=f"u{i}"), *step(i, name)]
+
+    def step(i: int, name: str) -> list[Message]:
         call = ToolCall(id=f"c{i}", name=name, arguments="{}")
         return [
-            _msg("user", content=f"u{i}"),
             _msg("assistant", content="t", tool_calls=(call,)),
             _msg("tool", content="ok", tool_call_id=f"c{i}", name=name),
         ]
 
+    heartbeat = Message(role="user", kind="heartbeat", content="{}")
     # The last turn searched, and its heartbeat comes in: the question stays, the turns before go.
     buffer = turn(0, "send_message") + turn(1, "send_message") + turn(2, "archival_memory_search")
-    buffer.append(Message(role="user", kind="heartbeat", content="{}"))
+    buffer.append(heartbeat)
     counts = [10] * len(buffer)
-    assert eviction_count(counts, buffer, 0, keep_last=3) == 6
+    assert to_evict(counts, buffer, 40, keep_last=3) == list(range(6))
     assert buffer[6].kind == "user_message"
-    # With nothing before it to evict, it goes: a forced summary still makes progress.
-    alone = turn(0, "archival_memory_search") + [Message(role="user", kind="heartbeat", content="{}")]
-    assert eviction_count([10] * 4, alone, 0, keep_last=2) == 1
+    # Its own earlier steps go next, oldest first, around it: never the question itself.
+    buffer += step(3, "archival_memory_search") + [heartbeat] + step(4, "archival_memory_search")
+    buffer.append(heartbeat)
+    counts = [10] * len(buffer)
+    assert to_evict(counts, buffer, 80, keep_last=3) == [0, 1, 2, 3, 4, 5, 7, 8]
+    assert to_evict(counts, buffer, 0, keep_last=3) == [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]
+    # With nothing else to evict, it goes: a forced summary still makes progress.
+    alone = turn(0, "archival_memory_search") + [heartbeat]
+    assert to_evict([10] * 4, alone, 0, keep_last=2) == [0]
 
 
 async def test_provider_overflow_error_evicts_and_retries_once(make_agent, llm):

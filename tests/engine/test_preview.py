@@ -10,7 +10,7 @@ from memgpt_tui.model import events as ev
 from memgpt_tui.model.messages import user_message
 from memgpt_tui.store import preview as preview_file
 from tests.engine.conftest import Recorder
-from tests.fakes.scripted_llm import call, say
+from tests.fakes.scripted_llm import answer_after_searches, call, say
 from tests.store.helpers import make_state
 
 
@@ -100,23 +100,43 @@ async def test_a_stale_preview_gives_way_to_the_store(make_agent, llm, open_stor
     await shown.close()
 
 
-def test_scrollback_comes_from_the_preview_until_it_runs_out():
+def test_scrollback_comes_from_the_preview_until_it_runs_out(monkeypatch):
+    from memgpt_tui.engine import preview
+
+    monkeypatch.setattr(preview, "OLDER", 6)
     messages = [user_message(f"m{i}", i) for i in range(10)]
+    # The newest six are m4 to m9; the window kept m2 from before them (a question kept in view).
     view = Preview(
         head="c",
         state=make_state(),
-        buffer=messages[6:],
-        older=messages[2:6],
+        buffer=[messages[2], *messages[7:]],
+        older=messages[4:7],
         reaches_start=False,
         recall_count=10,
         archival_count=0,
     )
-    assert view.messages_before(messages[6].id, 3) == messages[3:6]
-    assert view.messages_before(messages[4].id, 2) == messages[2:4]
-    assert view.messages_before(messages[4].id, 3) is None  # would need messages the preview lacks
-    assert view.messages_before(messages[8].id, 2) is None  # inside the window: not the preview's
-    complete = view.model_copy(update={"reaches_start": True})
-    assert complete.messages_before(messages[4].id, 5) == messages[2:4]
+    assert view.messages_before(None, 5) == messages[5:]
+    assert view.messages_before(messages[7].id, 3) == messages[4:7]
+    assert view.messages_before(messages[6].id, 2) == messages[4:6]
+    assert view.messages_before(messages[6].id, 3) is None  # would need messages the preview lacks
+    assert view.messages_before(messages[2].id, 1) is None  # before the newest: not the preview's
+
+
+async def test_a_window_with_steps_evicted_around_its_question_pages_from_the_preview(
+    make_agent, llm, open_store, limits, tmp_path
+):
+    agent, _ = await make_agent(name="searched")
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()
+    question = next(m for m in agent.buffer if m.kind == "user_message")
+    in_view = {m.id for m in agent.buffer}
+    assert any(m.id not in in_view for m in agent.store.messages_after(question.id, 100))
+    await agent.close()
+    shown = Agent.from_preview(read_preview(tmp_path, "searched"), limits)
+    page = await asyncio.wait_for(shown.older_messages(None, 60), 10.0)
+    store = open_store("searched")
+    assert [m.id for m in page] == [m.id for m in store.recent_messages(None, 60)]
+    store.close()
 
 
 async def test_whoever_waits_for_the_open_agent_sees_its_unanswered_message(

@@ -56,6 +56,18 @@ def raw(name: str, arguments: str, thought: str = "thinking") -> LLMResponse:
     )
 
 
+QUESTION = "Which facts do you know?"
+
+
+async def answer_after_searches(agent: Any, llm: ScriptedLLM, searches: int) -> None:
+    """The user asks ``QUESTION``; the agent searches archival memory ``searches`` times, each search
+    bringing back a long passage, then answers."""
+    await agent.insert_archival(" ".join(f"fact{i}" for i in range(300)))
+    llm.queue(*[call("archival_memory_search", heartbeat=True, query="facts") for _ in range(searches)])
+    llm.queue(say("I know three hundred facts."))
+    await agent.send(QUESTION)
+
+
 class ScriptedLLM:
     name = "scripted"
     model = "scripted"

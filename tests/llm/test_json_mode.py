@@ -3,7 +3,12 @@ from typing import Any
 
 import pytest
 
+from memgpt_tui.engine.summarizer import summarize
 from memgpt_tui.llm import json_mode
+from memgpt_tui.llm.openai_backend import OpenAIBackend
+from memgpt_tui.llm.tokenizers import EstimateTokenizer
+from memgpt_tui.model.messages import user_message
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
 HISTORY: list[dict[str, Any]] = [
     {"role": "system", "content": "You are Sam."},
@@ -231,3 +236,26 @@ def test_gemma_chat_format_keeps_the_folded_system_prompt(tools: list[dict[str, 
     assert "You are Sam." not in unfolded  # what the fold is for
     assert folded.startswith("<start_of_turn>user\nYou are Sam.")
     assert "## archival_memory_search" in folded
+
+
+async def test_a_summary_is_asked_for_and_read_as_plain_text(openai_fake: FakeOpenAIServer) -> None:
+    """The summariser offers no function: no instructions, no reply schema, and its words as they are."""
+    told = "Ada said her name and that she lives in Oslo; Sam noted both."
+    openai_fake.script(Reply.text(told))
+    llm = OpenAIBackend(
+        name="openai-compatible",
+        model="fake-model",
+        base_url=openai_fake.base_url,
+        function_calling="json",
+        tokenizer=EstimateTokenizer(),
+    )
+    try:
+        summary = await summarize(llm, None, [user_message("I am Ada and I live in Oslo.", 1)])
+    finally:
+        await llm.aclose()
+    assert summary == told
+    (sent,) = openai_fake.chat_requests
+    assert "response_format" not in sent and "tools" not in sent
+    prompt = "\n".join(m["content"] for m in sent["messages"])
+    assert "I am Ada and I live in Oslo." in prompt
+    assert "# How you act" not in prompt and "# Functions" not in prompt and "inner_thoughts" not in prompt

@@ -132,6 +132,19 @@ async def test_memory_search_checkpoints_and_export(served, fake, agent_name, tm
         await agent.close()
 
 
+async def test_a_block_saved_as_it_is_returns_at_once_and_changes_nothing(served, agent_name, monkeypatch):
+    from memgpt_tui.remote import agent as remote
+
+    monkeypatch.setattr(remote, "EDIT_EVENT_WAIT", 600.0)  # an edit whose event never came would hang
+    agent = await attach(served, agent_name)
+    try:
+        before = await agent.checkpoints()
+        await asyncio.wait_for(agent.update_block("human", "Bo"), 20)
+        assert await agent.checkpoints() == before
+    finally:
+        await agent.close()
+
+
 async def test_an_unreadable_event_is_logged_and_the_next_ones_still_arrive(served, fake, agent_name, caplog):
     agent = await attach(served, agent_name)
     seen: list[ev.Event] = []

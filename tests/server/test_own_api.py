@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from memgpt_tui import runtime
-from memgpt_tui.config import Settings
+from memgpt_tui.config import Settings, shipped_dir
 from memgpt_tui.model.errors import AgentLocked
 from memgpt_tui.store import registry
 from tests.fakes.openai_server import Reply
@@ -126,6 +126,22 @@ def test_recall_checkpoints_export_and_picker(served, fake, agent_id):
 
         row = next(r for r in http.get(OWN).json() if r["id"] == agent_id)
         assert row["name"] == "own" and row["messages"] > 0 and row["backend"] == "openai-compatible"
+
+
+def test_an_agent_created_with_the_blocks_it_would_have_anyway_has_one_checkpoint(served):
+    """The create sets the blocks it is given; a block given the text it already holds is no edit."""
+    defaults = Settings.model_fields
+    blocks = [
+        {
+            "label": kind,
+            "value": (shipped_dir(f"{kind}s") / f"{defaults[kind].default}.txt").read_text().strip(),
+        }
+        for kind in ("persona", "human")
+    ]
+    with served.http() as http:
+        created = http.post("/v1/agents/", json={"name": "as-shipped", "memory_blocks": blocks}).json()
+        listed = http.get(f"{OWN}/{created['id']}/checkpoints").json()
+    assert [(c["step"], c["label"]) for c in listed] == [(0, "created")]
 
 
 def test_one_writer_between_the_server_and_a_tui(served, fake, agent_id, monkeypatch):

@@ -12,7 +12,7 @@ from memgpt_tui.model.errors import BackendUnavailable
 from memgpt_tui.model.messages import Message, ToolCall, user_message
 from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW
 from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
-from tests.fakes.scripted_llm import ScriptedLLM, call, say
+from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, call, say
 from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
 from tests.tui.hosting import wait_until
 
@@ -222,3 +222,31 @@ async def test_reply_cut_short_keeps_what_streamed(make_agent) -> None:
         reply = main.conversation.query(ReplyRow).last()
         assert reply.text == "Half a rep"
         assert reply.size.height == 2, "the speaker and the text, without room left to grow into"
+
+
+async def test_steps_evicted_around_a_kept_question_are_shown_where_they_happened(make_agent, llm) -> None:
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()  # the question stays in view; the turn's first searches leave it
+    question = next(m for m in agent.buffer if m.kind == "user_message")
+    in_view = {m.id for m in agent.buffer}
+    stored = agent.store.recent_messages(None, FIRST_PAGE)
+    assert any(m.id > question.id and m.id not in in_view for m in stored)
+    reads: list[str | None] = []
+    read = agent.older_messages
+
+    async def counted(before_id: str | None, limit: int) -> list[Message]:
+        reads.append(before_id)
+        return await read(before_id, limit)
+
+    agent.older_messages = counted  # type: ignore[method-assign]
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        assert reads == [None], "the newest page in one read"
+        rows = [r for r in main.conversation.rows() if getattr(r, "source_id", None)]
+        shown = [r.source_id for r in rows]  # type: ignore[attr-defined]
+        assert shown == sorted(shown), "in the order they happened"
+        searches = [r for r in rows if isinstance(r, ToolRow)]
+        assert len(searches) == 3 and all("fact299" in (r.entry.result or "") for r in searches)
+        assert texts(main, "UserRow")[-1] == QUESTION
+        assert shown.index(question.id) < shown.index(searches[0].source_id)  # type: ignore[attr-defined]

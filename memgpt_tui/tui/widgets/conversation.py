@@ -33,6 +33,7 @@ from ..transcript import (
     UserEntry,
     call_entry,
     entries_from_messages,
+    newest_page,
     older_messages,
     result_entry,
     step_entry,
@@ -102,13 +103,10 @@ class Conversation(VerticalScroll):
     # ------------------------------------------------------------------ history
 
     async def reload(self) -> None:
-        """Show the newest page: the in-context window, topped up from recall when it is short."""
+        """Show the newest page, with the divider above the oldest message in the context window."""
         in_context = self.agent.snapshot().in_context
         self._boundary = in_context[0].id if in_context else None
-        older, self._exhausted = await older_messages(
-            self.agent, self._boundary, FIRST_PAGE - len(in_context)
-        )
-        messages = [*older, *in_context[-FIRST_PAGE:]]
+        messages, self._exhausted = await newest_page(self.agent, FIRST_PAGE)
         self._oldest = messages[0].id if messages else None
         self._reset_live()
         rows = [row_for(e, self.agent.name) for e in self._entries(messages)]
