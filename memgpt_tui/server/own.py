@@ -39,7 +39,13 @@ async def picker(who: Owner, app: App) -> list[dict[str, Any]]:
             info = infos.get(r.dir)
             counts = info.model_dump(mode="json", exclude={"name"}) if info else {}
             if (agent := app.pool.opened(r.id)) is not None:  # its file lags while it is open
-                counts.update(messages=agent.recall_count, archival=agent.archival_count)
+                config = agent.snapshot().config
+                counts.update(
+                    messages=agent.recall_count,
+                    archival=agent.archival_count,
+                    backend=config.backend,
+                    model=config.model,
+                )
             rows.append({"id": r.id, "name": r.name, "open": agent is not None, **counts})
     return rows
 
