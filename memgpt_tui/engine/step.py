@@ -254,17 +254,18 @@ class StepLoop:
     def _next_input(
         self, number: int, prompt_tokens: int, failure: str | None | bool, wants_heartbeat: bool
     ) -> tuple[Message | None, ev.StepReason]:
-        """MemGPT's order: memory-pressure warning, then failure heartbeat, then requested heartbeat."""
+        """MemGPT's order: memory-pressure warning, then failure heartbeat, then requested heartbeat.
+        A model shown only part of the context (a partial layout) never sees the warning: it gets no
+        step, which would only repeat its last reply, and the user is told."""
         state, limits = self.s.state, self.s.limits
         paused = state.heartbeats_paused_until is not None and now() < state.heartbeats_paused_until
         if not state.warned and not paused and prompt_tokens >= self.window.limit * limits.warning_fraction:
             state.warned = True
-            self.s.emit(
-                ev.Notice(
-                    "warning", "Memory pressure: the context window is filling up; the agent was warned."
-                )
-            )
-            return memory_warning(number + 1), "warning"
+            unseen = self.window.builder.layout.partial
+            told = "this model does not see warnings" if unseen else "the agent was warned"
+            self.s.emit(ev.Notice("warning", f"Memory pressure: the context window is filling up; {told}."))
+            if not unseen:
+                return memory_warning(number + 1), "warning"
         if failure:
             return failed_heartbeat(number + 1, str(failure)), "failure"
         if wants_heartbeat and not paused:

@@ -78,16 +78,10 @@ def gbnf(tools: Sequence[dict[str, Any]], caps: Caps = Caps(), *, primed: bool =
     return "\n".join([f"root ::= {root.strip()}", *(f"{k} ::= {v}" for k, v in rules.items())]) + "\n"
 
 
-def sentence_rules(limit: int) -> str:
-    """The rule ``sentence``: one sentence of a JSON string, at most ``limit`` characters before its
-    closing ``.``, ``!`` or ``?``. A small model's reply ends there instead of repeating itself."""
-    plain = rf'[^"\\\x00-\x1f.!?] | {_ESCAPE}'  # a string's character, but not a sentence's end
-    return f"sentence ::= plain{{1,{limit}}} [.!?]\nplain ::= {plain}\n"
-
-
 def worded_rules(words: Sequence[str], most: int) -> str:
     """The rule ``sentence``: one sentence of at most ``most`` of ``words`` (each as given, or with its
-    first letter in the other case), apart by a space or a comma, then ``.``, ``!`` or ``?``.
+    first letter in the other case), apart by a space or a comma, then ``.``, ``!`` or ``?``. A small
+    model's reply ends there instead of repeating itself.
     Words a JSON string would have to escape are left out. The words are one tree of their shared
     beginnings, so the server follows a few branches at a time rather than every word."""
     spelled = sorted(

@@ -1,6 +1,6 @@
 """End to end on the real bundled model: the llama.cpp server child process, a new agent, two messages,
 then a new process that resumes the same agent with its memory intact; and the context gauge against
-the server's own count of the prompt; one grammar-constrained turn in completion mode."""
+the server's own count of the prompt; one grammar-constrained turn in completion mode; the greeting."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from memgpt_tui.config import Settings
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.embedded import DEFAULT_WRAPPER, MODEL_NAME
 from memgpt_tui.llm.wrappers import get
-from memgpt_tui.llm.wrappers.notes import _GLUE
+from memgpt_tui.llm.wrappers.notes import _CHAT, _GLUE
+from memgpt_tui.model import events as ev
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundled-model")]
 PASTE = (
@@ -154,3 +155,24 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     assert all(word.lower() in known for answer in answers for word in re.findall(r"[\w':]+", answer)), (
         answers
     )
+
+
+async def test_a_new_agent_on_the_bundled_model_greets_in_plain_words(tmp_path, monkeypatch):
+    """The login, one step on the default wrapper: the greeting says none of the example records'
+    facts (it once said "You are Noor."), only plain words."""
+    monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = Settings.load(backend="embedded", no_verify=True)
+    agent = await runtime.create_agent(settings, "ada", greet=True)
+    events: list[ev.Event] = []
+    agent.subscribe(events.append)
+    try:
+        assert agent.needs_greeting
+        await agent.login()
+    finally:
+        await agent.close()
+    thoughts = [e.text for e in events if isinstance(e, ev.InnerThought)]
+    [greeting] = [e.text for e in events if isinstance(e, ev.AssistantMessage)]
+    assert thoughts == ["The user has just arrived. I greet them warmly:"]
+    plain = {word.lower() for word in (*_GLUE, *_CHAT)}
+    assert greeting and all(word.lower() in plain for word in re.findall(r"[\w']+", greeting)), greeting

@@ -11,7 +11,7 @@ from memgpt_tui.engine.summarizer import render_for_summary, summarize, to_evict
 from memgpt_tui.model import events as ev
 from memgpt_tui.model.errors import AgentError, ContextOverflowError
 from memgpt_tui.model.messages import Message, user_message
-from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, say
+from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, call, say
 
 WORDS = " ".join(["word"] * 60)
 
@@ -44,6 +44,28 @@ async def test_memory_warning_sent_once(make_agent, llm):
     llm.queue(say("again"))
     await agent.send("and another")
     assert "warning" not in [s.reason for s in rec.of(ev.StepStarted)]
+
+
+async def test_a_model_shown_part_of_the_context_gets_no_warning_step(make_agent, llm):
+    """The notes wrapper shows its model no alerts: a warning step would only repeat the last reply.
+    The user is still told, and a requested heartbeat still follows."""
+    agent, rec = await make_agent(context_window=900)
+    llm.layout.partial = True
+    agent.window.builder.layout = llm.layout
+    while agent.last_context.used < 900 * 0.75:
+        llm.queue(say(WORDS))
+        await agent.send(WORDS)
+    rec.clear()
+    asked = len(llm.requests)
+    llm.queue(call("archival_memory_insert", heartbeat=True, content="more"), say("saved"))
+    await agent.send("one more")
+    assert [s.reason for s in rec.of(ev.StepStarted)] == ["user", "heartbeat"]
+    assert [n.text for n in rec.of(ev.Notice)] == [
+        "Memory pressure: the context window is filling up; this model does not see warnings."
+    ]
+    alerts = [m for request in llm.requests[asked:] for m in request if "system_alert" in str(m["content"])]
+    assert not [m for m in alerts if "memory" in m["content"].lower()]
+    assert agent.state.warned  # told once, until an eviction
 
 
 async def test_eviction_summarises_and_keeps_recall(make_agent, llm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,33 @@ SYSTEM = {
 }
 
 
+LOGIN = {"role": "user", "content": json.dumps({"type": "login", "last_login": "never"})}
+
+
 def said(text: str) -> dict[str, str]:
     return {"role": "user", "content": json.dumps({"type": "user_message", "message": text})}
+
+
+def after_saving(fact: str) -> list[dict[str, Any]]:
+    """The context once a fact was saved: the call, its return and the heartbeat that follows."""
+    arguments = json.dumps({"label": "human", "content": fact, "request_heartbeat": True})
+    return [
+        SYSTEM,
+        said(fact),
+        {
+            "role": "assistant",
+            "content": "A fact about the user: I save it.",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "core_memory_append", "arguments": arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "name": "core_memory_append", "content": '{"status": "OK"}'},
+        {"role": "user", "content": json.dumps({"type": "heartbeat", "reason": "returning control"})},
+    ]
 
 
 @pytest.fixture
@@ -134,30 +160,8 @@ async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(se
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
     server.script('Welcome to Oslo!"}, "request_heartbeat": false}')
     save = NOTES.start([SYSTEM, said("I moved to Oslo.")], ("fact",))
-    context = [
-        SYSTEM,
-        said("I moved to Oslo."),
-        {
-            "role": "assistant",
-            "content": "A fact about the user: I save it.",
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {
-                        "name": "core_memory_append",
-                        "arguments": json.dumps(
-                            {"label": "human", "content": "I moved to Oslo.", "request_heartbeat": True}
-                        ),
-                    },
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "name": "core_memory_append", "content": '{"status": "OK"}'},
-        {"role": "user", "content": json.dumps({"type": "heartbeat", "reason": "returning control"})},
-    ]
     llm = backend(server, "notes")
-    response = await llm.complete(context, TOOL_SCHEMAS)
+    response = await llm.complete(after_saving("I moved to Oslo."), TOOL_SCHEMAS)
     await llm.aclose()
     [request] = server.requests  # no decision: the kind shows in the call made
     assert f"Kind: fact\nNotes: none\nReply: {save}\nReturn: " in request["prompt"]
@@ -202,13 +206,37 @@ def test_a_long_paste_is_never_sorted_as_one_fact():
     assert NOTES.decision([SYSTEM, said("I am Ada.")]).options == KINDS
 
 
-def test_no_user_message_no_choice_and_a_plain_reply():
-    login = {"role": "user", "content": json.dumps({"type": "login", "last_login": "never"})}
-    assert NOTES.decision([SYSTEM, login]) is None
-    assert NOTES.prompt([SYSTEM, login], TOOL_SCHEMAS).endswith(
+def test_no_user_message_no_choice_and_a_greeting():
+    assert NOTES.decision([SYSTEM, LOGIN]) is None
+    assert NOTES.prompt([SYSTEM, LOGIN], TOOL_SCHEMAS).endswith(
         "Message: (nothing yet: the user has just arrived)\nKind: chat\nNotes: none\n"
-        'Reply: {"inner_thoughts": "I reply:", "function": "send_message", "params": {"message": "'
+        'Reply: {"inner_thoughts": "The user has just arrived. I greet them warmly:", '
+        '"function": "send_message", "params": {"message": "'
     )
+
+
+def test_a_reply_to_no_question_holds_the_users_words_and_plain_ones_only():
+    """A greeting, chat, a fact taken note of: the example records' facts are out of reach."""
+
+    def reply(context: list[dict[str, Any]], decided: tuple[str, ...] = ()) -> re.Pattern[str]:
+        grammar = NOTES.grammar(context, TOOL_SCHEMAS, decided)
+        assert grammar is not None
+        return re.compile(as_regex(grammar, "sentence"))
+
+    noted = reply(after_saving("My car is an old blue Volvo."))
+    assert noted.fullmatch("You said your car is an old blue Volvo.")
+    assert noted.fullmatch("Thanks, an old blue Volvo sounds great!")
+    assert not noted.fullmatch("Aww, say hi to Biscuit from me!")
+    chat = reply([SYSTEM, said("How are you today?")], ("chat",))
+    assert chat.fullmatch("I'm well, thank you!")
+    assert not chat.fullmatch("You are Noor.") and not chat.fullmatch("I sell flowers in Cairo.")
+    greeting = reply([SYSTEM, LOGIN])
+    assert greeting.fullmatch("Hello, welcome!") and greeting.fullmatch("I'm glad to meet you.")
+    assert not greeting.fullmatch("Nice to meet you, Lars!") and not greeting.fullmatch("You are Noor.")
+    # At most twenty words, in one sentence.
+    assert chat.fullmatch(" ".join(["good"] * 20) + ".")
+    assert not chat.fullmatch(" ".join(["good"] * 21) + ".")
+    assert not chat.fullmatch("Hello! Nice to meet you.")
 
 
 def test_the_notes_wrapper_offers_seven_functions_and_keeps_its_prefix_fixed():
@@ -250,6 +278,7 @@ def test_every_grammar_the_notes_wrapper_sends_is_one_llama_cpp_accepts():
         one_of(LONG_KINDS),
         one_of(SOURCES),
         *(NOTES.grammar(context, TOOL_SCHEMAS, kind) for kind in (("question", "notes"), ("chat",))),
+        NOTES.grammar([SYSTEM, LOGIN], TOOL_SCHEMAS),
     ]
     for grammar in grammars:
         llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)

@@ -70,6 +70,7 @@ async def test_gauge_says_when_the_model_is_offered_fewer_functions_and_shown_pa
         text = gauge_text(gauge)
         assert "2 of 8 functions offered per step" in text
         assert "the model sees only the last exchange" in text
+        assert "the model does not see warnings; older messages are summarised" in text
 
 
 def test_segments_fill_in_proportion() -> None:

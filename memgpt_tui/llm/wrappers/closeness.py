@@ -3,7 +3,8 @@
 Closeness is the line's similarity to the question less its similarity to a question about nothing
 in particular (``NEUTRAL``): a line close to every question about the user, such as a greeting, is
 not close to any one of them, and a line closer to the question than to ``NEUTRAL`` is about it.
-Vectors are embedded ahead, in a thread (``learn``), and kept by text, so ranking is a lookup.
+Vectors are embedded ahead, in a thread (``learn``), and kept by text, so ranking is a lookup; the
+last question's scores are kept too, as one step ranks the same lines for it several times.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Closeness:
         self._embedder = embedder
         self._queries: OrderedDict[str, list[float]] = OrderedDict()
         self._lines: OrderedDict[str, list[float]] = OrderedDict()
+        self._scored: tuple[str, dict[str, float]] = ("", {})  # the last question, its lines' scores
 
     async def learn(self, question: str, lines: Sequence[str]) -> None:
         """Embed the question (and ``NEUTRAL``) and the lines not embedded yet."""
@@ -61,7 +63,13 @@ class Closeness:
         vectors = [self._lines.get(line) for line in lines]
         if asked is None or neutral is None or any(v is None for v in vectors):
             return None
-        return [_cosine(v, asked) - _cosine(v, neutral) for v in vectors if v is not None]
+        if self._scored[0] != question or len(self._scored[1]) > _KEPT:
+            self._scored = (question, {})
+        scored = self._scored[1]
+        for line, vector in zip(lines, vectors, strict=True):
+            if line not in scored and vector is not None:
+                scored[line] = _cosine(vector, asked) - _cosine(vector, neutral)
+        return [scored[line] for line in lines]
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -19,7 +19,9 @@ one function; the reply then extends the same prompt, so the server evaluates on
   closest to it (core_memory_replace; offered when a note is close), to archive it, or to reply;
 - after an archive or date search that found nothing, whether to search the conversation or to reply.
 Calls follow from the words chosen and hold only the user's words (or the days they name); the
-model writes the replies.
+model writes the replies. Any other reply (a greeting, chat, taking note of a fact or a paste) is held
+by a grammar to the user's words, ``_GLUE`` and the plain words of ``_CHAT``: it cannot say an
+example's facts either.
 
 The prompt holds the example records, the sorted list, then the current exchange only: the user's
 message, the words chosen, the notes, and the steps taken since. The conversation before it stays in
@@ -35,7 +37,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps, reply_schema, sentence_rules, worded_rules
+from memgpt_tui.llm.grammar import Caps, reply_schema, worded_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
@@ -75,6 +77,19 @@ _GLUE = tuple(
     you your you're yours i i'm me my mine we our is are was were am be been being said say told tell
     know don't do does did yes yet that this these those it it's its the a an and or but so at
     in on of to for with from by about as there here have has had can will would some all any sorry
+    """,
+    )
+)
+_REPLY_WORDS = 20  # the words at most of a reply that answers no question
+# The words such a reply (a greeting, chat, taking note of a fact) may use besides the user's own and
+# ``_GLUE``: plain ones, so that it cannot say an example's facts.
+_CHAT = tuple(
+    re.findall(
+        r"[\w']+",
+        """
+    hello hi hey welcome glad nice great good fine well lovely wonderful happy fun sure okay thanks
+    thank meet sounds sound love like enjoy hope hear noted got keep remember will how what very
+    really too much today day here again now all right oh wow
     """,
     )
 )
@@ -158,7 +173,7 @@ def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, top
     question, ``top``: the line shown closest to it, a note or what the last search found), right
     before the reply, so the model answers from it rather than copies the example replies."""
     if said is None:
-        return "I reply:"
+        return "The user has just arrived. I greet them warmly:"
     quoted = _quoted(said)
     kind = chosen[0] if chosen else "chat"
     if kind == "question":
@@ -390,7 +405,9 @@ class Notes(Wrapper):
             shown = _lines_shown(messages, said, since, self._rank)
             words = [*_GLUE, *_spoken(said), *(word for line in shown for word in _spoken(line))]
             return f"root ::= sentence {end}\n{worded_rules(words, _ANSWER_WORDS)}"
-        return f"root ::= sentence {end}\n{sentence_rules(self.caps.text)}"
+        # Any other reply says the user's words back, or plain ones: the same guard.
+        words = [*_GLUE, *_CHAT, *_spoken(said or "")]
+        return f"root ::= sentence {end}\n{worded_rules(words, _REPLY_WORDS)}"
 
     def schema(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], decided: Sequence[str] = ()

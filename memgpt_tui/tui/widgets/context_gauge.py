@@ -152,8 +152,9 @@ class ContextGauge(Vertical):
         self._warning.set_class(ctx.over_warning, "-shown")
         self._warning.update(
             Content(
-                f"⚠ Over the {ctx.warning_fraction:.0%} warning line: the agent is warned, "
-                "then older messages are summarised into recall."
+                f"⚠ Over the {ctx.warning_fraction:.0%} warning line: "
+                + ("the model does not see warnings; " if ctx.partial else "the agent is warned, then ")
+                + "older messages are summarised into recall."
             )
         )
         self._history.data = list(ctx.prompt_history)
