@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -184,9 +185,9 @@ async def test_read_along_and_a_busy_agent_gives_the_text_back(served, fake, age
         await second.close()
 
 
-async def test_a_message_sent_as_the_server_fell_is_said_received_or_not_once_it_is_back(fake, tmp_path):
-    """Killed mid-turn: the text is back in the input, and once the server is back the TUI says it had
-    the message (kept unanswered), so it is not sent twice; a send that never left says the opposite."""
+@asynccontextmanager
+async def agent_on_a_server_of_its_own(fake, tmp_path):
+    """A server this test may kill and start again, its agent "sam" attached, and the events seen."""
     server_home = tmp_path / "server-home"
     server_home.mkdir(mode=0o700)
     served = start(server_home, fake)
@@ -197,6 +198,17 @@ async def test_a_message_sent_as_the_server_fell_is_said_received_or_not_once_it
         agent = await attach(served, "sam")
         seen: list[ev.Event] = []
         agent.subscribe(seen.append)
+        yield served, agent, seen
+    finally:
+        if agent is not None:
+            await agent.close()
+        served.stop()
+
+
+async def test_a_message_sent_as_the_server_fell_is_said_received_or_not_once_it_is_back(fake, tmp_path):
+    """Killed mid-turn: the text is back in the input, and once the server is back the TUI says it had
+    the message (kept unanswered), so it is not sent twice; a send that never left says the opposite."""
+    async with agent_on_a_server_of_its_own(fake, tmp_path) as (served, agent, seen):
         fake.script(Reply.tool_call("send_message", {"message": "Never said."}, delay=30))
         turn = asyncio.create_task(agent.send("Did you get this?"))
         await until(seen, ev.StepStarted)
@@ -206,47 +218,30 @@ async def test_a_message_sent_as_the_server_fell_is_said_received_or_not_once_it
         with pytest.raises(AgentError, match="back in the input.$"):  # never left: nothing to say later
             await agent.send("Nobody home?")
         fake.script(Reply.tool_call("send_message", {"message": "Back."}))
-        served.process = start(server_home, fake, port=served.port).process
+        served.process = start(tmp_path / "server-home", fake, port=served.port).process
         notice = await asyncio.wait_for(noticed(seen, "The server received"), 30)
         assert notice.startswith("The server received “Did you get this?” before the break")
         caught = [m.user_text() for e in seen if isinstance(e, ev.CaughtUp) for m in e.messages]
         assert caught == ["Did you get this?"]  # shown once, and kept to be answered
         assert agent.unanswered() == "Did you get this?"
-    finally:
-        if agent is not None:
-            await agent.close()
-        served.stop()
 
 
 async def test_a_reply_rewritten_elsewhere_during_a_break_is_read_again(fake, tmp_path):
     """The server killed, started again, and the last reply rewritten by another client before this
     agent is back: catching up reads the conversation again whole, so the old text is not left shown."""
-    server_home = tmp_path / "server-home"
-    server_home.mkdir(mode=0o700)
-    served = start(server_home, fake)
-    agent = None
-    try:
-        with served.http() as http:
-            assert http.post("/v1/agents/", json={"name": "sam"}).status_code == 200
-        agent = await attach(served, "sam")
-        seen: list[ev.Event] = []
-        agent.subscribe(seen.append)
+    async with agent_on_a_server_of_its_own(fake, tmp_path) as (served, agent, seen):
         fake.script(Reply.tool_call("send_message", {"message": "As first said."}))
         await agent.send("Say something.")
         served.stop(signal.SIGKILL)
         await asyncio.wait_for(noticed(seen, "Server unreachable"), 30)
         # Both calls block this loop, so the agent cannot reconnect before the rewrite is made.
-        served.process = start(server_home, fake, port=served.port).process
+        served.process = start(tmp_path / "server-home", fake, port=served.port).process
         with served.http() as other:
             rewritten = other.post(f"/v1/x-memgpt/agents/{agent.id}/rewrite", json={"text": "As said now."})
             assert rewritten.status_code == 200, rewritten.text
         await until(seen, ev.HistoryChanged, timeout=30, reason="reconnected to the server")
         said = json.dumps([c.arguments for m in agent.snapshot().in_context for c in m.tool_calls])
         assert "As said now." in said and "As first said." not in said
-    finally:
-        if agent is not None:
-            await agent.close()
-        served.stop()
 
 
 async def test_a_wrong_token_or_server_is_one_sentence(served, tmp_path):
