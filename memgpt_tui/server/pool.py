@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +49,15 @@ class Pool:
         self.settings = settings
         self.idle_timeout = settings.serve.idle_timeout
         self._open: dict[str, _Opened] = {}
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # An agent's lock lives while someone holds or awaits it, so the pool keeps none for the agents
+        # it closed: a server that has opened a million agents holds locks only for those in use.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, agent_id: str) -> asyncio.Lock:
+        lock = self._locks.get(agent_id)
+        if lock is None:
+            lock = self._locks[agent_id] = asyncio.Lock()
+        return lock
 
     def settings_for(self, root: str) -> Settings:
         """The settings whose agents root is ``root`` (where an owner's agents live)."""
@@ -66,7 +74,7 @@ class Pool:
 
     async def agent(self, record: AgentRecord) -> Agent:
         """The agent behind ``record``, opened if it is not (AgentLocked when another process has it)."""
-        async with self._locks[record.id]:
+        async with self._lock(record.id):
             opened = self._open.get(record.id)
             if opened is None:
                 agent = await runtime.open_agent(self.settings_for(record.root), record.dir, create=False)
@@ -75,7 +83,7 @@ class Pool:
             return opened.agent
 
     async def create(self, record: AgentRecord, settings: Settings, system: str | None) -> Agent:
-        async with self._locks[record.id]:
+        async with self._lock(record.id):
             agent = await runtime.create_agent(settings, record.dir, system=system)
             self._open[record.id] = _Opened(agent, time.monotonic())
             return agent
@@ -142,7 +150,7 @@ class Pool:
         """Close the agent if it is open (``Busy`` while a turn runs: nothing is deleted then), then
         ``remove`` it, under its lock so that no request opens it again in between. An agent that
         cannot be opened (its store missing or its model unusable here) is deleted all the same."""
-        async with self._locks[record.id]:
+        async with self._lock(record.id):
             opened = self._open.get(record.id)
             if opened is not None and opened.turning:
                 raise Busy(BUSY)
@@ -150,7 +158,6 @@ class Pool:
                 del self._open[record.id]
                 await opened.agent.close()
             await remove()
-        self._locks.pop(record.id, None)  # ids are never used again
 
     async def reap(self) -> None:
         """Close the agents nobody used for ``idle_timeout`` seconds, every so often, until cancelled."""
@@ -158,11 +165,16 @@ class Pool:
             await asyncio.sleep(max(min(self.idle_timeout / 4, 30.0), 0.05))
             cutoff = time.monotonic() - self.idle_timeout
             for key, opened in list(self._open.items()):
-                if opened.used < cutoff and not opened.busy and not self._locks[key].locked():
-                    async with self._locks[key]:
-                        if self._open.get(key) is opened:
-                            del self._open[key]
-                            await _close_quietly(opened.agent)
+                if opened.used < cutoff and not opened.busy:
+                    await self._close_idle(key, opened)
+
+    async def _close_idle(self, key: str, opened: _Opened) -> None:
+        lock = self._lock(key)
+        if not lock.locked():  # in use: not idle after all
+            async with lock:
+                if self._open.get(key) is opened:
+                    del self._open[key]
+                    await _close_quietly(opened.agent)
 
     def stop_turns(self) -> None:
         """Cancel every turn in flight, keeping its message unanswered in recall (the client was told it

@@ -52,6 +52,7 @@ async def test_many_agents_at_once_one_turn_each_and_idle_ones_closed(pool_and_a
         assert pool.open_count == 0
     finally:
         reaper.cancel()
+    assert len(pool._locks) == 0  # nothing kept for the agents it closed
     store = await asyncio.to_thread(registry.open_store, records[0].root, records[0].dir, None)
     store.close()  # closed for real: its lock is free
     await pool.shutdown(1)
