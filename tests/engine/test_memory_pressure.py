@@ -68,6 +68,16 @@ async def test_a_model_shown_part_of_the_context_gets_no_warning_step(make_agent
     assert agent.state.warned  # told once, until an eviction
 
 
+async def test_a_warning_asked_for_a_model_shown_part_of_the_context_is_refused(make_agent, llm):
+    agent, rec = await make_agent()
+    llm.layout.partial = True
+    agent.window.builder.layout = llm.layout
+    asked, step = len(llm.requests), agent.state.step
+    with pytest.raises(AgentError, match="sees no warnings"):
+        await agent.memory_warning()
+    assert (len(llm.requests), agent.state.step, rec.of(ev.StepStarted)) == (asked, step, [])
+
+
 async def test_eviction_summarises_and_keeps_recall(make_agent, llm):
     agent, rec = await make_agent(context_window=1500)
     llm.summary = "Chad talked about words a lot."
