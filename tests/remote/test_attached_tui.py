@@ -36,6 +36,7 @@ from tests.remote.test_remote_agent import until
 from tests.server.harness import start
 from tests.tui.conftest import idle, main_of, ready, type_and_send
 from tests.tui.hosting import SIZE, SMALL, isolate, wait_until
+from tests.tui.test_conversation import assert_marked_out_of_context, evicted_from_the_middle
 
 
 @pytest.fixture(autouse=True)
@@ -243,6 +244,25 @@ async def test_the_picker_imports_and_deletes_on_the_server(served, fake, agent_
     with served.http() as http:
         names = [a["name"] for a in http.get("/v1/x-memgpt/agents").json()]
     assert agent_name in names and "imported_copy" not in names
+
+
+async def test_steps_evicted_mid_turn_are_marked_out_of_context(served, fake, agent_name):
+    """The earlier steps of a turn whose question stayed in the window are marked as on a local agent."""
+    agent = await home.open_agent(await home.connect(served.url, None), agent_name)
+    try:
+        await agent.insert_archival(" ".join(f"fact{i}" for i in range(300)))
+        search = Reply.tool_call("archival_memory_search", {"query": "facts", "request_heartbeat": True})
+        fake.script(search, search, search, Reply.tool_call("send_message", {"message": "I know them."}))
+        await agent.send("Which facts do you know?")
+        fake.script(Reply.text("A summary of the search."))
+        await agent.summarize_now()  # the question stays in view; the turn's first searches leave it
+        window = agent.snapshot().in_context
+        evicted = evicted_from_the_middle(window, await agent.older_messages(None, 60))
+        assert evicted
+    finally:
+        await agent.close()
+    async with attached(served, agent_name, SMALL) as (_, _, _, main):
+        assert_marked_out_of_context(main.conversation, window, evicted)
 
 
 async def test_the_server_killed_and_started_again(served, fake, agent_name):

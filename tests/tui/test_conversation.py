@@ -10,7 +10,7 @@ from memgpt_tui.engine.agent import Agent
 from memgpt_tui.llm.base import LLMResponse
 from memgpt_tui.model.errors import BackendUnavailable
 from memgpt_tui.model.messages import Message, ToolCall, user_message
-from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW
+from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW, Conversation, plain
 from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
 from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, call, say
 from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
@@ -224,14 +224,41 @@ async def test_reply_cut_short_keeps_what_streamed(make_agent) -> None:
         assert reply.size.height == 2, "the speaker and the text, without room left to grow into"
 
 
+def evicted_from_the_middle(window: tuple[Message, ...], stored: list[Message]) -> list[Message]:
+    """The stored messages evicted from between ones still in the context window."""
+    ids = {m.id for m in window}
+    return [m for m in stored if window[0].id < m.id < window[-1].id and m.id not in ids]
+
+
+def assert_marked_out_of_context(
+    conversation: Conversation, window: tuple[Message, ...], evicted: list[Message]
+) -> None:
+    """The rows of ``evicted`` come in one run marked out of context, under a divider naming their
+    steps; the rows below it show the window's messages, unmarked."""
+    rows = [r for r in conversation.rows() if getattr(r, "source_id", None)]
+    marked = [r for r in rows if r.has_class("-out-of-context")]
+    shown = {m.id for m in evicted if m.kind != "tool_result"}  # a result is shown in its call's row
+    assert marked and {r.source_id for r in marked} == shown  # type: ignore[attr-defined]
+    start = rows.index(marked[0])
+    assert rows[start : start + len(marked)] == marked, "one run"
+    divider = rows[start - 1]
+    assert isinstance(divider, SystemRow) and divider.kind == "divider"
+    steps = sum(m.kind == "assistant" for m in evicted)
+    assert plain(divider).startswith(f"↓ The next {steps} step"), plain(divider)
+    below = rows[start + len(marked) :]
+    in_view = {m.id for m in window}
+    assert below and all(r.source_id in in_view and not r.has_class("-out-of-context") for r in below)  # type: ignore[attr-defined]
+    assert not [r for r in below if isinstance(r, SystemRow) and r.kind == "divider"]
+
+
 async def test_steps_evicted_around_a_kept_question_are_shown_where_they_happened(make_agent, llm) -> None:
     agent = await make_agent()
     await answer_after_searches(agent, llm, 3)
     await agent.summarize_now()  # the question stays in view; the turn's first searches leave it
     question = next(m for m in agent.buffer if m.kind == "user_message")
-    in_view = {m.id for m in agent.buffer}
     stored = agent.store.recent_messages(None, FIRST_PAGE)
-    assert any(m.id > question.id and m.id not in in_view for m in stored)
+    evicted = evicted_from_the_middle(tuple(agent.buffer), stored)
+    assert evicted and question.id < evicted[0].id
     reads: list[str | None] = []
     read = agent.older_messages
 
@@ -250,3 +277,39 @@ async def test_steps_evicted_around_a_kept_question_are_shown_where_they_happene
         assert len(searches) == 3 and all("fact299" in (r.entry.result or "") for r in searches)
         assert texts(main, "UserRow")[-1] == QUESTION
         assert shown.index(question.id) < shown.index(searches[0].source_id)  # type: ignore[attr-defined]
+        # Those searches are marked out of context; the question above them and the rest are in it.
+        assert_marked_out_of_context(main.conversation, tuple(agent.buffer), evicted)
+        user = main.conversation.query_one(UserRow)
+        assert user.source_id == question.id and not user.has_class("-out-of-context")
+
+
+async def test_steps_evicted_mid_turn_are_marked_when_the_page_is_reloaded(make_agent, llm) -> None:
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        assert not conv.query(".-out-of-context")
+        await type_and_send(pilot, "/summarize")
+        await idle(pilot)
+        await type_and_send(pilot, "/rethink Thought over.")  # an edit: the page is read again
+        await wait_until(pilot, lambda: conv.query(".-out-of-context"))
+        evicted = evicted_from_the_middle(tuple(agent.buffer), agent.store.recent_messages(None, FIRST_PAGE))
+        assert_marked_out_of_context(conv, tuple(agent.buffer), evicted)
+
+
+async def test_steps_evicted_mid_turn_are_marked_when_scrolled_back_to(make_agent, llm, monkeypatch) -> None:
+    from memgpt_tui.tui.widgets import conversation
+
+    monkeypatch.setattr(conversation, "FIRST_PAGE", 4)  # the newest page: the end of the turn alone
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        assert not conv.query(".-out-of-context") and not conv.query(UserRow)
+        await pilot.click(".edge")  # "Scroll up for older messages": too few rows to scroll yet
+        await wait_until(pilot, lambda: conv.query(UserRow))
+        evicted = evicted_from_the_middle(tuple(agent.buffer), agent.store.recent_messages(None, FIRST_PAGE))
+        assert_marked_out_of_context(conv, tuple(agent.buffer), evicted)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from textual import events, on
@@ -52,9 +54,9 @@ KEEP_ROWS = 150
 NEAR_TOP = 3  # lines from the top where the next older page starts loading
 WALK = 1000  # messages read per call on the way back to a find's match
 AROUND = 40  # messages mounted on each side of a match far back
-OUT_OF_CONTEXT = (
-    "Messages above are out of the agent's context window: in recall memory, folded into its summary"
-)
+WHERE_EVICTED = "in recall memory, folded into its summary"
+Place = Literal["before", "in", "evicted"]  # a stored message against the agent's context window
+OUT_OF_CONTEXT = f"Messages above are out of the agent's context window: {WHERE_EVICTED}"
 
 
 class Conversation(VerticalScroll):
@@ -77,7 +79,6 @@ class Conversation(VerticalScroll):
         self.agent = agent
         self._edge = Static(classes="edge")
         self._oldest: str | None = None  # the oldest message mounted; older pages load before it
-        self._boundary: str | None = None  # the oldest message in the agent's context window
         self._exhausted = False
         self._loading = False
         self._paging = asyncio.Lock()  # one page load at a time: the reader's scrolling or a find
@@ -104,12 +105,10 @@ class Conversation(VerticalScroll):
 
     async def reload(self) -> None:
         """Show the newest page, with the divider above the oldest message in the context window."""
-        in_context = self.agent.snapshot().in_context
-        self._boundary = in_context[0].id if in_context else None
         messages, self._exhausted = await newest_page(self.agent, FIRST_PAGE)
         self._oldest = messages[0].id if messages else None
         self._reset_live()
-        rows = [row_for(e, self.agent.name) for e in self._entries(messages)]
+        rows = self._rows(messages)
         self._close_gap(restore=False)
         with self.app.batch_update():
             await self.remove_children([c for c in self.children if c is not self._edge])
@@ -126,7 +125,7 @@ class Conversation(VerticalScroll):
                 batch, self._exhausted = await older_messages(self.agent, self._oldest, WINDOW)
                 if batch:
                     self._oldest = batch[0].id
-                    rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
+                    rows = self._rows(batch)
                     height, y = self.virtual_size.height, self.scroll_y
                     await self.mount_all(rows, after=self._edge)
                     # Keep the reader's place: the new rows grow the content above the viewport.
@@ -165,7 +164,7 @@ class Conversation(VerticalScroll):
                 self._after_gap = (self._oldest, self._exhausted)
                 self._held = held
             self._oldest, self._exhausted = shown[0].id, exhausted and start == 0
-            rows = [row_for(e, self.agent.name) for e in self._entries(shown)]
+            rows = self._rows(shown)
             if held:
                 self._gap = Static(classes="gap")
                 self._update_gap()
@@ -189,7 +188,7 @@ class Conversation(VerticalScroll):
                 return
             end = _unit_start(self._held, WINDOW)
             batch, self._held = self._held[:end], self._held[end:]
-            rows = [row_for(e, self.agent.name) for e in self._entries(batch)]
+            rows = self._rows(batch)
             await self.mount_all(rows, before=self._gap)
             if self._held:
                 self._update_gap()
@@ -212,14 +211,28 @@ class Conversation(VerticalScroll):
     def _in_gap(self, message_id: str) -> bool:
         return bool(self._held) and self._held[0].id <= message_id <= self._held[-1].id
 
-    def _entries(self, messages: list[StoredMessage]) -> list[Entry]:
-        """Entries with a divider where the agent's context window begins."""
-        boundary = self._boundary
-        cut = next((i for i, m in enumerate(messages) if boundary is not None and m.id >= boundary), None)
-        if not cut:
-            return entries_from_messages(messages)
-        divider = SystemEntry("divider", OUT_OF_CONTEXT, messages[cut].id)
-        return [*entries_from_messages(messages[:cut]), divider, *entries_from_messages(messages[cut:])]
+    def _rows(self, messages: list[StoredMessage]) -> list[Widget]:
+        """Rows for stored messages, with a divider where the agent's context window begins, and one
+        above each run evicted from between messages still in it (the earlier steps of a turn whose
+        question stayed in view), whose rows are marked ``-out-of-context`` too."""
+        rows: list[Widget] = []
+        previous: Place | None = None
+        for place, group in itertools.groupby(messages, _placer(self.agent.snapshot().in_context)):
+            run = list(group)
+            if previous == "before":
+                rows.append(self._divider(OUT_OF_CONTEXT, run[0].id))
+            if place == "evicted":
+                rows.append(self._divider(_left_window(run), run[0].id))
+            made = [row_for(e, self.agent.name) for e in entries_from_messages(run)]
+            for row in made if place == "evicted" else []:
+                row.add_class("-out-of-context")
+            rows += made
+            previous = place
+        return rows
+
+    def _divider(self, text: str, source_id: str) -> Widget:
+        """A divider row, tied to the message below it: it goes with that row when older ones are pruned."""
+        return row_for(SystemEntry("divider", text, source_id), self.agent.name)
 
     def _update_edge(self) -> None:
         text = "Beginning of the conversation" if self._exhausted else "↑ Scroll up for older messages"
@@ -550,6 +563,30 @@ def plain(row: Widget) -> str:
     """A row's text as copy puts it on the clipboard."""
     copy_text = getattr(row, "copy_text", None)
     return copy_text() if callable(copy_text) else ""
+
+
+def _placer(window: Sequence[StoredMessage]) -> Callable[[StoredMessage], Place]:
+    """Where a stored message stands against the context window ``window``: before it, in it, or
+    evicted from between messages still in it. One newer than the window's newest counts as in it:
+    a remote agent's window may not show the newest step yet."""
+    if not window:
+        return lambda message: "in"
+    first, last, ids = window[0].id, window[-1].id, {m.id for m in window}
+
+    def place(message: StoredMessage) -> Place:
+        if message.id < first:
+            return "before"
+        return "evicted" if message.id < last and message.id not in ids else "in"
+
+    return place
+
+
+def _left_window(run: list[StoredMessage]) -> str:
+    """The divider above a run evicted from the middle of the window: how many steps (the agent's
+    calls, each with its thought) it holds, or messages when it holds none."""
+    steps = sum(m.kind == "assistant" for m in run)
+    count, noun = (steps, "step") if steps else (len(run), "message")
+    return f"↓ The next {count} {noun}{'s' if count != 1 else ''} left the agent's context window: {WHERE_EVICTED}"
 
 
 def _unit_start(messages: list[StoredMessage], index: int) -> int:
