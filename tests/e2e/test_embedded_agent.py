@@ -1,6 +1,6 @@
 """End to end on the real bundled model: the llama.cpp server child process, a new agent, two messages,
 then a new process that resumes the same agent with its memory intact; and the context gauge against
-the server's own count of the prompt; one grammar-constrained turn in completion mode; the greeting."""
+the server's own count of the prompt; a greeting and grammar-constrained turns in completion mode."""
 
 from __future__ import annotations
 
@@ -98,10 +98,13 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     where a question's answer is, what to do with a fact that did not fit, then the reply) go to the
     real server, which accepts them, and every reply reads back as one of the functions offered, with
     inner thoughts; a fact sorted as one lands in core memory (in place of a note, if it replaced
-    one), a paste archived lands in archival memory."""
+    one), a paste archived lands in archival memory. First the login: the greeting says none of the
+    example records' facts (it once said "You are Noor."), only plain words."""
     monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada")
+    agent = await runtime.create_agent(Settings.load(backend="embedded", no_verify=True), "ada", greet=True)
+    events: list[ev.Event] = []
+    agent.subscribe(events.append)
     replies = []
     complete = agent.llm.complete
 
@@ -111,6 +114,8 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
 
     agent.session.llm.complete = noted
     try:
+        assert agent.needs_greeting
+        await agent.login()
         await agent.send("My sister Ana is a nurse.")
         await agent.send(PASTE)
         asked = len(replies)
@@ -155,24 +160,8 @@ async def test_completion_mode_on_the_bundled_model_is_one_grammar_constrained_c
     assert all(word.lower() in known for answer in answers for word in re.findall(r"[\w':]+", answer)), (
         answers
     )
-
-
-async def test_a_new_agent_on_the_bundled_model_greets_in_plain_words(tmp_path, monkeypatch):
-    """The login, one step on the default wrapper: the greeting says none of the example records'
-    facts (it once said "You are Noor."), only plain words."""
-    monkeypatch.setenv("MEMGPT_TUI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    settings = Settings.load(backend="embedded", no_verify=True)
-    agent = await runtime.create_agent(settings, "ada", greet=True)
-    events: list[ev.Event] = []
-    agent.subscribe(events.append)
-    try:
-        assert agent.needs_greeting
-        await agent.login()
-    finally:
-        await agent.close()
     thoughts = [e.text for e in events if isinstance(e, ev.InnerThought)]
-    [greeting] = [e.text for e in events if isinstance(e, ev.AssistantMessage)]
-    assert thoughts == ["The user has just arrived. I greet them warmly:"]
+    greeting = next(e.text for e in events if isinstance(e, ev.AssistantMessage))
+    assert thoughts[0] == "The user has just arrived. I greet them warmly:"
     plain = {word.lower() for word in (*_GLUE, *_CHAT)}
     assert greeting and all(word.lower() in plain for word in re.findall(r"[\w']+", greeting)), greeting
