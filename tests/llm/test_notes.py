@@ -71,7 +71,7 @@ async def test_a_fact_is_saved_in_the_users_words_without_a_second_request(serve
     await llm.aclose()
     [decision] = server.requests
     assert decision["prompt"].endswith("Message: I moved to Oslo.\nKind:")
-    assert decision["grammar"] == 'root ::= " fact" | " question" | " chat"\n'
+    assert decision["grammar"] == 'root ::= " fact" | " chat"\n'  # a statement: not a question
     assert decision["temperature"] == 0.0 and decision["cache_prompt"] is True
     [call] = response.tool_calls
     assert call.name == "core_memory_append"
@@ -201,9 +201,28 @@ async def test_a_server_that_rejects_grammars_is_asked_for_the_kind_without_one(
 
 
 def test_a_long_paste_is_never_sorted_as_one_fact():
-    decision = NOTES.decision([SYSTEM, said("word " * 100)])
+    decision = NOTES.decision([SYSTEM, said("Which word is it? " * 20)])
     assert decision is not None and decision.options == LONG_KINDS
-    assert NOTES.decision([SYSTEM, said("I am Ada.")]).options == KINDS
+    assert NOTES.decision([SYSTEM, said("Who am I?")]).options == KINDS
+
+
+def test_a_statement_is_never_sorted_as_a_question():
+    def kinds(text: str) -> tuple[str, ...]:
+        decision = NOTES.decision([SYSTEM, said(text)])
+        assert decision is not None
+        return decision.options
+
+    for statement in ("My flat is on the third floor.", "Last night I watched a film, so clever!"):
+        assert kinds(statement) == ("fact", "chat")
+    assert kinds("Here is my list:\n" + "- eggs and milk\n" * 20) == ("paste", "chat")
+    # A question mark, a question word, or the opening of a question: it may be one.
+    for question in (
+        "My flat is on which floor?",
+        "Where do I work.",
+        "Do you like music",
+        "Tell me my name.",
+    ):
+        assert kinds(question) == KINDS
 
 
 def test_no_user_message_no_choice_and_a_greeting():

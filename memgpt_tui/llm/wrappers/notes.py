@@ -7,7 +7,8 @@ choice is one word in a request of its own, limited by a grammar to a few words,
 one function; the reply then extends the same prompt, so the server evaluates only what is new:
 - the kind: a fact is saved with core_memory_append of the user's own words, a paste (only a long
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
-  chat gets a short send_message;
+  chat gets a short send_message; a message with no question mark, question word or question opening
+  is not offered "question";
 - for a question, where the answer is: in the notes (the lines of the human block closest to the
   question, by the embedder's closeness when the wrapper has one, else by shared words), answered
   with send_message; in the archive or in the conversation so far, searched first with
@@ -92,6 +93,11 @@ _CHAT = tuple(
     really too much today day here again now all right oh wow
     """,
     )
+)
+# Words that make a message a question, anywhere in it or (``_OPENS_ASKING``) as its first word.
+_ASKING = frozenset(re.findall(r"\w+", "what which who whom whose where when why how remind"))
+_OPENS_ASKING = frozenset(
+    re.findall(r"\w+", "do does did is are am was were can could will would should have has tell")
 )
 Rank = Callable[[Sequence[str], str], list[str]]  # the lines shown for a message, the closest first
 
@@ -353,7 +359,9 @@ class Notes(Wrapper):
         if said is None or (since and not chosen):
             return None
         if not chosen:
-            kinds = KINDS if len(said) <= self.caps.text else LONG_KINDS
+            kinds: tuple[str, ...] = KINDS if len(said) <= self.caps.text else LONG_KINDS
+            if not _may_ask(said):
+                kinds = tuple(kind for kind in kinds if kind != "question")
             return Decision(f"{_PREFIX}Message: {_flat(said)}\nKind:", kinds)
         if chosen == ("question",):
             notes = _notes(messages, said, self._rank)
@@ -426,6 +434,15 @@ def _exchange(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict
         if packed is not None and packed["type"] == "user_message":
             return str(packed.get("message", "")), list(messages[index + 1 :])
     return None, list(messages[1:])
+
+
+def _may_ask(message: str) -> bool:
+    """Whether a message may be a question: it has a question mark or a question word, or opens as a
+    question does ("Do you ...", "Is my ..."). A statement ("My flat is on the third floor.") is not."""
+    words = [word.split("'")[0] for word in re.findall(r"[\w']+", message.lower())]
+    if "?" in message or not _ASKING.isdisjoint(words):
+        return True
+    return bool(words) and words[0] in _OPENS_ASKING
 
 
 def _calls(since: Sequence[dict[str, Any]]) -> list[str]:
