@@ -160,7 +160,10 @@ class CompletionBackend:
         )
 
     async def _decide(self, decision: Decision) -> str:
-        """The model's choice, read greedily from a request of its own (a few tokens at most)."""
+        """The model's choice, read greedily from a request of its own (a few tokens at most); a
+        choice of one option needs no request."""
+        if len(decision.options) == 1:
+            return decision.options[0]
 
         def prepare() -> tuple[dict[str, Any], _Reply]:
             body = self._request(decision.prompt, _DECISION_TOKENS, 0.0)

@@ -46,7 +46,7 @@ async def test_a_long_paste_is_archived_in_chunks_then_acknowledged(make_agent, 
     agent, recorder = await make_agent(WINDOW)
     server.script(" paste", "Got it, I keep your trip plan." + END)
     await agent.send(ITINERARY)
-    assert server.requests[0]["grammar"] == 'root ::= " paste" | " question" | " chat"\n'
+    assert server.requests[0]["grammar"] == 'root ::= " paste" | " chat"\n'  # it asks nothing
     assert calls(recorder)[0] == ("archival_memory_insert", {"content": ITINERARY, "request_heartbeat": True})
     passages = (await agent.list_archival()).items
     assert "Casa do Rio" in " ".join(p.text for p in passages)
@@ -76,7 +76,7 @@ async def test_a_question_about_the_past_searches_recall(make_agent, server):
     agent, recorder = await make_agent(WINDOW)
     server.script(" chat", "Oh no, what a mess." + END)
     await agent.send("Ugh, the printer at work jammed again and ate my report.")
-    server.script(" question", " history", "The printer at work jammed." + END)
+    server.script(" question", "The printer at work jammed." + END)  # what was said: no choice
     await agent.send("Earlier I told you about a problem at work, what was it?")
     question = "Earlier I told you about a problem at work, what was it?"
     assert ("conversation_search", {"query": question, "request_heartbeat": True}) in calls(recorder)
@@ -91,8 +91,8 @@ async def test_when_the_archive_finds_nothing_the_model_may_search_recall_next(m
     server.script(" chat", "What a film!" + END)
     await agent.send("Last night I watched a film about octopuses, so clever!")
     server.script(" question", " archive", " history", "You watched a film about octopuses." + END)
-    await agent.send("What did I say I watched last night?")
-    question = "What did I say I watched last night?"
+    await agent.send("Which film did I watch last night?")
+    question = "Which film did I watch last night?"
     assert calls(recorder)[-3:] == [
         ("archival_memory_search", {"query": question, "request_heartbeat": True}),
         ("conversation_search", {"query": question, "request_heartbeat": True}),
@@ -144,7 +144,7 @@ async def test_a_question_naming_a_day_may_search_that_day(make_agent, server):
     server.script(" chat", "How lovely!" + END)
     await agent.send("I planted tulips in the garden this morning.")
     server.script(" question", " date", "You planted tulips." + END)
-    await agent.send("What did we talk about today?")
+    await agent.send("What did I do today?")
     choice = server.requests[-2]
     assert choice["grammar"] == 'root ::= " notes" | " archive" | " date" | " history"\n'
     today = date.today().isoformat()  # the day the message was sent, in local time as recall keeps it
@@ -157,7 +157,7 @@ async def test_a_question_naming_a_day_may_search_that_day(make_agent, server):
     assert "\nFound:\n- I planted tulips in the garden this morning.\n" in answer
     # The line said that day, not the login recall also holds for it.
     assert thoughts(recorder)[-1] == (
-        "The user asks: What did we talk about today? I found: I planted tulips in the garden this morning."
+        "The user asks: What did I do today? I found: I planted tulips in the garden this morning."
     )
 
 

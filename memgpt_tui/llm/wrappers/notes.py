@@ -7,17 +7,20 @@ choice is one word in a request of its own, limited by a grammar to a few words,
 one function; the reply then extends the same prompt, so the server evaluates only what is new:
 - the kind: a fact is saved with core_memory_append of the user's own words, a paste (only a long
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
-  chat gets a short send_message;
+  chat gets a short send_message; a message with no question mark, question word or question opening
+  is not offered "question";
 - for a question, where the answer is: in the notes (the lines of the human block closest to the
   question, by the embedder's closeness when the wrapper has one, else by shared words), answered
   with send_message; in the archive or in the conversation so far, searched first with
   archival_memory_search or conversation_search, the question as the query, or, when the question
-  names days, on those days with conversation_search_date; then answered from the lines found
+  names days, on those days with conversation_search_date (a question about what the user said has
+  no choice: the conversation, on the days named first); then answered from the lines found
   closest to the question (the thoughts name the closest, and a grammar keeps the answer to the
   words of the question, of the lines shown and of ``_GLUE``, so it cannot copy an example's);
 - after a save that failed (a full human block), whether to put the fact in place of the note
   closest to it (core_memory_replace; offered when a note is close), to archive it, or to reply;
-- after an archive or date search that found nothing, whether to search the conversation or to reply.
+- after an archive or date search that found nothing, whether to search the conversation or to reply
+  (for what the user said, the conversation is searched).
 Calls follow from the words chosen and hold only the user's words (or the days they name); the
 model writes the replies. Any other reply (a greeting, chat, taking note of a fact or a paste) is held
 by a grammar to the user's words, ``_GLUE`` and the plain words of ``_CHAT``: it cannot say an
@@ -93,6 +96,13 @@ _CHAT = tuple(
     """,
     )
 )
+# Words that make a message a question, anywhere in it or (``_OPENS_ASKING``) as its first word.
+_ASKING = frozenset(re.findall(r"\w+", "what which who whom whose where when why how remind"))
+_OPENS_ASKING = frozenset(
+    re.findall(r"\w+", "do does did is are am was were can could will would should have has tell")
+)
+# The user asking what they said: "did I say", "I told you", "we talked about".
+_SAYING = re.compile(r"\b(?:i|we)\s+(?:said|say|told|tell|mentioned|mention|talked|talk)\b", re.IGNORECASE)
 Rank = Callable[[Sequence[str], str], list[str]]  # the lines shown for a message, the closest first
 
 _LIST_INTRO = (
@@ -353,20 +363,20 @@ class Notes(Wrapper):
         if said is None or (since and not chosen):
             return None
         if not chosen:
-            kinds = KINDS if len(said) <= self.caps.text else LONG_KINDS
+            kinds: tuple[str, ...] = KINDS if len(said) <= self.caps.text else LONG_KINDS
+            if not _may_ask(said):
+                kinds = tuple(kind for kind in kinds if kind != "question")
             return Decision(f"{_PREFIX}Message: {_flat(said)}\nKind:", kinds)
         if chosen == ("question",):
             notes = _notes(messages, said, self._rank)
-            sources = DATED if _days(messages, said) else SOURCES
-            return Decision(f"{_PREFIX}{_record(said, chosen, notes)}Source:", sources)
+            return Decision(f"{_PREFIX}{_record(said, chosen, notes)}Source:", _sources(messages, said))
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
             options = REPLACING if _notes(messages, said, self._rank) else AFTER_FAILURE
             return Decision(f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", options)
         searched = chosen in (("question", "archive"), ("question", "date"))
         if searched and since and not _shown(_last_return(since), said, self._rank, chosen[-1]):
-            return Decision(
-                f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", AFTER_NOTHING
-            )
+            then = ("history",) if _recalls(said) else AFTER_NOTHING
+            return Decision(f"{_PREFIX}{_body(messages, said, since, chosen, self._rank)}Then:", then)
         return None
 
     def render(
@@ -426,6 +436,30 @@ def _exchange(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict
         if packed is not None and packed["type"] == "user_message":
             return str(packed.get("message", "")), list(messages[index + 1 :])
     return None, list(messages[1:])
+
+
+def _may_ask(message: str) -> bool:
+    """Whether a message may be a question: it has a question mark or a question word, or opens as a
+    question does ("Do you ...", "Is my ..."). A statement ("My flat is on the third floor.") is not."""
+    words = [word.split("'")[0] for word in re.findall(r"[\w']+", message.lower())]
+    if "?" in message or not _ASKING.isdisjoint(words):
+        return True
+    return bool(words) and words[0] in _OPENS_ASKING
+
+
+def _recalls(question: str) -> bool:
+    """Whether a question asks what the user said ("What did I say ...", "I told you ..."): its
+    answer is in the conversation, whatever the notes or the archive hold."""
+    return _SAYING.search(question) is not None
+
+
+def _sources(messages: Sequence[dict[str, Any]], said: str) -> tuple[str, ...]:
+    """Where a question's answer may be: for what the user said, the conversation (on the days the
+    question names first, if any); else the notes, the archive, the days named or the conversation."""
+    days = _days(messages, said)
+    if _recalls(said):
+        return ("date",) if days else ("history",)
+    return DATED if days else SOURCES
 
 
 def _calls(since: Sequence[dict[str, Any]]) -> list[str]:
