@@ -117,16 +117,18 @@ async def test_cancel_and_every_history_command(served, fake, agent_name):
         assert str(main.status.render()).startswith("Not on this server: /attach (F1)")
 
 
-async def test_the_top_bar_fits_a_default_terminal(served):
-    """What the server does not offer is said under the conversation, not in the top bar."""
+@pytest.mark.parametrize("name", ["bar", "a-rather-long-agent-name"])
+async def test_the_top_bar_fits_a_default_terminal(served, name):
+    """What the server does not offer is said under the conversation, not in the top bar; the server's
+    address comes before the model, so a long name cuts the model, not the address."""
     with served.http() as http:
-        assert http.post("/v1/agents/", json={"name": "bar"}).status_code == 200
-    async with attached(served, "bar", SMALL) as (_, _, _, main):
+        assert http.post("/v1/agents/", json={"name": name}).status_code == 200
+    async with attached(served, name, SMALL) as (_, _, _, main):
         top = main.query_one("#topbar", Static)
         shown = top.render()
-        assert isinstance(shown, Content)
-        assert shown.plain.endswith(f"on {served.url}") and "(F1:" not in shown.plain
-        assert shown.cell_length <= top.content_size.width
+        assert isinstance(shown, Content) and "(F1:" not in shown.plain
+        assert shown.plain.index(f"on {served.url}") + len(f"on {served.url}") <= top.content_size.width
+        assert shown.plain.endswith(":fake-model")
 
 
 async def test_memory_edits_search_and_checkpoints(served, fake, agent_name, tmp_path):

@@ -95,10 +95,10 @@ class MainScreen(Screen[None]):
         source = getattr(self.app, "source", None)
         yield Static(
             Content.from_markup(
-                "[b]memgpt-tui[/]  $name  [dim]$model$where[/]",
+                "[b]memgpt-tui[/]  $name  [dim]$where$model[/]",  # the server first: the model is cut first
                 name=self.agent.name,
                 model=f"{config.backend}:{config.model}",
-                where=f"  on {source.where}" if source is not None else "",
+                where=f"on {source.where}  " if source is not None else "",
             ),
             id="topbar",
         )
