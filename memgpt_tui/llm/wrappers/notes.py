@@ -9,8 +9,8 @@ one function; the reply then extends the same prompt, so the server evaluates on
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
   chat gets a short send_message; a message with no question mark, question word or question opening
   is not offered "question";
-- for a question, where the answer is: in the notes (the lines of the human block closest to the
-  question, by the embedder's closeness when the wrapper has one, else by shared words), answered
+- for a question, where the answer is: in the notes (the sentences of the human block's lines closest
+  to the question, by the embedder's closeness when the wrapper has one, else by shared words), answered
   with send_message; in the archive or in the conversation so far, searched first with
   archival_memory_search or conversation_search, the question as the query, or, when the question
   names days, on those days with conversation_search_date (a question about what the user said has
@@ -310,7 +310,8 @@ class Notes(Wrapper):
                 if m["role"] == "tool"
                 for line in _found(str(m.get("content") or ""), said)
             ]
-            await self._closeness.learn(said, [*_human(messages), *found])
+            notes = _human(messages)
+            await self._closeness.learn(said, [*notes, *_sentences(notes), *found])
 
     def _call_to_make(
         self,
@@ -368,7 +369,7 @@ class Notes(Wrapper):
                 kinds = tuple(kind for kind in kinds if kind != "question")
             return Decision(f"{_PREFIX}Message: {_flat(said)}\nKind:", kinds)
         if chosen == ("question",):
-            notes = _notes(messages, said, self._rank)
+            notes = _told(messages, said, self._rank)
             return Decision(f"{_PREFIX}{_record(said, chosen, notes)}Source:", _sources(messages, said))
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
             options = REPLACING if _notes(messages, said, self._rank) else AFTER_FAILURE
@@ -396,7 +397,7 @@ class Notes(Wrapper):
         lines: list[str] = []
         if said is not None and chosen[:1] == ("question",):
             lines = (
-                _notes(messages, said, self._rank)
+                _told(messages, said, self._rank)
                 if returned is None
                 else _shown(returned, said, self._rank, chosen[-1])
             )
@@ -497,9 +498,14 @@ def _body(
     first call follows its return."""
     # A fact's notes are shown once its save failed: the note closest to it is one it may replace.
     failed = chosen[:1] == ("fact",) and _status(_last_return(since[:2])) == "Failed"
-    body = _record(
-        said, chosen, _notes(messages, said, rank) if chosen[:1] == ("question",) or failed else []
+    notes = (
+        _told(messages, said, rank)
+        if chosen[:1] == ("question",)
+        else _notes(messages, said, rank)
+        if failed
+        else []
     )
+    body = _record(said, chosen, notes)
     then = _then(chosen)
     returns = 0
     for message in since:
@@ -517,7 +523,7 @@ def _lines_shown(
     messages: Sequence[dict[str, Any]], said: str, since: Sequence[dict[str, Any]], rank: Rank
 ) -> list[str]:
     """The lines a question's record shows: its notes, then what each search found."""
-    shown = _notes(messages, said, rank)
+    shown = _told(messages, said, rank)
     for message in since:
         if source := _search_of(message):
             shown += _shown(str(message.get("content") or ""), said, rank, source)
@@ -610,8 +616,22 @@ def _human(messages: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _notes(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str]:
-    """The notes shown with a message: those closest to it."""
+    """The notes shown with a fact: those closest to it, as saved (one of them it may replace)."""
     return rank([note for note in _human(messages) if note != said], said)
+
+
+def _told(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str]:
+    """The notes shown with a question: the sentences of the notes closest to it, as a fact told at
+    once often holds several ("Hi, I'm Maya. I work as a vet.") and only one of them answers."""
+    return rank([line for line in _sentences(_human(messages)) if line != said], said)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z\s])")
+
+
+def _sentences(lines: Sequence[str]) -> list[str]:
+    """The sentences of ``lines``, each once."""
+    return list(dict.fromkeys(part for line in lines for part in _SENTENCE_END.split(line.strip()) if part))
 
 
 _STOP = frozenset(
