@@ -22,9 +22,9 @@ one function; the reply then extends the same prompt, so the server evaluates on
 - after an archive or date search that found nothing, whether to search the conversation or to reply
   (for what the user said, the conversation is searched).
 Calls follow from the words chosen and hold only the user's words (or the days they name); the
-model writes the replies. Any other reply (a greeting, chat, taking note of a fact or a paste) is held
-by a grammar to the user's words, ``_GLUE`` and the plain words of ``_CHAT``: it cannot say an
-example's facts either.
+model writes the replies. Taking note of a fact or a paste is held by a grammar to the user's words,
+``_GLUE`` and the plain words of ``_CHAT``; a greeting or chat is a choice of one or two short plain
+sentences (words strung freely made no sense there): neither can say an example's facts.
 
 The prompt holds the example records, the sorted list, then the current exchange only: the user's
 message, the words chosen, the notes, and the steps taken since. The conversation before it stays in
@@ -40,7 +40,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps, reply_schema, worded_rules
+from memgpt_tui.llm.grammar import Caps, chosen_rules, reply_schema, worded_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
@@ -92,9 +92,35 @@ _CHAT = tuple(
         """
     hello hi hey welcome glad nice great good fine well lovely wonderful happy fun sure okay thanks
     thank meet sounds sound love like enjoy hope hear noted got keep remember will how what very
-    really too much today day here again now all right oh wow
+    really too much today day here again now all right oh wow see more mind telling question not
     """,
     )
+)
+# A greeting, and a reply to chat, is one of the first sentences of these, then maybe one of the
+# second: plain words, well-formed, and never the same sentence twice. Chat with a question mark gets
+# answers, other chat a remark.
+_GREETINGS = (
+    ("Hello!", "Hi there!", "Welcome!", "Nice to meet you!", "I'm glad you are here."),
+    ("How are you today?", "What is on your mind?"),
+)
+_ANSWERS = (
+    ("I'm fine, thanks!", "I'm well, thank you!", "Sure!", "Good question!", "I'm not sure.", "Hello!"),
+    ("And you?", "What about you?"),
+)
+_REMARKS = (
+    (
+        "Hello!",
+        "Hi there!",
+        "Nice to meet you!",
+        "Glad to hear it.",
+        "Good to hear!",
+        "That sounds lovely.",
+        "Sorry to hear that.",
+        "Thanks for telling me.",
+        "Oh, I see.",
+        "Me too!",
+    ),
+    ("Tell me more!", "Have a good day!", "How are you?"),
 )
 # Words that make a message a question, anywhere in it or (``_OPENS_ASKING``) as its first word.
 _ASKING = frozenset(re.findall(r"\w+", "what which who whom whose where when why how remind"))
@@ -416,8 +442,11 @@ class Notes(Wrapper):
             shown = _lines_shown(messages, said, since, self._rank)
             words = [*_GLUE, *_spoken(said), *(word for line in shown for word in _spoken(line))]
             return f"root ::= sentence {end}\n{worded_rules(words, _ANSWER_WORDS)}"
-        # Any other reply says the user's words back, or plain ones: the same guard.
-        words = [*_GLUE, *_CHAT, *_spoken(said or "")]
+        if said is None or chosen[:1] in ((), ("chat",)):
+            # A greeting or chat: a choice of well-formed plain replies.
+            return f"root ::= sentence {end}\n{chosen_rules(*_chatting(said))}"
+        # Taking note of a fact or a paste says the user's words back, or plain ones: the same guard.
+        words = [*_GLUE, *_CHAT, *_spoken(said)]
         return f"root ::= sentence {end}\n{worded_rules(words, _REPLY_WORDS)}"
 
     def schema(
@@ -446,6 +475,13 @@ def _may_ask(message: str) -> bool:
     if "?" in message or not _ASKING.isdisjoint(words):
         return True
     return bool(words) and words[0] in _OPENS_ASKING
+
+
+def _chatting(said: str | None) -> tuple[Sequence[str], Sequence[str]]:
+    """The replies offered to chat (``said``), or to the user's arrival (None)."""
+    if said is None:
+        return _GREETINGS
+    return _ANSWERS if "?" in said else _REMARKS
 
 
 def _recalls(question: str) -> bool:
