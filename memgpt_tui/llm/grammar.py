@@ -101,6 +101,17 @@ def worded_rules(words: Sequence[str], most: int) -> str:
     )
 
 
+def chosen_rules(firsts: Sequence[str], seconds: Sequence[str]) -> str:
+    """The rule ``sentence``: one of ``firsts``, then maybe a space and one of ``seconds``, each as
+    given. A small model writes a sensible short reply by choosing among whole ones."""
+    return f'sentence ::= line (" " then)?\nline ::= {_one_of(firsts)}\nthen ::= {_one_of(seconds)}\n'
+
+
+def _one_of(texts: Sequence[str]) -> str:
+    """Any of ``texts``, inside a JSON string."""
+    return " | ".join(_literal(json.dumps(text)[1:-1]) for text in texts)
+
+
 def _branches(words: Sequence[str], rules: dict[str, str]) -> str:
     """The alternatives that spell one of ``words`` (sorted, all different): words sharing a beginning
     share its branch, a rule of its own."""

