@@ -348,7 +348,8 @@ def test_chat_and_the_greeting_are_chosen_among_well_formed_plain_replies():
     assert not asked.fullmatch("You are the Hey, I'm a good day.")  # words once strung at random
     assert not asked.fullmatch("You are Noor.") and not asked.fullmatch("I'm fine, thanks! I'm fine, thanks!")
     remark = reply_pattern([SYSTEM, said("The sunset yesterday was lovely.")], ("chat",))
-    assert remark.fullmatch("That sounds lovely. Tell me more!") and remark.fullmatch("Oh, I see.")
+    assert remark.fullmatch("Sorry to hear that. Tell me more!") and remark.fullmatch("Oh, I see.")
+    assert not remark.fullmatch("That sounds lovely.")  # wrong for bad news, which the model may not see
     assert not remark.fullmatch("You said the sunset yesterday was lovely.")
     greeting = reply_pattern([SYSTEM, LOGIN])
     assert greeting.fullmatch("Hello! How are you today?") and greeting.fullmatch("I'm glad you are here.")

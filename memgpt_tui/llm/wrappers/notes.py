@@ -107,20 +107,16 @@ _ANSWERS = (
     ("I'm fine, thanks!", "I'm well, thank you!", "Sure!", "Good question!", "I'm not sure.", "Hello!"),
     ("And you?", "What about you?"),
 )
-_REMARKS = (
+_REMARKS = (  # none that would be wrong for bad news ("That sounds lovely." was, to an awful day)
     (
-        "Hello!",
-        "Hi there!",
-        "Nice to meet you!",
-        "Glad to hear it.",
-        "Good to hear!",
-        "That sounds lovely.",
-        "Sorry to hear that.",
         "Thanks for telling me.",
         "Oh, I see.",
-        "Me too!",
+        "Sorry to hear that.",
+        "Glad to hear it.",
+        "Hi there!",
+        "Nice to meet you!",
     ),
-    ("Tell me more!", "Have a good day!", "How are you?"),
+    ("Tell me more!", "How are you?"),
 )
 # Words that make a message a question, anywhere in it or (``_OPENS_ASKING``) as its first word.
 _ASKING = frozenset(re.findall(r"\w+", "what which who whom whose where when why how remind"))
