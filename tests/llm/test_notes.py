@@ -157,6 +157,17 @@ def test_a_question_is_answered_from_the_sentence_of_a_note_that_answers_it():
     assert Block.read(system["content"], "human") == notes
 
 
+def test_a_note_still_waiting_for_its_fact_is_not_shown_to_a_question():
+    """A new agent's "First name: (unknown yet)" is close to "What is my name?" but says nothing (the
+    answer was once "You are the first name.")."""
+    notes = "First name: (unknown yet)\nHi, I'm Maya. I work as a vet in Bristol."
+    system = {"role": "system", "content": "You are MemGPT.\n" + Block(label="human", value=notes).render()}
+    context, chosen = [system, said("What is my first name?")], ("question", "notes")
+    asked = NOTES.prompt(context, TOOL_SCHEMAS, decided=chosen).rsplit("What is my first name?", 1)[1]
+    # Nothing close is left to show: the answer is searched for, or not known, never made of it.
+    assert "unknown" not in asked
+
+
 async def test_with_the_shipped_embedder_a_note_in_other_words_is_shown_first(server):
     notes = [
         "First name: (unknown yet)",

@@ -654,8 +654,13 @@ def _notes(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[st
 
 def _told(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str]:
     """The notes shown with a question: the sentences of the notes closest to it, as a fact told at
-    once often holds several ("Hi, I'm Maya. I work as a vet.") and only one of them answers."""
-    return rank([line for line in _sentences(_human(messages)) if line != said], said)
+    once often holds several ("Hi, I'm Maya. I work as a vet.") and only one of them answers. A note
+    still waiting for its fact ("First name: (unknown yet)") answers nothing, however close it is."""
+    told = [line for line in _sentences(_human(messages)) if line != said and not _UNKNOWN.search(line)]
+    return rank(told, said)
+
+
+_UNKNOWN = re.compile(r"\(unknown\b[^)]*\)", re.IGNORECASE)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z\s])")
