@@ -27,6 +27,14 @@ def read_preview(tmp_path, name: str) -> bytes | None:
     return preview_file.read(str(tmp_path / "home" / "agents"), name)
 
 
+async def pages_as_its_store(shown: Agent, open_store, seconds: float) -> None:
+    """An agent shown from its preview gives the newest page within ``seconds``, as its store has it."""
+    page = await asyncio.wait_for(shown.older_messages(None, 60), seconds)
+    store = open_store(shown.name)
+    assert [m.id for m in page] == [m.id for m in store.recent_messages(None, 60)]
+    store.close()
+
+
 async def test_close_leaves_a_preview_equal_to_what_load_finds(make_agent, llm, open_store, limits, tmp_path):
     await closed_agent(make_agent, llm)
     data = read_preview(tmp_path, "previewed")
@@ -50,11 +58,7 @@ async def test_an_empty_window_pages_from_the_preview(make_agent, llm, open_stor
     await agent.pop(len(agent.buffer))
     assert not agent.buffer and agent.recall_count > 0
     await agent.close()
-    shown = Agent.from_preview(read_preview(tmp_path, "popped"), limits)
-    page = await asyncio.wait_for(shown.older_messages(None, 60), 1.0)
-    store = open_store("popped")
-    assert [m.id for m in page] == [m.id for m in store.recent_messages(None, 60)]
-    store.close()
+    await pages_as_its_store(Agent.from_preview(read_preview(tmp_path, "popped"), limits), open_store, 1.0)
 
 
 async def test_a_shown_agent_waits_for_its_store_then_works(make_agent, llm, open_store, limits, tmp_path):
@@ -132,11 +136,7 @@ async def test_a_window_with_steps_evicted_around_its_question_pages_from_the_pr
     in_view = {m.id for m in agent.buffer}
     assert any(m.id not in in_view for m in agent.store.messages_after(question.id, 100))
     await agent.close()
-    shown = Agent.from_preview(read_preview(tmp_path, "searched"), limits)
-    page = await asyncio.wait_for(shown.older_messages(None, 60), 10.0)
-    store = open_store("searched")
-    assert [m.id for m in page] == [m.id for m in store.recent_messages(None, 60)]
-    store.close()
+    await pages_as_its_store(Agent.from_preview(read_preview(tmp_path, "searched"), limits), open_store, 10.0)
 
 
 async def test_whoever_waits_for_the_open_agent_sees_its_unanswered_message(
