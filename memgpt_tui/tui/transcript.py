@@ -194,13 +194,6 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"message": text or ""}
 
 
-async def newest_page(agent: AgentHandle, limit: int) -> tuple[list[Message], bool]:
-    """The newest ``limit`` messages of the conversation, oldest first, and whether they reach the first
-    message, in one read from recall: it holds the window's messages and, in their places, the ones
-    evicted from between them (the earlier steps of a turn whose question stayed in view)."""
-    return await older_messages(agent, None, limit)
-
-
 async def older_messages(agent: AgentHandle, before_id: str | None, limit: int) -> tuple[list[Message], bool]:
     """Up to ``limit`` recall messages just before ``before_id``, oldest first, read off the UI loop, and
     whether they reach the first message. A page never starts with a tool result cut off from its call:

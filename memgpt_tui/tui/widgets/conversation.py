@@ -35,7 +35,6 @@ from ..transcript import (
     UserEntry,
     call_entry,
     entries_from_messages,
-    newest_page,
     older_messages,
     result_entry,
     step_entry,
@@ -105,7 +104,9 @@ class Conversation(VerticalScroll):
 
     async def reload(self) -> None:
         """Show the newest page, with the divider above the oldest message in the context window."""
-        messages, self._exhausted = await newest_page(self.agent, FIRST_PAGE)
+        # One read from recall: the newest page holds the window's messages and, in their places, the
+        # ones evicted from between them (the earlier steps of a turn whose question stayed in view).
+        messages, self._exhausted = await older_messages(self.agent, None, FIRST_PAGE)
         self._oldest = messages[0].id if messages else None
         self._reset_live()
         rows = self._rows(messages)
