@@ -530,13 +530,10 @@ def _body(
     first call follows its return."""
     # A fact's notes are shown once its save failed: the note closest to it is one it may replace.
     failed = chosen[:1] == ("fact",) and _status(_last_return(since[:2])) == "Failed"
-    notes = (
-        _told(messages, said, rank)
-        if chosen[:1] == ("question",)
-        else _notes(messages, said, rank)
-        if failed
-        else []
-    )
+    if chosen[:1] == ("question",):
+        notes = _told(messages, said, rank)
+    else:
+        notes = _notes(messages, said, rank) if failed else []
     body = _record(said, chosen, notes)
     then = _then(chosen)
     returns = 0
@@ -661,8 +658,6 @@ def _told(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str
 
 
 _UNKNOWN = re.compile(r"\(unknown\b[^)]*\)", re.IGNORECASE)
-
-
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z\s])")
 
 
