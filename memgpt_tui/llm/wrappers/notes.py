@@ -222,11 +222,22 @@ def _thoughts(said: str | None, chosen: Sequence[str], returned: str | None, top
 
 
 def _first_call(
-    said: str, chosen: Sequence[str], days: Range | None = None, closest: str | None = None
+    said: str,
+    chosen: Sequence[str],
+    days: Range | None = None,
+    closest: str | None = None,
+    naming: tuple[str, str] | None = None,
 ) -> str | None:
     """The call that follows from the words chosen, before any reply: None when the model replies.
     ``days``: the range the message names, which a date search searches; ``closest``: the note
-    closest to a fact, which "replace" replaces with it."""
+    closest to a fact, which "replace" replaces with it; ``naming``: the note waiting for the user's
+    name and that note filled in, when the fact gives the name."""
+    if chosen == ("fact",) and naming is not None:
+        waiting, filled = naming
+        return _call(
+            "A fact about the user: I save it.", _REPLACE, True, label="human", old_content=waiting,
+            new_content=f"{filled}\n{said}",
+        )  # fmt: skip
     if chosen == ("fact",):
         return _call("A fact about the user: I save it.", _SAVE, True, label="human", content=said)
     if chosen == ("paste",):
@@ -255,7 +266,9 @@ def _example(record: Record) -> str:
     returned = None
     if chosen[0] == "fact":
         returned = _FULL if chosen[1:] else _OK
-        text += f"Reply: {_first_call(message, chosen[:1])}\nReturn: {returned}\n"
+        text += (
+            f"Reply: {_first_call(message, chosen[:1], naming=_naming(notes, message))}\nReturn: {returned}\n"
+        )
         if chosen[1:]:
             returned = _OK
             call = _first_call(message, chosen, closest=shown[0] if shown else None)
@@ -351,7 +364,8 @@ class Notes(Wrapper):
         ):
             return None
         closest = _notes(messages, said, self._rank)[:1] if chosen == ("fact", "replace") else []
-        return _first_call(said, chosen, _days(messages, said), closest[0] if closest else None)
+        naming = _naming(_human(messages), said)
+        return _first_call(said, chosen, _days(messages, said), closest[0] if closest else None, naming)
 
     def _rank(self, lines: Sequence[str], text: str) -> list[str]:
         """At most ``_SHOWN`` lines close to ``text``, the closest first: by the embedder's closeness
@@ -441,6 +455,8 @@ class Notes(Wrapper):
         if said is None or chosen[:1] in ((), ("chat",)):
             # A greeting or chat: a choice of well-formed plain replies.
             return f"root ::= sentence {end}\n{chosen_rules(*_chatting(said))}"
+        if chosen == ("fact",) and _calls(since)[:1] == [_REPLACE] and (name := _name_given(said)):
+            return f"root ::= sentence {end}\n{chosen_rules(_welcomes(name), _GREETINGS[1])}"
         # Taking note of a fact or a paste says the user's words back, or plain ones: the same guard.
         words = [*_GLUE, *_CHAT, *_spoken(said)]
         return f"root ::= sentence {end}\n{worded_rules(words, _REPLY_WORDS)}"
@@ -504,12 +520,13 @@ def _seen(since: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     calls = _calls(since)
     if not calls:
         return ()
-    if calls[0] == _SAVE:
+    if calls[0] in (_SAVE, _REPLACE):  # a fact is saved, or fills in the note waiting for it
+        then = calls[1:]
         return (
             ("fact", "archive")
-            if _ARCHIVE in calls
+            if _ARCHIVE in then
             else ("fact", "replace")
-            if _REPLACE in calls
+            if _REPLACE in then
             else ("fact",)
         )
     if calls[0] == _ARCHIVE:
@@ -654,10 +671,57 @@ def _told(messages: Sequence[dict[str, Any]], said: str, rank: Rank) -> list[str
     once often holds several ("Hi, I'm Maya. I work as a vet.") and only one of them answers. A note
     still waiting for its fact ("First name: (unknown yet)") answers nothing, however close it is."""
     told = [line for line in _sentences(_human(messages)) if line != said and not _UNKNOWN.search(line)]
-    return rank(told, said)
+    asked = [line for line in told if _asks_for(said, line)]
+    return list(dict.fromkeys([*asked, *rank(told, said)]))[:_SHOWN]
 
 
 _UNKNOWN = re.compile(r"\(unknown\b[^)]*\)", re.IGNORECASE)
+_FIELD = re.compile(r"^([A-Za-z][\w ]{0,30}):\s*\S")  # a note that is a field: "First name: Kofi"
+
+
+def _asks_for(question: str, note: str) -> bool:
+    """Whether a question asks for the field a note is ("Do you remember my name?", "First name:
+    Kofi"): it names the field's last word. An embedder ranks such a short note low for some wordings."""
+    field = _FIELD.match(note)
+    words = field.group(1).split() if field else []
+    return 0 < len(words) <= 3 and not _words(words[-1]).isdisjoint(_words(question))
+
+
+_NAME = r"([A-Z][\w'’-]*)"
+# "My name is Lars", "call me Lars"; "I'm Kofi" only after a greeting, as "I'm British." is no name.
+_NAMED = (
+    re.compile(rf"(?i:\bmy name(?:['’]s| is)|\bcall me)\s+{_NAME}"),
+    re.compile(
+        rf"^\W*(?i:hi|hello|hey|hiya|good (?:morning|afternoon|evening))\b.*?(?i:\bi['’]m|\bi am)\s+{_NAME}"
+    ),
+)
+_WAITING_NAME = re.compile(r"^([^:\n]*\bname):\s*\(unknown\b[^)]*\)\s*$", re.IGNORECASE)
+
+
+def _name_given(said: str) -> str | None:
+    return next((found.group(1) for pattern in _NAMED if (found := pattern.search(said))), None)
+
+
+def _welcomes(name: str) -> tuple[str, ...]:
+    """The replies offered once the user's name filled in its note."""
+    return (
+        f"Nice to meet you, {name}!",
+        f"Hello, {name}!",
+        f"Welcome, {name}!",
+        f"Hi {name}, glad you are here.",
+    )
+
+
+def _naming(notes: Sequence[str], said: str) -> tuple[str, str] | None:
+    """When ``said`` gives the user's name and a note waits for it ("First name: (unknown yet)"):
+    that note, and the note it becomes ("First name: Lars")."""
+    name = _name_given(said)
+    waiting = next((found for note in notes if (found := _WAITING_NAME.match(note))), None)
+    if name is None or waiting is None:
+        return None
+    return waiting.group(0), f"{waiting.group(1)}: {name}"
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z\s])")
 
 
