@@ -321,7 +321,7 @@ class Agent:
             await self.steps.chain(heartbeat(self.state.step + 1, reason), "heartbeat")
 
     async def memory_warning(self) -> None:
-        if self.window.builder.layout.partial:  # the notes wrapper shows its model no alerts
+        if not self.window.model_sees_warnings:
             raise AgentError("This agent's model is shown only part of the context and sees no warnings.")
         async with self.turns.turn():
             await self.steps.chain(memory_warning(self.state.step + 1), "warning")

@@ -261,10 +261,10 @@ class StepLoop:
         paused = state.heartbeats_paused_until is not None and now() < state.heartbeats_paused_until
         if not state.warned and not paused and prompt_tokens >= self.window.limit * limits.warning_fraction:
             state.warned = True
-            unseen = self.window.builder.layout.partial
-            told = "this model does not see warnings" if unseen else "the agent was warned"
+            seen = self.window.model_sees_warnings
+            told = "the agent was warned" if seen else "this model does not see warnings"
             self.s.emit(ev.Notice("warning", f"Memory pressure: the context window is filling up; {told}."))
-            if not unseen:
+            if seen:
                 return memory_warning(number + 1), "warning"
         if failure:
             return failed_heartbeat(number + 1, str(failure)), "failure"

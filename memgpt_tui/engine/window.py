@@ -35,6 +35,12 @@ class ContextWindow:
     def limit(self) -> int:
         return self.s.state.config.context_window
 
+    @property
+    def model_sees_warnings(self) -> bool:
+        """Whether a memory-pressure warning reaches the model: not when it is shown only part of the
+        context (a partial layout, such as the notes wrapper's), which leaves out alerts."""
+        return not self.builder.layout.partial
+
     def reply_reserve(self) -> int:
         return min(1024, self.limit // 8)
 

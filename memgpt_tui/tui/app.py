@@ -205,10 +205,10 @@ class MemGPTApp(App[None]):
                 log.exception("opening agent %s", name)
                 from .screens.failure import FailureScreen
 
-                choice = await self.push_screen_wait(FailureScreen(exc))
-                if choice == "quit":
+                way = await self.push_screen_wait(FailureScreen(exc))
+                if way == "quit":
                     return None
-                if choice == "back":
+                if way == "back":
                     settings, name = self.settings, None
 
     async def _choose_attached(self, source: AgentSource) -> str | None:

@@ -70,7 +70,7 @@ def keys_shown(cls: type[DOMNode], keymap: Mapping[str, str]) -> list[tuple[Bind
     """Each binding of ``cls`` with the keys it answers to now: a key the keymap gave another binding
     of the same class is no longer this one's (see ``taken_keys``)."""
     bindings = bindings_of(cls)
-    moved = {k.strip() for b in bindings if b.id in keymap for k in keymap[b.id].split(",")}
+    moved = {k.strip() for b in bindings if b.id in keymap for k in keys_in_force(b, keymap).split(",")}
     return [
         (b, [k for k in keys_in_force(b, keymap).split(",") if b.id in keymap or k.strip() not in moved])
         for b in bindings

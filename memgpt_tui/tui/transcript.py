@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 SystemKind = Literal[
     "heartbeat", "login", "warning", "alert", "summary", "notice", "command", "output", "divider"
 ]
+# The row of a system message delivered to the agent; any other kind (a system alert) is an alert.
+SYSTEM_ROWS: dict[str, SystemKind] = {"heartbeat": "heartbeat", "login": "login", "warning": "warning"}
 HIDDEN_PREFIX = "[This is an automated system message hidden from the user]"
 
 
@@ -142,10 +144,7 @@ def _entries(message: Message, open_calls: dict[str, ToolEntry]) -> list[Entry]:
         return [SystemEntry("summary", f"Summary of earlier messages: {message.content or ''}", source_id)]
     envelope = _json(message.content)
     text = system_text(message.kind, envelope)
-    kind: SystemKind = {"heartbeat": "heartbeat", "login": "login", "warning": "warning"}.get(
-        message.kind, "alert"
-    )
-    return [SystemEntry(kind, text, source_id)]
+    return [SystemEntry(SYSTEM_ROWS.get(message.kind, "alert"), text, source_id)]
 
 
 def _assistant(message: Message, open_calls: dict[str, ToolEntry]) -> list[Entry]:

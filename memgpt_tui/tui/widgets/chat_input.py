@@ -81,7 +81,7 @@ class ChatInput(TextArea):
     def action_newline(self) -> None:
         self.insert("\n")
 
-    def _on_paste(self, event: events.Paste) -> None:
+    async def _on_paste(self, event: events.Paste) -> None:
         if len(event.text) > HUGE_PASTE:
             self.notify(
                 f"Pasted {len(event.text):,} characters: a long message fills the context window fast.",

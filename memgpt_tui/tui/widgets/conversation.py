@@ -275,11 +275,10 @@ class Conversation(VerticalScroll):
         if event.widget is self._gap:
             self._want_gap()
             return
-        row = (
-            next((w for w in event.widget.ancestors_with_self if w.parent is self), None)
-            if event.widget
-            else None
-        )
+        if event.widget is None:
+            return
+        ancestry = event.widget.ancestors_with_self
+        row = next((w for w in ancestry if isinstance(w, Widget) and w.parent is self), None)
         if row is not None:
             self.select(row, scroll=False)
 

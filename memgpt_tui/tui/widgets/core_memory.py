@@ -193,9 +193,8 @@ class CoreMemoryPane(VerticalScroll):
         """Match the views to the agent's blocks (a restore may add or remove some)."""
         blocks = self.agent.snapshot().blocks
         labels = [b.label for b in blocks]
-        for view in list(self.query(BlockView)):
-            if view.label not in labels:
-                await view.remove()
+        for stale in [v for v in self.query(BlockView) if v.label not in labels]:
+            await stale.remove()
         for block in blocks:
             view = self.view(block.label)
             if view is None:
