@@ -19,6 +19,9 @@ from .model import events as ev
 from .model.messages import Message
 
 REPLY_FUNCTION = "send_message"  # its call is the assistant's message, not a tool call to show
+# The header of an edit's answer that says whether it changed anything ("true" or "false"): a body in
+# Letta's shape stays Letta's, and a save that changed nothing has no event to wait for.
+CHANGED_HEADER = "X-Memgpt-Changed"
 
 
 @functools.cache

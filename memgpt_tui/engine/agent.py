@@ -412,9 +412,10 @@ class Agent:
 
     async def update_block(
         self, label: str, value: str, limit: int | None = None, description: str | None = None
-    ) -> None:
+    ) -> bool:
         """The user edits a core memory block, and its limit and description if given (read-only blocks
-        are read-only for the agent only). Saving it as it is changes nothing: no checkpoint, no event."""
+        are read-only for the agent only); whether that changed it. Saving it as it is changes nothing:
+        no checkpoint, no event."""
         value = clean(value)
         async with self.turns.turn():
             block = self.state.block(label)
@@ -423,7 +424,7 @@ class Agent:
             limit = block.limit if limit is None else limit
             description = block.description if description is None else description
             if (value, limit, description) == (block.value, block.limit, block.description):
-                return
+                return False
             if len(value) > limit:
                 raise AgentError(f"{label!r} would have {len(value)} characters; its limit is {limit}.")
             old, block.value, block.limit, block.description = block.value, value, limit, description
@@ -431,6 +432,7 @@ class Agent:
             await self._memory_changed(
                 f"user edited {label}", ev.CoreMemoryChanged(label, old, value, "user")
             )
+            return True
 
     async def add_block(
         self, label: str, value: str = "", limit: int | None = None, description: str | None = None

@@ -283,13 +283,15 @@ class RemoteAgent:
         finally:
             self._mine = False
 
-    async def _edit(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _edit(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An edit that changes what the snapshot shows: returns once its event has been passed on, as
-        a local agent's edit does (a line said after it then shows after the conversation reloads)."""
+        a local agent's edit does (a line said after it then shows after the conversation reloads).
+        One whose answer says it changed nothing returns at once: no event comes for it."""
         self._view_changed.clear()
-        answer = await self.connection.call(method, path, **kwargs)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._view_changed.wait(), EDIT_EVENT_WAIT)
+        answer = await self.connection.request(method, path, **kwargs)
+        if _changed(answer):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._view_changed.wait(), EDIT_EVENT_WAIT)
         return answer
 
     async def _cancel(self) -> None:
@@ -312,11 +314,12 @@ class RemoteAgent:
         await self._turn("memory-warning")
 
     async def summarize_now(self) -> int:
-        answer = await self._edit("POST", f"{LETTA}/{self.id}/summarize")
+        answer = (await self._edit("POST", f"{LETTA}/{self.id}/summarize")).json()
         return max(int(answer["num_messages_before"]) - int(answer["num_messages_after"]), 0)
 
     async def pop(self, count: int = 3) -> int:
-        return int((await self._edit("POST", f"{OWN}/{self.id}/pop", json={"count": count}))["removed"])
+        answer = await self._edit("POST", f"{OWN}/{self.id}/pop", json={"count": count})
+        return int(answer.json()["removed"])
 
     async def rethink(self, text: str) -> None:
         await self._edit("POST", f"{OWN}/{self.id}/rethink", json={"text": text})
@@ -326,12 +329,10 @@ class RemoteAgent:
 
     # ----------------------------------------------------------------- memory
 
-    async def update_block(self, label: str, value: str, limit: int | None = None) -> None:
-        block = next((b for b in self._view.blocks if b.label == label), None)
-        if block is not None and value == block.value and limit in (None, block.limit):
-            return  # saved as it is: the server changes nothing, so no event comes to wait for
+    async def update_block(self, label: str, value: str, limit: int | None = None) -> bool:
         body: dict[str, Any] = {"value": value} | ({"limit": limit} if limit is not None else {})
-        await self._edit("PATCH", f"{LETTA}/{self.id}/core-memory/blocks/{label}", json=body)
+        path = f"{LETTA}/{self.id}/core-memory/blocks/{label}"
+        return _changed(await self._edit("PATCH", path, json=body))
 
     async def insert_archival(self, text: str) -> str:
         added = await self.connection.call("POST", f"{LETTA}/{self.id}/archival-memory", json={"text": text})
@@ -395,7 +396,7 @@ class RemoteAgent:
 
     async def restore(self, checkpoint_id: str) -> CheckpointInfo:
         info = await self._edit("POST", f"{OWN}/{self.id}/checkpoints/{checkpoint_id}/restore")
-        return CheckpointInfo.model_validate(info)
+        return CheckpointInfo.model_validate(info.json())
 
     # ----------------------------------------------------------------- export
 
@@ -407,3 +408,8 @@ class RemoteAgent:
         data = await self.connection.call("GET", path, raw=True, params={"format": chosen})
         await asyncio.to_thread(file.write_bytes, data)
         return file
+
+
+def _changed(answer: httpx.Response) -> bool:
+    """Whether an edit changed anything: it did unless its answer says otherwise (a block's save says)."""
+    return answer.headers.get(wire.CHANGED_HEADER) != "false"

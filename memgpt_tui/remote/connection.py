@@ -36,6 +36,11 @@ class Connection:
     async def call(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         """The answer's JSON (its bytes when ``raw``); a refusal or a failure to reach the server is a
         ``ServerError`` saying it."""
+        answer = await self.request(method, path, **kwargs)
+        return answer.content if raw else answer.json()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The whole answer, its headers too; failures as ``call`` says them."""
         try:
             answer = await self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -47,7 +52,7 @@ class Connection:
             raise ServerError(f"The server at {self.url} refused the token: check --token.", 401)
         if answer.status_code >= 400:
             raise ServerError(_detail(answer), answer.status_code)
-        return answer.content if raw else answer.json()
+        return answer
 
     async def aclose(self) -> None:
         await self.http.aclose()

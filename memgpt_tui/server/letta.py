@@ -517,15 +517,18 @@ def _block(agent: Agent, label: str) -> Any:
 
 
 @router.patch("/agents/{agent_id}/core-memory/blocks/{block_label}")
-async def update_block(block_label: str, body: BlockPatch, found: Found, app: App) -> dict[str, Any]:
+async def update_block(
+    block_label: str, body: BlockPatch, found: Found, app: App, response: Response
+) -> dict[str, Any]:
     body.refuse(("label", "read_only", "is_template", "template_name", "template_id"))
     agent = await app.pool.idle(found)
     current = _block(agent, block_label)
     try:
         value = current.value if body.value is None else body.value
-        await agent.update_block(block_label, value, body.limit, body.description)
+        changed = await agent.update_block(block_label, value, body.limit, body.description)
     except AgentError as exc:
         raise HTTPException(422, str(exc)) from None
+    response.headers[wire.CHANGED_HEADER] = str(changed).lower()
     return shapes.block(found.id, _block(agent, block_label))
 
 

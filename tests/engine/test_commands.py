@@ -139,12 +139,14 @@ async def test_update_block_by_user(make_agent):
 async def test_saving_a_block_as_it_is_changes_nothing(make_agent):
     agent, rec = await make_agent()
     checkpoints, edited = len(await agent.checkpoints()), agent.state.memory_edited_at
-    await agent.update_block("human", agent.memory()["human"])
-    await agent.update_block("persona", agent.memory()["persona"], agent.state.block("persona").limit)
+    assert not await agent.update_block("human", agent.memory()["human"])
+    assert not await agent.update_block(
+        "persona", agent.memory()["persona"], agent.state.block("persona").limit
+    )
     assert not rec.of(ev.CoreMemoryChanged) and not rec.of(ev.CheckpointCreated)
     assert len(await agent.checkpoints()) == checkpoints
     assert agent.state.memory_edited_at == edited
-    await agent.update_block("human", agent.memory()["human"], limit=3000)  # a new limit is a change
+    assert await agent.update_block("human", agent.memory()["human"], limit=3000)  # a new limit is a change
     assert len(await agent.checkpoints()) == checkpoints + 1
     assert agent.state.block("human").limit == 3000
 

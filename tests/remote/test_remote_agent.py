@@ -138,10 +138,35 @@ async def test_a_block_saved_as_it_is_returns_at_once_and_changes_nothing(served
 
     monkeypatch.setattr(remote, "EDIT_EVENT_WAIT", 600.0)  # an edit whose event never came would hang
     agent = await attach(served, agent_name)
+    seen: list[ev.Event] = []
+    agent.subscribe(seen.append)
     try:
         before = await agent.checkpoints()
-        await asyncio.wait_for(agent.update_block("human", "Bo"), 20)
+        changed = await asyncio.wait_for(agent.update_block("human", "Bo"), 20)
+        assert changed is False  # the server's answer: the save was sent, and changed nothing
+        assert not [e for e in seen if isinstance(e, ev.CoreMemoryChanged | ev.HistoryChanged)]
         assert await agent.checkpoints() == before
+    finally:
+        await agent.close()
+
+
+async def test_a_save_that_looks_unchanged_here_is_applied_when_another_client_changed_the_block(
+    served, agent_name
+):
+    agent = await attach(served, agent_name)
+    seen: list[ev.Event] = []
+    agent.subscribe(seen.append)
+    try:
+        path = f"/v1/agents/{agent.id}/core-memory/blocks/human"
+        with served.http() as other:  # blocks the loop: this agent has not heard of the edit yet
+            assert other.patch(path, json={"value": "Bo, who sails"}).status_code == 200
+        assert agent.snapshot().memory()["human"] == "Bo"
+        changed = await agent.update_block("human", "Bo")
+        with served.http() as http:
+            assert http.get(path).json()["value"] == "Bo"
+        assert changed is True
+        await until(seen, ev.CoreMemoryChanged, new="Bo")
+        assert agent.snapshot().memory()["human"] == "Bo"
     finally:
         await agent.close()
 

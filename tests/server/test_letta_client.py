@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from letta_client import Letta, NotFoundError, UnprocessableEntityError
 
+from memgpt_tui import wire
 from tests.fakes.openai_server import Reply
 
 
@@ -124,6 +125,16 @@ def test_a_memgpt_program_end_to_end(letta, fake):
     with pytest.raises(NotFoundError):
         letta.agents.retrieve(copy.id)
     assert "sam2" not in {a.name for a in letta.agents.list()}
+
+
+def test_a_block_update_says_in_a_header_whether_it_changed_the_block(letta):
+    agent = letta.agents.create(name="saver", memory_blocks=[{"label": "human", "value": "Bo"}])
+    blocks = letta.agents.blocks.with_raw_response
+    changed = blocks.update("human", agent_id=agent.id, value="Bo, who sails")
+    assert changed.headers[wire.CHANGED_HEADER] == "true"
+    assert changed.parse().value == "Bo, who sails"  # the client still reads its Block
+    same = blocks.update("human", agent_id=agent.id, value="Bo, who sails")
+    assert same.headers[wire.CHANGED_HEADER] == "false" and same.parse().value == "Bo, who sails"
 
 
 def test_what_this_server_does_not_do_is_a_422_naming_the_field(letta):
