@@ -17,7 +17,7 @@ from .llm.base import LLMBackend
 from .model.errors import AgentError
 from .model.handle import AgentHandle
 from .model.state import BACKEND_DEFAULTS, AgentConfig, free_agent_name
-from .store import location, registry, sources
+from .store import location, registry
 from .store.api import AgentStore, Embedder
 from .store.registry import AgentInfo
 from .transfer import formats
@@ -267,6 +267,8 @@ def sources_root() -> str:
 
 
 def list_sources(settings: Settings) -> list[tuple[str, ...]]:
+    from .store import sources  # Lance and pyarrow: loaded by the commands on data sources only
+
     return [
         (f"{s.name:<20}", f"{s.files} files", f"{s.chunks} chunks", s.embedding_model)
         for s in sources.list_sources(sources_root())
@@ -276,6 +278,7 @@ def list_sources(settings: Settings) -> list[tuple[str, ...]]:
 def load_source_cli(settings: Settings, name: str, paths: list[str]) -> int:
     """``memgpt-tui load``: chunk, embed with a progress bar, store; re-runs skip unchanged files."""
     from .progress import Bar
+    from .store import sources
 
     with Bar(f"Loading {name}", sys.stderr) as bar:
         report = sources.load(
@@ -291,6 +294,8 @@ def load_source_cli(settings: Settings, name: str, paths: list[str]) -> int:
 async def attach(agent: AgentHandle, source: str) -> int:
     if not isinstance(agent, Agent):
         raise AgentError("Data sources are attached only to an agent on this machine.")
+    from .store import sources
+
     added = await asyncio.to_thread(sources.attach, sources_root(), source, agent.store)
     await agent.attached(added, source)
     return added

@@ -7,6 +7,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+from memgpt_tui.client import Client
+from tests.fakes.openai_server import FakeOpenAIServer
 
 REPORT = (
     "import json, os, sys\n"
@@ -92,3 +96,35 @@ def test_lancedb_loads_without_the_overrides_checks_and_leaves_the_real_package(
         capture_output=True, text=True, check=True, env=PLAIN_ENV,
     )  # fmt: skip
     assert json.loads(out.stdout) == [False, True, True]
+
+
+def test_a_new_agents_first_session_through_the_client_loads_neither_lancedb_nor_pyarrow(
+    tmp_path: Path, openai_fake: FakeOpenAIServer
+) -> None:
+    """Its tables are made on first need: a chat that searches nothing keeps to the journal, and the
+    next open makes them and replays it."""
+    home = tmp_path / "home"
+    code = (
+        "import json, sys\n"
+        "from memgpt_tui.client import Client\n"
+        f"client = Client(home={str(home)!r}, backend='openai-compatible', base_url={openai_fake.base_url!r},\n"
+        "                model='fake-model', no_verify=True, context_window=8192)\n"
+        "client.create_agent('kit')\n"
+        "for text in ('My cat is called Miso.', 'I live in Porto.'):\n"
+        "    client.user_message('kit', text)\n"
+        "client.close()\n"
+        "print(json.dumps(sorted(m for m in ('lancedb', 'pyarrow', 'numpy') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    agent = home / "agents" / "kit"
+    assert not list(agent.glob("*.lance")) and list((agent / "journal").glob("*.log"))
+    client = Client(home=home, backend="openai-compatible", base_url=openai_fake.base_url, model="fake-model",
+                    no_verify=True, context_window=8192)  # fmt: skip
+    try:
+        found = client.search_recall("kit", "Porto")
+        assert found["total"] == 1 and "I live in Porto." in found["items"][0]["content"]
+        assert len(client.checkpoints("kit")) >= 3  # created, then a step for each message
+        assert len(list(agent.glob("*.lance"))) == 5
+    finally:
+        client.close()

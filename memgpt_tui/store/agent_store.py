@@ -1,7 +1,8 @@
 """LanceAgentStore: one agent's recall, archival memory and checkpoints in a LanceDB database.
 
 Writes are journaled (microseconds) and moved into the Lance tables by a background writer in
-batches; see ``journal.py``, ``writes.py`` and ``tables.py``. Searches first apply whatever is still
+batches; see ``journal.py``, ``writes.py`` and ``tables.py``. A new agent on disk makes its tables on
+first need (``writes.py``). Searches first apply whatever is still
 in the journal, so they see every write. Every write gets the next ``seq``; ``checkpoints.py`` says
 how that lets any checkpoint be restored. The parts: ``recall.py``, ``archival.py``,
 ``checkpoints.py``, ``writer.py`` (the background writer), ``uploads.py`` (an object store's shared
@@ -11,13 +12,12 @@ journal); this module opens and closes the whole.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..model.errors import StoreError
 from . import paths, preview
@@ -28,10 +28,15 @@ from .lock import lock_for
 from .meta import check_embedding, read_meta
 from .refusals import damaged, unusable
 from .rows import ALL_TABLES
-from .tables import StoreTables
 from .tuning import StoreTuning
+from .unmade import never_made
 from .uploads import Uploads
 from .writer import BackgroundWriter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .tables import StoreTables
 
 __all__ = ["LanceAgentStore", "StoreTuning"]
 
@@ -75,7 +80,7 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
             self._lock_file.release()
             if isinstance(exc, OSError):
                 raise unusable(name, exc) from exc
-            if isinstance(exc, RuntimeError | ValueError | pa.ArrowException):  # Lance cannot read its files
+            if _unreadable(exc):
                 raise self._damaged(exc) from exc
             raise
 
@@ -83,20 +88,21 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         return damaged(self.name, self.uri, exc)
 
     def _open(self, state_dir: Path, create: bool) -> None:
-        try:
-            self._tables = StoreTables(self.uri, self._meta.embedding.dim, create=create)
-        except StoreError as exc:
-            raise self._damaged(exc) from exc
+        self._journal = Journal(state_dir / "journal")
+        self._made_lock = threading.Lock()
+        self._made = None
+        self._make = self._make_new_tables
+        if not (create and paths.is_local(self.uri)):
+            self._made = self._tables_on_open(create or self._never_made())
         self._preview_gone = False
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
-        self._journal = Journal(state_dir / "journal")
         shared = None if paths.is_local(self.uri) else SharedJournal(self.uri)
         if shared is not None:
             self._uploads = Uploads(
                 shared, self.name, self.tuning.lease_seconds, lambda: self._closed, self._stop
             )
-        # Tables made just now are empty: nothing to read back, replay or roll back.
+        # A new agent's tables are empty, or not made yet: nothing to read back, replay or roll back.
         fresh = create and not self._journal.segments()
         if not fresh:
             self._replay_journal(shared)
@@ -128,6 +134,30 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         if not fresh:
             self._pin_unkept("reopened after an unfinished step")
 
+    def _tables_on_open(self, create: bool) -> StoreTables:
+        from .tables import StoreTables
+
+        try:
+            return StoreTables(self.uri, self._meta.embedding.dim, create=create)
+        except StoreError as exc:
+            raise self._damaged(exc) from exc
+
+    def _make_new_tables(self) -> StoreTables:
+        """A new agent's tables, on first need (in whichever thread needs them)."""
+        try:
+            return self._tables_on_open(True)
+        except OSError as exc:
+            raise unusable(self.name, exc) from exc
+        except Exception as exc:
+            if _unreadable(exc):
+                raise self._damaged(exc) from exc
+            raise
+
+    def _never_made(self) -> bool:
+        return paths.is_local(self.uri) and never_made(
+            paths.local_path(self.uri), self._journal.directory, self._meta
+        )
+
     def _replay_journal(self, shared: SharedJournal | None) -> None:
         """Apply what the last session journaled but never applied: the local segments of a local
         store; the shared journal of one in an object store (whose local segments may predate writes
@@ -156,7 +186,8 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         if self._search_pool is not None:
             self._search_pool.shutdown()
         try:
-            self._flush()
+            if self._due():  # else the journal waits for the next open, which makes the tables
+                self._flush()
             if self._ann_thread is not None:
                 self._ann_thread.join()
             self._write_meta()
@@ -201,3 +232,12 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         self.sync()
         with self._flush_lock:
             return {name: self._tables[name].to_arrow() for name in ALL_TABLES}
+
+
+def _unreadable(exc: BaseException) -> bool:
+    """Whether an error says Lance cannot read its files. pyarrow is looked up, not imported: until it
+    is loaded, none of its errors can have been raised."""
+    arrow = sys.modules.get("pyarrow")
+    return isinstance(exc, RuntimeError | ValueError) or (
+        arrow is not None and isinstance(exc, arrow.ArrowException)
+    )

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, cast
 
 from ..model.clock import new_id, now
 from ..model.errors import EmbeddingMismatch, NotFound, StoreError
 from ..model.records import Page, Passage
 from .api import Embedder
-from .lance import ColumnOrdering, LanceVectorQueryBuilder
 from .meta import AttachedSource
-from .rows import ARCHIVAL, passage_from_row, passage_row, sql_str, to_table
+from .rows import ARCHIVAL, passage_from_row, passage_row, sql_str
 from .search import page_of, text_search
 from .writes import Writes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .lance import LanceVectorQueryBuilder
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class Archival(Writes):
                 self._archival_count += len(texts)
             return ids
         # large inserts go straight to Lance in one atomic commit: journaling megabytes buys nothing
+        from .arrow import to_table
+
         with self._flush_lock:
             self._flush_locked()
             with self._lock:
@@ -85,6 +89,8 @@ class Archival(Writes):
         """
         if not query.strip() or self._archival_count == 0:
             return page_of([], 0, page, page_size)
+        import numpy as np
+
         vector = np.asarray(self._embedder_or_fail().embed_query(query), dtype=np.float32)
         table = self._tables[ARCHIVAL]
         with self._flush_lock:
@@ -105,7 +111,7 @@ class Archival(Writes):
     def _nearest(self, vector: np.ndarray) -> list[int]:
         """Row ids of the nearest passages, nearest first."""
         query = cast(
-            LanceVectorQueryBuilder, self._tables[ARCHIVAL].search(vector, vector_column_name="vector")
+            "LanceVectorQueryBuilder", self._tables[ARCHIVAL].search(vector, vector_column_name="vector")
         )
         hits = (
             query.distance_type("cosine")
@@ -145,6 +151,8 @@ class Archival(Writes):
 
     def archival_list(self, page: int, page_size: int) -> Page[Passage]:
         """Every passage, newest first."""
+        from .lance import ColumnOrdering
+
         self.sync()
         total = self._tables[ARCHIVAL].count_rows()
         if total == 0 or page < 0:

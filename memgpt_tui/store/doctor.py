@@ -27,6 +27,7 @@ from .preview import FILE as PREVIEW
 from .refusals import brief
 from .rows import ALL_TABLES, ARCHIVAL, MESSAGES
 from .tables import StoreTables
+from .unmade import never_made
 
 _INDEXES = {name: ["id"] for name in ALL_TABLES} | {MESSAGES: ["id", "text"], ARCHIVAL: ["id", "text"]}
 
@@ -76,7 +77,8 @@ def examine(root: str, name: str, repair: bool = False) -> Checkup:
     folder = paths.local_path(uri)
     if not folder.is_dir():
         raise StoreError(f"No agent named {name!r} in {root}.")
-    dim = read_meta(uri, name).embedding.dim
+    meta = read_meta(uri, name)
+    dim = meta.embedding.dim
     doctor = _Doctor(name, folder, repair)
     lock = folder / "lock"
     if lock.exists() and not lock.is_file():
@@ -85,7 +87,10 @@ def examine(root: str, name: str, repair: bool = False) -> Checkup:
     with AgentLock(lock, name) if lock.is_file() or not lock.exists() else contextlib.nullcontext():
         doctor.journal()
         doctor.preview()
-        doctor.tables(dim)
+        if never_made(folder, folder / "journal", meta):  # nothing to check but what its journal holds
+            doctor.replay(dim, unmade=True)
+        else:
+            doctor.tables(dim)
     return doctor.checkup
 
 
@@ -210,8 +215,9 @@ class _Doctor:
             shutil.copytree(indices, self.aside() / f"{name}.lance-indices", dirs_exist_ok=True)
         table.create_index(column, config=FTS() if column == "text" else BTree(), replace=True)
 
-    def replay(self, dim: int) -> None:
-        """What the journal holds that the tables do not yet: applied by a repair, as an open would."""
+    def replay(self, dim: int, unmade: bool = False) -> None:
+        """What the journal holds that the tables do not yet: applied by a repair, as an open would.
+        ``unmade``: the agent's tables are not made yet, so a journal waiting for them is no damage."""
         directory = self.folder / "journal"
         segments = sorted(directory.glob("*.log")) if directory.is_dir() else []
         waiting = sum(len(read_segment(s)) for s in segments)
@@ -221,9 +227,9 @@ class _Doctor:
                 f"the end of journal segment(s) {', '.join(torn)} cannot be read: a write cut short "
                 "by a crash, or damage.",
                 "applies the readable records before it; the segments go into the dated folder.",
-                lambda: self.apply(dim, segments),
+                lambda: self.apply(dim, segments, unmade),
             )
-        elif waiting:
+        elif waiting and not unmade:
             self.found(
                 f"the journal holds {waiting} records not yet in the tables (the app was stopped "
                 "before it could write them).",
@@ -232,8 +238,8 @@ class _Doctor:
                 lambda: self.apply(dim, segments),
             )
 
-    def apply(self, dim: int, segments: list[Path]) -> None:
-        tables = StoreTables(str(self.folder), dim, create=False)
+    def apply(self, dim: int, segments: list[Path], unmade: bool = False) -> None:
+        tables = StoreTables(str(self.folder), dim, create=unmade)
         for segment in segments:
             tables.apply(read_segment(segment), replay=True)
             self.move_aside(segment)

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from ..model.errors import NotFound
 from ..model.messages import Message
 from ..model.records import Page
-from .lance import ColumnOrdering
 from .rows import MESSAGES, message_from_row, message_row, sql_str
 from .search import page_of, text_search
 from .writes import Writes
@@ -120,6 +119,8 @@ class Recall(Writes):
 
     def search_messages_by_date(self, start: date, end: date, page: int, page_size: int) -> Page[Message]:
         """Messages from ``start`` to ``end``, both days included, in local time; oldest first."""
+        from .lance import ColumnOrdering
+
         self.sync()
         start, end = min(start, end), max(start, end)
         since = datetime.combine(start, time.min).astimezone(UTC)

@@ -12,8 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from ..model.clock import now
@@ -24,7 +22,9 @@ from .lock import lock_for
 from .meta import AgentMeta, EmbeddingInfo, check_embedding, meta_uri, read_meta, write_meta
 from .rows import ALL_TABLES
 
-if TYPE_CHECKING:  # LanceDB takes a second to import: listing agents must not pay for it
+if TYPE_CHECKING:  # LanceDB and pyarrow take a second to import: listing agents must not pay for it
+    import pyarrow as pa
+
     from .agent_store import LanceAgentStore, StoreTuning
 
 __all__ = [
@@ -196,6 +196,8 @@ def export_store(store: LanceAgentStore, file: Path) -> Path:
 
     Tables travel as Parquet; nothing from the config (API keys) is included. The file is 0600.
     """
+    import pyarrow.parquet as pq
+
     header = _FileHeader(format=FILE_FORMAT, version=1, exported_at=now(), agent=store.meta())
     file = file.expanduser()
     tmp = file.with_name(file.name + ".part")
@@ -217,6 +219,8 @@ def export_store(store: LanceAgentStore, file: Path) -> Path:
 
 def import_agent(root: str, file: Path, name: str | None = None, embedder: Embedder | None = None) -> str:
     """Create an agent from an exported file, under its own name or ``name``; returns the name used."""
+    import pyarrow as pa
+
     from .tables import StoreTables
 
     header, tables = _read_agent_file(file.expanduser())
@@ -248,6 +252,9 @@ def import_agent(root: str, file: Path, name: str | None = None, embedder: Embed
 
 
 def _read_agent_file(file: Path) -> tuple[_FileHeader, dict[str, pa.Table]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         with zipfile.ZipFile(file) as archive:
             header = _FileHeader.model_validate_json(archive.read("agent.json"))

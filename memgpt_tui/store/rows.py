@@ -1,4 +1,5 @@
-"""Table schemas and the conversions between models, journal rows (JSON-able dicts) and Arrow.
+"""The tables' names and the conversions between models and journal rows (JSON-able dicts); the
+Arrow side is ``arrow.py``.
 
 Every row of ``messages`` and ``archival`` is one *version* of an item: ``(id, seq)``, where ``seq`` is
 the store-wide operation counter at which it was written. Versions that stop being live move to the
@@ -13,16 +14,15 @@ import base64
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..model.messages import Message, ToolCall
 from ..model.records import CheckpointInfo, Passage
 
+if TYPE_CHECKING:  # the journal's rows are plain: numpy loads with the first vector
+    import numpy as np
+
 Row = dict[str, Any]
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MESSAGES = "messages"
@@ -37,62 +37,6 @@ def attic(table: str) -> str:
 ALL_TABLES = (MESSAGES, attic(MESSAGES), ARCHIVAL, attic(ARCHIVAL), CHECKPOINTS)
 
 
-def messages_schema() -> pa.Schema:
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("seq", pa.int64()),
-            ("origin", pa.int64()),
-            ("role", pa.string()),
-            ("kind", pa.string()),
-            ("content", pa.string()),
-            ("tool_calls", pa.string()),  # JSON list, null when none
-            ("tool_call_id", pa.string()),
-            ("name", pa.string()),
-            ("created_at", TIMESTAMP),
-            ("step", pa.int64()),
-            ("text", pa.string()),  # what full-text search sees: the human's words, replies, arguments
-        ]
-    )
-
-
-def archival_schema(dim: int) -> pa.Schema:
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("seq", pa.int64()),
-            ("origin", pa.int64()),
-            ("text", pa.string()),
-            ("vector", pa.list_(pa.float32(), dim)),
-            ("metadata", pa.string()),  # JSON object
-            ("source", pa.string()),  # data source it was attached from, if any
-            ("source_key", pa.string()),  # path, chunk and content hash within that source
-            ("created_at", TIMESTAMP),
-        ]
-    )
-
-
-def checkpoints_schema() -> pa.Schema:
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("seq", pa.int64()),
-            ("step", pa.int64()),
-            ("time", TIMESTAMP),
-            ("label", pa.string()),
-            ("summary", pa.string()),
-            ("messages", pa.int64()),
-            ("archival", pa.int64()),
-            ("in_context", pa.int64()),
-            ("state", pa.string()),  # AgentState JSON (message ids, never messages); see states.py
-        ]
-    )
-
-
-def with_del_seq(schema: pa.Schema) -> pa.Schema:
-    return schema.append(pa.field("del_seq", pa.int64()))
-
-
 def micros(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -100,23 +44,9 @@ def micros(moment: datetime) -> int:
 
 
 def encode_vector(vector: Sequence[float] | np.ndarray) -> str:
+    import numpy as np
+
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-
-
-def to_table(rows: Sequence[Row], schema: pa.Schema) -> pa.Table:
-    """Journal rows to Arrow: timestamps are epoch microseconds, vectors base64 float32."""
-    columns = []
-    for field in schema:
-        values = [row.get(field.name) for row in rows]
-        if pa.types.is_fixed_size_list(field.type):
-            size = field.type.list_size
-            flat = np.frombuffer(b"".join(base64.b64decode(str(v)) for v in values), dtype="<f4")
-            if flat.size != size * len(rows):
-                raise ValueError(f"vectors must have {size} dimensions")
-            columns.append(pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size))
-        else:
-            columns.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def search_text(message: Message) -> str:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..model.records import Page
-from .lance import FTS, Table
-from .tables import StoreTables
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .lance import Table
+    from .tables import StoreTables
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ def text_search(
         if "_indices" not in str(exc):
             raise
         log.warning("agent %s: rebuilding the text index of %s (%s)", agent, name, exc)
+        from .lance import FTS
+
         with upkeep_lock:
             tables[name].create_index("text", config=FTS(), replace=True)
         return run(tables[name])

@@ -21,9 +21,10 @@ from ..model.clock import new_id, now
 from ..model.errors import EmbeddingMismatch, StoreError
 from . import location
 from .api import AgentStore, Embedder
+from .arrow import TIMESTAMP
 from .chunking import chunk_text, kind_of
 from .paths import check_name
-from .rows import TIMESTAMP, sql_in
+from .rows import sql_in
 
 if TYPE_CHECKING:
     from lancedb.table import Table

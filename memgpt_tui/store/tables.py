@@ -15,22 +15,10 @@ import pyarrow.compute as pc
 
 from ..model.errors import StoreError
 from . import location
+from .arrow import archival_schema, checkpoints_schema, messages_schema, to_table, with_del_seq
 from .journal import Record
 from .lance import FTS, BTree, Table, lancedb
-from .rows import (
-    ALL_TABLES,
-    ARCHIVAL,
-    CHECKPOINTS,
-    MESSAGES,
-    Row,
-    archival_schema,
-    attic,
-    checkpoints_schema,
-    messages_schema,
-    sql_in,
-    to_table,
-    with_del_seq,
-)
+from .rows import ALL_TABLES, ARCHIVAL, CHECKPOINTS, MESSAGES, Row, attic, sql_in
 
 _ID_CHUNK = 500  # ids per IN (...) filter
 

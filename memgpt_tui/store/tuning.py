@@ -12,6 +12,7 @@ from .lock import LEASE_SECONDS
 class StoreTuning:
     flush_interval: float = 0.25  # seconds a write may wait in the journal before the writer moves it
     flush_records: int = 256  # or fewer, when this many records are waiting
+    unmade_records: int = 4_096  # records a new agent's journal holds before its tables are made unasked
     compact_after: int = 24  # commits (small fragments) per table before an upkeep round
     index_after: int = 2_048  # unindexed rows an index may leave to a direct scan before a refresh
     segment_rows: int = 16_384  # index segments below this take the next refresh's rows (upkeep.py)

@@ -24,10 +24,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from .lance import Table
-
 if TYPE_CHECKING:  # pylance itself loads with the first upkeep round, not with the store
     from lance.fragment import FragmentMetadata
+
+    from .lance import Table
 
 MAX_FRAGMENT_ROWS = 1 << 16  # fragments this big are left alone: scans barely gain from bigger ones
 _FANOUT = 4  # fragments of one size tier merged at once

@@ -2,14 +2,19 @@
 next ``seq``, the journal, then (batched, by the writer) the Lance tables.
 
 Recall ids, counts and the checkpoint list live in memory, so the hot path (append, count, recent,
-checkpoint) never touches Lance; what is journaled but not in Lance yet is kept in memory too.
+checkpoint) never touches Lance; what is journaled but not in Lance yet is kept in memory too. A new
+agent's tables are made on first need: a search, a read of what memory no longer holds, or a journal
+of ``StoreTuning.unmade_records`` records; until then nothing loads LanceDB or pyarrow, and closing
+leaves the journal to the next open, which makes the tables and replays it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..model.clock import now
 from ..model.errors import StoreError
@@ -19,9 +24,11 @@ from .api import Embedder
 from .journal import Journal, Record
 from .lock import AgentLock, StoreLease
 from .meta import AgentMeta, write_meta
-from .tables import StoreTables
 from .tuning import StoreTuning
 from .uploads import Uploads
+
+if TYPE_CHECKING:
+    from .tables import StoreTables
 
 
 class Writes:
@@ -36,7 +43,9 @@ class Writes:
     _lock_file: AgentLock | StoreLease
     _closed: bool
     _uploads: Uploads | None  # an object store's shared journal
-    _tables: StoreTables
+    _made: StoreTables | None  # the Lance tables, once opened or made
+    _make: Callable[[], StoreTables]  # makes a new agent's tables on first need
+    _made_lock: threading.Lock
     _preview_gone: bool
     _lock: threading.RLock  # in-memory views, seq and journal order
     _flush_lock: threading.Lock  # one writer into Lance at a time
@@ -56,8 +65,25 @@ class Writes:
     _msg_ids: list[str]  # live recall, sorted
     _archival_count: int
 
+    @property
+    def _tables(self) -> StoreTables:
+        return self._made or self._made_now()
+
+    def _made_now(self) -> StoreTables:
+        with self._made_lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+    def _due(self) -> bool:
+        """Whether the journal goes into Lance now: always once the tables are there; before a new
+        agent's tables are needed, only once its journal is long."""
+        return self._made is not None or len(self._ops) >= self.tuning.unmade_records
+
     def sync(self) -> None:
-        """Apply everything journaled so far to the Lance tables."""
+        """Apply everything journaled so far to the Lance tables, making a new agent's if need be."""
+        if self._made is None:
+            self._made_now()
         self._flush()
 
     def _next_seq(self) -> int:
@@ -75,7 +101,7 @@ class Writes:
             self._uploads.journaled(record)
         self._journal.append(record)
         self._ops.append(record)
-        if len(self._ops) >= self.tuning.flush_records:
+        if len(self._ops) >= self.tuning.flush_records and self._due():
             self._wake.set()
 
     def _flush(self) -> None:

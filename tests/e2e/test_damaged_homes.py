@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from memgpt_tui import runtime
-from memgpt_tui.config import ConfigError, file_values
+from memgpt_tui.config import ConfigError, Settings, file_values
 from memgpt_tui.model.errors import AgentError, StoreError
 from memgpt_tui.store import registry
 from tests.e2e.test_interfaces import cli
@@ -69,11 +69,18 @@ def test_two_processes_creating_one_agent_leave_the_winners_intact(home):  # noq
     registry.open_store(root, "race", HashEmbedder()).close()  # still there, still whole
 
 
+async def made_tables(settings: Settings, name: str) -> None:
+    """Open the agent once more: a new agent's first session stays in its journal, and the next open
+    makes its Lance tables."""
+    await (await runtime.open_agent(settings, name)).close()
+
+
 async def test_a_damaged_lance_file_is_reported_and_left_untouched(home, openai_fake):  # noqa: F811
     settings = settings_for(openai_fake.base_url)
     agent = await runtime.create_agent(settings, "hurt")
     await converse(agent, "hello")
     await agent.close()
+    await made_tables(settings, "hurt")
     data = sorted((home / "agents" / "hurt" / "messages.lance" / "data").glob("*.lance"))[0]
     data.write_bytes(data.read_bytes()[:10])
     with pytest.raises(StoreError, match="is damaged.*left untouched"):
@@ -87,6 +94,7 @@ async def test_a_deleted_text_index_is_rebuilt(home, openai_fake):  # noqa: F811
     openai_fake.script(Reply.tool_call("send_message", {"message": "noted"}))
     await converse(agent, "my boat is called Marlin")
     await agent.close()
+    await made_tables(settings, "indexless")
     for index in (home / "agents" / "indexless" / "messages.lance" / "_indices").iterdir():
         for file in index.iterdir():
             file.unlink()

@@ -62,17 +62,22 @@ def server():
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, server: FakeOpenAIServer) -> Path:
-    """A home with agents "hurt" and "fine", two turns each: made once, copied by each test."""
+    """A home with agents "hurt", "fine" and "new", two turns each: made once, copied by each test.
+    "new" has had only its first session, still in its journal; the others were opened again, which
+    made their tables."""
     home = tmp_path_factory.mktemp("template") / "home"
     with pytest.MonkeyPatch.context() as patch:
         isolate(patch, home)
 
         async def make() -> None:
-            for name in ("hurt", "fine"):
-                agent = await runtime.create_agent(settings_for(server.base_url), name)
+            settings = settings_for(server.base_url)
+            for name in ("hurt", "fine", "new"):
+                agent = await runtime.create_agent(settings, name)
                 await converse(agent, "hello")
                 await converse(agent, "again")
                 await agent.close()
+                if name != "new":
+                    await (await runtime.open_agent(settings, name)).close()
 
         asyncio.run(make())
     return home
@@ -177,6 +182,26 @@ def test_doctor_on_damage_the_app_itself_gets_past(template, tmp_path, monkeypat
     assert cli.main(["doctor", "hurt", "--repair"]) == 0
     assert cli.main(["doctor", "hurt"]) == 0
     assert "nothing damaged" in capsys.readouterr().out
+
+
+def test_doctor_finds_a_new_agents_journal_no_damage_and_repairs_a_torn_end_into_its_tables(
+    template, tmp_path, monkeypatch, server, capsys
+):
+    home = isolate(monkeypatch, tmp_path / "home")
+    shutil.copytree(template, home)
+    folder = home / "agents" / "new"
+    assert not list(folder.glob("*.lance"))  # its tables are made when it is next opened
+    assert cli.main(["doctor", "new"]) == 0
+    assert "nothing damaged" in capsys.readouterr().out
+    a_torn_journal_segment(folder)
+    assert cli.main(["doctor", "new"]) == 1
+    assert "000000000999.log (21 bytes) cannot be read" in capsys.readouterr().out
+    assert cli.main(["doctor", "new", "--repair"]) == 0
+    assert len(list(folder.glob("*.lance"))) == 5 and not list((folder / "journal").glob("*.log"))
+    assert cli.main(["doctor", "new"]) == 0
+    assert "nothing damaged" in capsys.readouterr().out
+    with Client(base_url=server.base_url) as client:
+        assert client.search_recall("new", "hello")["total"] >= 1  # the journal's steps, in its tables
 
 
 def test_doctor_refuses_an_agent_open_elsewhere(template, tmp_path, monkeypatch, server, capsys):

@@ -2,7 +2,9 @@
 
 ``hold``: open the agent and wait to be killed. ``work``: resume the agent and run steps as the engine
 does (user message first, then reply, archival writes, sometimes a /pop, /rethink or restore, then a
-checkpoint) until killed, printing each completed checkpoint's id. Both print ``ready`` once open.
+checkpoint) until killed, printing each completed checkpoint's id. ``talk``: a new agent's first
+session, steps of messages and checkpoints only (nothing that needs its tables). All print ``ready``
+once open.
 """
 
 from __future__ import annotations
@@ -60,12 +62,28 @@ def work(store: LanceAgentStore) -> None:
             print("checkpoint", done.id, flush=True)
 
 
+def talk(store: LanceAgentStore) -> None:
+    state = make_state("crash")
+    while True:
+        step = state.step + 1
+        said = user_message(f"user says {step}", step)
+        store.append_messages([said])
+        answer = reply(f"answer {step}", step)
+        store.append_messages(answer)
+        state.in_context_ids = [*state.in_context_ids, said.id, *(m.id for m in answer)][-12:]
+        state.step = step
+        state.blocks[0].value = f"persona after step {step}"
+        print("checkpoint", store.checkpoint(state, None, f"step {step}").id, flush=True)
+
+
 def main() -> None:
     mode, root = sys.argv[1], sys.argv[2]
     store = open_agent(root)
     print("ready", flush=True)
     if mode == "work":
         work(store)
+    elif mode == "talk":
+        talk(store)
     else:
         while True:
             time.sleep(1)

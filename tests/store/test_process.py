@@ -114,3 +114,23 @@ def test_kill_at_random_instants_leaves_a_consistent_store(root: str) -> None:
             assert (store.count_messages(), store.archival_count()) == (target.messages, target.archival)
     finally:
         store.close()
+
+
+def test_a_new_agent_killed_before_it_made_its_tables_keeps_every_completed_step(root: str) -> None:
+    with child("talk", root) as worker:
+        assert worker.stdout is not None
+        lines = [worker.stdout.readline() for _ in range(5)]
+        time.sleep(random.uniform(0.0, 0.3))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        lines += worker.stdout.read().splitlines()
+    printed = [line.split()[1] for line in lines if line.startswith("checkpoint")]
+    agent = Path(root) / "crash"
+    assert not list(agent.glob("*.lance")) and list((agent / "journal").glob("*.log"))  # all in the journal
+    store = registry.open_store(root, "crash", HashEmbedder())
+    try:
+        check_consistent(store, printed[-1])
+        assert len(store.checkpoints()) >= len(printed)
+        assert len(list(agent.glob("*.lance"))) == 5  # the open made the tables and replayed the journal
+    finally:
+        store.close()

@@ -48,7 +48,8 @@ def test_foreign_and_corrupt_directories_are_refused_untouched(root: str, embedd
     registry.create_store(root, "broken", embedder).close()
     (broken / "agent.json").write_text("{ this is not json")
     damaged = Path(root) / "damaged"
-    registry.create_store(root, "damaged", embedder).close()
+    with registry.create_store(root, "damaged", embedder) as store:
+        store.sync()  # a new agent makes its tables on first need
     for table in (damaged / "checkpoints.lance").rglob("*.manifest"):
         table.write_bytes(b"garbage")
     before = {d: snapshot(Path(root) / d) for d in ("photos", "broken", "damaged")}

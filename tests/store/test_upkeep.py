@@ -137,6 +137,7 @@ def test_restore_after_tiered_compaction_and_cleanup(open_store: Callable[..., L
         small_table_rows=0,
     )
     store = open_store(tuning=tuning)
+    store.sync()  # a new agent's tables, made now: from here the writer moves every turn into Lance
     state = make_state()
     turn(store, state, "the very first thing", "ok")
     first, first_state = store.checkpoints()[-1], store.head()
