@@ -29,7 +29,7 @@ from .meta import check_embedding, read_meta
 from .refusals import damaged, unusable
 from .rows import ALL_TABLES
 from .tuning import StoreTuning
-from .unmade import never_made
+from .unmade import journal_holds_everything
 from .uploads import Uploads
 from .writer import BackgroundWriter
 
@@ -93,7 +93,7 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         self._made = None
         self._make = self._make_new_tables
         if not (create and paths.is_local(self.uri)):
-            self._made = self._tables_on_open(create or self._never_made())
+            self._made = self._tables_on_open(create or self._unmade())
         self._preview_gone = False
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
@@ -153,10 +153,8 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
                 raise self._damaged(exc) from exc
             raise
 
-    def _never_made(self) -> bool:
-        return paths.is_local(self.uri) and never_made(
-            paths.local_path(self.uri), self._journal.directory, self._meta
-        )
+    def _unmade(self) -> bool:
+        return paths.is_local(self.uri) and journal_holds_everything(self._journal.directory, self._meta)
 
     def _replay_journal(self, shared: SharedJournal | None) -> None:
         """Apply what the last session journaled but never applied: the local segments of a local

@@ -27,7 +27,7 @@ from .preview import FILE as PREVIEW
 from .refusals import brief
 from .rows import ALL_TABLES, ARCHIVAL, MESSAGES
 from .tables import StoreTables
-from .unmade import never_made
+from .unmade import journal_holds_everything
 
 _INDEXES = {name: ["id"] for name in ALL_TABLES} | {MESSAGES: ["id", "text"], ARCHIVAL: ["id", "text"]}
 
@@ -87,10 +87,7 @@ def examine(root: str, name: str, repair: bool = False) -> Checkup:
     with AgentLock(lock, name) if lock.is_file() or not lock.exists() else contextlib.nullcontext():
         doctor.journal()
         doctor.preview()
-        if never_made(folder, folder / "journal", meta):  # nothing to check but what its journal holds
-            doctor.replay(dim, unmade=True)
-        else:
-            doctor.tables(dim)
+        doctor.tables(dim, journal_holds_everything(folder / "journal", meta))
     return doctor.checkup
 
 
@@ -150,10 +147,13 @@ class _Doctor:
 
     # ---------------------------------------------------------------- the Lance tables
 
-    def tables(self, dim: int) -> None:
+    def tables(self, dim: int, unmade: bool) -> None:
+        """``unmade``: a new agent's, whose next open makes the tables it lacks from its journal."""
         db = lancedb.connect(str(self.folder))
         readable = True
         for name in ALL_TABLES:
+            if unmade and not (self.folder / f"{name}.lance").exists():
+                continue
             try:
                 table = db.open_table(name)
             except Exception as exc:
@@ -165,7 +165,7 @@ class _Doctor:
                 continue
             self.indexes(name, table)
         if readable:
-            self.replay(dim)
+            self.replay(dim, unmade)
 
     def rows_readable(self, name: str, table: Table) -> bool:
         try:
@@ -215,9 +215,9 @@ class _Doctor:
             shutil.copytree(indices, self.aside() / f"{name}.lance-indices", dirs_exist_ok=True)
         table.create_index(column, config=FTS() if column == "text" else BTree(), replace=True)
 
-    def replay(self, dim: int, unmade: bool = False) -> None:
-        """What the journal holds that the tables do not yet: applied by a repair, as an open would.
-        ``unmade``: the agent's tables are not made yet, so a journal waiting for them is no damage."""
+    def replay(self, dim: int, unmade: bool) -> None:
+        """What the journal holds that the tables do not yet: applied by a repair, as an open would
+        (for an ``unmade`` agent that is no damage: its next open does it)."""
         directory = self.folder / "journal"
         segments = sorted(directory.glob("*.log")) if directory.is_dir() else []
         waiting = sum(len(read_segment(s)) for s in segments)
@@ -235,10 +235,10 @@ class _Doctor:
                 "before it could write them).",
                 "applies them to the tables, as opening the agent would; the segments go into the "
                 "dated folder.",
-                lambda: self.apply(dim, segments),
+                lambda: self.apply(dim, segments, unmade),
             )
 
-    def apply(self, dim: int, segments: list[Path], unmade: bool = False) -> None:
+    def apply(self, dim: int, segments: list[Path], unmade: bool) -> None:
         tables = StoreTables(str(self.folder), dim, create=unmade)
         for segment in segments:
             tables.apply(read_segment(segment), replay=True)

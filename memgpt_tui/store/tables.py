@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model.errors import StoreError
-from . import location
+from . import location, paths
 from .arrow import archival_schema, checkpoints_schema, messages_schema, to_table, with_del_seq
 from .journal import Record
 from .lance import FTS, BTree, Table, lancedb
@@ -47,6 +47,8 @@ class _Changes:
 
 class StoreTables:
     def __init__(self, uri: str, dim: int, *, create: bool) -> None:
+        """``create``: make the tables (those not there yet), else open them."""
+        self.uri = uri
         self.db = lancedb.connect(uri, storage_options=location.storage_options(uri))
         self.schemas = {
             MESSAGES: messages_schema(),
@@ -63,10 +65,16 @@ class StoreTables:
         return self.tables[name]
 
     def _create(self, name: str) -> Table:
-        table = self.db.create_table(name, schema=self.schemas[name])
-        table.create_index("id", config=BTree())
-        if name in (MESSAGES, ARCHIVAL):
-            table.create_index("text", config=FTS())
+        """The table made now, with its indexes; or opened, when an earlier making of the agent's
+        tables was cut short after it, and given the indexes it lacks."""
+        if location.exists(paths.join(self.uri, f"{name}.lance")):
+            table = self._open(name)
+            have = {tuple(index.columns) for index in table.list_indices()}
+        else:
+            table, have = self.db.create_table(name, schema=self.schemas[name]), set()
+        for column in ("id", "text") if name in (MESSAGES, ARCHIVAL) else ("id",):
+            if (column,) not in have:
+                table.create_index(column, config=BTree() if column == "id" else FTS())
         return table
 
     def _open(self, name: str) -> Table:

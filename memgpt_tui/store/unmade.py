@@ -1,5 +1,7 @@
-"""A new agent whose Lance tables were never needed (see ``writes.py``): none on disk, and a journal
-that holds every write since the agent's first, or nothing written at all. Its next open makes them."""
+"""A new agent whose Lance tables were never made, or whose making was cut short (``writes.py``):
+its journal still holds every write since its first, or nothing was ever written. Its next open makes
+the tables it lacks and replays the journal into them; to the doctor, a missing table is then no damage.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,9 @@ from pathlib import Path
 
 from .journal import read_segment
 from .meta import AgentMeta
-from .rows import ALL_TABLES
 
 
-def never_made(folder: Path, journal: Path, meta: AgentMeta) -> bool:
-    if any((folder / f"{name}.lance").exists() for name in ALL_TABLES):
-        return False
+def journal_holds_everything(journal: Path, meta: AgentMeta) -> bool:
     segments = sorted(journal.glob("*.log"))
     if not segments:
         return meta.messages == 0 and meta.archival == 0

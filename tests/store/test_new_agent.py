@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import lancedb
 import pytest
 
 from memgpt_tui.model.errors import StoreError
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
+from memgpt_tui.store.arrow import messages_schema
 from tests.store.helpers import HashEmbedder, make_state, turn
 
 
@@ -89,3 +91,18 @@ def test_an_agent_closed_unwritten_opens_empty_but_one_whose_tables_went_missing
         shutil.rmtree(table)
     with pytest.raises(StoreError, match="damaged"):
         registry.open_store(root, "used", embedder)
+
+
+def test_a_making_of_the_tables_cut_short_is_finished_by_the_next_open(
+    open_store: Callable[..., LanceAgentStore], root: str
+) -> None:
+    store = open_store()
+    turn(store, make_state(), "my zebra is called Stripes", "noted")
+    store.close()
+    # what a kill while the first table was being made leaves: that table, without its indexes
+    lancedb.connect(str(Path(root) / "sam")).create_table("messages", schema=messages_schema())
+    again = open_store()
+    assert len(tables(root)) == 5
+    assert [m.user_text() for m in again.search_messages("zebra", 0, 5).items] == [
+        "my zebra is called Stripes"
+    ]
