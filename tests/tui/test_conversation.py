@@ -10,7 +10,7 @@ from memgpt_tui.engine.agent import Agent
 from memgpt_tui.llm.base import LLMResponse
 from memgpt_tui.model.errors import BackendUnavailable
 from memgpt_tui.model.messages import Message, ToolCall, user_message
-from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW, Conversation, plain
+from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, OUT_OF_CONTEXT, WINDOW, Conversation, plain
 from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
 from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, call, say
 from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
@@ -313,3 +313,65 @@ async def test_steps_evicted_mid_turn_are_marked_when_scrolled_back_to(make_agen
         await wait_until(pilot, lambda: conv.query(UserRow))
         evicted = evicted_from_the_middle(tuple(agent.buffer), agent.store.recent_messages(None, FIRST_PAGE))
         assert_marked_out_of_context(conv, tuple(agent.buffer), evicted)
+
+
+def dividers(conversation: Conversation) -> list[str]:
+    return [plain(r) for r in conversation.rows() if isinstance(r, SystemRow) and r.kind == "divider"]
+
+
+def run_counts(conversation: Conversation) -> list[str]:
+    """What the dividers above evicted runs count: "↓ The next 2 steps"."""
+    return [d.split(" left the agent's")[0] for d in dividers(conversation) if d != OUT_OF_CONTEXT]
+
+
+async def test_a_run_evicted_across_a_page_boundary_gets_one_divider(make_agent, llm, monkeypatch) -> None:
+    from memgpt_tui.tui.widgets import conversation
+
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()
+    window = agent.snapshot().in_context
+    stored = agent.store.recent_messages(None, FIRST_PAGE)
+    evicted = evicted_from_the_middle(window, stored)
+    steps = [m for m in evicted if m.kind == "assistant"]
+    assert len(steps) == 2
+    # The newest page starts at the run's second step: the first is on the page before.
+    monkeypatch.setattr(conversation, "FIRST_PAGE", len([m for m in stored if m.id >= steps[1].id]))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        assert run_counts(conv) == ["↓ The next 1 step"]
+        await pilot.click(".edge")  # "Scroll up for older messages": too few rows to scroll yet
+        await wait_until(pilot, lambda: conv.query(UserRow))
+        assert_marked_out_of_context(conv, window, evicted)
+        assert dividers(conv)[0] == OUT_OF_CONTEXT
+        assert run_counts(conv) == ["↓ The next 2 steps"]
+
+
+async def test_the_window_start_on_a_page_boundary_keeps_its_divider(make_agent, llm, monkeypatch) -> None:
+    from memgpt_tui.tui.widgets import conversation
+
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()
+    window = agent.snapshot().in_context
+    assert window[0].kind == "user_message"
+    stored = agent.store.recent_messages(None, FIRST_PAGE)
+    # The newest page starts at the window's first message: the messages before it are on older pages.
+    monkeypatch.setattr(conversation, "FIRST_PAGE", len([m for m in stored if m.id >= window[0].id]))
+
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+
+        def above_the_question() -> str:
+            rows = conv.rows()
+            question = conv.query_one(UserRow)
+            assert question.source_id == window[0].id
+            return plain(rows[rows.index(question) - 1])
+
+        assert above_the_question() == OUT_OF_CONTEXT
+        conv.action_scroll_home()
+        await wait_until(pilot, lambda: min(r.source_id or "~" for r in conv.rows()) < window[0].id)  # type: ignore[attr-defined]
+        assert above_the_question() == OUT_OF_CONTEXT
+        assert dividers(conv).count(OUT_OF_CONTEXT) == 1
