@@ -324,6 +324,52 @@ def run_counts(conversation: Conversation) -> list[str]:
     return [d.split(" left the agent's")[0] for d in dividers(conversation) if d != OUT_OF_CONTEXT]
 
 
+async def test_steps_a_running_turn_evicts_are_marked_as_they_leave(make_agent, llm) -> None:
+    """Search after search fills the window during one turn: the steps evicted from around its question
+    are dimmed under their divider, and the divider of the window's start moves above the question,
+    while the turn still runs, without the page being read again."""
+    agent = await make_agent(context_window=1500)
+    await agent.insert_archival(" ".join(f"fact{i}" for i in range(300)))
+    search = call("archival_memory_search", heartbeat=True, query="facts")
+
+    def last_search(messages: list[dict[str, Any]]) -> LLMResponse:
+        llm.block = asyncio.Event()  # the answer waits: the turn is still running
+        return search
+
+    llm.queue(*[search] * 7, last_search, say("I know three hundred facts."))
+    reads: list[str | None] = []
+    read = agent.older_messages
+
+    async def counted(before_id: str | None, limit: int) -> list[Message]:
+        reads.append(before_id)
+        return await read(before_id, limit)
+
+    agent.older_messages = counted  # type: ignore[method-assign]
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        await type_and_send(pilot, QUESTION)
+        await wait_until(pilot, lambda: llm.block is not None and len(llm.requests) == 9)
+        window = agent.snapshot().in_context
+        evicted = evicted_from_the_middle(window, agent.store.recent_messages(None, FIRST_PAGE))
+        assert len([m for m in evicted if m.kind == "assistant"]) > 1
+        shown = {m.id for m in evicted if m.kind != "tool_result"}
+        await wait_until(pilot, lambda: {r.source_id for r in conv.query(".-out-of-context")} == shown)  # type: ignore[attr-defined]
+        assert main.busy and reads == [None]
+        assert_marked_out_of_context(conv, window, evicted)
+        rows = [r for r in conv.rows() if getattr(r, "source_id", None)]
+        question = conv.query(UserRow).last()
+        assert question.text == QUESTION and question.source_id == window[0].id
+        above = rows[rows.index(question) - 1]
+        assert dividers(conv)[0] == plain(above) == OUT_OF_CONTEXT
+        assert len(run_counts(conv)) == 1
+
+        llm.block.set()
+        await idle(pilot)
+        assert reads == [None]
+        assert_marked_out_of_context(conv, agent.snapshot().in_context, evicted)
+
+
 async def test_a_run_evicted_across_a_page_boundary_gets_one_divider(make_agent, llm, monkeypatch) -> None:
     from memgpt_tui.tui.widgets import conversation
 

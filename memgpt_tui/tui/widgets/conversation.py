@@ -562,6 +562,7 @@ class Conversation(VerticalScroll):
     async def _summarized(self, message: EngineMessage[ev.Summarized]) -> None:
         n = message.event.evicted
         await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")
+        await self._mark()
 
     @on(message_for(ev.AttemptDiscarded))
     async def _attempt_discarded(self, message: EngineMessage[ev.AttemptDiscarded]) -> None:
