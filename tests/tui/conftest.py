@@ -36,9 +36,12 @@ def llm() -> ScriptedLLM:
 async def make_agent(home: Path, llm: ScriptedLLM) -> AsyncIterator[MakeAgent]:
     made: list[Agent] = []
 
-    async def make(name: str = "sam", backend: str = "openai-compatible", login: bool = True) -> Agent:
+    async def make(
+        name: str = "sam", backend: str = "openai-compatible", login: bool = True, context_window: int = 4000
+    ) -> Agent:
         store = registry.create_store(str(home / "agents"), name, HashEmbedder())
-        config = AgentConfig(backend=backend, model="scripted", context_window=4000, no_verify=True)  # type: ignore[arg-type]
+        llm.context_window = context_window
+        config = AgentConfig(backend=backend, model="scripted", context_window=context_window, no_verify=True)  # type: ignore[arg-type]
         agent = await Agent.create(
             name,
             store,

@@ -10,7 +10,7 @@ from memgpt_tui.engine.agent import Agent
 from memgpt_tui.llm.base import LLMResponse
 from memgpt_tui.model.errors import BackendUnavailable
 from memgpt_tui.model.messages import Message, ToolCall, user_message
-from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, WINDOW, Conversation, plain
+from memgpt_tui.tui.widgets.conversation import FIRST_PAGE, OUT_OF_CONTEXT, WINDOW, Conversation, plain
 from memgpt_tui.tui.widgets.rows import ErrorRow, ReplyRow, SystemRow, ThoughtRow, ToolRow, UserRow
 from tests.fakes.scripted_llm import QUESTION, ScriptedLLM, answer_after_searches, call, say
 from tests.tui.conftest import app_for, idle, ready, texts, type_and_send
@@ -313,3 +313,111 @@ async def test_steps_evicted_mid_turn_are_marked_when_scrolled_back_to(make_agen
         await wait_until(pilot, lambda: conv.query(UserRow))
         evicted = evicted_from_the_middle(tuple(agent.buffer), agent.store.recent_messages(None, FIRST_PAGE))
         assert_marked_out_of_context(conv, tuple(agent.buffer), evicted)
+
+
+def dividers(conversation: Conversation) -> list[str]:
+    return [plain(r) for r in conversation.rows() if isinstance(r, SystemRow) and r.kind == "divider"]
+
+
+def run_counts(conversation: Conversation) -> list[str]:
+    """What the dividers above evicted runs count: "↓ The next 2 steps"."""
+    return [d.split(" left the agent's")[0] for d in dividers(conversation) if d != OUT_OF_CONTEXT]
+
+
+async def test_steps_a_running_turn_evicts_are_marked_as_they_leave(make_agent, llm) -> None:
+    """Search after search fills the window during one turn: the steps evicted from around its question
+    are dimmed under their divider, and the divider of the window's start moves above the question,
+    while the turn still runs, without the page being read again."""
+    agent = await make_agent(context_window=1500)
+    await agent.insert_archival(" ".join(f"fact{i}" for i in range(300)))
+    search = call("archival_memory_search", heartbeat=True, query="facts")
+
+    def last_search(messages: list[dict[str, Any]]) -> LLMResponse:
+        llm.block = asyncio.Event()  # the answer waits: the turn is still running
+        return search
+
+    llm.queue(*[search] * 7, last_search, say("I know three hundred facts."))
+    reads: list[str | None] = []
+    read = agent.older_messages
+
+    async def counted(before_id: str | None, limit: int) -> list[Message]:
+        reads.append(before_id)
+        return await read(before_id, limit)
+
+    agent.older_messages = counted  # type: ignore[method-assign]
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        await type_and_send(pilot, QUESTION)
+        await wait_until(pilot, lambda: llm.block is not None and len(llm.requests) == 9)
+        window = agent.snapshot().in_context
+        evicted = evicted_from_the_middle(window, agent.store.recent_messages(None, FIRST_PAGE))
+        assert len([m for m in evicted if m.kind == "assistant"]) > 1
+        shown = {m.id for m in evicted if m.kind != "tool_result"}
+        await wait_until(pilot, lambda: {r.source_id for r in conv.query(".-out-of-context")} == shown)  # type: ignore[attr-defined]
+        assert main.busy and reads == [None]
+        assert_marked_out_of_context(conv, window, evicted)
+        rows = [r for r in conv.rows() if getattr(r, "source_id", None)]
+        question = conv.query(UserRow).last()
+        assert question.text == QUESTION and question.source_id == window[0].id
+        above = rows[rows.index(question) - 1]
+        assert dividers(conv)[0] == plain(above) == OUT_OF_CONTEXT
+        assert len(run_counts(conv)) == 1
+
+        llm.block.set()
+        await idle(pilot)
+        assert reads == [None]
+        assert_marked_out_of_context(conv, agent.snapshot().in_context, evicted)
+
+
+async def test_a_run_evicted_across_a_page_boundary_gets_one_divider(make_agent, llm, monkeypatch) -> None:
+    from memgpt_tui.tui.widgets import conversation
+
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()
+    window = agent.snapshot().in_context
+    stored = agent.store.recent_messages(None, FIRST_PAGE)
+    evicted = evicted_from_the_middle(window, stored)
+    steps = [m for m in evicted if m.kind == "assistant"]
+    assert len(steps) == 2
+    # The newest page starts at the run's second step: the first is on the page before.
+    monkeypatch.setattr(conversation, "FIRST_PAGE", len([m for m in stored if m.id >= steps[1].id]))
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+        assert run_counts(conv) == ["↓ The next 1 step"]
+        await pilot.click(".edge")  # "Scroll up for older messages": too few rows to scroll yet
+        await wait_until(pilot, lambda: conv.query(UserRow))
+        assert_marked_out_of_context(conv, window, evicted)
+        assert dividers(conv)[0] == OUT_OF_CONTEXT
+        assert run_counts(conv) == ["↓ The next 2 steps"]
+
+
+async def test_the_window_start_on_a_page_boundary_keeps_its_divider(make_agent, llm, monkeypatch) -> None:
+    from memgpt_tui.tui.widgets import conversation
+
+    agent = await make_agent()
+    await answer_after_searches(agent, llm, 3)
+    await agent.summarize_now()
+    window = agent.snapshot().in_context
+    assert window[0].kind == "user_message"
+    stored = agent.store.recent_messages(None, FIRST_PAGE)
+    # The newest page starts at the window's first message: the messages before it are on older pages.
+    monkeypatch.setattr(conversation, "FIRST_PAGE", len([m for m in stored if m.id >= window[0].id]))
+
+    async with app_for(agent).run_test(size=(120, 40)) as pilot:
+        main = await ready(pilot)
+        conv = main.conversation
+
+        def above_the_question() -> str:
+            rows = conv.rows()
+            question = conv.query_one(UserRow)
+            assert question.source_id == window[0].id
+            return plain(rows[rows.index(question) - 1])
+
+        assert above_the_question() == OUT_OF_CONTEXT
+        conv.action_scroll_home()
+        await wait_until(pilot, lambda: min(r.source_id or "~" for r in conv.rows()) < window[0].id)  # type: ignore[attr-defined]
+        assert above_the_question() == OUT_OF_CONTEXT
+        assert dividers(conv).count(OUT_OF_CONTEXT) == 1

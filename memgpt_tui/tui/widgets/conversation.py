@@ -78,9 +78,13 @@ class Conversation(VerticalScroll):
         self.agent = agent
         self._edge = Static(classes="edge")
         self._oldest: str | None = None  # the oldest message mounted; older pages load before it
+        # Every message the rows stand for (a call's result too, and those held behind a gap), by id:
+        # whether it is one of the agent's steps. What left the context window is marked from it.
+        self._known: dict[str, bool] = {}
         self._exhausted = False
         self._loading = False
         self._paging = asyncio.Lock()  # one page load at a time: the reader's scrolling or a find
+        self._marking = asyncio.Lock()
         # After a find far back: the messages between its page and the rows below, read but not mounted.
         self._gap: Static | None = None
         self._held: list[StoredMessage] = []
@@ -109,11 +113,12 @@ class Conversation(VerticalScroll):
         messages, self._exhausted = await older_messages(self.agent, None, FIRST_PAGE)
         self._oldest = messages[0].id if messages else None
         self._reset_live()
+        self._known.clear()
         rows = self._rows(messages)
         self._close_gap(restore=False)
         with self.app.batch_update():
             await self.remove_children([c for c in self.children if c is not self._edge])
-            await self.mount_all(rows)
+            await self._mount_marked(rows)
         self._update_edge()
         self.anchor()
 
@@ -128,7 +133,7 @@ class Conversation(VerticalScroll):
                     self._oldest = batch[0].id
                     rows = self._rows(batch)
                     height, y = self.virtual_size.height, self.scroll_y
-                    await self.mount_all(rows, after=self._edge)
+                    await self._mount_marked(rows, after=self._edge)  # a run it cuts: one divider
                     # Keep the reader's place: the new rows grow the content above the viewport.
                     self.call_after_refresh(
                         lambda: self.scroll_to(
@@ -164,13 +169,14 @@ class Conversation(VerticalScroll):
             if held:
                 self._after_gap = (self._oldest, self._exhausted)
                 self._held = held
+                self._learn(held)
             self._oldest, self._exhausted = shown[0].id, exhausted and start == 0
             rows = self._rows(shown)
             if held:
                 self._gap = Static(classes="gap")
                 self._update_gap()
                 rows.append(self._gap)
-            await self.mount_all(rows, after=self._edge)
+            await self._mount_marked(rows, after=self._edge)
         finally:
             self._loading = False
             self._update_edge()
@@ -190,7 +196,7 @@ class Conversation(VerticalScroll):
             end = _unit_start(self._held, WINDOW)
             batch, self._held = self._held[:end], self._held[end:]
             rows = self._rows(batch)
-            await self.mount_all(rows, before=self._gap)
+            await self._mount_marked(rows, before=self._gap)
             if self._held:
                 self._update_gap()
             else:
@@ -206,6 +212,7 @@ class Conversation(VerticalScroll):
         doomed = children[children.index(self._edge) + 1 : children.index(gap)] if restore else []
         if restore and self._after_gap is not None:
             self._oldest, self._exhausted = self._after_gap
+            self._forget_before(self._oldest)
         self._held, self._after_gap = [], None
         return [*doomed, gap]
 
@@ -213,23 +220,79 @@ class Conversation(VerticalScroll):
         return bool(self._held) and self._held[0].id <= message_id <= self._held[-1].id
 
     def _rows(self, messages: list[StoredMessage]) -> list[Widget]:
-        """Rows for stored messages, with a divider where the agent's context window begins, and one
-        above each run evicted from between messages still in it (the earlier steps of a turn whose
-        question stayed in view), whose rows are marked ``-out-of-context`` too."""
-        rows: list[Widget] = []
-        previous: Place | None = None
-        for place, group in itertools.groupby(messages, _placer(self.agent.snapshot().in_context)):
+        """Rows for stored messages, for ``_mount_marked``."""
+        self._learn(messages)
+        return [row_for(e, self.agent.name) for e in entries_from_messages(messages)]
+
+    def _learn(self, messages: Sequence[StoredMessage]) -> None:
+        self._known.update((m.id, m.kind == "assistant") for m in messages)
+
+    def _forget_before(self, oldest: str | None) -> None:
+        """Forget the messages older than ``oldest``: their rows are gone."""
+        self._known = {k: step for k, step in self._known.items() if oldest is not None and k >= oldest}
+
+    async def _mark(self) -> None:
+        """Mark the mounted rows again: the window changed, or rows went."""
+        await self._mount_marked([])
+
+    async def _mount_marked(
+        self, rows: list[Widget], before: Widget | None = None, after: Widget | None = None
+    ) -> None:
+        """Mount ``rows`` (as ``mount_all`` does) and mark what left the agent's context window, as the
+        snapshot shows it now, over them and the rows already mounted: a divider above the oldest
+        message still in it, and each run evicted from between messages still in it (the earlier steps
+        of a turn whose question stayed in view) dimmed under one divider counting the whole run,
+        however many pages it spans. New rows come marked, with their dividers, in one mount."""
+        async with self._marking:  # a page load and an engine event may both mark
+            window = self.agent.snapshot().in_context
+            place = _placer(window)
+            mounted = [r for r in self.rows() if _source(r) is not None and not _is_divider(r)]
+            shown = [*(r for r in rows if _source(r) is not None), *mounted]
+            wanted: list[tuple[Widget, str]] = []
+            for text, first, last in self._heads(place, window[0].id if window else None):
+                under = [r for r in shown if first <= (_source(r) or "") <= last]
+                if under:  # else all it heads is held behind a gap
+                    wanted.append((min(under, key=lambda r: _source(r) or ""), text))
+            await self._place_dividers(wanted, rows)
+            for row in shown:
+                row.set_class(place(_source(row) or "") == "evicted", "-out-of-context")
+            if rows:
+                await self.mount_all(rows, before=before, after=after)
+
+    def _heads(self, place: Callable[[str], Place], first: str | None) -> list[tuple[str, str, str]]:
+        """The dividers the known messages call for, in order: each one's text, and the first and last
+        message of what it heads. ``first``: the window's first message."""
+        ids = sorted(self._known)
+        inside = [i for i in ids if place(i) != "before"]
+        heads: list[tuple[str, str, str]] = []
+        # Something is older than the window's first message: known messages, or ones not loaded yet.
+        if inside and (len(inside) < len(ids) or (inside[0] == first and not self._exhausted)):
+            heads.append((OUT_OF_CONTEXT, inside[0], inside[-1]))
+        for where, group in itertools.groupby(inside, place):
             run = list(group)
-            if previous == "before":
-                rows.append(self._divider(OUT_OF_CONTEXT, run[0].id))
-            if place == "evicted":
-                rows.append(self._divider(_left_window(run), run[0].id))
-            made = [row_for(e, self.agent.name) for e in entries_from_messages(run)]
-            for row in made if place == "evicted" else []:
-                row.add_class("-out-of-context")
-            rows += made
-            previous = place
-        return rows
+            if where == "evicted":
+                heads.append((_left_window(sum(self._known[i] for i in run), len(run)), run[0], run[-1]))
+        return heads
+
+    async def _place_dividers(self, wanted: list[tuple[Widget, str]], rows: list[Widget]) -> None:
+        """Remove the dividers not ``wanted`` (the row each stands above and its text, in order) and add
+        the missing ones: into ``rows`` (not mounted yet) above a row of theirs, else mounted."""
+        have = {(_source(d), plain(d)): d for d in self.rows() if _is_divider(d)}
+        keys = [(_source(anchor), text) for anchor, text in wanted]
+        stale = [d for key, d in have.items() if key not in keys]
+        if stale:
+            await self.remove_children(stale)
+        below: Widget | None = None  # the next divider down: when it heads the same row, this goes above it
+        for (anchor, text), key in reversed(list(zip(wanted, keys, strict=True))):
+            divider = have.get(key)
+            if divider is None:
+                divider = self._divider(text, _source(anchor) or "")
+                target = below if below is not None and _source(below) == key[0] else anchor
+                if target in rows:
+                    rows.insert(rows.index(target), divider)
+                else:
+                    await self.mount(divider, before=target)
+            below = divider
 
     def _divider(self, text: str, source_id: str) -> Widget:
         """A divider row, tied to the message below it: it goes with that row when older ones are pruned."""
@@ -298,7 +361,7 @@ class Conversation(VerticalScroll):
             self._loading = True  # set now: scroll events come faster than the worker starts
             self.run_worker(self._load_older(), group="older")
 
-    def _prune(self) -> None:
+    async def _prune(self) -> None:
         """Unmount the oldest rows once the window is large and the reader is at the bottom."""
         rows = self.rows()
         if len(rows) <= MAX_ROWS or self.scroll_y < self.max_scroll_y or self._loading:
@@ -311,8 +374,10 @@ class Conversation(VerticalScroll):
                 if gap is not None and self.children.index(gap) < self.children.index(rows[i]):
                     doomed += self._close_gap(restore=False)
                 self._oldest, self._exhausted = source, False
-                self.remove_children(doomed)
+                self._forget_before(source)
+                await self.remove_children(doomed)
                 self._update_edge()
+                await self._mark()  # a run cut at the top gets its divider back
                 return
 
     # ---------------------------------------------------------------- selection
@@ -378,6 +443,7 @@ class Conversation(VerticalScroll):
         async with self._paging:
             if self._gap is not None and (message_id < (self._oldest or "") or self._in_gap(message_id)):
                 await self.remove_children(self._close_gap(restore=True))  # then jump from the rows below
+                await self._mark()
             if self._oldest is None or message_id < self._oldest:
                 await self._jump(message_id)
         rows = [r for r in self.rows() if getattr(r, "source_id", None) is not None]
@@ -496,6 +562,7 @@ class Conversation(VerticalScroll):
     async def _summarized(self, message: EngineMessage[ev.Summarized]) -> None:
         n = message.event.evicted
         await self.add_system("summary", f"{n} older messages moved to recall memory and summarised")
+        await self._mark()
 
     @on(message_for(ev.AttemptDiscarded))
     async def _attempt_discarded(self, message: EngineMessage[ev.AttemptDiscarded]) -> None:
@@ -536,7 +603,7 @@ class Conversation(VerticalScroll):
         if len(missed) > FIRST_PAGE:
             await self.reload()
             return
-        await self.mount_all([row_for(e, self.agent.name) for e in entries_from_messages(missed)])
+        await self._mount_marked(self._rows(missed))
         self.anchor()
         self.call_after_refresh(self._prune)
 
@@ -546,6 +613,7 @@ class Conversation(VerticalScroll):
         rows before the agent's first thought, reply or call to the step's input, the rest to its reply."""
         ids = message.event.message_ids
         incoming, answer = (ids + (None, None))[:2]
+        self._known.update((i, i == answer) for i in ids)
         answered = False
         for row in self._step_rows:
             answered = answered or isinstance(row, ThoughtRow | ReplyRow | ToolRow)
@@ -565,28 +633,36 @@ def plain(row: Widget) -> str:
     return copy_text() if callable(copy_text) else ""
 
 
-def _placer(window: Sequence[StoredMessage]) -> Callable[[StoredMessage], Place]:
-    """Where a stored message stands against the context window ``window``: before it, in it, or
-    evicted from between messages still in it. One newer than the window's newest counts as in it:
+def _placer(window: Sequence[StoredMessage]) -> Callable[[str], Place]:
+    """Where a stored message (by id) stands against the context window ``window``: before it, in it,
+    or evicted from between messages still in it. One newer than the window's newest counts as in it:
     a remote agent's window may not show the newest step yet."""
     if not window:
-        return lambda message: "in"
+        return lambda message_id: "in"
     first, last, ids = window[0].id, window[-1].id, {m.id for m in window}
 
-    def place(message: StoredMessage) -> Place:
-        if message.id < first:
+    def place(message_id: str) -> Place:
+        if message_id < first:
             return "before"
-        return "evicted" if message.id < last and message.id not in ids else "in"
+        return "evicted" if message_id < last and message_id not in ids else "in"
 
     return place
 
 
-def _left_window(run: list[StoredMessage]) -> str:
+def _left_window(steps: int, messages: int) -> str:
     """The divider above a run evicted from the middle of the window: how many steps (the agent's
     calls, each with its thought) it holds, or messages when it holds none."""
-    steps = sum(m.kind == "assistant" for m in run)
-    count, noun = (steps, "step") if steps else (len(run), "message")
+    count, noun = (steps, "step") if steps else (messages, "message")
     return f"↓ The next {count} {noun}{'s' if count != 1 else ''} left the agent's context window: {WHERE_EVICTED}"
+
+
+def _source(row: Widget) -> str | None:
+    """The id of the message a row shows (None for a live row not tied yet, or a line of the UI's)."""
+    return getattr(row, "source_id", None)
+
+
+def _is_divider(row: Widget) -> bool:
+    return getattr(row, "kind", None) == "divider"
 
 
 def _unit_start(messages: list[StoredMessage], index: int) -> int:
