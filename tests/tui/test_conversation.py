@@ -178,7 +178,7 @@ async def test_long_conversation_mounts_a_window_and_pages_older(make_agent, llm
             conv.action_scroll_home()  # the Home key
             return users()[0] == "old question 0"
 
-        await wait_until(pilot, at_first_message, timeout=15)
+        await wait_until(pilot, at_first_message)
 
 
 async def test_rows_are_pruned_at_the_bottom_and_come_back_on_scroll(make_agent, llm, monkeypatch) -> None:
