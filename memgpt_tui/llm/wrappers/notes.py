@@ -680,11 +680,15 @@ _FIELD = re.compile(r"^([A-Za-z][\w ]{0,30}):\s*\S")  # a note that is a field: 
 
 
 def _asks_for(question: str, note: str) -> bool:
-    """Whether a question asks for the field a note is ("Do you remember my name?", "First name:
-    Kofi"): it names the field's last word. An embedder ranks such a short note low for some wordings."""
+    """Whether a question asks for the field a note is: "my" and the field ("Do you remember my
+    name?", "What is my first name?" for "First name: Kofi"; not "the name of my hotel"). An embedder
+    ranks so short a note low for some wordings."""
     field = _FIELD.match(note)
-    words = field.group(1).split() if field else []
-    return 0 < len(words) <= 3 and not _words(words[-1]).isdisjoint(_words(question))
+    words = field.group(1).lower().split() if field else []
+    if not 0 < len(words) <= 3:
+        return False
+    named = "|".join(map(re.escape, dict.fromkeys([" ".join(words), words[-1]])))
+    return re.search(rf"\bmy\s+(?:{named})\b", question, re.IGNORECASE) is not None
 
 
 _NAME = r"([A-Z][\w'’-]*)"
