@@ -14,7 +14,8 @@ import sys
 import time
 from datetime import timedelta
 
-from memgpt_tui.model.messages import user_message
+from memgpt_tui.model.messages import Message, user_message
+from memgpt_tui.model.state import AgentState
 from memgpt_tui.store import registry
 from memgpt_tui.store.agent_store import LanceAgentStore, StoreTuning
 from tests.store.helpers import HashEmbedder, make_state, reply
@@ -31,17 +32,23 @@ def open_agent(root: str) -> LanceAgentStore:
     return registry.create_store(root, "crash", HashEmbedder(), CHAOS)
 
 
+def exchange(store: LanceAgentStore, state: AgentState, step: int) -> list[Message]:
+    """The user's message, then the reply (returned), as a step writes them; both in the window."""
+    said = user_message(f"user says {step}", step)
+    store.append_messages([said])
+    answer = reply(f"answer {step}", step)
+    store.append_messages(answer)
+    state.in_context_ids = [*state.in_context_ids, said.id, *(m.id for m in answer)][-12:]
+    return answer
+
+
 def work(store: LanceAgentStore) -> None:
     rng = random.Random()
     state = store.head() or make_state("crash")
     store.delete_messages([m.id for m in store.pending_user_messages()])
     while True:
         step = state.step + 1
-        said = user_message(f"user says {step}", step)
-        store.append_messages([said])
-        answer = reply(f"answer {step}", step)
-        store.append_messages(answer)
-        state.in_context_ids = [*state.in_context_ids, said.id, *(m.id for m in answer)][-12:]
+        answer = exchange(store, state, step)
         if step % 2 == 0:
             store.archival_insert([f"fact from step {step}"], {"step": step})
         if step % 5 == 0 and store.archival_count():
@@ -66,11 +73,7 @@ def talk(store: LanceAgentStore) -> None:
     state = make_state("crash")
     while True:
         step = state.step + 1
-        said = user_message(f"user says {step}", step)
-        store.append_messages([said])
-        answer = reply(f"answer {step}", step)
-        store.append_messages(answer)
-        state.in_context_ids = [*state.in_context_ids, said.id, *(m.id for m in answer)][-12:]
+        exchange(store, state, step)
         state.step = step
         state.blocks[0].value = f"persona after step {step}"
         print("checkpoint", store.checkpoint(state, None, f"step {step}").id, flush=True)

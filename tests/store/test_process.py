@@ -86,19 +86,24 @@ def check_consistent(store: LanceAgentStore, completed: str | None) -> None:
         assert passage.metadata["step"] <= head.step
 
 
+def killed(mode: str, root: str, steps: int, pause: float) -> list[str]:
+    """The checkpoints a child in ``mode`` completed: ``steps`` of them, then ``pause`` s, then kill -9."""
+    with child(mode, root) as worker:
+        assert worker.stdout is not None
+        lines = [worker.stdout.readline() for _ in range(steps)]
+        time.sleep(pause)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        lines += worker.stdout.read().splitlines()
+    return [line.split()[1] for line in lines if line.startswith("checkpoint")]
+
+
 def test_kill_at_random_instants_leaves_a_consistent_store(root: str) -> None:
     rng = random.Random(1234)
     completed: str | None = None
     for _ in range(4):
-        with child("work", root) as worker:
-            assert worker.stdout is not None
-            # six checkpoints, however late on a busy machine, so history grows; then a random instant
-            lines = [worker.stdout.readline() for _ in range(6)]
-            time.sleep(rng.uniform(0.0, 0.8))
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
-            lines += worker.stdout.read().splitlines()
-            printed = [line.split()[1] for line in lines if line.startswith("checkpoint")]
+        # six checkpoints, however late on a busy machine, so history grows; then a random instant
+        printed = killed("work", root, 6, rng.uniform(0.0, 0.8))
         completed = printed[-1] if printed else completed
         store = registry.open_store(root, "crash", HashEmbedder())
         try:
@@ -117,14 +122,7 @@ def test_kill_at_random_instants_leaves_a_consistent_store(root: str) -> None:
 
 
 def test_a_new_agent_killed_before_it_made_its_tables_keeps_every_completed_step(root: str) -> None:
-    with child("talk", root) as worker:
-        assert worker.stdout is not None
-        lines = [worker.stdout.readline() for _ in range(5)]
-        time.sleep(random.uniform(0.0, 0.3))
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        lines += worker.stdout.read().splitlines()
-    printed = [line.split()[1] for line in lines if line.startswith("checkpoint")]
+    printed = killed("talk", root, 5, random.uniform(0.0, 0.3))
     agent = Path(root) / "crash"
     assert not list(agent.glob("*.lance")) and list((agent / "journal").glob("*.log"))  # all in the journal
     store = registry.open_store(root, "crash", HashEmbedder())

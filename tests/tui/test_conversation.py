@@ -251,6 +251,19 @@ def assert_marked_out_of_context(
     assert not [r for r in below if isinstance(r, SystemRow) and r.kind == "divider"]
 
 
+def counting_reads(agent: Any) -> list[str | None]:
+    """The ``before_id`` of each page the pane reads from the agent, from now on."""
+    reads: list[str | None] = []
+    read = agent.older_messages
+
+    async def counted(before_id: str | None, limit: int) -> list[Message]:
+        reads.append(before_id)
+        return await read(before_id, limit)
+
+    agent.older_messages = counted
+    return reads
+
+
 async def test_steps_evicted_around_a_kept_question_are_shown_where_they_happened(make_agent, llm) -> None:
     agent = await make_agent()
     await answer_after_searches(agent, llm, 3)
@@ -259,14 +272,7 @@ async def test_steps_evicted_around_a_kept_question_are_shown_where_they_happene
     stored = agent.store.recent_messages(None, FIRST_PAGE)
     evicted = evicted_from_the_middle(tuple(agent.buffer), stored)
     assert evicted and question.id < evicted[0].id
-    reads: list[str | None] = []
-    read = agent.older_messages
-
-    async def counted(before_id: str | None, limit: int) -> list[Message]:
-        reads.append(before_id)
-        return await read(before_id, limit)
-
-    agent.older_messages = counted  # type: ignore[method-assign]
+    reads = counting_reads(agent)
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         assert reads == [None], "the newest page in one read"
@@ -337,14 +343,7 @@ async def test_steps_a_running_turn_evicts_are_marked_as_they_leave(make_agent, 
         return search
 
     llm.queue(*[search] * 7, last_search, say("I know three hundred facts."))
-    reads: list[str | None] = []
-    read = agent.older_messages
-
-    async def counted(before_id: str | None, limit: int) -> list[Message]:
-        reads.append(before_id)
-        return await read(before_id, limit)
-
-    agent.older_messages = counted  # type: ignore[method-assign]
+    reads = counting_reads(agent)
     async with app_for(agent).run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         conv = main.conversation
