@@ -206,8 +206,9 @@ async def test_with_the_shipped_embedder_the_sentence_of_a_note_that_answers_is_
 
 
 def test_a_name_given_fills_in_the_note_waiting_for_it_and_the_reply_follows_without_choosing():
-    """ "Hi there! I'm Kofi" fills in "First name: (unknown yet)" (the user's words kept under it), as
-    the example records' notes are: a question about the name then finds a note that says it."""
+    """ "Hi there! I'm Kofi" fills in "First name: (unknown yet)", as the example records' notes are,
+    and what else a message tells goes under it without the introduction: a question about the name
+    then finds a note that says it, and "Where do I work?" one that says only where."""
     waiting = "First name: (unknown yet)\nI live in Porto."
     system = {"role": "system", "content": Block(label="human", value=waiting).render()}
     greeting = "Hi there! I'm Kofi, nice to meet you."
@@ -217,9 +218,13 @@ def test_a_name_given_fills_in_the_note_waiting_for_it_and_the_reply_follows_wit
         {
             "label": "human",
             "old_content": "First name: (unknown yet)",
-            "new_content": f"First name: Kofi\n{greeting}",
+            "new_content": "First name: Kofi",  # the rest is a greeting: nothing to keep
         },
     )
+    told = json.loads(
+        NOTES.start([system, said("Hi there! I'm Maya, I work as a vet in Bristol.")], ("fact",))
+    )
+    assert told["params"]["new_content"] == "First name: Maya\nI work as a vet in Bristol."
     for statement in ("I'm British.", "Hello, I'm tired today."):  # no name given: saved as said
         assert (
             json.loads(NOTES.start([system, said(statement)], ("fact",)))["function"] == "core_memory_append"

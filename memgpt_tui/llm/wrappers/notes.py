@@ -236,7 +236,7 @@ def _first_call(
         waiting, filled = naming
         return _call(
             "A fact about the user: I save it.", _REPLACE, True, label="human", old_content=waiting,
-            new_content=f"{filled}\n{said}",
+            new_content=filled,
         )  # fmt: skip
     if chosen == ("fact",):
         return _call("A fact about the user: I save it.", _SAVE, True, label="human", content=said)
@@ -703,7 +703,12 @@ _WAITING_NAME = re.compile(r"^([^:\n]*\bname):\s*\(unknown\b[^)]*\)\s*$", re.IGN
 
 
 def _name_given(said: str) -> str | None:
-    return next((found.group(1) for pattern in _NAMED if (found := pattern.search(said))), None)
+    found = _introduction(said)
+    return found.group(1) if found else None
+
+
+def _introduction(said: str) -> re.Match[str] | None:
+    return next((found for pattern in _NAMED if (found := pattern.search(said))), None)
 
 
 def _welcomes(name: str) -> tuple[str, ...]:
@@ -718,12 +723,17 @@ def _welcomes(name: str) -> tuple[str, ...]:
 
 def _naming(notes: Sequence[str], said: str) -> tuple[str, str] | None:
     """When ``said`` gives the user's name and a note waits for it ("First name: (unknown yet)"):
-    that note, and the note it becomes ("First name: Lars")."""
-    name = _name_given(said)
-    waiting = next((found for note in notes if (found := _WAITING_NAME.match(note))), None)
-    if name is None or waiting is None:
+    that note, and what takes its place: the field filled in, then what else ``said`` tells, without
+    the introduction ("My name is Lars and I am a baker." gives "First name: Lars" and "I am a baker.";
+    "Hi! I'm Kofi, nice to meet you." only the first)."""
+    found = _introduction(said)
+    waiting = next((match for note in notes if (match := _WAITING_NAME.match(note))), None)
+    if found is None or waiting is None:
         return None
-    return waiting.group(0), f"{waiting.group(1)}: {name}"
+    before = said[: found.start()].strip()
+    after = re.sub(r"^[\s,.;:!?-]*(?:(?:and|but|so)\b\s*)?", "", said[found.end() :])
+    told = [part for part in (before, after[:1].upper() + after[1:]) if _words(part) - _PLEASANTRIES]
+    return waiting.group(0), "\n".join([f"{waiting.group(1)}: {found.group(1)}", *told])
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z\s])")
@@ -758,6 +768,12 @@ def _words(text: str) -> set[str]:
                 break
         out.add(word)
     return out
+
+
+# What a greeting is made of, besides common words (as ``_words`` gives them): it tells nothing to keep.
+_PLEASANTRIES = frozenset(
+    _words("hi hello hey hiya there good morning afternoon evening nice meet glad pleased great everyone")
+)
 
 
 def _ranked(lines: Sequence[str], text: str) -> list[str]:
