@@ -174,7 +174,7 @@ _RECORDS = [
     Record("I just got back from walking my dog Biscuit.", ("fact",), ("First name: Priya",), "Aww, say hi to Biscuit from me!"),
     Record("What subject do I teach?", ("question", "notes"), ("First name: Tom", "I teach maths at a school in Bergen.", "My wife Sara plays the cello."), "You teach maths at a school in Bergen."),
     Record("The sunset tonight is lovely.", ("chat",), ("First name: Aiko",), "It sounds beautiful. Enjoy it!"),
-    Record("My name is Lars and I am a baker.", ("fact",), ("First name: (unknown yet)",), "Nice to meet you, Lars!"),
+    Record("My name is Lars.", ("fact",), ("First name: (unknown yet)",), "Nice to meet you, Lars!"),
     Record("Where does my aunt live?", ("question", "notes"), ("First name: Maria", "I'm allergic to shellfish.", "My aunt Rosa lives in Quito.", "I have a parrot called Kiwi."), "Your aunt Rosa lives in Quito."),
     Record("Can you tell me a joke?", ("chat",), ("First name: Sam",), "Here is one: a sleeping bull is a bulldozer!"),
     Record("What is my name?", ("question", "notes"), ("First name: Noor", "I sell flowers.", "My flat is in Cairo."), "You are Noor."),
