@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..model.errors import StoreError
 from . import paths
-from .journal import decode, read_segment
+from .journal import decode, read_segment, segments
 from .lance import FTS, BTree, Table, lancedb
 from .lock import AgentLock
 from .meta import read_meta
@@ -219,15 +219,15 @@ class _Doctor:
         """What the journal holds that the tables do not yet: applied by a repair, as an open would
         (for an ``unmade`` agent that is no damage: its next open does it)."""
         directory = self.folder / "journal"
-        segments = sorted(directory.glob("*.log")) if directory.is_dir() else []
-        waiting = sum(len(read_segment(s)) for s in segments)
-        torn = [f"{s.name} ({n} bytes)" for s in segments if (n := _unreadable_bytes(s))]
+        logs = segments(directory) if directory.is_dir() else []
+        waiting = sum(len(read_segment(s)) for s in logs)
+        torn = [f"{s.name} ({n} bytes)" for s in logs if (n := _unreadable_bytes(s))]
         if torn:
             self.found(
                 f"the end of journal segment(s) {', '.join(torn)} cannot be read: a write cut short "
                 "by a crash, or damage.",
                 "applies the readable records before it; the segments go into the dated folder.",
-                lambda: self.apply(dim, segments, unmade),
+                lambda: self.apply(dim, logs, unmade),
             )
         elif waiting and not unmade:
             self.found(
@@ -235,12 +235,12 @@ class _Doctor:
                 "before it could write them).",
                 "applies them to the tables, as opening the agent would; the segments go into the "
                 "dated folder.",
-                lambda: self.apply(dim, segments, unmade),
+                lambda: self.apply(dim, logs, unmade),
             )
 
-    def apply(self, dim: int, segments: list[Path], unmade: bool) -> None:
+    def apply(self, dim: int, logs: list[Path], unmade: bool) -> None:
         tables = StoreTables(str(self.folder), dim, create=unmade)
-        for segment in segments:
+        for segment in logs:
             tables.apply(read_segment(segment), replay=True)
             self.move_aside(segment)
 

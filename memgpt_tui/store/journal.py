@@ -54,6 +54,11 @@ def _valid_prefix(lines: Iterable[bytes]) -> list[Record]:
     return records
 
 
+def segments(directory: Path) -> list[Path]:
+    """The segment files of a journal directory, oldest first (names are zero-padded counters)."""
+    return sorted(directory.glob("*.log"))
+
+
 def read_segment(path: Path) -> list[Record]:
     with path.open("rb") as handle:
         return _valid_prefix(handle)
@@ -70,8 +75,7 @@ class Journal:
         self._next = int(existing[-1].stem) + 1 if existing else 1
 
     def segments(self) -> list[Path]:
-        """Segment files oldest first; names are zero-padded counters."""
-        return sorted(self.directory.glob("*.log"))
+        return segments(self.directory)
 
     def append(self, record: Record) -> None:
         if self._fd is None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .journal import read_segment
+from .journal import read_segment, segments
 from .meta import AgentMeta
 
 
 def journal_holds_everything(journal: Path, meta: AgentMeta) -> bool:
-    segments = sorted(journal.glob("*.log"))
-    if not segments:
+    found = segments(journal)
+    if not found:
         return meta.messages == 0 and meta.archival == 0
-    first = read_segment(segments[0])
+    first = read_segment(found[0])
     return bool(first) and first[0]["seq"] == 1
