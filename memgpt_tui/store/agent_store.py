@@ -78,14 +78,24 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
             if self._uploads is not None:
                 self._uploads.stop()
             self._lock_file.release()
-            if isinstance(exc, OSError):
-                raise unusable(name, exc) from exc
-            if _unreadable(exc):
-                raise self._damaged(exc) from exc
+            if (refusal := self._refusal(exc)) is not None:
+                raise refusal from exc
             raise
 
     def _damaged(self, exc: BaseException) -> StoreError:
         return damaged(self.name, self.uri, exc)
+
+    def _refusal(self, exc: BaseException) -> StoreError | None:
+        """What the user is told of an error opening or making the store: a file that cannot be used,
+        or tables Lance cannot read. None: an error of another kind, raised as it is."""
+        if isinstance(exc, OSError):
+            return unusable(self.name, exc)
+        arrow = sys.modules.get("pyarrow")  # not imported: until it is, none of its errors was raised
+        if isinstance(exc, RuntimeError | ValueError) or (
+            arrow is not None and isinstance(exc, arrow.ArrowException)
+        ):
+            return self._damaged(exc)
+        return None
 
     def _open(self, state_dir: Path, create: bool) -> None:
         self._journal = Journal(state_dir / "journal")
@@ -146,11 +156,9 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         """A new agent's tables, on first need (in whichever thread needs them)."""
         try:
             return self._tables_on_open(True)
-        except OSError as exc:
-            raise unusable(self.name, exc) from exc
         except Exception as exc:
-            if _unreadable(exc):
-                raise self._damaged(exc) from exc
+            if (refusal := self._refusal(exc)) is not None:
+                raise refusal from exc
             raise
 
     def _unmade(self) -> bool:
@@ -230,12 +238,3 @@ class LanceAgentStore(Checkpoints, BackgroundWriter, AgentStore):
         self.sync()
         with self._flush_lock:
             return {name: self._tables[name].to_arrow() for name in ALL_TABLES}
-
-
-def _unreadable(exc: BaseException) -> bool:
-    """Whether an error says Lance cannot read its files. pyarrow is looked up, not imported: until it
-    is loaded, none of its errors can have been raised."""
-    arrow = sys.modules.get("pyarrow")
-    return isinstance(exc, RuntimeError | ValueError) or (
-        arrow is not None and isinstance(exc, arrow.ArrowException)
-    )
