@@ -5,7 +5,8 @@ A base model of a few hundred million parameters does not choose a function from
 it chooses well when the prompt ends with a list of examples and the thing to choose for. So every
 choice is one word in a request of its own, limited by a grammar to a few words, each of which names
 one function; the reply then extends the same prompt, so the server evaluates only what is new:
-- the kind: a fact is saved with core_memory_append of the user's own words, a paste (only a long
+- the kind: a fact is saved with core_memory_append of the user's own words (a name given fills in
+  the note waiting for it with core_memory_replace, and is welcomed by name), a paste (only a long
   message may be one) with archival_memory_insert of the paste, and both are then acknowledged;
   chat gets a short send_message; a message with no question mark, question word or question opening
   is not offered "question";
@@ -364,7 +365,7 @@ class Notes(Wrapper):
         ):
             return None
         closest = _notes(messages, said, self._rank)[:1] if chosen == ("fact", "replace") else []
-        naming = _naming(_human(messages), said)
+        naming = _naming(_human(messages), said) if chosen == ("fact",) else None
         return _first_call(said, chosen, _days(messages, said), closest[0] if closest else None, naming)
 
     def _rank(self, lines: Sequence[str], text: str) -> list[str]:
@@ -455,8 +456,8 @@ class Notes(Wrapper):
         if said is None or chosen[:1] in ((), ("chat",)):
             # A greeting or chat: a choice of well-formed plain replies.
             return f"root ::= sentence {end}\n{chosen_rules(*_chatting(said))}"
-        if chosen == ("fact",) and _calls(since)[:1] == [_REPLACE] and (name := _name_given(said)):
-            return f"root ::= sentence {end}\n{chosen_rules(_welcomes(name), _GREETINGS[1])}"
+        if chosen == ("fact",) and _calls(since)[:1] == [_REPLACE] and (named := _introduction(said)):
+            return f"root ::= sentence {end}\n{chosen_rules(_welcomes(named.group(1)), _GREETINGS[1])}"
         # Taking note of a fact or a paste says the user's words back, or plain ones: the same guard.
         words = [*_GLUE, *_CHAT, *_spoken(said)]
         return f"root ::= sentence {end}\n{worded_rules(words, _REPLY_WORDS)}"
@@ -702,12 +703,8 @@ _NAMED = (
 _WAITING_NAME = re.compile(r"^([^:\n]*\bname):\s*\(unknown\b[^)]*\)\s*$", re.IGNORECASE)
 
 
-def _name_given(said: str) -> str | None:
-    found = _introduction(said)
-    return found.group(1) if found else None
-
-
 def _introduction(said: str) -> re.Match[str] | None:
+    """Where ``said`` gives the user's name (the name is its group 1), if it does."""
     return next((found for pattern in _NAMED if (found := pattern.search(said))), None)
 
 
