@@ -127,6 +127,7 @@ class Conversation(VerticalScroll):
         async with self._paging:
             self._loading = True
             self._edge.update(Content("Loading older messages…"))
+            placing = False
             try:
                 batch, self._exhausted = await older_messages(self.agent, self._oldest, WINDOW)
                 if batch:
@@ -134,15 +135,22 @@ class Conversation(VerticalScroll):
                     rows = self._rows(batch)
                     height, y = self.virtual_size.height, self.scroll_y
                     await self._mount_marked(rows, after=self._edge)  # a run it cuts: one divider
-                    # Keep the reader's place: the new rows grow the content above the viewport.
-                    self.call_after_refresh(
-                        lambda: self.scroll_to(
-                            y=y + self.virtual_size.height - height, animate=False, immediate=True
-                        )
-                    )
+                    # Keep the reader's place: the new rows grow the content above the viewport. Until
+                    # then the view still stands at the top, which must not ask for yet another page.
+
+                    def keep_place() -> None:
+                        self.scroll_to(y=y + self.virtual_size.height - height, animate=False, immediate=True)
+                        self._loaded()
+
+                    self.call_after_refresh(keep_place)
+                    placing = True
             finally:
-                self._loading = False
-                self._update_edge()
+                if not placing:
+                    self._loaded()
+
+    def _loaded(self) -> None:
+        self._loading = False
+        self._update_edge()
 
     async def _jump(self, target: str) -> None:
         """Mount the messages around ``target``, older than every mounted one. Those between it and the
